@@ -1,0 +1,81 @@
+//! The numbers of Linux's socket API that synq's calls take: address families, socket types
+//! and flags, levels and option names (x86-64/arm64 values, as in `<linux/socket.h>`,
+//! `<asm-generic/socket.h>`, `<linux/in.h>`, `<linux/tcp.h>`).
+
+/// `AF_UNIX`
+pub const AF_UNIX: i32 = 1;
+/// `AF_INET`
+pub const AF_INET: i32 = 2;
+/// `AF_INET6`
+pub const AF_INET6: i32 = 10;
+/// `AF_MAX`: families at or above this do not exist (`__sock_create`: EAFNOSUPPORT).
+pub const AF_MAX: i32 = 46;
+
+/// `SOCK_STREAM`
+pub const SOCK_STREAM: i32 = 1;
+/// `SOCK_DGRAM`
+pub const SOCK_DGRAM: i32 = 2;
+/// `SOCK_RAW`
+pub const SOCK_RAW: i32 = 3;
+/// `SOCK_SEQPACKET`
+pub const SOCK_SEQPACKET: i32 = 5;
+/// `SOCK_NONBLOCK`, or-ed into the type.
+pub const SOCK_NONBLOCK: i32 = 0o4000;
+/// `SOCK_CLOEXEC`, or-ed into the type.
+pub const SOCK_CLOEXEC: i32 = 0o2000000;
+/// Mask of the type proper (`SOCK_TYPE_MASK`).
+pub const SOCK_TYPE_MASK: i32 = 0xf;
+
+/// `IPPROTO_IP`, also the "default protocol" 0.
+pub const IPPROTO_IP: i32 = 0;
+/// `IPPROTO_TCP`
+pub const IPPROTO_TCP: i32 = 6;
+/// `SOL_SOCKET`
+pub const SOL_SOCKET: i32 = 1;
+/// `SOL_IP` (= `IPPROTO_IP`)
+pub const SOL_IP: i32 = 0;
+/// `SOL_TCP` (= `IPPROTO_TCP`)
+pub const SOL_TCP: i32 = 6;
+
+/// `SO_REUSEADDR`
+pub const SO_REUSEADDR: i32 = 2;
+/// `SO_TYPE` (read-only)
+pub const SO_TYPE: i32 = 3;
+/// `SO_ERROR` (read-only, read clears it)
+pub const SO_ERROR: i32 = 4;
+/// `SO_KEEPALIVE`
+pub const SO_KEEPALIVE: i32 = 9;
+/// `SO_REUSEPORT`
+pub const SO_REUSEPORT: i32 = 15;
+/// `SO_ACCEPTCONN` (read-only)
+pub const SO_ACCEPTCONN: i32 = 30;
+/// `SO_PROTOCOL` (read-only)
+pub const SO_PROTOCOL: i32 = 38;
+/// `SO_DOMAIN` (read-only)
+pub const SO_DOMAIN: i32 = 39;
+/// `TCP_NODELAY`
+pub const TCP_NODELAY: i32 = 1;
+
+/// `SHUT_RD`
+pub const SHUT_RD: i32 = 0;
+/// `SHUT_WR`
+pub const SHUT_WR: i32 = 1;
+/// `SHUT_RDWR`
+pub const SHUT_RDWR: i32 = 2;
+
+/// `POLLIN`
+pub const POLLIN: u16 = 0x001;
+/// `POLLPRI`
+pub const POLLPRI: u16 = 0x002;
+/// `POLLOUT`
+pub const POLLOUT: u16 = 0x004;
+/// `POLLERR`
+pub const POLLERR: u16 = 0x008;
+/// `POLLHUP`
+pub const POLLHUP: u16 = 0x010;
+/// `POLLRDNORM`
+pub const POLLRDNORM: u16 = 0x040;
+/// `POLLWRNORM`
+pub const POLLWRNORM: u16 = 0x100;
+/// `POLLRDHUP`
+pub const POLLRDHUP: u16 = 0x2000;

@@ -1,0 +1,28 @@
+//! synq's sans-IO TCP/IPv4 stack: packets and a time in; packets, events and timers out. No
+//! socket, thread or clock lives here; a driver (the simulator, the TUN driver) owns those.
+//!
+//! Files follow Linux's split of concepts, and each rule's doc comment names the Linux
+//! function it comes from, so that `grep tcp_v4_send_reset` finds our twin of it.
+
+pub mod consts;
+pub mod errno;
+mod icmp;
+mod ip_input;
+pub mod mib;
+pub mod rng;
+pub mod socket;
+mod stack;
+pub mod sysctl;
+mod tcp_ipv4;
+pub mod time;
+pub mod timer_wheel;
+mod tx_queue;
+
+pub use errno::Errno;
+pub use mib::{Counter, Mib};
+pub use socket::{SocketId, TcpState};
+pub use stack::{Stack, StackConfig, Timer};
+pub use sysctl::Sysctl;
+pub use tcp_ipv4::tcp_v4_send_reset;
+pub use time::{Duration, Instant};
+pub use timer_wheel::{TimerId, TimerWheel};

@@ -1,0 +1,266 @@
+//! The sans-IO stack: one value that holds every socket, table and timer of one host (one
+//! network namespace, in Linux's terms), stepped by its driver.
+//!
+//! The IO shape is quinn-proto's: the driver feeds datagrams with [`Stack::receive`], drains
+//! what the stack sends with [`Stack::poll_transmit`], asks [`Stack::poll_timeout`] when to
+//! call [`Stack::handle_timeout`] next, and makes socket calls. The stack reads no clock:
+//! every call that can start or advance a timer takes `now`.
+
+use crate::consts::*;
+use crate::errno::Errno;
+use crate::mib::{Counter, Mib};
+use crate::socket::{Socket, SocketId, SocketTable, TcpState};
+use crate::sysctl::Sysctl;
+use crate::time::Instant;
+use crate::timer_wheel::TimerWheel;
+use crate::tx_queue::TxQueue;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// How a stack is set up.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The host's IPv4 addresses (one or more).
+    pub addrs: Vec<Ipv4Addr>,
+    /// Sysctl knobs (Linux's defaults unless changed).
+    pub sysctl: Sysctl,
+    /// Link MTU in bytes.
+    pub mtu: u16,
+}
+
+impl StackConfig {
+    /// One address, default sysctls, MTU 1500.
+    pub fn new(addr: Ipv4Addr) -> StackConfig {
+        StackConfig {
+            addrs: vec![addr],
+            sysctl: Sysctl::default(),
+            mtu: 1500,
+        }
+    }
+}
+
+/// What the stack's timers stand for. The listen, connect and close issues add the kinds
+/// (SYN-ACK retransmit, SYN retransmit, TIME_WAIT expiry, ...); none exists yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {}
+
+/// One host's TCP/IPv4 stack.
+#[derive(Debug)]
+pub struct Stack {
+    addrs: Vec<Ipv4Addr>,
+    mtu: u16,
+    /// Sysctl knobs, read by the stack on every decision they govern.
+    pub sysctl: Sysctl,
+    pub(crate) mib: Mib,
+    pub(crate) sockets: SocketTable,
+    pub(crate) timers: TimerWheel<Timer>,
+    pub(crate) tx: TxQueue,
+}
+
+impl Stack {
+    /// A stack with `config`'s addresses and knobs and no socket.
+    pub fn new(config: StackConfig) -> Stack {
+        Stack {
+            addrs: config.addrs,
+            mtu: config.mtu,
+            sysctl: config.sysctl,
+            mib: Mib::default(),
+            sockets: SocketTable::default(),
+            timers: TimerWheel::new(),
+            tx: TxQueue::default(),
+        }
+    }
+
+    /// The host's addresses.
+    pub fn addrs(&self) -> &[Ipv4Addr] {
+        &self.addrs
+    }
+
+    /// True when `addr` is one of the host's addresses.
+    pub fn is_local(&self, addr: Ipv4Addr) -> bool {
+        self.addrs.contains(&addr)
+    }
+
+    /// Link MTU: the buffer `poll_transmit` needs at least.
+    pub fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    /// The counters.
+    pub fn mib(&self) -> &Mib {
+        &self.mib
+    }
+
+    // ---------------------------------------------------------------- IO
+
+    /// Copies the next outbound IPv4 datagram into `buf` and returns its length; `None` when
+    /// nothing waits. `buf` should hold [`Stack::mtu`] bytes: a datagram that does not fit is
+    /// dropped and counted as `IpOutDiscards`.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            match self.tx.pop_into(buf)? {
+                Ok(len) => return Some(len),
+                Err(len) => {
+                    tracing::warn!(len, buf = buf.len(), "poll_transmit buffer too short; datagram dropped");
+                    self.mib.inc(Counter::IpOutDiscards);
+                }
+            }
+        }
+    }
+
+    /// When [`Stack::handle_timeout`] should next run; `None` while no timer is armed.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Runs every timer due at `now`, in deadline order.
+    #[allow(clippy::never_loop)] // until `Timer` has its first kind
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((_, timer)) = self.timers.poll_expired(now) {
+            match timer {}
+        }
+    }
+
+    // ---------------------------------------------------------------- socket calls
+
+    /// `socket(2)`: a new TCP socket. Checks in `__sys_socket`'s order: unknown flags in
+    /// `ty` (`EINVAL`), family (`EAFNOSUPPORT`; synq runs IPv4 only), type out of range
+    /// (`EINVAL`), then `inet_create`: a stream socket takes protocol 0 or `IPPROTO_TCP`
+    /// (`EPROTONOSUPPORT`). Other types give `ESOCKTNOSUPPORT` (Linux would make a UDP or raw
+    /// socket; synq has none).
+    pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Result<SocketId, Errno> {
+        const SOCK_MAX: i32 = 11;
+        if ty & !SOCK_TYPE_MASK & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if domain != AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        let kind = ty & SOCK_TYPE_MASK;
+        if !(0..SOCK_MAX).contains(&kind) {
+            return Err(Errno::EINVAL);
+        }
+        if kind != SOCK_STREAM {
+            return Err(Errno::ESOCKTNOSUPPORT);
+        }
+        if protocol != IPPROTO_IP && protocol != IPPROTO_TCP {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        Ok(self.sockets.insert(Socket::new(ty & SOCK_NONBLOCK != 0)))
+    }
+
+    /// `close(2)`: releases the handle.
+    pub fn close(&mut self, _now: Instant, fd: SocketId) -> Result<(), Errno> {
+        self.sockets.remove(fd).map(drop)
+    }
+
+    /// `fcntl(F_SETFL, O_NONBLOCK)`.
+    pub fn set_nonblocking(&mut self, fd: SocketId, nonblocking: bool) -> Result<(), Errno> {
+        self.sockets.get_mut(fd)?.nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// `setsockopt(2)` with the option value as bytes (a native-endian `int` for flags).
+    /// `EINVAL` for a value shorter than an `int`, `ENOPROTOOPT` for an option synq does not
+    /// have or that cannot be set.
+    pub fn setsockopt(&mut self, fd: SocketId, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
+        let socket = self.sockets.get_mut(fd)?;
+        let flag = match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => &mut socket.options.reuse_addr,
+            (SOL_SOCKET, SO_REUSEPORT) => &mut socket.options.reuse_port,
+            (SOL_SOCKET, SO_KEEPALIVE) => &mut socket.options.keepalive,
+            (SOL_TCP, TCP_NODELAY) => &mut socket.options.nodelay,
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        let bytes: [u8; 4] = value.get(..4).and_then(|b| b.try_into().ok()).ok_or(Errno::EINVAL)?;
+        *flag = i32::from_ne_bytes(bytes) != 0;
+        Ok(())
+    }
+
+    /// `getsockopt(2)`: writes the value as a native-endian `int`, truncated to `out`'s
+    /// length as Linux does, and returns the bytes written. `SO_ERROR` clears the error.
+    pub fn getsockopt(&mut self, fd: SocketId, level: i32, name: i32, out: &mut [u8]) -> Result<usize, Errno> {
+        let socket = self.sockets.get_mut(fd)?;
+        let value: i32 = match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => socket.options.reuse_addr.into(),
+            (SOL_SOCKET, SO_REUSEPORT) => socket.options.reuse_port.into(),
+            (SOL_SOCKET, SO_KEEPALIVE) => socket.options.keepalive.into(),
+            (SOL_SOCKET, SO_TYPE) => SOCK_STREAM,
+            (SOL_SOCKET, SO_DOMAIN) => AF_INET,
+            (SOL_SOCKET, SO_PROTOCOL) => IPPROTO_TCP,
+            (SOL_SOCKET, SO_ACCEPTCONN) => (socket.state == TcpState::Listen).into(),
+            (SOL_SOCKET, SO_ERROR) => socket.error.take().map_or(0, Errno::raw),
+            (SOL_TCP, TCP_NODELAY) => socket.options.nodelay.into(),
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        let n = out.len().min(4);
+        out[..n].copy_from_slice(&value.to_ne_bytes()[..n]);
+        Ok(n)
+    }
+
+    /// `getsockname(2)`: `0.0.0.0:0` until bound.
+    pub fn getsockname(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
+        Ok(self.sockets.get(fd)?.local)
+    }
+
+    /// `getpeername(2)`: `ENOTCONN` until connected.
+    pub fn getpeername(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
+        self.sockets.get(fd)?.peer.ok_or(Errno::ENOTCONN)
+    }
+
+    /// `poll(2)` readiness of one socket, as `tcp_poll` computes it (`POLLIN`, `POLLOUT`,
+    /// `POLLHUP`, ... from [`crate::consts`]).
+    pub fn poll(&self, fd: SocketId) -> Result<u16, Errno> {
+        let socket = self.sockets.get(fd)?;
+        let mut mask = 0;
+        if socket.error.is_some() {
+            mask |= POLLERR;
+        }
+        if socket.state == TcpState::Close {
+            mask |= POLLHUP | POLLOUT | POLLWRNORM;
+        }
+        Ok(mask)
+    }
+
+    /// `bind(2)`: not implemented yet (issue: bind table and port allocation).
+    pub fn bind(&mut self, fd: SocketId, _addr: SocketAddrV4) -> Result<(), Errno> {
+        self.not_implemented(fd, "bind")
+    }
+
+    /// `listen(2)`: not implemented yet (issue: passive open).
+    pub fn listen(&mut self, fd: SocketId, _backlog: i32) -> Result<(), Errno> {
+        self.not_implemented(fd, "listen")
+    }
+
+    /// `accept(2)`: not implemented yet (issue: passive open).
+    pub fn accept(&mut self, fd: SocketId) -> Result<(SocketId, SocketAddrV4), Errno> {
+        self.not_implemented(fd, "accept")
+    }
+
+    /// `connect(2)`: not implemented yet (issue: active open).
+    pub fn connect(&mut self, _now: Instant, fd: SocketId, _addr: SocketAddrV4) -> Result<(), Errno> {
+        self.not_implemented(fd, "connect")
+    }
+
+    /// `send(2)`: not implemented yet (issue: data transfer).
+    pub fn send(&mut self, _now: Instant, fd: SocketId, _data: &[u8]) -> Result<usize, Errno> {
+        self.not_implemented(fd, "send")
+    }
+
+    /// `recv(2)`: not implemented yet (issue: data transfer).
+    pub fn recv(&mut self, _now: Instant, fd: SocketId, _buf: &mut [u8]) -> Result<usize, Errno> {
+        self.not_implemented(fd, "recv")
+    }
+
+    /// `shutdown(2)`: not implemented yet (issue: close and TIME_WAIT).
+    pub fn shutdown(&mut self, _now: Instant, fd: SocketId, _how: i32) -> Result<(), Errno> {
+        self.not_implemented(fd, "shutdown")
+    }
+
+    /// A call synq does not have yet: `EBADF` for a bad handle, else `ENOSYS`
+    /// ("Function not implemented"), so that nothing pretends to work.
+    fn not_implemented<T>(&self, fd: SocketId, call: &str) -> Result<T, Errno> {
+        self.sockets.get(fd)?;
+        tracing::debug!(call, %fd, "not implemented yet");
+        Err(Errno::ENOSYS)
+    }
+}
