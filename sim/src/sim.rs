@@ -272,22 +272,17 @@ impl Sim {
     /// Sends what a stack queued and keeps one timer event armed at its next deadline.
     fn service(&mut self, host: HostId) {
         let mut buf = std::mem::take(&mut self.tx_buf);
-        loop {
-            let Endpoint::Stack { stack, .. } = &mut self.hosts[host.0].endpoint else {
-                break;
-            };
+        while let Endpoint::Stack { stack, .. } = &mut self.hosts[host.0].endpoint {
             let Some(n) = stack.poll_transmit(&mut buf) else { break };
             let datagram = buf[..n].to_vec();
             self.transmit(host, datagram);
         }
         self.tx_buf = buf;
-        let Endpoint::Stack { stack, armed } = &mut self.hosts[host.0].endpoint else {
-            return;
-        };
+        let Endpoint::Stack { stack, armed } = &mut self.hosts[host.0].endpoint else { return };
         let next = stack.poll_timeout();
-        if next.is_some() && next != *armed {
+        if let Some(at) = next.filter(|_| next != *armed) {
             *armed = next;
-            let at = next.expect("checked").max(self.now);
+            let at = at.max(self.now);
             self.schedule(at, Event::Timer { host });
         }
     }
