@@ -279,10 +279,10 @@ impl Sim {
         }
         self.tx_buf = buf;
         let Endpoint::Stack { stack, armed } = &mut self.hosts[host.0].endpoint else { return };
-        let next = stack.poll_timeout();
+        // A deadline already past runs now; the event is matched by its (clamped) time.
+        let next = stack.poll_timeout().map(|t| t.max(self.now));
         if let Some(at) = next.filter(|_| next != *armed) {
             *armed = next;
-            let at = at.max(self.now);
             self.schedule(at, Event::Timer { host });
         }
     }
