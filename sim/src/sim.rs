@@ -278,7 +278,9 @@ impl Sim {
             self.transmit(host, datagram);
         }
         self.tx_buf = buf;
-        let Endpoint::Stack { stack, armed } = &mut self.hosts[host.0].endpoint else { return };
+        let Endpoint::Stack { stack, armed } = &mut self.hosts[host.0].endpoint else {
+            return;
+        };
         // A deadline already past runs now; the event is matched by its (clamped) time.
         let next = stack.poll_timeout().map(|t| t.max(self.now));
         if let Some(at) = next.filter(|_| next != *armed) {

@@ -5,21 +5,23 @@
 
 use std::net::Ipv4Addr;
 
-/// Ones' complement sum of `data` as big-endian 16-bit words, not yet folded.
+/// Ones' complement sum of `data` as big-endian 16-bit words, not yet folded (RFC 1071).
 ///
-/// Adds 32-bit big-endian words into a 64-bit accumulator: because 2^16 ≡ 1 (mod 2^16 − 1),
-/// this gives the same folded result as 16-bit words, at half the additions.
+/// Adds native-endian 32-bit words into a 64-bit accumulator, which the compiler turns into
+/// wide vector adds, then folds and byte-swaps once: because 2^16 ≡ 1 (mod 2^16 − 1), and by
+/// RFC 1071's byte-order independence, this equals the sum of big-endian 16-bit words.
 #[inline]
 pub fn sum(data: &[u8]) -> u64 {
     let mut acc: u64 = 0;
     let mut chunks = data.chunks_exact(4);
     for c in &mut chunks {
-        acc += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        acc += u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
     }
     let rest = chunks.remainder();
     let mut tail = [0u8; 4];
     tail[..rest.len()].copy_from_slice(rest);
-    acc + u64::from(u32::from_be_bytes(tail))
+    acc += u64::from(u32::from_ne_bytes(tail));
+    u64::from(u16::from_be(fold(acc)))
 }
 
 /// Folds an unfolded sum into 16 bits (end-around carry).

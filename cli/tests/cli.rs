@@ -1,0 +1,85 @@
+//! The `synq` binary as a user runs it.
+
+use std::process::Command;
+
+fn synq(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_synq"))
+        .args(args)
+        .output()
+        .expect("run synq");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version() {
+    let (ok, out, _) = synq(&["--version"]);
+    assert!(ok);
+    assert!(out.starts_with("synq "), "{out}");
+}
+
+#[test]
+fn sysctl_lists_every_knob_with_linux_defaults() {
+    let (ok, out, _) = synq(&["sysctl"]);
+    assert!(ok);
+    for line in [
+        "net.core.somaxconn = 4096",
+        "net.ipv4.ip_local_port_range = 32768 60999",
+        "net.ipv4.tcp_syncookies = 1",
+        "net.ipv4.tcp_synack_retries = 5",
+        "net.ipv4.tcp_syn_retries = 6",
+        "net.ipv4.tcp_tw_reuse = 2",
+        "net.ipv4.tcp_fin_timeout = 60",
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+    }
+}
+
+#[test]
+fn sysctl_write_validates_like_linux() {
+    let (ok, out, _) = synq(&["sysctl", "-w", "net.ipv4.tcp_syncookies=2"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "net.ipv4.tcp_syncookies = 2    (default: 1)");
+    let (ok, _, err) = synq(&["sysctl", "-w", "net.ipv4.tcp_tw_reuse=3"]);
+    assert!(!ok);
+    assert!(err.contains("Invalid argument"), "{err}");
+    let (ok, _, err) = synq(&["sysctl", "-w", "net.ipv4.no_such_knob=1"]);
+    assert!(!ok);
+    assert!(err.contains("No such file or directory"), "{err}");
+}
+
+#[test]
+fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
+    let dir = std::env::temp_dir().join(format!("synq-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    let (ok, out, err) = synq(&["sim", "--pcap", a.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("10.0.0.2:80 > 10.0.0.1:40000: R. 0:0(0)"), "{out}");
+    assert!(out.contains("TcpOutRsts"), "{out}");
+    synq(&["sim", "--pcap", b.to_str().unwrap()]);
+    let bytes = std::fs::read(&a).unwrap();
+    assert_eq!(bytes, std::fs::read(&b).unwrap(), "same seed, same pcap");
+
+    let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+    assert_eq!(reader.header().datalink, pcap_file::DataLink::IPV4);
+    let mut n = 0;
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.unwrap();
+        let (ip, payload) = synq_wire::Ipv4Repr::parse_bytes(&packet.data).expect("valid IPv4");
+        synq_wire::TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).expect("valid TCP, checksum included");
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sim_rejects_a_bad_loss_probability() {
+    let (ok, _, err) = synq(&["sim", "--loss", "1.5"]);
+    assert!(!ok);
+    assert!(err.contains("not a probability"), "{err}");
+}
