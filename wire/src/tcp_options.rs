@@ -325,6 +325,17 @@ mod tests {
     }
 
     #[test]
+    fn parsed_options_may_not_fit_linux_layout() {
+        // MSS, SACK-permitted and four SACK blocks fill 40 bytes as sent here, but Linux's
+        // layout pads SACK-permitted to 4 bytes: 44. Parse keeps them; emit refuses.
+        let mut raw = vec![2, 4, 0, 0, 4, 2, 5, 34];
+        raw.extend_from_slice(&[0u8; 32]);
+        let opts = TcpOptions::parse(&raw).unwrap();
+        assert_eq!((opts.sack_blocks.len(), opts.len()), (4, 44));
+        assert_eq!(opts.emit(&mut [0u8; 64]).unwrap_err(), Error::BadOptionLength);
+    }
+
+    #[test]
     fn options_over_forty_bytes_are_refused_on_emit() {
         let mut opts = TcpOptions {
             mss: Some(1),
