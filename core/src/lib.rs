@@ -9,6 +9,7 @@ pub mod errno;
 mod icmp;
 mod ip_input;
 pub mod mib;
+pub mod port_bitmap;
 pub mod rng;
 pub mod socket;
 mod stack;

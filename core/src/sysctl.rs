@@ -8,63 +8,29 @@
 //! refuses. An unknown name gives `ENOENT`, as opening `/proc/sys/<name>` does on Linux.
 
 use crate::errno::Errno;
-use std::fmt::Write as _;
+use crate::port_bitmap::PortBitmap;
 
-/// A set of ports as a 65536-bit bitmap (`net.ipv4.ip_local_reserved_ports`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PortSet {
-    words: Box<[u64; 1024]>,
-}
-
-impl Default for PortSet {
-    fn default() -> Self {
-        PortSet {
-            words: Box::new([0; 1024]),
+/// Linux's `proc_do_large_bitmap` input for `ip_local_reserved_ports`: comma-separated
+/// ports and `lo-hi` ranges, no spaces; the empty string clears the set.
+fn parse_port_list(text: &str) -> Result<PortBitmap, Errno> {
+    let mut set = PortBitmap::default();
+    let text = text.trim_end_matches('\n');
+    if text.is_empty() {
+        return Ok(set);
+    }
+    for item in text.split(',') {
+        let (lo, hi) = match item.split_once('-') {
+            Some((lo, hi)) => (parse_port(lo)?, parse_port(hi)?),
+            None => (parse_port(item)?, parse_port(item)?),
+        };
+        if hi < lo {
+            return Err(Errno::EINVAL);
+        }
+        for p in lo..=hi {
+            set.insert(p);
         }
     }
-}
-
-impl std::fmt::Debug for PortSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PortSet({:?})", self.to_string())
-    }
-}
-
-impl PortSet {
-    /// True when `port` is in the set.
-    pub fn contains(&self, port: u16) -> bool {
-        self.words[usize::from(port) / 64] & (1 << (port % 64)) != 0
-    }
-    /// Adds `port`.
-    pub fn insert(&mut self, port: u16) {
-        self.words[usize::from(port) / 64] |= 1 << (port % 64);
-    }
-    /// True when the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|&w| w == 0)
-    }
-    /// Linux's `proc_do_large_bitmap` input: comma-separated ports and `lo-hi` ranges, no
-    /// spaces; the empty string clears the set.
-    fn parse(text: &str) -> Result<PortSet, Errno> {
-        let mut set = PortSet::default();
-        let text = text.trim_end_matches('\n');
-        if text.is_empty() {
-            return Ok(set);
-        }
-        for item in text.split(',') {
-            let (lo, hi) = match item.split_once('-') {
-                Some((lo, hi)) => (parse_port(lo)?, parse_port(hi)?),
-                None => (parse_port(item)?, parse_port(item)?),
-            };
-            if hi < lo {
-                return Err(Errno::EINVAL);
-            }
-            for p in lo..=hi {
-                set.insert(p);
-            }
-        }
-        Ok(set)
-    }
+    Ok(set)
 }
 
 fn parse_port(s: &str) -> Result<u16, Errno> {
@@ -72,34 +38,6 @@ fn parse_port(s: &str) -> Result<u16, Errno> {
         return Err(Errno::EINVAL);
     }
     s.parse().map_err(|_| Errno::EINVAL)
-}
-
-/// Linux's output format: ranges merged, `8080,9000-9002`.
-impl std::fmt::Display for PortSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut out = String::new();
-        let mut port: u32 = 0;
-        while port <= 65535 {
-            if !self.contains(port as u16) {
-                port += 1;
-                continue;
-            }
-            let start = port;
-            while port < 65535 && self.contains(port as u16 + 1) {
-                port += 1;
-            }
-            if !out.is_empty() {
-                out.push(',');
-            }
-            if start == port {
-                let _ = write!(out, "{start}");
-            } else {
-                let _ = write!(out, "{start}-{port}");
-            }
-            port += 1;
-        }
-        f.write_str(&out)
-    }
 }
 
 /// The sysctl knobs of one stack (one network namespace, in Linux's terms).
@@ -114,7 +52,7 @@ pub struct Sysctl {
     /// `net.ipv4.ip_local_port_range`: ephemeral ports, inclusive.
     pub ip_local_port_range: (u16, u16),
     /// `net.ipv4.ip_local_reserved_ports`: never chosen automatically.
-    pub ip_local_reserved_ports: PortSet,
+    pub ip_local_reserved_ports: PortBitmap,
     /// `net.ipv4.ip_unprivileged_port_start`: ports below need CAP_NET_BIND_SERVICE.
     pub ip_unprivileged_port_start: u16,
     /// `net.ipv4.ip_nonlocal_bind`: bind() to addresses that are not local.
@@ -184,7 +122,7 @@ impl Default for Sysctl {
             rmem_max: 4_194_304,
             wmem_max: 4_194_304,
             ip_local_port_range: (32768, 60999),
-            ip_local_reserved_ports: PortSet::default(),
+            ip_local_reserved_ports: PortBitmap::default(),
             ip_unprivileged_port_start: 1024,
             ip_nonlocal_bind: 0,
             ip_autobind_reuse: 0,
@@ -322,7 +260,7 @@ const KNOBS: &[Knob] = &[
         name: "net.ipv4.ip_local_reserved_ports",
         get: |s| s.ip_local_reserved_ports.to_string(),
         set: |s, v| {
-            s.ip_local_reserved_ports = PortSet::parse(v)?;
+            s.ip_local_reserved_ports = parse_port_list(v)?;
             Ok(())
         },
     },
