@@ -53,6 +53,12 @@ pub const SO_ACCEPTCONN: i32 = 30;
 pub const SO_PROTOCOL: i32 = 38;
 /// `SO_DOMAIN` (read-only)
 pub const SO_DOMAIN: i32 = 39;
+/// `IP_FREEBIND`
+pub const IP_FREEBIND: i32 = 15;
+/// `IP_BIND_ADDRESS_NO_PORT`
+pub const IP_BIND_ADDRESS_NO_PORT: i32 = 24;
+/// `AF_UNSPEC`
+pub const AF_UNSPEC: i32 = 0;
 /// `TCP_NODELAY`
 pub const TCP_NODELAY: i32 = 1;
 

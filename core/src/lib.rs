@@ -4,9 +4,11 @@
 //! Files follow Linux's split of concepts, and each rule's doc comment names the Linux
 //! function it comes from, so that `grep tcp_v4_send_reset` finds our twin of it.
 
+pub mod bind_table;
 pub mod consts;
 pub mod errno;
 mod icmp;
+mod inet_bind;
 mod ip_input;
 pub mod mib;
 pub mod port_bitmap;
@@ -16,14 +18,17 @@ mod stack;
 pub mod sysctl;
 mod tcp_ipv4;
 pub mod time;
+pub mod time_wait;
 pub mod timer_wheel;
 mod tx_queue;
 
 pub use errno::Errno;
+pub use inet_bind::{sockaddr_in, SOCKADDR_IN_LEN};
 pub use mib::{Counter, Mib};
-pub use socket::{SocketId, TcpState};
+pub use socket::{Credentials, SocketId, TcpState};
 pub use stack::{Stack, StackConfig, Timer};
 pub use sysctl::Sysctl;
 pub use tcp_ipv4::tcp_v4_send_reset;
 pub use time::{Duration, Instant};
+pub use time_wait::{TimeWaitId, TimeWaitSock};
 pub use timer_wheel::{TimerId, TimerWheel};

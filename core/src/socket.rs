@@ -73,6 +73,47 @@ pub struct SocketOptions {
     pub keepalive: bool,
     /// `TCP_NODELAY`
     pub nodelay: bool,
+    /// `IP_FREEBIND`: bind() to an address that is not local.
+    pub freebind: bool,
+    /// `IP_BIND_ADDRESS_NO_PORT`: bind() with port 0 records the address only (rule B17).
+    pub bind_address_no_port: bool,
+}
+
+/// Who owns a socket: the uid SO_REUSEPORT compares (rule B21) and whether the owner may
+/// bind ports below `ip_unprivileged_port_start` (CAP_NET_BIND_SERVICE, rule B7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials {
+    /// The fsuid of the creating task (`sk_uid`).
+    pub uid: u32,
+    /// CAP_NET_BIND_SERVICE in the stack's user namespace.
+    pub cap_net_bind_service: bool,
+}
+
+impl Credentials {
+    /// root: uid 0 with every capability.
+    pub const ROOT: Credentials = Credentials {
+        uid: 0,
+        cap_net_bind_service: true,
+    };
+    /// nobody (uid 65534), unprivileged: the default owner of a stack's sockets.
+    pub const NOBODY: Credentials = Credentials {
+        uid: 65534,
+        cap_net_bind_service: false,
+    };
+
+    /// An unprivileged user.
+    pub const fn user(uid: u32) -> Credentials {
+        Credentials {
+            uid,
+            cap_net_bind_service: false,
+        }
+    }
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials::NOBODY
+    }
 }
 
 /// One TCP socket.
@@ -84,8 +125,20 @@ pub struct Socket {
     pub nonblocking: bool,
     /// Flag options.
     pub options: SocketOptions,
-    /// Local address and port (`0.0.0.0:0` until bound).
-    pub local: SocketAddrV4,
+    /// Owner.
+    pub creds: Credentials,
+    /// Local address (`inet_rcv_saddr`): 0.0.0.0 until bound to a specific one.
+    pub rcv_saddr: Ipv4Addr,
+    /// The port held in the bind table (`inet_num`), 0 when none.
+    pub num: u16,
+    /// The port getsockname() reports (`inet_sport`); may outlive `num` (rule B20).
+    pub sport: u16,
+    /// The address was chosen by the user (`SOCK_BINDADDR_LOCK`).
+    pub bind_addr_lock: bool,
+    /// The port was chosen by the user (`SOCK_BINDPORT_LOCK`).
+    pub bind_port_lock: bool,
+    /// listen() backlog after the `somaxconn` clamp (`sk_max_ack_backlog`).
+    pub backlog: u32,
     /// Peer address once connected.
     pub peer: Option<SocketAddrV4>,
     /// Pending error (`SO_ERROR`).
@@ -93,16 +146,27 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// A fresh socket: `TCP_CLOSE`, unbound, no options.
-    pub fn new(nonblocking: bool) -> Socket {
+    /// A fresh socket: `TCP_CLOSE`, unbound, no options (rule B3).
+    pub fn new(creds: Credentials, nonblocking: bool) -> Socket {
         Socket {
             state: TcpState::Close,
             nonblocking,
             options: SocketOptions::default(),
-            local: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            creds,
+            rcv_saddr: Ipv4Addr::UNSPECIFIED,
+            num: 0,
+            sport: 0,
+            bind_addr_lock: false,
+            bind_port_lock: false,
+            backlog: 0,
             peer: None,
             error: None,
         }
+    }
+
+    /// getsockname(): the local address and the reported port.
+    pub fn local(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.rcv_saddr, self.sport)
     }
 }
 
@@ -173,15 +237,15 @@ mod tests {
     #[test]
     fn handles_are_lowest_free_from_three() {
         let mut t = SocketTable::default();
-        let a = t.insert(Socket::new(false));
-        let b = t.insert(Socket::new(false));
-        let c = t.insert(Socket::new(false));
+        let a = t.insert(Socket::new(Credentials::NOBODY, false));
+        let b = t.insert(Socket::new(Credentials::NOBODY, false));
+        let c = t.insert(Socket::new(Credentials::NOBODY, false));
         assert_eq!((a.raw(), b.raw(), c.raw()), (3, 4, 5));
         t.remove(b).unwrap();
         t.remove(a).unwrap();
-        assert_eq!(t.insert(Socket::new(false)).raw(), 3);
-        assert_eq!(t.insert(Socket::new(false)).raw(), 4);
-        assert_eq!(t.insert(Socket::new(false)).raw(), 6);
+        assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 3);
+        assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 4);
+        assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 6);
         assert_eq!(t.len(), 4);
         assert_eq!(t.get(SocketId::from_raw(2)).unwrap_err(), Errno::EBADF);
         assert_eq!(t.remove(SocketId::from_raw(99)).unwrap_err(), Errno::EBADF);

@@ -6,12 +6,15 @@
 //! call [`Stack::handle_timeout`] next, and makes socket calls. The stack reads no clock:
 //! every call that can start or advance a timer takes `now`.
 
+use crate::bind_table::{BindTable, Owner};
 use crate::consts::*;
 use crate::errno::Errno;
 use crate::mib::{Counter, Mib};
-use crate::socket::{Socket, SocketId, SocketTable, TcpState};
+use crate::rng::Rng;
+use crate::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
 use crate::sysctl::Sysctl;
 use crate::time::Instant;
+use crate::time_wait::TimeWaitTable;
 use crate::timer_wheel::TimerWheel;
 use crate::tx_queue::TxQueue;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -25,15 +28,22 @@ pub struct StackConfig {
     pub sysctl: Sysctl,
     /// Link MTU in bytes.
     pub mtu: u16,
+    /// Seed of the stack's random choices (ephemeral ports; later ISNs and cookie keys).
+    /// The simulator draws it from its run seed; real drivers from the OS.
+    pub seed: u64,
+    /// Owner of the sockets [`Stack::socket`] creates.
+    pub credentials: Credentials,
 }
 
 impl StackConfig {
-    /// One address, default sysctls, MTU 1500.
+    /// One address, default sysctls, MTU 1500, seed 0, sockets owned by nobody.
     pub fn new(addr: Ipv4Addr) -> StackConfig {
         StackConfig {
             addrs: vec![addr],
             sysctl: Sysctl::default(),
             mtu: 1500,
+            seed: 0,
+            credentials: Credentials::NOBODY,
         }
     }
 }
@@ -52,8 +62,12 @@ pub struct Stack {
     pub sysctl: Sysctl,
     pub(crate) mib: Mib,
     pub(crate) sockets: SocketTable,
+    pub(crate) bind_table: BindTable,
+    pub(crate) time_waits: TimeWaitTable,
     pub(crate) timers: TimerWheel<Timer>,
     pub(crate) tx: TxQueue,
+    pub(crate) rng: Rng,
+    credentials: Credentials,
 }
 
 impl Stack {
@@ -65,8 +79,12 @@ impl Stack {
             sysctl: config.sysctl,
             mib: Mib::default(),
             sockets: SocketTable::default(),
+            bind_table: BindTable::default(),
+            time_waits: TimeWaitTable::default(),
             timers: TimerWheel::new(),
             tx: TxQueue::default(),
+            rng: Rng::seed_from_u64(config.seed),
+            credentials: config.credentials,
         }
     }
 
@@ -88,6 +106,11 @@ impl Stack {
     /// The counters.
     pub fn mib(&self) -> &Mib {
         &self.mib
+    }
+
+    /// The bind table (read-only: for inspection and tests).
+    pub fn bind_table(&self) -> &BindTable {
+        &self.bind_table
     }
 
     // ---------------------------------------------------------------- IO
@@ -122,13 +145,19 @@ impl Stack {
 
     // ---------------------------------------------------------------- socket calls
 
-    /// `socket(2)`: a new TCP socket. Checks in `__sys_socket`'s order: unknown flags in
-    /// `ty` (`EINVAL`), family (`EAFNOSUPPORT`; synq runs IPv4 only), type out of range
-    /// (`EINVAL`), then `inet_create`: a stream socket takes protocol 0 or `IPPROTO_TCP`
-    /// (`EPROTONOSUPPORT`). Other types give `ESOCKTNOSUPPORT` (Linux would make a UDP or raw
-    /// socket; synq has none).
+    /// `socket(2)` owned by the stack's default credentials; see [`Stack::socket_as`].
     pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Result<SocketId, Errno> {
+        self.socket_as(self.credentials, domain, ty, protocol)
+    }
+
+    /// `socket(2)` for an owner: a new TCP socket (rules B1–B3). Checks in Linux's order:
+    /// unknown flags in `ty` (`EINVAL`), family (`EAFNOSUPPORT`; synq runs IPv4 only), type
+    /// out of range (`EINVAL`), then `inet_create`: protocol out of range (`EINVAL`); a
+    /// stream socket takes protocol 0 or `IPPROTO_TCP` (`EPROTONOSUPPORT`). Other types give
+    /// `ESOCKTNOSUPPORT` (Linux would make a UDP or raw socket; synq has none).
+    pub fn socket_as(&mut self, creds: Credentials, domain: i32, ty: i32, protocol: i32) -> Result<SocketId, Errno> {
         const SOCK_MAX: i32 = 11;
+        const IPPROTO_MAX: i32 = 263;
         if ty & !SOCK_TYPE_MASK & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
             return Err(Errno::EINVAL);
         }
@@ -139,18 +168,26 @@ impl Stack {
         if !(0..SOCK_MAX).contains(&kind) {
             return Err(Errno::EINVAL);
         }
+        if !(0..IPPROTO_MAX).contains(&protocol) {
+            return Err(Errno::EINVAL);
+        }
         if kind != SOCK_STREAM {
             return Err(Errno::ESOCKTNOSUPPORT);
         }
         if protocol != IPPROTO_IP && protocol != IPPROTO_TCP {
             return Err(Errno::EPROTONOSUPPORT);
         }
-        Ok(self.sockets.insert(Socket::new(ty & SOCK_NONBLOCK != 0)))
+        Ok(self.sockets.insert(Socket::new(creds, ty & SOCK_NONBLOCK != 0)))
     }
 
-    /// `close(2)`: releases the handle.
+    /// `close(2)`: releases the port the socket holds (`inet_put_port`, rule B20) and the
+    /// handle.
     pub fn close(&mut self, _now: Instant, fd: SocketId) -> Result<(), Errno> {
-        self.sockets.remove(fd).map(drop)
+        let socket = self.sockets.remove(fd)?;
+        if socket.num != 0 {
+            self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
+        }
+        Ok(())
     }
 
     /// `fcntl(F_SETFL, O_NONBLOCK)`.
@@ -160,38 +197,56 @@ impl Stack {
     }
 
     /// `setsockopt(2)` with the option value as bytes (a native-endian `int` for flags).
-    /// `EINVAL` for a value shorter than an `int`, `ENOPROTOOPT` for an option synq does not
-    /// have or that cannot be set.
+    /// `SOL_SOCKET` and `SOL_TCP` flags need a whole `int` (`EINVAL` otherwise); `SOL_IP`
+    /// flags also take a single byte, and an empty value means 0, as `do_ip_setsockopt`
+    /// reads them. `ENOPROTOOPT` for an option synq does not have or that cannot be set.
     pub fn setsockopt(&mut self, fd: SocketId, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
         let socket = self.sockets.get_mut(fd)?;
-        let flag = match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => &mut socket.options.reuse_addr,
-            (SOL_SOCKET, SO_REUSEPORT) => &mut socket.options.reuse_port,
-            (SOL_SOCKET, SO_KEEPALIVE) => &mut socket.options.keepalive,
-            (SOL_TCP, TCP_NODELAY) => &mut socket.options.nodelay,
+        let o = &mut socket.options;
+        let (flag, ip_level) = match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => (&mut o.reuse_addr, false),
+            (SOL_SOCKET, SO_REUSEPORT) => (&mut o.reuse_port, false),
+            (SOL_SOCKET, SO_KEEPALIVE) => (&mut o.keepalive, false),
+            (SOL_TCP, TCP_NODELAY) => (&mut o.nodelay, false),
+            (SOL_IP, IP_FREEBIND) => (&mut o.freebind, true),
+            (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => (&mut o.bind_address_no_port, true),
             _ => return Err(Errno::ENOPROTOOPT),
         };
-        let bytes: [u8; 4] = value.get(..4).and_then(|b| b.try_into().ok()).ok_or(Errno::EINVAL)?;
-        *flag = i32::from_ne_bytes(bytes) != 0;
+        let value = match (value.len(), ip_level) {
+            (4.., _) => i32::from_ne_bytes([value[0], value[1], value[2], value[3]]),
+            (1.., true) => i32::from(value[0]),
+            (0, true) => 0,
+            _ => return Err(Errno::EINVAL),
+        };
+        *flag = value != 0;
         Ok(())
     }
 
     /// `getsockopt(2)`: writes the value as a native-endian `int`, truncated to `out`'s
-    /// length as Linux does, and returns the bytes written. `SO_ERROR` clears the error.
+    /// length as Linux does (a `SOL_IP` value that fits a byte is written as one byte when
+    /// `out` is shorter than an `int`), and returns the bytes written. `SO_ERROR` clears the
+    /// error.
     pub fn getsockopt(&mut self, fd: SocketId, level: i32, name: i32, out: &mut [u8]) -> Result<usize, Errno> {
         let socket = self.sockets.get_mut(fd)?;
+        let o = &socket.options;
         let value: i32 = match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => socket.options.reuse_addr.into(),
-            (SOL_SOCKET, SO_REUSEPORT) => socket.options.reuse_port.into(),
-            (SOL_SOCKET, SO_KEEPALIVE) => socket.options.keepalive.into(),
+            (SOL_SOCKET, SO_REUSEADDR) => o.reuse_addr.into(),
+            (SOL_SOCKET, SO_REUSEPORT) => o.reuse_port.into(),
+            (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive.into(),
             (SOL_SOCKET, SO_TYPE) => SOCK_STREAM,
             (SOL_SOCKET, SO_DOMAIN) => AF_INET,
             (SOL_SOCKET, SO_PROTOCOL) => IPPROTO_TCP,
             (SOL_SOCKET, SO_ACCEPTCONN) => (socket.state == TcpState::Listen).into(),
             (SOL_SOCKET, SO_ERROR) => socket.error.take().map_or(0, Errno::raw),
-            (SOL_TCP, TCP_NODELAY) => socket.options.nodelay.into(),
+            (SOL_TCP, TCP_NODELAY) => o.nodelay.into(),
+            (SOL_IP, IP_FREEBIND) => o.freebind.into(),
+            (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
             _ => return Err(Errno::ENOPROTOOPT),
         };
+        if level == SOL_IP && !out.is_empty() && out.len() < 4 && (0..=255).contains(&value) {
+            out[0] = value as u8;
+            return Ok(1);
+        }
         let n = out.len().min(4);
         out[..n].copy_from_slice(&value.to_ne_bytes()[..n]);
         Ok(n)
@@ -199,7 +254,7 @@ impl Stack {
 
     /// `getsockname(2)`: `0.0.0.0:0` until bound.
     pub fn getsockname(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
-        Ok(self.sockets.get(fd)?.local)
+        Ok(self.sockets.get(fd)?.local())
     }
 
     /// `getpeername(2)`: `ENOTCONN` until connected.
@@ -219,16 +274,6 @@ impl Stack {
             mask |= POLLHUP | POLLOUT | POLLWRNORM;
         }
         Ok(mask)
-    }
-
-    /// `bind(2)`: not implemented yet (issue: bind table and port allocation).
-    pub fn bind(&mut self, fd: SocketId, _addr: SocketAddrV4) -> Result<(), Errno> {
-        self.not_implemented(fd, "bind")
-    }
-
-    /// `listen(2)`: not implemented yet (issue: passive open).
-    pub fn listen(&mut self, fd: SocketId, _backlog: i32) -> Result<(), Errno> {
-        self.not_implemented(fd, "listen")
     }
 
     /// `accept(2)`: not implemented yet (issue: passive open).

@@ -1,7 +1,9 @@
 //! TCP input for IPv4 (`tcp_v4_rcv`) and the reset sent when no socket wants a segment
 //! (`tcp_v4_send_reset`).
 
+use crate::bind_table::Owner;
 use crate::mib::Counter;
+use crate::socket::{SocketId, TcpState};
 use crate::stack::Stack;
 use crate::time::Instant;
 use synq_wire::{ip_proto, Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
@@ -38,8 +40,7 @@ pub fn tcp_v4_send_reset<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
 
 impl Stack {
     /// `tcp_v4_rcv`: counts the segment, validates header and checksum, then finds the
-    /// socket. No socket exists yet to receive anything, so every valid segment takes the
-    /// `no_tcp_socket` path: a reset.
+    /// socket: a listener (`__inet_lookup_listener`), else the `no_tcp_socket` path, a reset.
     pub(crate) fn tcp_v4_rcv(&mut self, _now: Instant, ip: &Ipv4Repr, segment: &[u8]) {
         self.mib.inc(Counter::TcpInSegs);
         let seg = match TcpRepr::parse(segment, ip.src_addr, ip.dst_addr) {
@@ -51,9 +52,39 @@ impl Stack {
                 return self.drop_malformed(Counter::TcpInErrs, e);
             }
         };
+        if let Some(listener) = self.listener_for(seg.dst_port, ip.dst_addr) {
+            return self.listen_rcv(listener, ip, &seg);
+        }
         tracing::trace!(%seg, src = %ip.src_addr, "no socket");
         if let Some(rst) = tcp_v4_send_reset(&seg) {
             self.send_reset(ip, &rst);
+        }
+    }
+
+    /// `__inet_lookup_listener`, without reuseport groups yet: a listener bound to the
+    /// segment's address before one bound to the wildcard.
+    fn listener_for(&self, port: u16, addr: std::net::Ipv4Addr) -> Option<SocketId> {
+        [addr, std::net::Ipv4Addr::UNSPECIFIED].iter().find_map(|&a| {
+            self.bind_table.owners_at(port, a).iter().find_map(|&o| match o {
+                Owner::Socket(fd) if self.sockets.get(fd).is_ok_and(|s| s.state == TcpState::Listen) => Some(fd),
+                _ => None,
+            })
+        })
+    }
+
+    /// `tcp_rcv_state_process` in `TCP_LISTEN`: an ACK is answered with a reset, a RST is
+    /// dropped, a SYN (without FIN) is a connection request, anything else is dropped.
+    /// Connection requests are built by the passive-open issue; until then a SYN is dropped
+    /// and counted in `TcpExtListenDrops`, as a listener that cannot take it does.
+    fn listen_rcv(&mut self, listener: SocketId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        let f = seg.flags;
+        if f.ack() {
+            if let Some(rst) = tcp_v4_send_reset(seg) {
+                self.send_reset(ip, &rst);
+            }
+        } else if f.syn() && !f.rst() && !f.fin() {
+            tracing::debug!(%listener, "SYN on a listener: passive open not built yet, dropped");
+            self.mib.inc(Counter::TcpExtListenDrops);
         }
     }
 

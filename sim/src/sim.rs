@@ -116,8 +116,10 @@ impl Sim {
         self.now
     }
 
-    /// Adds a host running a synq stack with `config` (its addresses are the host's).
-    pub fn add_stack(&mut self, name: &str, config: StackConfig) -> HostId {
+    /// Adds a host running a synq stack with `config` (its addresses are the host's). The
+    /// stack's seed is drawn from the run's RNG, so that one seed fixes the whole run.
+    pub fn add_stack(&mut self, name: &str, mut config: StackConfig) -> HostId {
+        config.seed = self.rng.next_u64();
         let addrs = config.addrs.clone();
         let stack = Box::new(Stack::new(config));
         self.add_host(name, addrs, Endpoint::Stack { stack, armed: None })

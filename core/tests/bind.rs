@@ -1,0 +1,573 @@
+//! bind(), port allocation and listen()'s port check: one test per rule of `spec/bind.md`
+//! (B1–B22 where synq has the machinery) and per row of its scenario table (§9).
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use synq_core::bind_table::{BindTable, Binder, Owner, OwnerState, OwnerView};
+use synq_core::consts::*;
+use synq_core::{sockaddr_in, Credentials, Errno, SocketId, Stack, TcpState, TimeWaitSock};
+
+const P: u16 = 5000;
+
+fn sa(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(addr, port)
+}
+
+fn int(s: &mut Stack, fd: SocketId, level: i32, name: i32) -> i32 {
+    let mut b = [0u8; 4];
+    assert_eq!(s.getsockopt(fd, level, name, &mut b), Ok(4));
+    i32::from_ne_bytes(b)
+}
+
+#[test]
+fn b1_protocol_zero_and_tcp_make_tcp_sockets() {
+    let mut s = stack();
+    for proto in [0, IPPROTO_TCP] {
+        let fd = s.socket(AF_INET, SOCK_STREAM, proto).unwrap();
+        assert_eq!(int(&mut s, fd, SOL_SOCKET, SO_PROTOCOL), IPPROTO_TCP);
+    }
+}
+
+#[test]
+fn b2_socket_errors_in_order() {
+    let mut s = stack();
+    assert_eq!(s.socket(AF_INET, 100, 0), Err(Errno::EINVAL));
+    assert_eq!(s.socket(AF_INET, SOCK_STREAM, -1), Err(Errno::EINVAL));
+    assert_eq!(s.socket(AF_INET, SOCK_STREAM, 263), Err(Errno::EINVAL));
+    assert_eq!(s.socket(AF_INET, 4 /* SOCK_RDM */, 0), Err(Errno::ESOCKTNOSUPPORT));
+    assert_eq!(s.socket(AF_INET, SOCK_STREAM, 17), Err(Errno::EPROTONOSUPPORT));
+    assert_eq!(s.socket(AF_INET, SOCK_STREAM, 256), Err(Errno::EPROTONOSUPPORT));
+}
+
+#[test]
+fn b3_new_socket_is_closed_unbound_without_options() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.getsockname(fd), Ok(sa(W, 0)));
+    for (level, name) in [
+        (SOL_SOCKET, SO_REUSEADDR),
+        (SOL_SOCKET, SO_REUSEPORT),
+        (SOL_IP, IP_FREEBIND),
+        (SOL_IP, IP_BIND_ADDRESS_NO_PORT),
+    ] {
+        assert_eq!(int(&mut s, fd, level, name), 0);
+    }
+    assert_eq!(int(&mut s, fd, SOL_SOCKET, SO_ACCEPTCONN), 0);
+}
+
+#[test]
+fn b4_address_length_below_sockaddr_in_is_einval() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let raw = sockaddr_in(sa(S1, P));
+    assert_eq!(s.bind_raw(fd, &raw[..15]), Err(Errno::EINVAL));
+    // Length is checked before family.
+    let mut v6 = raw;
+    v6[0..2].copy_from_slice(&(AF_INET6 as u16).to_ne_bytes());
+    assert_eq!(s.bind_raw(fd, &v6[..15]), Err(Errno::EINVAL));
+    assert_eq!(s.bind_raw(fd, &raw), Ok(()));
+}
+
+#[test]
+fn b5_family_must_be_inet_or_unspec_with_wildcard() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let mut raw = sockaddr_in(sa(S1, P));
+    raw[0..2].copy_from_slice(&(AF_INET6 as u16).to_ne_bytes());
+    assert_eq!(s.bind_raw(fd, &raw), Err(Errno::EAFNOSUPPORT));
+    raw[0..2].copy_from_slice(&(AF_UNSPEC as u16).to_ne_bytes());
+    assert_eq!(
+        s.bind_raw(fd, &raw),
+        Err(Errno::EAFNOSUPPORT),
+        "AF_UNSPEC with a specific address"
+    );
+    let mut any = sockaddr_in(sa(W, P));
+    any[0..2].copy_from_slice(&(AF_UNSPEC as u16).to_ne_bytes());
+    assert_eq!(s.bind_raw(fd, &any), Ok(()), "AF_UNSPEC with 0.0.0.0 is AF_INET");
+}
+
+#[test]
+fn b6_address_must_be_local_unless_freebind_or_nonlocal_bind() {
+    let mut s = stack();
+    let other = Ipv4Addr::new(192, 0, 2, 77);
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(fd, sa(other, P)), Err(Errno::EADDRNOTAVAIL));
+    for ok in [Ipv4Addr::BROADCAST, Ipv4Addr::new(224, 0, 0, 1)] {
+        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        assert_eq!(s.bind(fd, sa(ok, P)), Ok(()), "{ok}");
+        assert_eq!(s.getsockname(fd), Ok(sa(ok, P)), "B9: reported back");
+    }
+    s.setsockopt(fd, SOL_IP, IP_FREEBIND, &[1]).unwrap();
+    assert_eq!(s.bind(fd, sa(other, P)), Ok(()));
+    let mut s = stack();
+    s.sysctl.set("net.ipv4.ip_nonlocal_bind", "1").unwrap();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(fd, sa(other, P)), Ok(()));
+}
+
+#[test]
+fn b7_privileged_ports_need_cap_net_bind_service() {
+    let mut s = stack();
+    let user = Credentials::NOBODY;
+    for (port, want) in [
+        (80, Err(Errno::EACCES)),
+        (1023, Err(Errno::EACCES)),
+        (1024, Ok(())),
+        (0, Ok(())),
+    ] {
+        let fd = s.socket_as(user, AF_INET, SOCK_STREAM, 0).unwrap();
+        assert_eq!(s.bind(fd, sa(S1, port)), want, "port {port}");
+    }
+    let root = s.socket_as(Credentials::ROOT, AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(root, sa(S1, 80)), Ok(()));
+    s.sysctl.set("net.ipv4.ip_unprivileged_port_start", "80").unwrap();
+    let fd = s.socket_as(user, AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(fd, sa(S2, 80)), Ok(()));
+    // Reserved ports are not privileged.
+    s.sysctl.set("net.ipv4.ip_local_reserved_ports", "5555").unwrap();
+    let fd = s.socket_as(user, AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(fd, sa(S1, 5555)), Ok(()));
+}
+
+#[test]
+fn b8_second_bind_and_bind_after_listen_are_einval() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(fd, sa(S1, P)).unwrap();
+    assert_eq!(s.bind(fd, sa(S1, P + 1)), Err(Errno::EINVAL));
+    // Checks run in order: a non-local address fails before the double bind is seen,
+    // a privileged port too.
+    assert_eq!(
+        s.bind(fd, sa(Ipv4Addr::new(192, 0, 2, 1), P)),
+        Err(Errno::EADDRNOTAVAIL)
+    );
+    let user = s.socket_as(Credentials::NOBODY, AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(user, sa(S1, P + 2)).unwrap();
+    assert_eq!(s.bind(user, sa(S1, 80)), Err(Errno::EACCES));
+    let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.listen(l, 1).unwrap();
+    assert_eq!(s.bind(l, sa(S1, P + 3)), Err(Errno::EINVAL));
+}
+
+#[test]
+fn b9_failed_bind_resets_the_address() {
+    let mut s = stack();
+    let a = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(a, sa(S1, P)).unwrap();
+    let b = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(b, sa(S1, P)), Err(Errno::EADDRINUSE));
+    assert_eq!(s.getsockname(b), Ok(sa(W, 0)));
+    assert_eq!(s.bind(b, sa(S2, P)), Ok(()), "and it may bind again");
+}
+
+#[test]
+fn b10_b12_bind_takes_the_port_and_close_frees_empty_buckets() {
+    let mut s = stack();
+    let a = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(a, sa(S1, P)).unwrap();
+    assert_eq!(s.getsockname(a), Ok(sa(S1, P)));
+    assert!(s.bind_table().port_in_use(P));
+    assert_eq!(s.bind_table().owners_at(P, S1), &[Owner::Socket(a)]);
+    s.close(synq_core::Instant::ZERO, a).unwrap();
+    assert!(!s.bind_table().port_in_use(P));
+    assert_eq!(s.bind_table().ports_in_use(), 0);
+    s.bind_table().check_consistency().unwrap();
+}
+
+#[test]
+fn b13_b14_b15_scenario_table_rows() {
+    let mut failures = Vec::new();
+    for r in rows() {
+        let got = play_synq(&r, P);
+        let want = (r.bind, r.listen);
+        if got != want {
+            failures.push(format!("row {}: want {want:?}, got {got:?}", r.id));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Rows whose A is connected or an accepted child, on the bind table alone: the owner is
+/// given the state and flags connect()/accept() would leave it with.
+#[test]
+fn b13_b14_b15_rows_with_connected_owners_on_the_bind_table() {
+    let conn = |reuse_addr, reuse_port, uid| OwnerView {
+        reuse_addr,
+        reuse_port,
+        uid,
+        state: OwnerState::Other,
+    };
+    let a = Owner::Socket(SocketId::from_raw(3));
+    let b = Owner::Socket(SocketId::from_raw(4));
+    // (row, A's address after connect (B22 re-homes a wildcard bind), A's view, B's addr, B's flags, B's uid, want)
+    type Case = (&'static str, Ipv4Addr, OwnerView, Ipv4Addr, bool, bool, u32, bool);
+    let cases: &[Case] = &[
+        ("20", W, conn(false, false, 0), W, true, false, 0, false),
+        ("21", W, conn(true, false, 0), W, true, false, 0, true),
+        ("22", S1, conn(true, false, 0), S1, false, false, 0, false),
+        ("23", S1, conn(true, false, 0), S1, true, false, 0, true),
+        ("24", S1, conn(true, false, 0), W, true, false, 0, true),
+        ("46", S1, conn(false, true, 0), S1, false, true, 0, true),
+        ("47", W, conn(false, true, 0), W, false, true, NOBODY, false),
+        ("57", S1, conn(false, false, 0), S1, true, false, 0, false),
+        ("58", S1, conn(true, false, 0), S1, true, false, 0, true),
+        ("59", S1, conn(false, false, 0), S2, false, false, 0, true),
+    ];
+    for &(id, a_addr, a_view, b_addr, ra, rp, uid, ok) in cases {
+        let mut t = BindTable::default();
+        let views: HashMap<Owner, OwnerView> = [(a, a_view)].into();
+        let view = |o: Owner| views[&o];
+        // A's port was taken by a plain bind (so the reuseport cache follows A's flags).
+        let a_binder = Binder {
+            owner: a,
+            addr: a_addr,
+            view: a_view,
+        };
+        t.get_port(P, &a_binder, &view).unwrap();
+        let binder = Binder {
+            owner: b,
+            addr: b_addr,
+            view: conn(ra, rp, uid),
+        };
+        let got = t.get_port(P, &binder, &view);
+        assert_eq!(got.is_ok(), ok, "row {id}: {got:?}");
+    }
+}
+
+#[test]
+fn b13_flags_are_read_live() {
+    // Rows 54 and 55 are in the table; here a listener that stops listening no longer blocks.
+    let mut s = stack();
+    let a = new_socket(&mut s, RA);
+    s.bind(a, sa(S1, P)).unwrap();
+    s.listen(a, 1).unwrap();
+    let b = new_socket(&mut s, RA);
+    assert_eq!(s.bind(b, sa(S1, P)), Err(Errno::EADDRINUSE));
+}
+
+#[test]
+fn b16_bind_zero_picks_odd_ports_spread_over_the_range() {
+    let mut s = stack();
+    let mut seen = Vec::new();
+    for _ in 0..400 {
+        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        s.bind(fd, sa(W, 0)).unwrap();
+        let port = s.getsockname(fd).unwrap().port();
+        assert!((32768..=60999).contains(&port) && port % 2 == 1, "{port}");
+        seen.push(port);
+    }
+    assert!(seen.iter().any(|&p| p > 46883), "without RA the whole range is used");
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a wildcard bind(0) never shares a port");
+}
+
+#[test]
+fn b16_reuseaddr_prefers_the_lower_half() {
+    let mut s = stack();
+    for _ in 0..400 {
+        let fd = new_socket(&mut s, RA);
+        s.bind(fd, sa(W, 0)).unwrap();
+        let port = s.getsockname(fd).unwrap().port();
+        assert!((32768..46884).contains(&port), "{port}");
+    }
+}
+
+#[test]
+fn b16_other_parity_then_exhaustion() {
+    let mut s = stack();
+    s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40003").unwrap();
+    let mut ports = Vec::new();
+    for _ in 0..4 {
+        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        s.bind(fd, sa(W, 0)).unwrap();
+        ports.push(s.getsockname(fd).unwrap().port());
+    }
+    assert!(ports[..2].iter().all(|p| p % 2 == 1), "odd first: {ports:?}");
+    assert!(ports[2..].iter().all(|p| p % 2 == 0), "then even: {ports:?}");
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(fd, sa(W, 0)), Err(Errno::EADDRINUSE));
+    assert_eq!(
+        s.listen(fd, 1),
+        Err(Errno::EADDRINUSE),
+        "listen() autobind exhausts too"
+    );
+    assert_eq!(s.poll(fd), Ok(0x114), "and the socket is closed again");
+}
+
+#[test]
+fn b16_reserved_ports_are_skipped_but_bindable_explicitly() {
+    let mut s = stack();
+    s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40009").unwrap();
+    s.sysctl.set("net.ipv4.ip_local_reserved_ports", "40000-40008").unwrap();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(fd, sa(W, 0)).unwrap();
+    assert_eq!(s.getsockname(fd).unwrap().port(), 40009);
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(fd, sa(W, 0)), Err(Errno::EADDRINUSE));
+    assert_eq!(s.bind(fd, sa(W, 40001)), Ok(()));
+}
+
+#[test]
+fn b16_specific_address_may_share_a_port_with_another_address_only() {
+    let mut s = stack();
+    s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40001").unwrap();
+    let a = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(a, sa(S1, 40001)).unwrap();
+    let b = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(b, sa(S2, 0)).unwrap();
+    assert_eq!(
+        s.getsockname(b).unwrap().port(),
+        40001,
+        "odd port 40001 held only by S1"
+    );
+    let c = new_socket(&mut s, RA_RP);
+    s.bind(c, sa(S1, 0)).unwrap();
+    assert_eq!(
+        s.getsockname(c).unwrap().port(),
+        40000,
+        "never next to a same-address owner, RA/RP or not"
+    );
+    let d = new_socket(&mut s, RA);
+    assert_eq!(
+        s.bind(d, sa(W, 0)),
+        Err(Errno::EADDRINUSE),
+        "a wildcard overlaps every owner"
+    );
+}
+
+#[test]
+fn b16_autobind_reuse_relaxes_for_reuseaddr_owners_but_never_joins_reuseport() {
+    for (autobind_reuse, b_opts, want) in [(0, RA, None), (1, RA, Some(40001)), (1, RA_RP, None)] {
+        let mut s = stack();
+        s.sysctl.set("net.ipv4.ip_local_port_range", "40001 40001").unwrap();
+        s.sysctl
+            .set("net.ipv4.ip_autobind_reuse", &autobind_reuse.to_string())
+            .unwrap();
+        let a = new_socket(&mut s, RA_RP);
+        s.bind(a, sa(W, 40001)).unwrap();
+        let b = new_socket(&mut s, b_opts);
+        let got = s.bind(b, sa(W, 0)).map(|()| s.getsockname(b).unwrap().port());
+        assert_eq!(got.ok(), want, "ip_autobind_reuse={autobind_reuse} {b_opts:?}");
+    }
+}
+
+#[test]
+fn b17_bind_address_no_port_defers_the_port() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &1i32.to_ne_bytes())
+        .unwrap();
+    s.bind(fd, sa(S1, 0)).unwrap();
+    assert_eq!(s.getsockname(fd), Ok(sa(S1, 0)));
+    assert_eq!(s.bind_table().ports_in_use(), 0);
+    // inet_num is still 0: bind() may run again and replace the address.
+    s.bind(fd, sa(S2, 0)).unwrap();
+    assert_eq!(s.getsockname(fd), Ok(sa(S2, 0)));
+    // listen() picks the port.
+    s.listen(fd, 1).unwrap();
+    let port = s.getsockname(fd).unwrap().port();
+    assert!(port % 2 == 1 && port >= 32768, "{port}");
+    // Ignored when a port is given.
+    let g = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.setsockopt(g, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &[1]).unwrap();
+    s.bind(g, sa(S1, P)).unwrap();
+    assert!(s.bind_table().port_in_use(P));
+}
+
+#[test]
+fn b18_listen_revalidates_and_closes_again_on_failure() {
+    let mut s = stack();
+    let a = new_socket(&mut s, RA);
+    let b = new_socket(&mut s, RA);
+    s.bind(a, sa(S1, P)).unwrap();
+    s.bind(b, sa(S1, P)).unwrap();
+    s.listen(a, 5).unwrap();
+    assert_eq!(s.listen(b, 5), Err(Errno::EADDRINUSE));
+    assert_eq!(int(&mut s, b, SOL_SOCKET, SO_ACCEPTCONN), 0, "back to TCP_CLOSE");
+    assert_eq!(s.getsockname(b), Ok(sa(S1, P)), "keeps its bind");
+    assert_eq!(int(&mut s, a, SOL_SOCKET, SO_ACCEPTCONN), 1);
+}
+
+#[test]
+fn b18_listen_state_checks_and_backlog_clamp() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.listen(fd, 10).unwrap();
+    let port = s.getsockname(fd).unwrap().port();
+    s.listen(fd, 20).unwrap();
+    assert_eq!(
+        s.getsockname(fd).unwrap().port(),
+        port,
+        "re-listen changes the backlog only"
+    );
+    s.sysctl.set("net.core.somaxconn", "128").unwrap();
+    s.listen(fd, -1).unwrap();
+    s.listen(fd, 1_000_000).unwrap();
+}
+
+#[test]
+fn b20_closing_a_listener_frees_its_port_at_once() {
+    let mut s = stack();
+    let a = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(a, sa(W, P)).unwrap();
+    s.listen(a, 1).unwrap();
+    s.close(synq_core::Instant::ZERO, a).unwrap();
+    let b = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(b, sa(W, P)), Ok(()));
+}
+
+#[test]
+fn b20_time_wait_holds_the_port_until_removed() {
+    let mut s = stack();
+    let tw = s.insert_time_wait(TimeWaitSock {
+        local: sa(S1, P),
+        remote: sa(S2, 80),
+        reuse_addr: false,
+        reuse_port: false,
+        uid: 0,
+    });
+    let b = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.bind(b, sa(W, P)), Err(Errno::EADDRINUSE));
+    assert!(s.remove_time_wait(tw));
+    assert!(!s.remove_time_wait(tw));
+    assert_eq!(s.bind(b, sa(W, P)), Ok(()));
+}
+
+#[test]
+fn b21_reuseport_compares_the_creating_owner_uid() {
+    let mut s = stack();
+    let a = s.socket_as(Credentials::user(1000), AF_INET, SOCK_STREAM, 0).unwrap();
+    let b = s.socket_as(Credentials::user(1000), AF_INET, SOCK_STREAM, 0).unwrap();
+    let c = s.socket_as(Credentials::user(1001), AF_INET, SOCK_STREAM, 0).unwrap();
+    for fd in [a, b, c] {
+        s.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &1i32.to_ne_bytes()).unwrap();
+    }
+    s.bind(a, sa(W, P)).unwrap();
+    assert_eq!(s.bind(b, sa(W, P)), Ok(()));
+    assert_eq!(s.bind(c, sa(W, P)), Err(Errno::EADDRINUSE));
+}
+
+#[test]
+fn listener_answers_ack_with_reset_and_drops_syn_until_passive_open() {
+    use synq_core::Counter;
+    use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpRepr, IPV4_HEADER_LEN};
+    let mut s = stack();
+    let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(l, sa(W, P)).unwrap();
+    s.listen(l, 8).unwrap();
+    let peer = Ipv4Addr::new(10, 200, 0, 9);
+    let send = |s: &mut Stack, flags| {
+        let seg = TcpRepr {
+            src_port: 1234,
+            dst_port: P,
+            seq: 1,
+            ack: 77,
+            flags,
+            window: 1000,
+            ..Default::default()
+        };
+        let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
+        Ipv4Repr::new(peer, S1, ip_proto::TCP, seg.buffer_len())
+            .emit(&mut d)
+            .unwrap();
+        seg.emit(&mut d[IPV4_HEADER_LEN..], peer, S1).unwrap();
+        s.receive(synq_core::Instant::ZERO, &d);
+        let mut out = [0u8; 1500];
+        s.poll_transmit(&mut out).map(|n| out[..n].to_vec())
+    };
+    let rst = send(&mut s, TcpFlags::ACK).expect("a reset");
+    let (ip, payload) = Ipv4Repr::parse_bytes(&rst).unwrap();
+    let r = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+    assert_eq!((r.flags, r.seq), (TcpFlags::RST, 77));
+    assert_eq!(send(&mut s, TcpFlags::SYN), None);
+    assert_eq!(send(&mut s, TcpFlags::RST), None);
+    assert_eq!(send(&mut s, TcpFlags::SYN | TcpFlags::FIN), None);
+    assert_eq!(s.mib().get(Counter::TcpExtListenDrops), 1);
+    let _ = TcpState::Listen;
+}
+
+mod table_consistency {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Socket(bool, bool, u8),
+        Bind(usize, u8, u16),
+        Listen(usize),
+        Close(usize),
+        SetFlags(usize, bool, bool),
+        TimeWait(u8, u16, bool),
+        KillTimeWait(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (any::<bool>(), any::<bool>(), 0u8..2).prop_map(|(a, b, u)| Op::Socket(a, b, u)),
+            (any::<usize>(), 0u8..3, 0u16..6).prop_map(|(i, a, p)| Op::Bind(i, a, p)),
+            any::<usize>().prop_map(Op::Listen),
+            any::<usize>().prop_map(Op::Close),
+            (any::<usize>(), any::<bool>(), any::<bool>()).prop_map(|(i, a, b)| Op::SetFlags(i, a, b)),
+            (0u8..3, 0u16..6, any::<bool>()).prop_map(|(a, p, r)| Op::TimeWait(a, p, r)),
+            any::<usize>().prop_map(Op::KillTimeWait),
+        ]
+    }
+
+    proptest! {
+        /// Random socket/bind/listen/close/setsockopt sequences (over a range of four ports so
+        /// that they collide) never leave the table inconsistent: a socket is an owner iff it
+        /// holds a port, and buckets go when their last owner does.
+        #[test]
+        fn random_sequences_keep_the_table_consistent(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut s = stack();
+            s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40003").unwrap();
+            let addrs = [W, S1, S2];
+            let mut fds: Vec<SocketId> = Vec::new();
+            let mut tws = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Socket(ra, rp, uid) => fds.push(new_socket(&mut s, Opts { ra, rp, uid: u32::from(uid) * NOBODY })),
+                    Op::Bind(i, a, p) if !fds.is_empty() => {
+                        let port = if p == 0 { 0 } else { 39999 + p };
+                        let _ = s.bind(fds[i % fds.len()], sa(addrs[usize::from(a)], port));
+                    }
+                    Op::Listen(i) if !fds.is_empty() => { let _ = s.listen(fds[i % fds.len()], 4); }
+                    Op::Close(i) if !fds.is_empty() => {
+                        let fd = fds.swap_remove(i % fds.len());
+                        s.close(synq_core::Instant::ZERO, fd).unwrap();
+                    }
+                    Op::SetFlags(i, ra, rp) if !fds.is_empty() => set_opts(&mut s, fds[i % fds.len()], Opts { ra, rp, uid: 0 }),
+                    Op::TimeWait(a, p, ra) => tws.push(s.insert_time_wait(TimeWaitSock {
+                        local: sa(addrs[usize::from(a)], 39999 + p.max(1)), remote: sa(S2, 80), reuse_addr: ra, reuse_port: false, uid: 0,
+                    })),
+                    Op::KillTimeWait(i) if !tws.is_empty() => { prop_assert!(s.remove_time_wait(tws.swap_remove(i % tws.len()))); }
+                    _ => {}
+                }
+                s.bind_table().check_consistency().map_err(TestCaseError::fail)?;
+                for &fd in &fds {
+                    let local = s.getsockname(fd).unwrap();
+                    let owners = s.bind_table().owners_at(local.port(), *local.ip());
+                    let is_owner = owners.contains(&Owner::Socket(fd));
+                    let listening = int(&mut s, fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
+                    // Every socket that reports a port holds it (synq has no connect() yet, so no
+                    // port is released while the socket lives).
+                    prop_assert_eq!(is_owner, local.port() != 0, "fd {} at {}", fd, local);
+                    prop_assert!(!listening || is_owner);
+                }
+            }
+            for fd in fds {
+                s.close(synq_core::Instant::ZERO, fd).unwrap();
+            }
+            for tw in tws {
+                prop_assert!(s.remove_time_wait(tw));
+            }
+            prop_assert_eq!(s.bind_table().ports_in_use(), 0);
+            s.bind_table().check_consistency().map_err(TestCaseError::fail)?;
+        }
+    }
+}
