@@ -181,7 +181,7 @@ fn b10_b12_bind_takes_the_port_and_close_frees_empty_buckets() {
 fn b13_b14_b15_scenario_table_rows() {
     let mut failures = Vec::new();
     for r in rows() {
-        let got = play_synq(&r, P);
+        let got = play_row(&mut SynqTarget(stack()), &r, P, P + 1);
         let want = (r.bind, r.listen);
         if got != want {
             failures.push(format!("row {}: want {want:?}, got {got:?}", r.id));
