@@ -7,8 +7,9 @@
 
 mod common;
 
-use common::kernel::{in_fresh_netns, unavailable, KernelTarget};
+use common::kernel::{in_fresh_netns, KernelTarget};
 use common::*;
+use synq_peer::unavailable;
 
 fn skip_or_fail(why: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {

@@ -1,0 +1,228 @@
+//! The Linux kernel as a peer for synq's differential tests and benchmarks: a fresh network
+//! namespace owned by one thread, with `lo` up carrying the addresses the caller names (they
+//! exist only inside it; `lo` needs no kernel module, where a dummy or veth interface might),
+//! and thin wrappers over real socket calls.
+//!
+//! Namespaces, fsuid and capabilities are per thread on Linux, so everything runs on one
+//! dedicated thread and nothing else of the calling process is touched. Nothing here sends a
+//! packet anywhere but inside that namespace.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::Command;
+
+/// Why the kernel side cannot run here, or `None` when it can.
+pub fn unavailable() -> Option<String> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("iproute2's ip is missing".into());
+    }
+    None
+}
+
+/// Runs `f` on a new thread inside a fresh network namespace with `lo` up and each of
+/// `addrs` added to it as a /24. `Err` when the namespace cannot be made; a panic in `f`
+/// propagates.
+pub fn in_fresh_netns<R: Send + 'static>(
+    addrs: &[Ipv4Addr],
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, String> {
+    let addrs: Vec<String> = addrs.iter().map(|a| format!("{a}/24")).collect();
+    std::thread::spawn(move || {
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(format!("unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error()));
+        }
+        let mut commands = vec![vec!["link", "set", "lo", "up"]];
+        for a in &addrs {
+            commands.push(vec!["addr", "add", a, "dev", "lo"]);
+        }
+        for args in commands {
+            let out = Command::new("ip")
+                .args(&args)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(f())
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Writes a sysctl of this thread's namespace (/proc/sys/net follows the opener's
+/// namespace).
+pub fn sysctl(name: &str, value: &str) {
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    std::fs::write(&path, value).unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// 0 or the errno of a libc call's -1 result.
+fn check(rc: libc::c_int) -> i32 {
+    if rc < 0 {
+        errno()
+    } else {
+        0
+    }
+}
+
+fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*addr.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// A kernel socket, closed on drop.
+pub struct Sock(pub libc::c_int);
+
+impl Drop for Sock {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.0) };
+    }
+}
+
+impl Sock {
+    /// socket(AF_INET, SOCK_STREAM, 0) created with fsuid `uid` (which becomes its `sk_uid`).
+    pub fn tcp(uid: u32) -> Sock {
+        unsafe {
+            libc::setfsuid(uid);
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            libc::setfsuid(0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            Sock(fd)
+        }
+    }
+    pub fn set_int(&self, level: i32, name: i32, v: i32) -> i32 {
+        check(unsafe { libc::setsockopt(self.0, level, name, &v as *const i32 as *const libc::c_void, 4) })
+    }
+    pub fn bind(&self, addr: SocketAddrV4) -> i32 {
+        let sa = sockaddr(addr);
+        self.bind_raw(&sa as *const _ as *const u8, std::mem::size_of::<libc::sockaddr_in>())
+    }
+    /// bind() with `len` bytes of a sockaddr at `ptr`.
+    pub fn bind_raw(&self, ptr: *const u8, len: usize) -> i32 {
+        check(unsafe { libc::bind(self.0, ptr as *const libc::sockaddr, len as libc::socklen_t) })
+    }
+    pub fn bind_bytes(&self, bytes: &[u8]) -> i32 {
+        self.bind_raw(bytes.as_ptr(), bytes.len())
+    }
+    pub fn listen(&self, backlog: i32) -> i32 {
+        check(unsafe { libc::listen(self.0, backlog) })
+    }
+    pub fn connect(&self, addr: SocketAddrV4) -> i32 {
+        let sa = sockaddr(addr);
+        check(unsafe {
+            libc::connect(
+                self.0,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of_val(&sa) as u32,
+            )
+        })
+    }
+    pub fn accept(&self) -> Sock {
+        let fd = unsafe { libc::accept(self.0, std::ptr::null_mut(), std::ptr::null_mut()) };
+        assert!(fd >= 0, "accept: {}", std::io::Error::last_os_error());
+        Sock(fd)
+    }
+    pub fn local(&self) -> SocketAddrV4 {
+        let mut sa = sockaddr(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let mut len = std::mem::size_of_val(&sa) as libc::socklen_t;
+        let rc = unsafe { libc::getsockname(self.0, &mut sa as *mut _ as *mut libc::sockaddr, &mut len) };
+        assert_eq!(rc, 0);
+        SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+            u16::from_be(sa.sin_port),
+        )
+    }
+}
+
+/// Runs `f` with CAP_NET_BIND_SERVICE dropped from this thread's effective set (restored
+/// after), so that the kernel's privileged-port rule applies to the calls in `f`.
+pub fn without_net_bind_service<R>(f: impl FnOnce() -> R) -> R {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()), 0);
+        let saved = data;
+        data[0].effective &= !(1 << CAP_NET_BIND_SERVICE);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()), 0);
+        let r = f();
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut header, saved.as_ptr()), 0);
+        r
+    }
+}
+
+/// Leaves a TIME_WAIT at `a`'s port: `a` connects to a fresh listener at `listener`, closes
+/// first, then the accepted side closes. Returns the TIME_WAIT's local address.
+pub fn make_time_wait(a: Sock, listener: SocketAddrV4) -> SocketAddrV4 {
+    let l = Sock::tcp(0);
+    assert_eq!(l.bind(listener), 0);
+    assert_eq!(l.listen(4), 0);
+    assert_eq!(a.connect(listener), 0);
+    let child = l.accept();
+    let local = a.local();
+    drop(a);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    drop(child);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(
+        tcp_state(local) == Some(6),
+        "no TIME_WAIT at {local}: {:?}",
+        tcp_state(local)
+    );
+    local
+}
+
+/// The TCP state (Linux's number) of the socket bound to `local` in this thread's namespace.
+pub fn tcp_state(local: SocketAddrV4) -> Option<u8> {
+    let table = std::fs::read_to_string("/proc/thread-self/net/tcp").ok()?;
+    let want = format!("{:08X}:{:04X}", u32::from(*local.ip()).swap_bytes(), local.port());
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(1) == Some(&want.as_str()))
+            .then(|| u8::from_str_radix(f[3], 16).ok())
+            .flatten()
+    })
+}
+
+/// Raises this process's open-file limit to `n` (root may), for benchmarks that hold many
+/// sockets.
+pub fn raise_nofile(n: u64) -> bool {
+    let lim = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
+}
