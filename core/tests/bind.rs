@@ -571,3 +571,126 @@ mod table_consistency {
         }
     }
 }
+
+mod same_port_as_linux {
+    use super::*;
+    use proptest::prelude::*;
+    use synq_core::port_bitmap::PortBitmap;
+    use synq_core::rng::Rng;
+
+    /// `inet_csk_find_open_port` transcribed literally: port by port, with the conflict
+    /// predicate, as the kernel walks it.
+    fn linux_loop(
+        t: &BindTable,
+        binder: &Binder,
+        (low, high): (u16, u16),
+        reserved: &PortBitmap,
+        autobind_reuse: bool,
+        rng: &mut Rng,
+        view: &impl Fn(Owner) -> OwnerView,
+    ) -> Option<u16> {
+        let mut relax = false;
+        loop {
+            let mut attempt_half = u8::from(binder.view.reuse_addr);
+            loop {
+                let (mut lo, mut hi) = (u32::from(low), u32::from(high) + 1);
+                if hi - lo < 4 {
+                    attempt_half = 0;
+                }
+                if attempt_half != 0 {
+                    let half = lo + (((hi - lo) >> 2) << 1);
+                    if attempt_half == 1 {
+                        hi = half
+                    } else {
+                        lo = half
+                    }
+                }
+                let mut remaining = hi - lo;
+                if remaining > 1 {
+                    remaining &= !1;
+                }
+                let mut offset = (rng.below(u64::from(remaining)) as u32) | 1;
+                loop {
+                    let mut port = lo + offset;
+                    let mut i = 0;
+                    while i < remaining {
+                        if port >= hi {
+                            port -= remaining;
+                        }
+                        let p = port as u16;
+                        if !reserved.contains(p) && (!t.port_in_use(p) || !t.conflict(p, binder, relax, false, view)) {
+                            return Some(p);
+                        }
+                        i += 2;
+                        port += 2;
+                    }
+                    offset = offset.wrapping_sub(1);
+                    if offset & 1 == 1 {
+                        break;
+                    }
+                }
+                if attempt_half == 1 {
+                    attempt_half = 2;
+                    continue;
+                }
+                break;
+            }
+            if autobind_reuse && !relax {
+                relax = true;
+                continue;
+            }
+            return None;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Given the same random draws, the word-at-a-time search returns exactly the port
+        /// Linux's loop returns, whatever the table holds.
+        #[test]
+        fn b16_word_search_picks_the_port_the_linux_loop_picks(
+            seed in any::<u64>(),
+            low in 30000u16..30100, len in 0u16..300,
+            fill in 0u64..101, reserve in 0u64..30,
+            binder_addr in 0usize..3, ra in any::<bool>(), rp in any::<bool>(), autobind_reuse in any::<bool>(),
+        ) {
+            let addrs = [W, S1, S2];
+            let high = low + len;
+            let mut rng = Rng::seed_from_u64(seed);
+            let mut t = BindTable::default();
+            let mut views = HashMap::new();
+            let mut reserved = PortBitmap::default();
+            let mut next = 100u32;
+            for port in low..=high {
+                if rng.below(100) < reserve {
+                    reserved.insert(port);
+                }
+                while rng.below(100) < fill {
+                    let owner = Owner::Socket(SocketId::from_raw(next));
+                    next += 1;
+                    let v = OwnerView {
+                        reuse_addr: rng.below(2) == 0,
+                        reuse_port: rng.below(2) == 0,
+                        uid: rng.below(2) as u32,
+                        state: [OwnerState::Listen, OwnerState::TimeWait, OwnerState::Other][rng.below(3) as usize],
+                    };
+                    views.insert(owner, v);
+                    t.insert(port, addrs[rng.below(3) as usize], owner);
+                    if next % 3 == 0 { break; }
+                }
+            }
+            let view = |o: Owner| views[&o];
+            let binder = Binder {
+                owner: Owner::Socket(SocketId::from_raw(3)),
+                addr: addrs[binder_addr],
+                view: OwnerView { reuse_addr: ra, reuse_port: rp, uid: 0, state: OwnerState::Other },
+            };
+            let mut r1 = Rng::seed_from_u64(seed ^ 0x5eed);
+            let mut r2 = r1.clone();
+            let fast = t.find_open_port(&binder, (low, high), &reserved, autobind_reuse, &mut r1, &view);
+            let slow = linux_loop(&t, &binder, (low, high), &reserved, autobind_reuse, &mut r2, &view);
+            prop_assert_eq!(fast, slow);
+        }
+    }
+}
