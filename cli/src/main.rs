@@ -1,5 +1,6 @@
 //! `synq`: the command-line face of synq.
 
+mod bench;
 mod demo;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     },
     /// Run the demo: a scripted client and a synq host on a simulated link, in virtual time.
     Sim(demo::DemoArgs),
+    /// Measure synq next to the Linux kernel in the same run.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sysctl { write, names } => sysctl(&write, &names),
         Command::Sim(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,3 +83,16 @@ fn sim_rejects_a_bad_loss_probability() {
     assert!(!ok);
     assert!(err.contains("not a probability"), "{err}");
 }
+
+#[test]
+fn bench_bind_prints_synq_and_kernel_side_by_side() {
+    let (ok, out, err) = synq(&["bench", "bind", "--ports", "200", "--runs", "1"]);
+    assert!(ok, "{err}");
+    for label in ["0%", "90%", "99%", "odd"] {
+        let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(label)).collect();
+        assert_eq!(rows.len(), 2, "{label}: {out}");
+        assert!(rows.iter().all(|r| r.contains("µs")), "{out}");
+    }
+    let (ok, _, err) = synq(&["bench", "bind", "--ports", "10"]);
+    assert!(!ok && err.contains("--ports"), "{err}");
+}
