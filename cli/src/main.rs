@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod drill;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,8 +16,8 @@ use synq_core::Sysctl;
 )]
 struct Cli {
     /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[arg(short = 'v', long = "log-verbosity", global = true, action = clap::ArgAction::Count)]
+    log_verbosity: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,11 +36,13 @@ enum Command {
     Sim(demo::DemoArgs),
     /// Measure synq next to the Linux kernel in the same run.
     Bench(bench::BenchArgs),
+    /// Run packetdrill scripts against synq (or, soon, the kernel).
+    Drill(drill::DrillArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match cli.verbose {
+    let level = match cli.log_verbosity {
         0 => "warn",
         1 => "debug",
         _ => "trace",
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Sysctl { write, names } => sysctl(&write, &names),
         Command::Sim(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Drill(args) => drill::run_drill(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -196,6 +196,11 @@ impl Stack {
         Ok(())
     }
 
+    /// `fcntl(F_GETFL) & O_NONBLOCK`.
+    pub fn is_nonblocking(&self, fd: SocketId) -> Result<bool, Errno> {
+        Ok(self.sockets.get(fd)?.nonblocking)
+    }
+
     /// `setsockopt(2)` with the option value as bytes (a native-endian `int` for flags).
     /// `SOL_SOCKET` and `SOL_TCP` flags need a whole `int` (`EINVAL` otherwise); `SOL_IP`
     /// flags also take a single byte, and an empty value means 0, as `do_ip_setsockopt`

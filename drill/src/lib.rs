@@ -3,6 +3,13 @@
 //! (the Linux kernel, synq) build on this.
 
 pub mod ast;
+pub mod packet;
 mod parser;
+pub mod runner;
+pub mod shell;
+mod symbols;
+pub mod target_synq;
 
 pub use parser::{parse, parse_file, ParseError};
+pub use runner::{run, Target, Verdict};
+pub use target_synq::SynqTarget;

@@ -1,0 +1,171 @@
+//! Shell lines of scripts, emulated as settings of the target: `sysctl -q name=value ...`,
+//! `set_sysctls.py /proc/sys/path=value ...`, the corpus's `defaults.sh` (its sysctl lines),
+//! and the restore script those write. Anything else is reported as unsupported.
+
+use std::path::Path;
+
+/// What a shell line means for a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellAction {
+    /// Set these sysctls, in order (dotted names).
+    Sysctls(Vec<(String, String)>),
+    /// Nothing to do on a fresh target (a restore script, flushing tcp_metrics, a qdisc for
+    /// a device the target does not pace).
+    Nothing,
+}
+
+/// Interprets a backtick command (possibly several lines) from a script in `script_dir`.
+pub fn interpret(command: &str, script_dir: &Path) -> Result<ShellAction, String> {
+    let mut sysctls = Vec::new();
+    for line in command
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        match interpret_line(line, script_dir)? {
+            ShellAction::Sysctls(v) => sysctls.extend(v),
+            ShellAction::Nothing => {}
+        }
+    }
+    Ok(if sysctls.is_empty() {
+        ShellAction::Nothing
+    } else {
+        ShellAction::Sysctls(sysctls)
+    })
+}
+
+fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> {
+    let line = line.split(" > /dev/null").next().unwrap_or(line).trim();
+    let words = split_words(line);
+    let Some(first) = words.first() else {
+        return Ok(ShellAction::Nothing);
+    };
+    let program = first.rsplit('/').next().unwrap_or(first);
+    if program == "sysctl" {
+        let assignments: Vec<(String, String)> = words[1..]
+            .iter()
+            .filter(|w| !w.starts_with('-'))
+            .map(|w| {
+                w.split_once('=')
+                    .map(|(n, v)| (n.to_string(), expand(v)))
+                    .ok_or(format!("sysctl without `=`: {line}"))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(ShellAction::Sysctls(assignments));
+    }
+    if program == "set_sysctls.py" {
+        let assignments = words[1..]
+            .iter()
+            .map(|w| {
+                let (path, v) = w.split_once('=').ok_or(format!("set_sysctls.py without `=`: {line}"))?;
+                let name = path.trim_start_matches("/proc/sys/").replace('/', ".");
+                Ok((name, expand(v)))
+            })
+            .collect::<Result<_, String>>()?;
+        return Ok(ShellAction::Sysctls(assignments));
+    }
+    if program.starts_with("sysctl_restore_") || line.starts_with("ip tcp_metrics flush") {
+        return Ok(ShellAction::Nothing);
+    }
+    if program.ends_with("defaults.sh") {
+        let text = ["defaults.sh", "common_defaults.sh", "tcp_common_defaults.sh"]
+            .iter()
+            .find_map(|name| std::fs::read_to_string(script_dir.join(name)).ok())
+            .ok_or(format!("no defaults.sh beside the script for `{line}`"))?;
+        return Ok(defaults(&text));
+    }
+    Err(format!("unsupported shell command `{line}`"))
+}
+
+/// The corpus's `defaults.sh`: its `sysctl` lines; its `ip tcp_metrics flush` and `tc qdisc`
+/// lines prepare a kernel for packetdrill and have no synq counterpart.
+fn defaults(text: &str) -> ShellAction {
+    let mut sysctls = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| l.starts_with("sysctl")) {
+        if let Ok(ShellAction::Sysctls(v)) = interpret_line(line, Path::new(".")) {
+            sysctls.extend(v);
+        }
+    }
+    ShellAction::Sysctls(sysctls)
+}
+
+/// Words split on spaces, with double quotes grouping.
+fn split_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' | '\t' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Expands the shell arithmetic the corpus uses in values: `$((15*1024*1024))`.
+fn expand(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find("$((") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 3..];
+        let Some(j) = after.find("))") else { break };
+        let product = after[..j]
+            .split('*')
+            .map(|t| t.trim().parse::<u64>().unwrap_or(0))
+            .product::<u64>();
+        out.push_str(&product.to_string());
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_lines() {
+        let a = interpret(
+            "sysctl -q net.ipv4.tcp_rmem=\"4096 32768 $((32*1024*1024))\"",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            ShellAction::Sysctls(vec![("net.ipv4.tcp_rmem".into(), "4096 32768 33554432".into())])
+        );
+        let a = interpret(
+            "sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1",
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(matches!(a, ShellAction::Sysctls(v) if v.len() == 2));
+        let a = interpret(
+            "./set_sysctls.py /proc/sys/net/ipv4/tcp_rto_max_ms=1000",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            ShellAction::Sysctls(vec![("net.ipv4.tcp_rto_max_ms".into(), "1000".into())])
+        );
+        assert_eq!(
+            interpret("/tmp/sysctl_restore_${PPID}.sh", Path::new(".")).unwrap(),
+            ShellAction::Nothing
+        );
+        assert!(interpret("nstat -n", Path::new("."))
+            .unwrap_err()
+            .contains("unsupported"));
+    }
+}

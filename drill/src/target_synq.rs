@@ -1,0 +1,225 @@
+//! The synq target: a [`Stack`] at the script's local address in virtual time (exact timing,
+//! no root). System calls map to the stack's socket calls.
+
+use crate::ast::Micros;
+use crate::packet::{BIND_PORT, CONNECT_PORT, LOCAL_IP, REMOTE_IP};
+use crate::runner::{Arg, CallError, SysResult, Target};
+use std::net::SocketAddrV4;
+use synq_core::consts::*;
+use synq_core::{Credentials, Errno, Instant, SocketId, Stack, StackConfig};
+
+/// A synq stack driven by a script.
+pub struct SynqTarget {
+    stack: Stack,
+    now: Micros,
+    buf: Vec<u8>,
+}
+
+impl Default for SynqTarget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SynqTarget {
+    /// A fresh stack owning [`LOCAL_IP`], its sockets owned by root (as packetdrill runs).
+    pub fn new() -> SynqTarget {
+        SynqTarget {
+            stack: Stack::new(Self::config(1500)),
+            now: 0,
+            buf: vec![0; 65535],
+        }
+    }
+
+    fn config(mtu: u16) -> StackConfig {
+        let mut config = StackConfig::new(LOCAL_IP);
+        config.credentials = Credentials::ROOT;
+        config.seed = 1;
+        config.mtu = mtu;
+        config
+    }
+
+    fn instant(t: Micros) -> Instant {
+        Instant::from_micros(t.max(0) as u64)
+    }
+
+    fn drain(&mut self) -> Vec<(Micros, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
+            out.push((self.now, self.buf[..n].to_vec()));
+        }
+        out
+    }
+}
+
+fn fd(args: &[Arg], i: usize) -> Result<SocketId, CallError> {
+    args.get(i)
+        .and_then(Arg::int)
+        .map(|n| SocketId::from_raw(n as u32))
+        .ok_or_else(|| CallError::Unsupported(format!("argument {} is not a file descriptor", i + 1)))
+}
+
+fn int(args: &[Arg], i: usize) -> Result<i64, CallError> {
+    args.get(i)
+        .and_then(Arg::int)
+        .ok_or_else(|| CallError::Unsupported(format!("argument {} is not an integer", i + 1)))
+}
+
+fn result<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> SysResult {
+    match r {
+        Ok(v) => SysResult::Ok(ok(v)),
+        Err(e) => SysResult::Err(e.raw()),
+    }
+}
+
+impl Target for SynqTarget {
+    fn now(&mut self) -> Micros {
+        self.now
+    }
+
+    fn run_until(&mut self, t: Micros) -> Vec<(Micros, Vec<u8>)> {
+        let mut out = self.drain();
+        while let Some(deadline) = self.stack.poll_timeout() {
+            let at = (deadline.as_micros() as Micros).max(self.now);
+            if at > t {
+                break;
+            }
+            self.now = at;
+            self.stack.handle_timeout(Self::instant(at));
+            out.extend(self.drain());
+        }
+        self.now = self.now.max(t);
+        out
+    }
+
+    fn next_outbound(&mut self, deadline: Micros) -> Option<(Micros, Vec<u8>)> {
+        if let Some(first) = self.drain().into_iter().next() {
+            return Some(first);
+        }
+        while let Some(at) = self.stack.poll_timeout() {
+            let at = (at.as_micros() as Micros).max(self.now);
+            if at > deadline {
+                break;
+            }
+            self.now = at;
+            self.stack.handle_timeout(Self::instant(at));
+            if let Some(first) = self.drain().into_iter().next() {
+                return Some(first);
+            }
+        }
+        self.now = self.now.max(deadline);
+        None
+    }
+
+    fn inject(&mut self, datagram: &[u8]) {
+        self.stack.receive(Self::instant(self.now), datagram);
+    }
+
+    fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String> {
+        match self.stack.sysctl.set(name, value) {
+            Ok(()) => Ok(()),
+            // Knobs synq does not model (tcp_frto, tcp_congestion_control, ...) change nothing
+            // synq does; values synq models must be valid.
+            Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn set_mss(&mut self, mss: u16) -> Result<(), String> {
+        let sysctl = self.stack.sysctl.clone();
+        self.stack = Stack::new(StackConfig {
+            sysctl,
+            ..Self::config(mss.saturating_add(40))
+        });
+        Ok(())
+    }
+
+    fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
+        let now = Self::instant(self.now);
+        let s = &mut self.stack;
+        Ok(match name {
+            "socket" => {
+                let domain = match args.first() {
+                    Some(Arg::Any) => AF_INET as i64,
+                    _ => int(args, 0)?,
+                };
+                result(
+                    s.socket(domain as i32, int(args, 1)? as i32, int(args, 2)? as i32),
+                    |fd| fd.raw().into(),
+                )
+            }
+            "bind" => {
+                let addr = match args.get(1) {
+                    Some(Arg::Any) => SocketAddrV4::new(LOCAL_IP, BIND_PORT),
+                    _ => return Err(CallError::Unsupported("bind() to an address other than `...`".into())),
+                };
+                result(s.bind(fd(args, 0)?, addr), |()| 0)
+            }
+            "listen" => result(s.listen(fd(args, 0)?, int(args, 1)? as i32), |()| 0),
+            "accept" | "accept4" => result(s.accept(fd(args, 0)?), |(child, _)| child.raw().into()),
+            "connect" => {
+                let addr = match args.get(1) {
+                    Some(Arg::Any) => SocketAddrV4::new(REMOTE_IP, CONNECT_PORT),
+                    _ => {
+                        return Err(CallError::Unsupported(
+                            "connect() to an address other than `...`".into(),
+                        ))
+                    }
+                };
+                result(s.connect(now, fd(args, 0)?, addr), |()| 0)
+            }
+            "close" => result(s.close(now, fd(args, 0)?), |()| 0),
+            "shutdown" => result(s.shutdown(now, fd(args, 0)?, int(args, 1)? as i32), |()| 0),
+            "setsockopt" => {
+                let value = match args.get(3) {
+                    Some(Arg::List(v)) if v.len() == 1 => v[0].int().map(|x| (x as i32).to_ne_bytes().to_vec()),
+                    _ => None,
+                }
+                .ok_or_else(|| CallError::Unsupported("setsockopt() with a non-integer value".into()))?;
+                let len = int(args, 4)? as usize;
+                let value = &value[..len.min(value.len())];
+                result(
+                    s.setsockopt(fd(args, 0)?, int(args, 1)? as i32, int(args, 2)? as i32, value),
+                    |()| 0,
+                )
+            }
+            "getsockopt" => {
+                let mut out = [0u8; 4];
+                let r = s.getsockopt(fd(args, 0)?, int(args, 1)? as i32, int(args, 2)? as i32, &mut out);
+                if let (Ok(n), Some(Arg::List(want))) = (&r, args.get(3)) {
+                    let got = i32::from_ne_bytes(out) as i64;
+                    if let Some(w) = want.first().and_then(Arg::int) {
+                        if w != got || *n != 4 {
+                            return Err(CallError::Mismatch(format!(
+                                "getsockopt() value: expected {w}, got {got}"
+                            )));
+                        }
+                    }
+                }
+                result(r, |_| 0)
+            }
+            "fcntl" => {
+                const F_GETFL: i64 = 3;
+                const F_SETFL: i64 = 4;
+                const O_RDWR: i64 = 2;
+                const O_NONBLOCK: i64 = 0o4000;
+                let fd = fd(args, 0)?;
+                match int(args, 1)? {
+                    F_SETFL => result(s.set_nonblocking(fd, int(args, 2)? & O_NONBLOCK != 0), |()| 0),
+                    F_GETFL => result(s.is_nonblocking(fd), |nb| O_RDWR | if nb { O_NONBLOCK } else { 0 }),
+                    other => return Err(CallError::Unsupported(format!("fcntl command {other}"))),
+                }
+            }
+            "read" | "recv" | "recvfrom" => {
+                let len = int(args, 2)? as usize;
+                let mut buf = vec![0u8; len];
+                result(s.recv(now, fd(args, 0)?, &mut buf), |n| n as i64)
+            }
+            "write" | "send" | "sendto" => {
+                let len = int(args, 2)? as usize;
+                result(s.send(now, fd(args, 0)?, &vec![0u8; len]), |n| n as i64)
+            }
+            other => return Err(CallError::Unsupported(format!("{other}() on synq"))),
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! The shared corpus on the synq target, against the expectations file
+//! `tests/drill/synq-expectations.txt` (script → why synq cannot pass it yet). A script that
+//! newly passes, or newly fails, changes the result: update the file (run this test with
+//! `SYNQ_DRILL_BLESS=1` to rewrite it) together with the change that caused it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use synq_drill::{run, SynqTarget, Verdict};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/packetdrill")
+}
+
+fn expectations_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/drill/synq-expectations.txt")
+}
+
+fn scripts(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(scripts(&path));
+        } else if path.extension().is_some_and(|e| e == "pkt") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `folder/name.pkt` relative to the corpus, and the reason without the path prefix.
+fn key(path: &Path) -> String {
+    path.strip_prefix(corpus()).unwrap_or(path).display().to_string()
+}
+
+#[test]
+fn corpus_on_synq_matches_expectations() {
+    let dir = corpus();
+    if !dir.is_dir() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the packetdrill corpus is missing at {}", dir.display());
+        }
+        eprintln!("SKIPPED: no packetdrill corpus at {}", dir.display());
+        return;
+    }
+    let mut actual = BTreeMap::new();
+    let mut passed = 0;
+    let all = scripts(&dir);
+    for path in &all {
+        let script = synq_drill::parse_file(path).unwrap_or_else(|e| panic!("{e}"));
+        let reason = match run(path, &script, &mut SynqTarget::new(), Default::default()) {
+            Verdict::Pass => {
+                passed += 1;
+                continue;
+            }
+            Verdict::Fail(m) => format!("fail: {}", m.rsplit_once(".pkt:").map_or(m.as_str(), |(_, r)| r)),
+            Verdict::Unsupported(m) => {
+                format!("unsupported: {}", m.rsplit_once(".pkt:").map_or(m.as_str(), |(_, r)| r))
+            }
+        };
+        actual.insert(key(path), reason);
+    }
+    let rendered: String = actual.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+    let header = "# Corpus scripts synq does not pass yet: `script: fail|unsupported: line: first reason`.\n\
+                  # Regenerate with SYNQ_DRILL_BLESS=1 cargo test -p synq-drill --test corpus_on_synq\n";
+    if std::env::var("SYNQ_DRILL_BLESS").is_ok() {
+        std::fs::write(expectations_file(), format!("{header}{rendered}")).unwrap();
+    }
+    let expected: BTreeMap<String, String> = std::fs::read_to_string(expectations_file())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    println!("synq target: {passed} of {} corpus scripts pass", all.len());
+    let mut diffs = Vec::new();
+    for (k, v) in &actual {
+        match expected.get(k) {
+            None => diffs.push(format!("newly failing: {k}: {v}")),
+            Some(e) if e != v => diffs.push(format!("fails differently: {k}\n  expected: {e}\n  actual:   {v}")),
+            _ => {}
+        }
+    }
+    for k in expected.keys().filter(|k| !actual.contains_key(*k)) {
+        diffs.push(format!("newly passing: {k}"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "update tests/drill/synq-expectations.txt:\n{}",
+        diffs.join("\n")
+    );
+}
