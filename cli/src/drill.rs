@@ -51,10 +51,26 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     }
 }
 
+/// Runs one parsed script on a fresh target: a new synq stack, or a new network namespace
+/// with a TUN device for the kernel.
+pub fn run_one(
+    target: TargetName,
+    path: &Path,
+    script: synq_drill::ast::Script,
+    defines: std::collections::HashMap<String, String>,
+) -> Verdict {
+    match target {
+        TargetName::Synq => run(path, &script, &mut SynqTarget::new(), defines),
+        TargetName::Kernel => synq_drill::target_kernel::run_on_kernel(path, script, defines),
+    }
+}
+
 /// Runs the scripts; fails when any script fails.
 pub fn run_drill(args: &DrillArgs) -> Result<(), String> {
     if args.target == TargetName::Kernel {
-        return Err("drill: the kernel target is not built yet (issue 5 continues)".into());
+        if let Some(why) = synq_drill::target_kernel::unavailable() {
+            return Err(format!("drill: the kernel target needs root and iproute2: {why}"));
+        }
     }
     let mut defines = std::collections::HashMap::new();
     for d in &args.define {
@@ -68,7 +84,7 @@ pub fn run_drill(args: &DrillArgs) -> Result<(), String> {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for path in &scripts {
         let verdict = match synq_drill::parse_file(path) {
-            Ok(script) => run(path, &script, &mut SynqTarget::new(), defines.clone()),
+            Ok(script) => run_one(args.target, path, script, defines.clone()),
             Err(e) => Verdict::Fail(e.to_string()),
         };
         let (word, detail) = match &verdict {

@@ -8,8 +8,10 @@ mod parser;
 pub mod runner;
 pub mod shell;
 mod symbols;
+pub mod target_kernel;
 pub mod target_synq;
 
 pub use parser::{parse, parse_file, ParseError};
 pub use runner::{run, Target, Verdict};
+pub use target_kernel::KernelTarget;
 pub use target_synq::SynqTarget;

@@ -7,7 +7,7 @@ use crate::ast::*;
 use crate::packet::Flows;
 use crate::shell::{self, ShellAction};
 use crate::symbols;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 /// packetdrill's default `--tolerance_usecs`.
@@ -72,9 +72,32 @@ pub trait Target {
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String>;
     /// Makes a system call that completes at once.
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError>;
-    /// Sets the link MTU so that the stack's MSS is `mss` (packetdrill's `--mss`), before
-    /// any event.
-    fn set_mss(&mut self, mss: u16) -> Result<(), String>;
+    /// Runs a device command a script asks for (`ethtool -K tun0 ...`, `tc qdisc ...`);
+    /// targets without such a device accept it as done.
+    fn device_command(&mut self, _argv: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+    /// True when outbound TCP checksums are final (a kernel with checksum offload hands
+    /// packets on with only the pseudo-header sum).
+    fn checksums_complete(&self) -> bool {
+        true
+    }
+    /// Starts a call that may block (a `...` window): it completes while later events run.
+    fn start_call(&mut self, name: &str, _args: &[Arg]) -> Result<(), CallError> {
+        Err(CallError::Unsupported(format!("blocking {name}() (a `...` window)")))
+    }
+    /// The started call's completion time and result, if it has completed (waiting for it
+    /// until `wait_until` when given).
+    fn finished_call(&mut self, _wait_until: Option<Micros>) -> Option<(Micros, SysResult)> {
+        None
+    }
+}
+
+/// A blocking call in progress.
+struct Pending {
+    event: Event,
+    call: SyscallSpec,
+    window: (Micros, Micros),
 }
 
 /// Calls that return a new file descriptor: packetdrill maps the script's number to the
@@ -101,7 +124,10 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
         flows: Flows::new(defines),
         prev: 0,
         fds: HashMap::new(),
+        pending: None,
+        queue: VecDeque::new(),
     };
+    r.flows.verify_checksums = target.checksums_complete();
     for o in &script.options {
         match (o.name.as_str(), o.value.as_deref()) {
             ("tolerance_usecs", Some(v)) => match v.parse() {
@@ -109,14 +135,9 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
                 Err(_) => return Verdict::Fail(format!("{}:{}: bad --tolerance_usecs", r.path, o.loc.line)),
             },
             ("ip_version", Some("ipv4")) | ("tcp_ts_tick_usecs", _) => {}
-            ("mss", Some(v)) => match v
-                .parse()
-                .map_err(|_| "not a number".to_string())
-                .and_then(|m| target.set_mss(m))
-            {
-                Ok(()) => {}
-                Err(m) => return Verdict::Unsupported(format!("{}:{}: --mss={v}: {m}", r.path, o.loc.line)),
-            },
+            // packetdrill's own segment size: our inbound packets take their lengths from the
+            // script, so there is nothing to set.
+            ("mss", Some(_)) => {}
             (name, _) => return Verdict::Unsupported(format!("{}:{}: option --{name}", r.path, o.loc.line)),
         }
     }
@@ -126,13 +147,29 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
             cleanup = Some(event);
             continue;
         }
-        if let Err(v) = r.event(event, target) {
+        if let Err(v) = r.check_pending(target, None).and_then(|()| r.event(event, target)) {
             return v;
         }
     }
-    // Anything the stack sent after the last expected packet that has already left.
+    if let Some(p) = &r.pending {
+        let deadline = p.window.1 + r.tolerance;
+        if let Err(v) = r.check_pending(target, Some(deadline)) {
+            return v;
+        }
+        if let Some(p) = &r.pending {
+            return Verdict::Fail(format!(
+                "{}:{}: {}() did not return by {}",
+                r.path,
+                p.event.loc.line,
+                p.call.name,
+                secs(deadline)
+            ));
+        }
+    }
+    // Anything the stack sent that no line expected and that has already left.
     let now = target.now();
-    if let Some((t, bytes)) = target.run_until(now).into_iter().next() {
+    r.queue.extend(target.run_until(now));
+    if let Some((t, bytes)) = r.queue.pop_front() {
         return Verdict::Fail(format!(
             "{}: unexpected outbound packet at {}: {}",
             r.path,
@@ -157,6 +194,10 @@ struct Runner {
     prev: Micros,
     /// Script file descriptors to the target's.
     fds: HashMap<i64, i64>,
+    /// A blocking call started and not yet returned.
+    pending: Option<Pending>,
+    /// Outbound packets that left while other events ran, for the next `>` line.
+    queue: VecDeque<(Micros, Vec<u8>)>,
 }
 
 fn secs(us: Micros) -> String {
@@ -191,19 +232,38 @@ impl Runner {
         }
     }
 
-    /// Lets time run to `t`; any packet the stack sends meanwhile was not expected.
-    fn wait(&mut self, e: &Event, t: Micros, target: &mut dyn Target) -> Result<(), Verdict> {
-        if let Some((at, bytes)) = target.run_until(t).into_iter().next() {
+    /// Checks whether the blocking call in progress has returned (waiting until `wait_until`
+    /// if given), and if so whether it returned in its window with the expected result.
+    fn check_pending(&mut self, target: &mut dyn Target, wait_until: Option<Micros>) -> Result<(), Verdict> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        let Some((at, got)) = target.finished_call(wait_until) else {
+            return Ok(());
+        };
+        let p = self.pending.take().expect("checked");
+        let (start, end) = p.window;
+        if at < start - self.tolerance || at > end + self.tolerance {
             return self.fail(
-                e,
+                &p.event,
                 format!(
-                    "unexpected outbound packet at {} (before this event): {}",
+                    "timing error: {}() returned at {}, expected between {} and {}",
+                    p.call.name,
                     secs(at),
-                    synq_sim::describe(&bytes)
+                    secs(start),
+                    secs(end)
                 ),
             );
         }
-        Ok(())
+        self.check_result(&p.event, &p.call, got)
+    }
+
+    /// Lets time run to `t`, keeping what the stack sends meanwhile for the next `>` line
+    /// (as packetdrill leaves it in the device), then looks at the blocking call.
+    fn wait(&mut self, t: Micros, target: &mut dyn Target) -> Result<(), Verdict> {
+        let packets = target.run_until(t);
+        self.queue.extend(packets);
+        self.check_pending(target, None)
     }
 
     fn event(&mut self, e: &Event, target: &mut dyn Target) -> Result<(), Verdict> {
@@ -215,7 +275,7 @@ impl Runner {
                 };
                 let (start, end) = window.unwrap_or((self.prev, self.prev + 10_000_000));
                 let deadline = end + self.tolerance;
-                let Some((at, bytes)) = target.next_outbound(deadline) else {
+                let Some((at, bytes)) = self.queue.pop_front().or_else(|| target.next_outbound(deadline)) else {
                     return self.fail(e, format!("expected an outbound packet by {}, none came", secs(end)));
                 };
                 if window.is_some() && at < start - self.tolerance {
@@ -237,7 +297,7 @@ impl Runner {
             }
             Action::Packet(p) => {
                 let (start, _) = window.unwrap_or((self.prev, self.prev));
-                self.wait(e, start, target)?;
+                self.wait(start, target)?;
                 if !p.ip_annotations.is_empty() {
                     return self.unsupported(e, "IP annotations on inbound packets");
                 }
@@ -253,19 +313,29 @@ impl Runner {
             }
             Action::Shell(command) => {
                 if let Some((start, _)) = window {
-                    self.wait(e, start, target)?;
+                    self.wait(start, target)?;
                     self.prev = start;
                 }
-                match shell::interpret(command, &self.dir) {
-                    Ok(ShellAction::Nothing) => {}
-                    Ok(ShellAction::Sysctls(v)) => {
-                        for (name, value) in v {
-                            if let Err(m) = target.sysctl(&name, &value) {
-                                return self.unsupported(e, format!("sysctl {name}={value}: {m}"));
+                let actions = match shell::interpret(command, &self.dir) {
+                    Ok(a) => a,
+                    Err(m) => return self.unsupported(e, m),
+                };
+                for action in actions {
+                    match action {
+                        ShellAction::Nothing => {}
+                        ShellAction::Sysctls(v) => {
+                            for (name, value) in v {
+                                if let Err(m) = target.sysctl(&name, &value) {
+                                    return self.unsupported(e, format!("sysctl {name}={value}: {m}"));
+                                }
+                            }
+                        }
+                        ShellAction::Device(argv) => {
+                            if let Err(m) = target.device_command(&argv) {
+                                return self.unsupported(e, m);
                             }
                         }
                     }
-                    Err(m) => return self.unsupported(e, m),
                 }
             }
             Action::Python(_) => return self.unsupported(e, "%{ }% assertions (tcpi_*) are not supported yet"),
@@ -273,15 +343,36 @@ impl Runner {
                 let Some((start, end)) = window else {
                     return self.unsupported(e, "a system call at `*`");
                 };
-                if matches!(e.time, EventTime::Range { .. }) {
-                    return self.unsupported(e, "blocking system calls (a `...` window)");
-                }
-                self.wait(e, start, target)?;
+                self.wait(start, target)?;
                 let mut args = match call.args.iter().map(eval).collect::<Result<Vec<_>, _>>() {
                     Ok(a) => a,
                     Err(m) => return self.unsupported(e, m),
                 };
                 self.map_fds(&call.name, &mut args);
+                if matches!(e.time, EventTime::Range { .. }) {
+                    if let Some(p) = &self.pending {
+                        let deadline = p.window.1 + self.tolerance;
+                        self.check_pending(target, Some(deadline))?;
+                    }
+                    if self.pending.is_some() {
+                        return self.unsupported(e, "two blocking calls at once");
+                    }
+                    if let Err(CallError::Unsupported(m) | CallError::Mismatch(m)) =
+                        target.start_call(&call.name, &args)
+                    {
+                        return self.unsupported(e, m);
+                    }
+                    if call.name == "connect" {
+                        self.flows.connect();
+                    }
+                    self.pending = Some(Pending {
+                        event: e.clone(),
+                        call: call.clone(),
+                        window: (start, end),
+                    });
+                    self.prev = start;
+                    return Ok(());
+                }
                 let got = match target.syscall(&call.name, &args) {
                     Ok(r) => r,
                     Err(CallError::Unsupported(m)) => return self.unsupported(e, m),

@@ -9,29 +9,25 @@ use std::path::Path;
 pub enum ShellAction {
     /// Set these sysctls, in order (dotted names).
     Sysctls(Vec<(String, String)>),
-    /// Nothing to do on a fresh target (a restore script, flushing tcp_metrics, a qdisc for
-    /// a device the target does not pace).
+    /// Nothing to do on a fresh target (a restore script, flushing tcp_metrics).
     Nothing,
+    /// A command for the test device (`ethtool -K tun0 ...`, `tc qdisc ... dev tun0 ...`).
+    Device(Vec<String>),
 }
 
 /// Interprets a backtick command (possibly several lines) from a script in `script_dir`.
-pub fn interpret(command: &str, script_dir: &Path) -> Result<ShellAction, String> {
-    let mut sysctls = Vec::new();
+pub fn interpret(command: &str, script_dir: &Path) -> Result<Vec<ShellAction>, String> {
+    let mut actions = Vec::new();
     for line in command
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
-        match interpret_line(line, script_dir)? {
-            ShellAction::Sysctls(v) => sysctls.extend(v),
-            ShellAction::Nothing => {}
+        for part in line.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            actions.push(interpret_line(part, script_dir)?);
         }
     }
-    Ok(if sysctls.is_empty() {
-        ShellAction::Nothing
-    } else {
-        ShellAction::Sysctls(sysctls)
-    })
+    Ok(actions)
 }
 
 fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> {
@@ -67,6 +63,10 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
     if program.starts_with("sysctl_restore_") || line.starts_with("ip tcp_metrics flush") {
         return Ok(ShellAction::Nothing);
     }
+    if (program == "ethtool" || program == "tc") && words.iter().any(|w| w == "tun0") {
+        let argv = line.split(" 2>").next().unwrap_or(line);
+        return Ok(ShellAction::Device(split_words(argv)));
+    }
     if program.ends_with("defaults.sh") {
         let text = ["defaults.sh", "common_defaults.sh", "tcp_common_defaults.sh"]
             .iter()
@@ -88,6 +88,9 @@ fn defaults(text: &str) -> ShellAction {
     }
     ShellAction::Sysctls(sysctls)
 }
+
+// (defaults.sh's `tc qdisc add dev tun0 root pfifo` is left out: packetdrill's own tun device
+// setup; a fresh tun0 here has no pacing qdisc either.)
 
 /// Words split on spaces, with double quotes grouping.
 fn split_words(line: &str) -> Vec<String> {
@@ -136,36 +139,36 @@ mod tests {
 
     #[test]
     fn sysctl_lines() {
-        let a = interpret(
-            "sysctl -q net.ipv4.tcp_rmem=\"4096 32768 $((32*1024*1024))\"",
-            Path::new("."),
-        )
-        .unwrap();
+        let here = Path::new(".");
+        let a = interpret("sysctl -q net.ipv4.tcp_rmem=\"4096 32768 $((32*1024*1024))\"", here).unwrap();
         assert_eq!(
             a,
-            ShellAction::Sysctls(vec![("net.ipv4.tcp_rmem".into(), "4096 32768 33554432".into())])
+            vec![ShellAction::Sysctls(vec![(
+                "net.ipv4.tcp_rmem".into(),
+                "4096 32768 33554432".into()
+            )])]
         );
-        let a = interpret(
-            "sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1",
-            Path::new("."),
-        )
-        .unwrap();
-        assert!(matches!(a, ShellAction::Sysctls(v) if v.len() == 2));
-        let a = interpret(
-            "./set_sysctls.py /proc/sys/net/ipv4/tcp_rto_max_ms=1000",
-            Path::new("."),
-        )
-        .unwrap();
+        let a = interpret("sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1", here).unwrap();
+        assert!(matches!(&a[..], [ShellAction::Sysctls(v)] if v.len() == 2));
+        let a = interpret("./set_sysctls.py /proc/sys/net/ipv4/tcp_rto_max_ms=1000", here).unwrap();
         assert_eq!(
             a,
-            ShellAction::Sysctls(vec![("net.ipv4.tcp_rto_max_ms".into(), "1000".into())])
+            vec![ShellAction::Sysctls(vec![(
+                "net.ipv4.tcp_rto_max_ms".into(),
+                "1000".into()
+            )])]
         );
         assert_eq!(
-            interpret("/tmp/sysctl_restore_${PPID}.sh", Path::new(".")).unwrap(),
-            ShellAction::Nothing
+            interpret("/tmp/sysctl_restore_${PPID}.sh", here).unwrap(),
+            vec![ShellAction::Nothing]
         );
-        assert!(interpret("nstat -n", Path::new("."))
-            .unwrap_err()
-            .contains("unsupported"));
+        let a = interpret(
+            "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
+            here,
+        );
+        assert!(
+            matches!(&a.unwrap()[..], [ShellAction::Device(x), ShellAction::Device(y)] if x[0] == "tc" && y.len() == 9)
+        );
+        assert!(interpret("nstat -n", here).unwrap_err().contains("unsupported"));
     }
 }

@@ -3,6 +3,7 @@
 /// The value of a symbol, if known.
 pub fn lookup(name: &str) -> Option<i64> {
     Some(match name {
+        "NULL" => 0,
         "AF_INET" => 2,
         "AF_INET6" => 10,
         "AF_UNSPEC" => 0,

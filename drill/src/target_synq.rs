@@ -125,15 +125,6 @@ impl Target for SynqTarget {
         }
     }
 
-    fn set_mss(&mut self, mss: u16) -> Result<(), String> {
-        let sysctl = self.stack.sysctl.clone();
-        self.stack = Stack::new(StackConfig {
-            sysctl,
-            ..Self::config(mss.saturating_add(40))
-        });
-        Ok(())
-    }
-
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
         let now = Self::instant(self.now);
         let s = &mut self.stack;

@@ -226,3 +226,103 @@ pub fn raise_nofile(n: u64) -> bool {
     };
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
 }
+
+/// Runs `ip` with `args` in the calling thread's namespace.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A TUN device (`IFF_TUN | IFF_NO_PI`): what the kernel routes to it is read here as IPv4
+/// datagrams, and datagrams written here arrive at the kernel as if from the wire.
+pub struct Tun {
+    fd: libc::c_int,
+    /// The device's name.
+    pub name: String,
+}
+
+impl Drop for Tun {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+impl Tun {
+    /// Creates the device `name` in the calling thread's namespace (down, no address).
+    pub fn create(name: &str) -> Result<Tun, String> {
+        const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+        #[repr(C)]
+        struct IfReq {
+            name: [u8; 16],
+            flags: libc::c_short,
+            _pad: [u8; 22],
+        }
+        if name.len() >= 16 {
+            return Err(format!("device name {name} too long"));
+        }
+        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("/dev/net/tun: {}", std::io::Error::last_os_error()));
+        }
+        let mut req = IfReq {
+            name: [0; 16],
+            flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+            _pad: [0; 22],
+        };
+        req.name[..name.len()].copy_from_slice(name.as_bytes());
+        if unsafe { libc::ioctl(fd, TUNSETIFF, &mut req) } < 0 {
+            let e = std::io::Error::last_os_error();
+            unsafe { libc::close(fd) };
+            return Err(format!("TUNSETIFF {name}: {e}"));
+        }
+        Ok(Tun {
+            fd,
+            name: name.to_string(),
+        })
+    }
+
+    /// Waits up to `timeout` for a datagram; its length in `buf`, or `None`.
+    pub fn read_timeout(&self, buf: &mut [u8], timeout: std::time::Duration) -> Option<usize> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if ready <= 0 {
+            return None;
+        }
+        let n = unsafe { libc::read(self.fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        (n > 0).then_some(n as usize)
+    }
+
+    /// Hands a datagram to the kernel.
+    pub fn write(&self, datagram: &[u8]) -> Result<(), String> {
+        let n = unsafe { libc::write(self.fd, datagram.as_ptr() as *const libc::c_void, datagram.len()) };
+        if n as usize == datagram.len() {
+            Ok(())
+        } else {
+            Err(format!("tun write: {}", std::io::Error::last_os_error()))
+        }
+    }
+}
+
+impl Tun {
+    /// `TUNSETOFFLOAD`: the offloads (`TUN_F_*`) the reader accepts.
+    pub fn set_offload(&self, flags: libc::c_uint) -> Result<(), String> {
+        const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+        if unsafe { libc::ioctl(self.fd, TUNSETOFFLOAD, flags as libc::c_ulong) } < 0 {
+            return Err(format!("TUNSETOFFLOAD: {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+}
