@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod packet;
 mod parser;
+mod python;
 pub mod runner;
 pub mod shell;
 mod symbols;

@@ -77,6 +77,12 @@ pub trait Target {
     fn device_command(&mut self, _argv: &[String]) -> Result<(), String> {
         Ok(())
     }
+    /// TCP_INFO (`tcpi_*`) and SO_MEMINFO (`SK_MEMINFO_*`) of a socket, for `%{ }%` blocks.
+    fn tcp_info(&mut self, _fd: i64) -> Result<HashMap<String, i64>, String> {
+        Err("TCP_INFO on this target".into())
+    }
+    /// The stack's counters by nstat name, for `nstat` lines.
+    fn counters(&mut self) -> Result<HashMap<String, u64>, String>;
     /// True when outbound TCP checksums are final (a kernel with checksum offload hands
     /// packets on with only the pseudo-header sum).
     fn checksums_complete(&self) -> bool {
@@ -126,6 +132,10 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
         fds: HashMap::new(),
         pending: None,
         queue: VecDeque::new(),
+        under_test: None,
+        info: None,
+        wants_info: script.events.iter().any(|e| matches!(e.action, Action::Python(_))),
+        nstat_base: HashMap::new(),
     };
     r.flows.verify_checksums = target.checksums_complete();
     for o in &script.options {
@@ -150,6 +160,11 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
         if let Err(v) = r.check_pending(target, None).and_then(|()| r.event(event, target)) {
             return v;
         }
+        if let (true, Some(fd)) = (r.wants_info, r.under_test) {
+            if let Ok(info) = target.tcp_info(fd) {
+                r.info = Some(info);
+            }
+        }
     }
     if let Some(p) = &r.pending {
         let deadline = p.window.1 + r.tolerance;
@@ -165,17 +180,6 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
                 secs(deadline)
             ));
         }
-    }
-    // Anything the stack sent that no line expected and that has already left.
-    let now = target.now();
-    r.queue.extend(target.run_until(now));
-    if let Some((t, bytes)) = r.queue.pop_front() {
-        return Verdict::Fail(format!(
-            "{}: unexpected outbound packet at {}: {}",
-            r.path,
-            secs(t),
-            synq_sim::describe(&bytes)
-        ));
     }
     if let Some(e) = cleanup {
         if let Err(v) = r.event(e, target) {
@@ -198,6 +202,14 @@ struct Runner {
     pending: Option<Pending>,
     /// Outbound packets that left while other events ran, for the next `>` line.
     queue: VecDeque<(Micros, Vec<u8>)>,
+    /// The socket `%{ }%` blocks look at: the last one made (target's fd).
+    under_test: Option<i64>,
+    /// Its TCP_INFO after the latest event it could be read at.
+    info: Option<HashMap<String, i64>>,
+    /// The script has `%{ }%` blocks.
+    wants_info: bool,
+    /// Counters at the last `nstat -n` (or plain `nstat`).
+    nstat_base: HashMap<String, u64>,
 }
 
 fn secs(us: Micros) -> String {
@@ -275,16 +287,23 @@ impl Runner {
                 };
                 let (start, end) = window.unwrap_or((self.prev, self.prev + 10_000_000));
                 let deadline = end + self.tolerance;
-                let Some((at, bytes)) = self.queue.pop_front().or_else(|| target.next_outbound(deadline)) else {
+                let queued = self.queue.pop_front();
+                let was_queued = queued.is_some();
+                let Some((at, bytes)) = queued.or_else(|| target.next_outbound(deadline)) else {
                     return self.fail(e, format!("expected an outbound packet by {}, none came", secs(end)));
                 };
                 if window.is_some() && at < start - self.tolerance {
+                    let what = if was_queued {
+                        "unexpected outbound packet"
+                    } else {
+                        "timing error: outbound packet"
+                    };
                     return self.fail(
                         e,
                         format!(
-                            "timing error: expected outbound packet at {} but it left at {} (tolerance {}): {}",
-                            secs(start),
+                            "{what} at {} (this line expects one at {}, tolerance {}): {}",
                             secs(at),
+                            secs(start),
                             secs(self.tolerance),
                             synq_sim::describe(&bytes)
                         ),
@@ -335,10 +354,51 @@ impl Runner {
                                 return self.unsupported(e, m);
                             }
                         }
+                        ShellAction::NstatReset => match target.counters() {
+                            Ok(c) => self.nstat_base = c,
+                            Err(m) => return self.unsupported(e, m),
+                        },
+                        ShellAction::NstatCheck { name, delta, update } => {
+                            let now = match target.counters() {
+                                Ok(c) => c,
+                                Err(m) => return self.unsupported(e, m),
+                            };
+                            let moved = now.get(&name).copied().unwrap_or(0)
+                                - self
+                                    .nstat_base
+                                    .get(&name)
+                                    .copied()
+                                    .unwrap_or(0)
+                                    .min(now.get(&name).copied().unwrap_or(0));
+                            if update {
+                                self.nstat_base = now;
+                            }
+                            if moved != delta {
+                                return self.fail(e, format!("nstat: {name} moved by {moved}, expected {delta}"));
+                            }
+                        }
                     }
                 }
             }
-            Action::Python(_) => return self.unsupported(e, "%{ }% assertions (tcpi_*) are not supported yet"),
+            Action::Python(code) => {
+                if let Some((start, _)) = window {
+                    self.wait(start, target)?;
+                    self.prev = start;
+                }
+                if let Some(fd) = self.under_test {
+                    if let Ok(info) = target.tcp_info(fd) {
+                        self.info = Some(info);
+                    }
+                }
+                let Some(vars) = &self.info else {
+                    return self.unsupported(e, "%{ }% block without TCP_INFO from this target");
+                };
+                match crate::python::run_block(code, vars) {
+                    Ok(None) => {}
+                    Ok(Some(m)) => return self.fail(e, m),
+                    Err(m) => return self.unsupported(e, m),
+                }
+            }
             Action::Syscall(call) => {
                 let Some((start, end)) = window else {
                     return self.unsupported(e, "a system call at `*`");
@@ -404,6 +464,21 @@ impl Runner {
                 }
             }
         }
+        // The fd inside an epoll_event names a socket too.
+        let event_arg = match name {
+            "epoll_ctl" => 3,
+            "epoll_wait" => 1,
+            _ => return,
+        };
+        if let Some(Arg::Struct(fields)) = args.get_mut(event_arg) {
+            for (field, value) in fields.iter_mut() {
+                if let (Some("fd"), Arg::Int(v)) = (field.as_deref(), value) {
+                    if let Some(&live) = self.fds.get(v) {
+                        *v = live;
+                    }
+                }
+            }
+        }
     }
 
     fn check_result(&mut self, e: &Event, call: &SyscallSpec, got: SysResult) -> Result<(), Verdict> {
@@ -412,6 +487,9 @@ impl Runner {
         {
             if script_fd >= 0 && call.errno.is_none() {
                 self.fds.insert(script_fd, live);
+                if call.name != "epoll_create" && call.name != "epoll_create1" {
+                    self.under_test = Some(live);
+                }
                 return Ok(());
             }
         }

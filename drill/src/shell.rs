@@ -13,6 +13,18 @@ pub enum ShellAction {
     Nothing,
     /// A command for the test device (`ethtool -K tun0 ...`, `tc qdisc ... dev tun0 ...`).
     Device(Vec<String>),
+    /// `nstat -n`: remember the counters now.
+    NstatReset,
+    /// `nstat [-s] | grep NAME | grep -q " N "`: the counter moved by N since the last
+    /// reset; without `-s` the reset point moves to now.
+    NstatCheck {
+        /// nstat name.
+        name: String,
+        /// Expected change.
+        delta: u64,
+        /// Whether to move the reset point (plain `nstat`).
+        update: bool,
+    },
 }
 
 /// Interprets a backtick command (possibly several lines) from a script in `script_dir`.
@@ -60,6 +72,9 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
             .collect::<Result<_, String>>()?;
         return Ok(ShellAction::Sysctls(assignments));
     }
+    if program == "nstat" {
+        return nstat(line);
+    }
     if program.starts_with("sysctl_restore_") || line.starts_with("ip tcp_metrics flush") {
         return Ok(ShellAction::Nothing);
     }
@@ -91,6 +106,30 @@ fn defaults(text: &str) -> ShellAction {
 
 // (defaults.sh's `tc qdisc add dev tun0 root pfifo` is left out: packetdrill's own tun device
 // setup; a fresh tun0 here has no pacing qdisc either.)
+
+/// The two shapes of `nstat` lines the corpus uses.
+fn nstat(line: &str) -> Result<ShellAction, String> {
+    let stages: Vec<Vec<String>> = line.split('|').map(|s| split_words(s.trim())).collect();
+    let first = &stages[0];
+    if stages.len() == 1 && first.len() == 2 && first[1] == "-n" {
+        return Ok(ShellAction::NstatReset);
+    }
+    let update = !first.iter().any(|w| w == "-s");
+    if let [_, grep_name, grep_value] = &stages[..] {
+        if let ([g1, name], [g2, q, value]) = (&grep_name[..], &grep_value[..]) {
+            if g1 == "grep" && g2 == "grep" && q == "-q" {
+                if let Ok(delta) = value.trim().parse() {
+                    return Ok(ShellAction::NstatCheck {
+                        name: name.clone(),
+                        delta,
+                        update,
+                    });
+                }
+            }
+        }
+    }
+    Err(format!("unsupported nstat command `{line}`"))
+}
 
 /// Words split on spaces, with double quotes grouping.
 fn split_words(line: &str) -> Vec<String> {
@@ -169,6 +208,16 @@ mod tests {
         assert!(
             matches!(&a.unwrap()[..], [ShellAction::Device(x), ShellAction::Device(y)] if x[0] == "tc" && y.len() == 9)
         );
-        assert!(interpret("nstat -n", here).unwrap_err().contains("unsupported"));
+        assert_eq!(interpret("nstat -n", here).unwrap(), vec![ShellAction::NstatReset]);
+        let a = interpret("nstat -s | grep TcpExtTCPRcvQDrop| grep -q \" 1 \"", here).unwrap();
+        assert_eq!(
+            a,
+            vec![ShellAction::NstatCheck {
+                name: "TcpExtTCPRcvQDrop".into(),
+                delta: 1,
+                update: false
+            }]
+        );
+        assert!(interpret("ip link show", here).unwrap_err().contains("unsupported"));
     }
 }

@@ -206,9 +206,122 @@ fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
                     flags | libc::MSG_NOSIGNAL,
                 ))
             }
+            "epoll_create" | "epoll_create1" => ret(libc::epoll_create1(0) as isize),
+            "epoll_ctl" => {
+                let (events, data) = epoll_event_arg(args.get(3))?;
+                let mut ev = libc::epoll_event {
+                    events: events as u32,
+                    u64: data,
+                };
+                ret(libc::epoll_ctl(fd()?, int(args, 1)? as i32, int(args, 2)? as i32, &mut ev) as isize)
+            }
+            "epoll_wait" => {
+                let (want_events, want_data) = epoll_event_arg(args.get(1))?;
+                let mut ev = [libc::epoll_event { events: 0, u64: 0 }; 8];
+                let max = (int(args, 2)? as usize).min(ev.len());
+                let rc = libc::epoll_wait(fd()?, ev.as_mut_ptr(), max as i32, int(args, 3)? as i32);
+                if rc > 0 {
+                    let (got_events, got_data) = (ev[0].events, ev[0].u64);
+                    if i64::from(got_events) != want_events || (want_data != 0 && got_data != want_data) {
+                        return Err(CallError::Mismatch(format!(
+                            "epoll_wait(): expected events {want_events:#x} for {want_data}, got {got_events:#x} for {got_data}"
+                        )));
+                    }
+                }
+                ret(rc as isize)
+            }
+            "recvmsg" | "sendmsg" => msg_call(name, fd()?, args)?,
             other => return Err(CallError::Unsupported(format!("{other}() on the kernel target"))),
         })
     }
+}
+
+/// `{events=..., fd=...}` or `{events=..., ptr=...}`: the event mask and the data word
+/// (the fd, already the target's).
+fn epoll_event_arg(arg: Option<&Arg>) -> Result<(i64, u64), CallError> {
+    let Some(Arg::Struct(fields)) = arg else {
+        return Err(CallError::Unsupported("an epoll_event that is not a struct".into()));
+    };
+    let field = |n: &str| {
+        fields
+            .iter()
+            .find(|(name, _)| name.as_deref() == Some(n))
+            .and_then(|(_, v)| v.int())
+    };
+    Ok((
+        field("events").unwrap_or(0),
+        field("fd").or_else(|| field("ptr")).unwrap_or(0) as u64,
+    ))
+}
+
+/// recvmsg()/sendmsg() with `msg_iov(n)=[{..., len}, ...]`, `msg_flags` and, for recvmsg,
+/// an expected `TCP_CM_INQ` control message.
+unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallError> {
+    let Some(Arg::Struct(fields)) = args.get(1) else {
+        return Err(CallError::Unsupported(format!("{name}() without a msghdr struct")));
+    };
+    let field = |n: &str| {
+        fields
+            .iter()
+            .find(|(name, _)| name.as_deref() == Some(n))
+            .map(|(_, v)| v)
+    };
+    let lens: Vec<usize> = match field("msg_iov") {
+        Some(Arg::List(iovs)) => iovs
+            .iter()
+            .map(|iov| match iov {
+                Arg::Struct(f) => f.last().and_then(|(_, v)| v.int()).map(|l| l as usize),
+                _ => None,
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| CallError::Unsupported(format!("{name}() iovec shape")))?,
+        _ => return Err(CallError::Unsupported(format!("{name}() without msg_iov"))),
+    };
+    let mut bufs: Vec<Vec<u8>> = lens.iter().map(|&l| vec![0u8; l]).collect();
+    let mut iov: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut control = [0u8; 64];
+    let mut msg: libc::msghdr = std::mem::zeroed();
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len();
+    let flags = args.get(2).and_then(Arg::int).unwrap_or(0) as i32;
+    let rc = if name == "sendmsg" {
+        libc::sendmsg(fd, &msg, flags | libc::MSG_NOSIGNAL)
+    } else {
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = control.len();
+        libc::recvmsg(fd, &mut msg, flags)
+    };
+    if rc >= 0 && name == "recvmsg" {
+        if let Some(Arg::List(cmsgs)) = field("msg_control") {
+            if let Some(Arg::Struct(c)) = cmsgs.first() {
+                let want = c
+                    .iter()
+                    .find(|(n, _)| n.as_deref() == Some("cmsg_data"))
+                    .and_then(|(_, v)| v.int());
+                let cm = libc::CMSG_FIRSTHDR(&msg);
+                let got = (!cm.is_null()).then(|| *(libc::CMSG_DATA(cm) as *const i32));
+                if want.map(|w| w as i32) != got {
+                    return Err(CallError::Mismatch(format!(
+                        "recvmsg() control data: expected {want:?}, got {got:?}"
+                    )));
+                }
+            }
+        }
+        let want_flags = field("msg_flags").and_then(Arg::int).unwrap_or(0);
+        if i64::from(msg.msg_flags) != want_flags {
+            return Err(CallError::Mismatch(format!(
+                "recvmsg() msg_flags: expected {want_flags}, got {}",
+                msg.msg_flags
+            )));
+        }
+    }
+    Ok(ret(rc))
 }
 
 impl KernelTarget {
@@ -318,6 +431,125 @@ impl Target for KernelTarget {
 
     fn checksums_complete(&self) -> bool {
         false
+    }
+
+    fn counters(&mut self) -> Result<std::collections::HashMap<String, u64>, String> {
+        let mut out = std::collections::HashMap::new();
+        for file in ["/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"] {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+            let lines: Vec<&str> = text.lines().collect();
+            for pair in lines.chunks(2) {
+                let [names, values] = pair else { continue };
+                let (prefix, names) = names.split_once(':').unwrap_or(("", names));
+                let values = values.split_once(':').map_or(*values, |(_, v)| v);
+                for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+                    if let Ok(v) = v.parse::<i64>() {
+                        out.insert(format!("{prefix}{n}"), v.max(0) as u64);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn tcp_info(&mut self, fd: i64) -> Result<std::collections::HashMap<String, i64>, String> {
+        let mut info = [0u8; 256];
+        let mut len = info.len() as libc::socklen_t;
+        let rc = unsafe {
+            libc::getsockopt(
+                fd as i32,
+                libc::SOL_TCP,
+                libc::TCP_INFO,
+                info.as_mut_ptr() as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(format!("TCP_INFO: {}", std::io::Error::last_os_error()));
+        }
+        let u8_at = |o: usize| i64::from(info[o]);
+        let u32_at = |o: usize| i64::from(u32::from_ne_bytes([info[o], info[o + 1], info[o + 2], info[o + 3]]));
+        let u64_at = |o: usize| u64::from_ne_bytes(info[o..o + 8].try_into().expect("8 bytes")) as i64;
+        let mut vars: std::collections::HashMap<String, i64> = [
+            ("tcpi_state", u8_at(0)),
+            ("tcpi_ca_state", u8_at(1)),
+            ("tcpi_retransmits", u8_at(2)),
+            ("tcpi_probes", u8_at(3)),
+            ("tcpi_backoff", u8_at(4)),
+            ("tcpi_options", u8_at(5)),
+            ("tcpi_snd_wscale", u8_at(6) & 0xf),
+            ("tcpi_rcv_wscale", u8_at(6) >> 4),
+            ("tcpi_rto", u32_at(8)),
+            ("tcpi_ato", u32_at(12)),
+            ("tcpi_snd_mss", u32_at(16)),
+            ("tcpi_rcv_mss", u32_at(20)),
+            ("tcpi_unacked", u32_at(24)),
+            ("tcpi_sacked", u32_at(28)),
+            ("tcpi_lost", u32_at(32)),
+            ("tcpi_retrans", u32_at(36)),
+            ("tcpi_last_data_sent", u32_at(44)),
+            ("tcpi_last_ack_sent", u32_at(48)),
+            ("tcpi_last_data_recv", u32_at(52)),
+            ("tcpi_last_ack_recv", u32_at(56)),
+            ("tcpi_pmtu", u32_at(60)),
+            ("tcpi_rcv_ssthresh", u32_at(64)),
+            ("tcpi_rtt", u32_at(68)),
+            ("tcpi_rttvar", u32_at(72)),
+            ("tcpi_snd_ssthresh", u32_at(76)),
+            ("tcpi_snd_cwnd", u32_at(80)),
+            ("tcpi_advmss", u32_at(84)),
+            ("tcpi_reordering", u32_at(88)),
+            ("tcpi_rcv_rtt", u32_at(92)),
+            ("tcpi_rcv_space", u32_at(96)),
+            ("tcpi_total_retrans", u32_at(100)),
+            ("tcpi_bytes_acked", u64_at(120)),
+            ("tcpi_bytes_received", u64_at(128)),
+            ("tcpi_segs_out", u32_at(136)),
+            ("tcpi_segs_in", u32_at(140)),
+            ("tcpi_notsent_bytes", u32_at(144)),
+            ("tcpi_min_rtt", u32_at(148)),
+            ("tcpi_data_segs_in", u32_at(152)),
+            ("tcpi_data_segs_out", u32_at(156)),
+            ("tcpi_delivered", u32_at(192)),
+            ("tcpi_bytes_sent", u64_at(200)),
+            ("tcpi_bytes_retrans", u64_at(208)),
+            ("tcpi_snd_wnd", u32_at(228)),
+            ("tcpi_rcv_wnd", u32_at(232)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let mut mem = [0u32; 9];
+        let mut len = std::mem::size_of_val(&mem) as libc::socklen_t;
+        const SO_MEMINFO: i32 = 55;
+        let rc = unsafe {
+            libc::getsockopt(
+                fd as i32,
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                mem.as_mut_ptr() as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            for (i, name) in [
+                "RMEM_ALLOC",
+                "RCVBUF",
+                "WMEM_ALLOC",
+                "SNDBUF",
+                "FWD_ALLOC",
+                "WMEM_QUEUED",
+                "OPTMEM",
+                "BACKLOG",
+                "DROPS",
+            ]
+            .iter()
+            .enumerate()
+            {
+                vars.insert(format!("SK_MEMINFO_{name}"), i64::from(mem[i]));
+            }
+        }
+        Ok(vars)
     }
 
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {

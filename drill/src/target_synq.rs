@@ -125,6 +125,14 @@ impl Target for SynqTarget {
         }
     }
 
+    fn counters(&mut self) -> Result<std::collections::HashMap<String, u64>, String> {
+        let mib = self.stack.mib();
+        Ok(synq_core::Counter::ALL
+            .iter()
+            .map(|&c| (c.name().to_string(), mib.get(c)))
+            .collect())
+    }
+
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
         let now = Self::instant(self.now);
         let s = &mut self.stack;
