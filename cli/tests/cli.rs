@@ -96,3 +96,18 @@ fn bench_bind_prints_synq_and_kernel_side_by_side() {
     let (ok, _, err) = synq(&["bench", "bind", "--ports", "10"]);
     assert!(!ok && err.contains("--ports"), "{err}");
 }
+
+#[test]
+fn drill_reports_one_line_per_script_and_a_summary() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/drill");
+    let (ok, out, _) = synq(&["drill", &format!("{root}/pass")]);
+    assert!(ok, "{out}");
+    assert!(out.lines().filter(|l| l.starts_with("pass ")).count() >= 3, "{out}");
+    assert!(out.trim_end().ends_with("0 failed, 0 skipped"), "{out}");
+    let (ok, out, err) = synq(&["drill", "--verbose", &format!("{root}/fail/wrong_flag.pkt")]);
+    assert!(!ok);
+    assert!(out.contains("FAIL") && out.contains("wrong_flag.pkt:3: flags: expected R actual R."), "{out}");
+    assert!(err.contains("1 script(s) failed"), "{err}");
+    let (ok, _, err) = synq(&["drill", "no/such/script.pkt"]);
+    assert!(!ok && err.contains("no such file"), "{err}");
+}
