@@ -106,7 +106,10 @@ fn drill_reports_one_line_per_script_and_a_summary() {
     assert!(out.trim_end().ends_with("0 failed, 0 skipped"), "{out}");
     let (ok, out, err) = synq(&["drill", "--verbose", &format!("{root}/fail/wrong_flag.pkt")]);
     assert!(!ok);
-    assert!(out.contains("FAIL") && out.contains("wrong_flag.pkt:3: flags: expected R actual R."), "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("wrong_flag.pkt:3: flags: expected R actual R."),
+        "{out}"
+    );
     assert!(err.contains("1 script(s) failed"), "{err}");
     let (ok, _, err) = synq(&["drill", "no/such/script.pkt"]);
     assert!(!ok && err.contains("no such file"), "{err}");
