@@ -106,6 +106,24 @@ impl Flows {
         self.flows.last_mut().expect("pushed")
     }
 
+    /// True when `bytes` is a TCP datagram of an earlier flow than the current one (a reset
+    /// from a socket the script closed, say): packetdrill does not hold those against the
+    /// script.
+    pub fn belongs_to_earlier_flow(&self, bytes: &[u8]) -> bool {
+        let Ok((ip, payload)) = Ipv4Repr::parse_bytes(bytes) else {
+            return false;
+        };
+        let Ok(tcp) = TcpPacket::new_checked(payload) else {
+            return false;
+        };
+        if ip.protocol != ip_proto::TCP || self.flows.len() < 2 {
+            return false;
+        }
+        let key = (tcp.src_port(), tcp.dst_port());
+        let (current, earlier) = self.flows.split_last().expect("two flows at least");
+        (current.local_port, current.remote_port) != key && earlier.iter().any(|f| (f.local_port, f.remote_port) == key)
+    }
+
     /// An active open: the stack connects to the script's connect port from a port it
     /// picks (learnt from its SYN).
     pub fn connect(&mut self) {

@@ -72,6 +72,8 @@ pub trait Target {
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String>;
     /// Makes a system call that completes at once.
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError>;
+    /// packetdrill's `--mss`: the segment size of the script's own data.
+    fn set_mss(&mut self, _mss: u16) {}
     /// Runs a device command a script asks for (`ethtool -K tun0 ...`, `tc qdisc ...`);
     /// targets without such a device accept it as done.
     fn device_command(&mut self, _argv: &[String]) -> Result<(), String> {
@@ -145,9 +147,12 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
                 Err(_) => return Verdict::Fail(format!("{}:{}: bad --tolerance_usecs", r.path, o.loc.line)),
             },
             ("ip_version", Some("ipv4")) | ("tcp_ts_tick_usecs", _) => {}
-            // packetdrill's own segment size: our inbound packets take their lengths from the
-            // script, so there is nothing to set.
-            ("mss", Some(_)) => {}
+            // packetdrill's segment size for its own data: larger inbound segments reach the
+            // stack as GSO packets of that segment size.
+            ("mss", Some(v)) => match v.parse() {
+                Ok(mss) => target.set_mss(mss),
+                Err(_) => return Verdict::Fail(format!("{}:{}: bad --mss", r.path, o.loc.line)),
+            },
             (name, _) => return Verdict::Unsupported(format!("{}:{}: option --{name}", r.path, o.loc.line)),
         }
     }
@@ -287,10 +292,15 @@ impl Runner {
                 };
                 let (start, end) = window.unwrap_or((self.prev, self.prev + 10_000_000));
                 let deadline = end + self.tolerance;
-                let queued = self.queue.pop_front();
-                let was_queued = queued.is_some();
-                let Some((at, bytes)) = queued.or_else(|| target.next_outbound(deadline)) else {
-                    return self.fail(e, format!("expected an outbound packet by {}, none came", secs(end)));
+                let (at, bytes, was_queued) = loop {
+                    let queued = self.queue.pop_front();
+                    let was_queued = queued.is_some();
+                    let Some((at, bytes)) = queued.or_else(|| target.next_outbound(deadline)) else {
+                        return self.fail(e, format!("expected an outbound packet by {}, none came", secs(end)));
+                    };
+                    if !self.flows.belongs_to_earlier_flow(&bytes) {
+                        break (at, bytes, was_queued);
+                    }
                 };
                 if window.is_some() && at < start - self.tolerance {
                     let what = if was_queued {

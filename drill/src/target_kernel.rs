@@ -37,7 +37,12 @@ pub struct KernelTarget {
     /// A blocking call running on its own thread: its name and where its result comes.
     pending: Option<(String, mpsc::Receiver<(Micros, SysResult)>)>,
     buf: Vec<u8>,
+    /// `--mss`: inbound segments longer than this go in as GSO packets of this size.
+    mss: Option<u16>,
 }
+
+/// Length of `struct virtio_net_hdr`.
+const VNET_HDR_LEN: usize = 10;
 
 impl Drop for KernelTarget {
     fn drop(&mut self) {
@@ -236,6 +241,39 @@ fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
     }
 }
 
+/// A datagram behind its `virtio_net_hdr`: a TCP segment whose payload is longer than `mss`
+/// becomes a TSO packet of `mss`-sized segments with its checksum left to the kernel (as
+/// packetdrill injects its data with `--mss`); anything else goes as it is.
+fn vnet_frame(datagram: &[u8], mss: Option<u16>) -> Vec<u8> {
+    let mut out = vec![0u8; VNET_HDR_LEN];
+    out.extend_from_slice(datagram);
+    let (Some(mss), Ok(ip)) = (mss, synq_wire::Ipv4Packet::new_checked(datagram)) else {
+        return out;
+    };
+    let ihl = ip.header_len();
+    let Ok(tcp) = synq_wire::TcpPacket::new_checked(ip.payload()) else {
+        return out;
+    };
+    if ip.protocol() != synq_wire::ip_proto::TCP || tcp.payload().len() <= usize::from(mss) {
+        return out;
+    }
+    const NEEDS_CSUM: u8 = 1;
+    const GSO_TCPV4: u8 = 1;
+    let hdr_len = (ihl + tcp.header_len()) as u16;
+    out[0] = NEEDS_CSUM;
+    out[1] = GSO_TCPV4;
+    out[2..4].copy_from_slice(&hdr_len.to_ne_bytes());
+    out[4..6].copy_from_slice(&mss.to_ne_bytes());
+    out[6..8].copy_from_slice(&(ihl as u16).to_ne_bytes());
+    out[8..10].copy_from_slice(&16u16.to_ne_bytes());
+    // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, the kernel adds the rest.
+    let tcp_len = ip.payload().len() as u32;
+    let pseudo = synq_wire::fold(synq_wire::pseudo_header_sum(ip.src_addr(), ip.dst_addr(), 6, tcp_len));
+    let at = VNET_HDR_LEN + ihl + 16;
+    out[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
+    out
+}
+
 /// `{events=..., fd=...}` or `{events=..., ptr=...}`: the event mask and the data word
 /// (the fd, already the target's).
 fn epoll_event_arg(arg: Option<&Arg>) -> Result<(i64, u64), CallError> {
@@ -330,7 +368,7 @@ impl KernelTarget {
         // No IPv6 chatter (router solicitations, MLD) on the device.
         let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
         synq_peer::ip(&["link", "set", "lo", "up"])?;
-        let tun = Tun::create("tun0")?;
+        let tun = Tun::create_vnet("tun0")?;
         // As packetdrill's tun0: checksum and TSO offload on, so that the kernel hands on
         // each segment it built, whole, with the flags it set.
         tun.set_offload(0x01 | 0x02 | 0x04)?;
@@ -343,7 +381,8 @@ impl KernelTarget {
             congestion: None,
             fds: Vec::new(),
             pending: None,
-            buf: vec![0; 65536],
+            buf: vec![0; 65536 + VNET_HDR_LEN],
+            mss: None,
         })
     }
 
@@ -361,9 +400,9 @@ impl KernelTarget {
             }
             let wait = Duration::from_micros(left.max(0) as u64);
             match self.tun.read_timeout(&mut self.buf, wait) {
-                Some(n) => {
+                Some(n) if n > VNET_HDR_LEN => {
                     let at = self.elapsed();
-                    let d = &self.buf[..n];
+                    let d = &self.buf[VNET_HDR_LEN..n];
                     // Only IPv4 for the script's end; anything else (IPv6, IGMP) is noise.
                     if n >= 20 && d[0] >> 4 == 4 && d[16..20] == REMOTE_IP.octets() {
                         out.push((at, d.to_vec()));
@@ -372,6 +411,7 @@ impl KernelTarget {
                         }
                     }
                 }
+                Some(_) => {}
                 None if left <= 0 || self.elapsed() >= deadline => return out,
                 None => {}
             }
@@ -393,9 +433,14 @@ impl Target for KernelTarget {
     }
 
     fn inject(&mut self, datagram: &[u8]) {
-        if let Err(e) = self.tun.write(datagram) {
+        let framed = vnet_frame(datagram, self.mss);
+        if let Err(e) = self.tun.write(&framed) {
             tracing::warn!("{e}");
         }
+    }
+
+    fn set_mss(&mut self, mss: u16) {
+        self.mss = Some(mss);
     }
 
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String> {

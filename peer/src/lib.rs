@@ -258,6 +258,16 @@ impl Drop for Tun {
 impl Tun {
     /// Creates the device `name` in the calling thread's namespace (down, no address).
     pub fn create(name: &str) -> Result<Tun, String> {
+        Self::create_with(name, 0)
+    }
+
+    /// Like [`Tun::create`], with a 10-byte `virtio_net_hdr` before every datagram read or
+    /// written (`IFF_VNET_HDR`), which carries GSO/TSO sizes and checksum offload.
+    pub fn create_vnet(name: &str) -> Result<Tun, String> {
+        Self::create_with(name, libc::IFF_VNET_HDR)
+    }
+
+    fn create_with(name: &str, extra_flags: libc::c_int) -> Result<Tun, String> {
         const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
         #[repr(C)]
         struct IfReq {
@@ -272,9 +282,10 @@ impl Tun {
         if fd < 0 {
             return Err(format!("/dev/net/tun: {}", std::io::Error::last_os_error()));
         }
+        let flags = (libc::IFF_TUN | libc::IFF_NO_PI | extra_flags) as libc::c_short;
         let mut req = IfReq {
             name: [0; 16],
-            flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+            flags,
             _pad: [0; 22],
         };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
