@@ -304,18 +304,16 @@ impl Parser<'_> {
         }
         let start_relative = self.eat("+");
         let start = self.seconds()?;
-        if self.eat("...") {
-            let end_relative = self.eat("+") || start_relative;
-            let end = self.seconds()?;
-            return Ok(EventTime::Range {
-                start,
-                start_relative,
-                end,
-                end_relative,
-            });
-        }
-        if self.eat("~") {
-            let end_relative = self.eat("+");
+        // `a...b`: b is relative when a is (packetdrill's RELATIVE_RANGE_TIME);
+        // `a~b`: b says so itself with its own `+`.
+        let end_relative = if self.eat("...") {
+            Some(self.eat("+") || start_relative)
+        } else if self.eat("~") {
+            Some(self.eat("+"))
+        } else {
+            None
+        };
+        if let Some(end_relative) = end_relative {
             let end = self.seconds()?;
             return Ok(EventTime::Range {
                 start,

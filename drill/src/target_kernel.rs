@@ -9,7 +9,7 @@ use crate::runner::{Arg, CallError, SysResult, Target};
 use std::net::SocketAddrV4;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use synq_peer::Tun;
+use synq_peer::{sockaddr, Tun};
 
 pub use synq_peer::unavailable;
 
@@ -61,17 +61,6 @@ fn ret(rc: isize) -> SysResult {
         SysResult::Err(errno())
     } else {
         SysResult::Ok(rc as i64)
-    }
-}
-
-fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*addr.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
     }
 }
 

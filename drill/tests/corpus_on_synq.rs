@@ -4,49 +4,29 @@
 //! `SYNQ_DRILL_BLESS=1` to rewrite it) together with the change that caused it.
 
 use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use synq_drill::{run, SynqTarget, Verdict};
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/packetdrill")
-}
 
 fn expectations_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/drill/synq-expectations.txt")
 }
 
-fn scripts(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(scripts(&path));
-        } else if path.extension().is_some_and(|e| e == "pkt") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// `folder/name.pkt` relative to the corpus, and the reason without the path prefix.
 fn key(path: &Path) -> String {
-    path.strip_prefix(corpus()).unwrap_or(path).display().to_string()
+    path.strip_prefix(common::corpus_dir())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[test]
 fn corpus_on_synq_matches_expectations() {
-    let dir = corpus();
-    if !dir.is_dir() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the packetdrill corpus is missing at {}", dir.display());
-        }
-        eprintln!("SKIPPED: no packetdrill corpus at {}", dir.display());
-        return;
-    }
+    let Some(dir) = common::corpus_or_skip() else { return };
     let mut actual = BTreeMap::new();
     let mut passed = 0;
-    let all = scripts(&dir);
+    let all = common::scripts(&dir);
     for path in &all {
         let script = synq_drill::parse_file(path).unwrap_or_else(|e| panic!("{e}"));
         let reason = match run(path, &script, &mut SynqTarget::new(), Default::default()) {

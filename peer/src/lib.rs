@@ -76,7 +76,8 @@ fn check(rc: libc::c_int) -> i32 {
     }
 }
 
-fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
+/// `struct sockaddr_in` for `addr`.
+pub fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: addr.port().to_be(),
