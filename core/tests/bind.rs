@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::bind_table::{BindTable, Binder, Owner, OwnerState, OwnerView};
 use synq_core::consts::*;
-use synq_core::{sockaddr_in, Credentials, Errno, SocketId, Stack, TcpState, TimeWaitSock};
+use synq_core::{sockaddr_in, Credentials, Errno, SocketId, Stack, TimeWaitSock};
 
 const P: u16 = 5000;
 
@@ -488,7 +488,6 @@ fn listener_answers_ack_with_reset_and_drops_syn_until_passive_open() {
     assert_eq!(send(&mut s, TcpFlags::RST), None);
     assert_eq!(send(&mut s, TcpFlags::SYN | TcpFlags::FIN), None);
     assert_eq!(s.mib().get(Counter::TcpExtListenDrops), 1);
-    let _ = TcpState::Listen;
 }
 
 mod table_consistency {

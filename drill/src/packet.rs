@@ -344,9 +344,10 @@ impl Flows {
                             *blocks == got
                         }
                         (TcpOptionSpec::Timestamp { val, ecr }, TcpOption::Timestamp(ts)) => {
-                            let offset = *flow.ts_offset.get_or_insert(ts.tsval.wrapping_sub(*val));
-                            let _ = offset; // TSval follows the stack's clock: checked only for presence.
-                            *ecr == ts.tsecr || (*ecr == 0 && ts.tsecr == 0)
+                            // TSval follows the stack's clock: only its offset from the script's
+                            // is learnt (for the ecr of later inbound packets), not checked.
+                            flow.ts_offset.get_or_insert(ts.tsval.wrapping_sub(*val));
+                            *ecr == ts.tsecr
                         }
                         (TcpOptionSpec::FastOpen(_), TcpOption::Unknown { kind: 34, .. }) => true,
                         _ => false,

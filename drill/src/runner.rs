@@ -452,7 +452,6 @@ impl Runner {
                 if call.name == "connect" {
                     self.flows.connect();
                 }
-                let _ = end;
                 self.prev = start;
             }
         }
