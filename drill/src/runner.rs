@@ -106,6 +106,7 @@ struct Pending {
     event: Event,
     call: SyscallSpec,
     window: (Micros, Micros),
+    tolerance: Micros,
 }
 
 /// Calls that return a new file descriptor: packetdrill maps the script's number to the
@@ -172,7 +173,7 @@ pub fn run(path: &Path, script: &Script, target: &mut dyn Target, defines: HashM
         }
     }
     if let Some(p) = &r.pending {
-        let deadline = p.window.1 + r.tolerance;
+        let deadline = p.window.1 + p.tolerance;
         if let Err(v) = r.check_pending(target, Some(deadline)) {
             return v;
         }
@@ -260,7 +261,7 @@ impl Runner {
         };
         let p = self.pending.take().expect("checked");
         let (start, end) = p.window;
-        if at < start - self.tolerance || at > end + self.tolerance {
+        if at < start - p.tolerance || at > end + p.tolerance {
             return self.fail(
                 &p.event,
                 format!(
@@ -273,6 +274,13 @@ impl Runner {
             );
         }
         self.check_result(&p.event, &p.call, got)
+    }
+
+    /// packetdrill's tolerance for an event expected at `at`: `--tolerance_usecs`, or 12.5 %
+    /// of the time since the previous event if that is more (jiffy-based timers are that
+    /// coarse; `verify_time`'s `tolerance_percent`).
+    fn tolerance_for(&self, at: Micros) -> Micros {
+        self.tolerance.max((at - self.prev) / 8)
     }
 
     /// Lets time run to `t`, keeping what the stack sends meanwhile for the next `>` line
@@ -291,7 +299,8 @@ impl Runner {
                     return self.unsupported(e, "outbound ICMP lines");
                 };
                 let (start, end) = window.unwrap_or((self.prev, self.prev + 10_000_000));
-                let deadline = end + self.tolerance;
+                let tolerance = self.tolerance_for(start);
+                let deadline = end + tolerance;
                 let (at, bytes, was_queued) = loop {
                     let queued = self.queue.pop_front();
                     let was_queued = queued.is_some();
@@ -302,7 +311,7 @@ impl Runner {
                         break (at, bytes, was_queued);
                     }
                 };
-                if window.is_some() && at < start - self.tolerance {
+                if window.is_some() && at < start - tolerance {
                     let what = if was_queued {
                         "unexpected outbound packet"
                     } else {
@@ -314,7 +323,7 @@ impl Runner {
                             "{what} at {} (this line expects one at {}, tolerance {}): {}",
                             secs(at),
                             secs(start),
-                            secs(self.tolerance),
+                            secs(tolerance),
                             synq_sim::describe(&bytes)
                         ),
                     );
@@ -421,7 +430,7 @@ impl Runner {
                 self.map_fds(&call.name, &mut args);
                 if matches!(e.time, EventTime::Range { .. }) {
                     if let Some(p) = &self.pending {
-                        let deadline = p.window.1 + self.tolerance;
+                        let deadline = p.window.1 + p.tolerance;
                         self.check_pending(target, Some(deadline))?;
                     }
                     if self.pending.is_some() {
@@ -435,10 +444,12 @@ impl Runner {
                     if call.name == "connect" {
                         self.flows.connect();
                     }
+                    let tolerance = self.tolerance_for(end);
                     self.pending = Some(Pending {
                         event: e.clone(),
                         call: call.clone(),
                         window: (start, end),
+                        tolerance,
                     });
                     self.prev = start;
                     return Ok(());

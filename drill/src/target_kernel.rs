@@ -351,6 +351,31 @@ unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallE
     Ok(ret(rc))
 }
 
+/// The script's time 0, as packetdrill picks it: just after the kernel's clock tick (seen
+/// through `times(2)`) so that events at whole milliseconds do not straddle jiffy edges and
+/// the kernel's RTT and delayed-ACK measurements come out as the script assumes. The thread
+/// also takes the lowest real-time priority when it may, as packetdrill's does.
+fn jiffy_aligned_start() -> Instant {
+    unsafe {
+        let param = libc::sched_param {
+            sched_priority: libc::sched_get_priority_min(libc::SCHED_RR),
+        };
+        libc::sched_setscheduler(0, libc::SCHED_RR, &param);
+    }
+    let mut last = unsafe { libc::times(std::ptr::null_mut()) };
+    let mut start = Instant::now();
+    let mut ticks = 0;
+    while ticks < 10 {
+        let now = unsafe { libc::times(std::ptr::null_mut()) };
+        if now != last {
+            start = Instant::now();
+            ticks += 1;
+        }
+        last = now;
+    }
+    start + Duration::from_micros(250)
+}
+
 impl KernelTarget {
     /// Sets up `tun0` in the calling thread's (fresh) namespace.
     pub fn new() -> Result<KernelTarget, String> {
@@ -366,7 +391,7 @@ impl KernelTarget {
         synq_peer::ip(&["route", "add", "192.0.2.0/24", "dev", "tun0"])?;
         Ok(KernelTarget {
             tun,
-            start: Instant::now(),
+            start: jiffy_aligned_start(),
             congestion: None,
             fds: Vec::new(),
             pending: None,
