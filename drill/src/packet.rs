@@ -362,6 +362,73 @@ impl Flows {
     }
 }
 
+/// The TCP payload length of a datagram, if it is IPv4 + TCP.
+pub fn tcp_payload_len(datagram: &[u8]) -> Option<usize> {
+    let ip = synq_wire::Ipv4Packet::new_checked(datagram).ok()?;
+    if ip.protocol() != ip_proto::TCP {
+        return None;
+    }
+    TcpPacket::new_checked(ip.payload()).ok().map(|t| t.payload().len())
+}
+
+/// Joins `next` onto `first` as packetdrill aggregates a split segment: the same ports,
+/// acknowledgment, window, header length and flags but PSH, FIN and CWR, a sequence number
+/// that continues `first`'s, and (unless `next` completes `expected` bytes) the same size
+/// as the segment before. The result has `first`'s header with `next`'s PSH and FIN.
+pub fn join_segments(first: &[u8], next: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    let parse = |d: &[u8]| -> Result<(usize, usize), String> {
+        let ip = synq_wire::Ipv4Packet::new_checked(d).map_err(|e| e.to_string())?;
+        let hl = ip.header_len();
+        let tcp = TcpPacket::new_checked(ip.payload()).map_err(|e| e.to_string())?;
+        Ok((hl, tcp.header_len()))
+    };
+    let (ihl_a, thl_a) = parse(first)?;
+    let (ihl_b, thl_b) = parse(next)?;
+    let a = TcpPacket::new_unchecked(&first[ihl_a..]);
+    let b = TcpPacket::new_unchecked(&next[ihl_b..]);
+    let loose = TcpFlags(!(TcpFlags::PSH.0 | TcpFlags::FIN.0 | TcpFlags::CWR.0));
+    let so_far = a.payload().len();
+    let same = (
+        a.src_port(),
+        a.dst_port(),
+        a.ack_number(),
+        a.window_len(),
+        thl_a,
+        a.flags().0 & loose.0,
+    ) == (
+        b.src_port(),
+        b.dst_port(),
+        b.ack_number(),
+        b.window_len(),
+        thl_b,
+        b.flags().0 & loose.0,
+    );
+    if !same || b.seq_number() != a.seq_number().wrapping_add(so_far as u32) {
+        return Err("a segment that does not continue the previous one".into());
+    }
+    let total = so_far + b.payload().len();
+    if total > expected {
+        return Err(format!(
+            "segments add up to {total} bytes, more than the {expected} expected"
+        ));
+    }
+    let mut out = first.to_vec();
+    out.extend_from_slice(b.payload());
+    let keep = a.flags().0 & !(TcpFlags::PSH.0 | TcpFlags::FIN.0);
+    let late = b.flags().0 & (TcpFlags::PSH.0 | TcpFlags::FIN.0);
+    let offset_flags = u16::from_be_bytes([out[ihl_a + 12], out[ihl_a + 13]]) & 0xfe00 | keep | late;
+    out[ihl_a + 12..ihl_a + 14].copy_from_slice(&offset_flags.to_be_bytes());
+    let total_len = out.len() as u16;
+    out[2..4].copy_from_slice(&total_len.to_be_bytes());
+    synq_wire::Ipv4Packet::new_unchecked(&mut out[..]).fill_checksum();
+    let (src, dst) = (
+        Ipv4Addr::new(out[12], out[13], out[14], out[15]),
+        Ipv4Addr::new(out[16], out[17], out[18], out[19]),
+    );
+    TcpPacket::new_unchecked(&mut out[ihl_a..]).fill_checksum(src, dst);
+    Ok(out)
+}
+
 fn datagram(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; IPV4_HEADER_LEN + payload.len()];
     Ipv4Repr::new(src, dst, protocol, payload.len())

@@ -276,6 +276,19 @@ impl Runner {
         self.check_result(&p.event, &p.call, got)
     }
 
+    /// The next outbound packet of the script's flows (queued or waited for until
+    /// `deadline`), with its time and whether it was queued.
+    fn next_packet(&mut self, target: &mut dyn Target, deadline: Micros) -> Option<(Micros, Vec<u8>, bool)> {
+        loop {
+            let queued = self.queue.pop_front();
+            let was_queued = queued.is_some();
+            let (at, bytes) = queued.or_else(|| target.next_outbound(deadline))?;
+            if !self.flows.belongs_to_earlier_flow(&bytes) {
+                return Some((at, bytes, was_queued));
+            }
+        }
+    }
+
     /// packetdrill's tolerance for an event expected at `at`: `--tolerance_usecs`, or 12.5 %
     /// of the time since the previous event if that is more (jiffy-based timers are that
     /// coarse; `verify_time`'s `tolerance_percent`).
@@ -301,16 +314,29 @@ impl Runner {
                 let (start, end) = window.unwrap_or((self.prev, self.prev + 10_000_000));
                 let tolerance = self.tolerance_for(start);
                 let deadline = end + tolerance;
-                let (at, bytes, was_queued) = loop {
-                    let queued = self.queue.pop_front();
-                    let was_queued = queued.is_some();
-                    let Some((at, bytes)) = queued.or_else(|| target.next_outbound(deadline)) else {
-                        return self.fail(e, format!("expected an outbound packet by {}, none came", secs(end)));
-                    };
-                    if !self.flows.belongs_to_earlier_flow(&bytes) {
-                        break (at, bytes, was_queued);
-                    }
+                let Some((at, mut bytes, was_queued)) = self.next_packet(target, deadline) else {
+                    return self.fail(e, format!("expected an outbound packet by {}, none came", secs(end)));
                 };
+                // Like packetdrill (without --strict_segments): consecutive segments the stack
+                // split a line's data into are joined before the line is checked.
+                while crate::packet::tcp_payload_len(&bytes).is_some_and(|n| n > 0 && n < spec.len as usize) {
+                    let Some((_, next, _)) = self.next_packet(target, deadline) else {
+                        break;
+                    };
+                    match crate::packet::join_segments(&bytes, &next, spec.len as usize) {
+                        Ok(joined) => bytes = joined,
+                        Err(m) => {
+                            return self.fail(
+                                e,
+                                format!(
+                                    "{m}; the packets were {} and {}",
+                                    synq_sim::describe(&bytes),
+                                    synq_sim::describe(&next)
+                                ),
+                            )
+                        }
+                    }
+                }
                 if window.is_some() && at < start - tolerance {
                     let what = if was_queued {
                         "unexpected outbound packet"
