@@ -500,6 +500,7 @@ impl Runner {
     fn map_fds(&self, name: &str, args: &mut [Arg]) {
         let positions: &[usize] = match name {
             n if FD_RETURNING.contains(&n) && n != "accept" && n != "accept4" => &[],
+            "poll" => &[],
             "epoll_ctl" => &[0, 2],
             _ => &[0],
         };
@@ -510,17 +511,20 @@ impl Runner {
                 }
             }
         }
-        // The fd inside an epoll_event names a socket too.
-        let event_arg = match name {
-            "epoll_ctl" => 3,
-            "epoll_wait" => 1,
+        // The fd inside an epoll_event or a pollfd names a socket too.
+        let structs: Vec<&mut Arg> = match (name, args) {
+            ("epoll_ctl", [_, _, _, ev, ..]) => vec![ev],
+            ("epoll_wait", [_, ev, ..]) => vec![ev],
+            ("poll", [Arg::List(items), ..]) => items.iter_mut().collect(),
             _ => return,
         };
-        if let Some(Arg::Struct(fields)) = args.get_mut(event_arg) {
-            for (field, value) in fields.iter_mut() {
-                if let (Some("fd"), Arg::Int(v)) = (field.as_deref(), value) {
-                    if let Some(&live) = self.fds.get(v) {
-                        *v = live;
+        for s in structs {
+            if let Arg::Struct(fields) = s {
+                for (field, value) in fields.iter_mut() {
+                    if let (Some("fd"), Arg::Int(v)) = (field.as_deref(), value) {
+                        if let Some(&live) = self.fds.get(v) {
+                            *v = live;
+                        }
                     }
                 }
             }

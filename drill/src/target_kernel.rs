@@ -110,6 +110,12 @@ fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
                 let value = match args.get(3) {
                     Some(Arg::List(v)) if v.len() == 1 => v[0].int().map(|x| (x as i32).to_ne_bytes().to_vec()),
                     Some(Arg::Str(s)) => Some(s.as_bytes().to_vec()),
+                    // A struct of ints (`{onoff=1, linger=0}`) laid out field after field.
+                    Some(Arg::Struct(fields)) => fields
+                        .iter()
+                        .map(|(_, v)| v.int().map(|x| (x as i32).to_ne_bytes()))
+                        .collect::<Option<Vec<_>>>()
+                        .map(|words| words.concat()),
                     _ => None,
                 }
                 .ok_or_else(|| CallError::Unsupported("setsockopt() with this value".into()))?;
@@ -200,6 +206,23 @@ fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
                     flags | libc::MSG_NOSIGNAL,
                 ))
             }
+            "poll" => {
+                let wanted = poll_fds(args.first())?;
+                let mut fds: Vec<libc::pollfd> = wanted
+                    .iter()
+                    .map(|&(fd, events, _)| libc::pollfd { fd, events, revents: 0 })
+                    .collect();
+                let rc = libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, int(args, 2)? as i32);
+                for (got, &(fd, _, want)) in fds.iter().zip(&wanted) {
+                    if let Some(want) = want.filter(|&w| w != got.revents) {
+                        return Err(CallError::Mismatch(format!(
+                            "poll(): fd {fd} revents expected {want:#x}, got {:#x}",
+                            got.revents
+                        )));
+                    }
+                }
+                ret(rc as isize)
+            }
             "epoll_create" | "epoll_create1" => ret(libc::epoll_create1(0) as isize),
             "epoll_ctl" => {
                 let (events, data) = epoll_event_arg(args.get(3))?;
@@ -243,6 +266,34 @@ fn vnet_frame(datagram: &[u8], mss: Option<u16>) -> Vec<u8> {
         out[4..6].copy_from_slice(&mss.to_ne_bytes());
     }
     out
+}
+
+/// `[{fd=3, events=POLLIN, revents=POLLIN}, ...]`: each fd, the events asked for, and the
+/// revents expected (if given).
+pub(crate) fn poll_fds(arg: Option<&Arg>) -> Result<Vec<(i32, i16, Option<i16>)>, CallError> {
+    let Some(Arg::List(items)) = arg else {
+        return Err(CallError::Unsupported("poll() without a list of pollfd".into()));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Arg::Struct(fields) = item else {
+                return Err(CallError::Unsupported("a pollfd that is not a struct".into()));
+            };
+            let field = |n: &str| {
+                fields
+                    .iter()
+                    .find(|(name, _)| name.as_deref() == Some(n))
+                    .and_then(|(_, v)| v.int())
+            };
+            let fd = field("fd").ok_or_else(|| CallError::Unsupported("a pollfd without fd".into()))?;
+            Ok((
+                fd as i32,
+                field("events").unwrap_or(0) as i16,
+                field("revents").map(|r| r as i16),
+            ))
+        })
+        .collect()
 }
 
 /// `{events=..., fd=...}` or `{events=..., ptr=...}`: the event mask and the data word

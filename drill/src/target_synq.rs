@@ -218,6 +218,24 @@ impl Target for SynqTarget {
                 let len = int(args, 2)? as usize;
                 result(s.send(now, fd(args, 0)?, &vec![0u8; len]), |n| n as i64)
             }
+            "poll" => {
+                let wanted = crate::target_kernel::poll_fds(args.first())?;
+                let mut ready = 0;
+                for (fd, events, want) in wanted {
+                    let revents = match s.poll(SocketId::from_raw(fd as u32)) {
+                        // poll() reports POLLERR|POLLHUP whatever was asked, the rest as asked.
+                        Ok(mask) => (mask as i16) & (events | 0x18),
+                        Err(_) => 0x20, // POLLNVAL
+                    };
+                    if let Some(want) = want.filter(|&w| w != revents) {
+                        return Err(CallError::Mismatch(format!(
+                            "poll(): fd {fd} revents expected {want:#x}, got {revents:#x}"
+                        )));
+                    }
+                    ready += i64::from(revents != 0);
+                }
+                SysResult::Ok(ready)
+            }
             other => return Err(CallError::Unsupported(format!("{other}() on synq"))),
         })
     }
