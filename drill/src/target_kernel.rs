@@ -497,7 +497,11 @@ impl Target for KernelTarget {
             // A knob this kernel does not have changes nothing.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             // A namespace may only pick some congestion controls: set it on each socket.
-            Err(_) if name == "net.ipv4.tcp_congestion_control" => {
+            Err(e) if name == "net.ipv4.tcp_congestion_control" => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::warn!("{name}={value} refused here ({e}): set on each socket with TCP_CONGESTION instead")
+                });
                 self.congestion = Some(value.to_string());
                 Ok(())
             }
