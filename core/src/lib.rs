@@ -4,22 +4,28 @@
 //! Files follow Linux's split of concepts, and each rule's doc comment names the Linux
 //! function it comes from, so that `grep tcp_v4_send_reset` finds our twin of it.
 
+pub mod accept_queue;
 pub mod bind_table;
 pub mod consts;
+pub mod ehash;
 pub mod errno;
 mod icmp;
 mod inet_bind;
 pub mod initial_window;
 mod ip_input;
 pub mod isn;
+mod listener;
 pub mod mib;
+mod minisocks;
 pub mod port_bitmap;
 pub mod request_sock;
 pub mod rng;
 pub mod socket;
 mod stack;
+pub mod syn_queue;
 pub mod syncookies;
 pub mod sysctl;
+pub mod tcb;
 mod tcp_ipv4;
 pub mod time;
 pub mod time_wait;

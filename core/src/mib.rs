@@ -119,6 +119,12 @@ counters! {
     TcpExtTCPDeferAcceptDrop = "TcpExtTCPDeferAcceptDrop",
     /// Segments rejected by PAWS on established sockets.
     TcpExtPAWSEstab = "TcpExtPAWSEstab",
+    /// Request-sock timer expiries (`tcp_syn_ack_timeout`) and other retransmission timeouts.
+    TcpExtTCPTimeouts = "TcpExtTCPTimeouts",
+    /// Out-of-window segments or duplicate SYNs on a request not answered (rate limit).
+    TcpExtTCPACKSkippedSynRecv = "TcpExtTCPACKSkippedSynRecv",
+    /// Third ACKs whose TSecr echoes no TSval we sent.
+    TcpExtTSEcrRejected = "TcpExtTSEcrRejected",
     /// ICMP errors for sequence numbers outside the window.
     TcpExtOutOfWindowIcmps = "TcpExtOutOfWindowIcmps",
     /// Truncated datagrams or segments (buffer shorter than a header or a declared length).

@@ -21,8 +21,9 @@ pub const TCP_RTO_MAX: Duration = Duration::from_secs(120);
 /// A pending connection request, state `TCP_NEW_SYN_RECV` (L17).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestSock {
-    /// The listener the SYN arrived on (`rsk_listener`).
+    /// The listener the SYN arrived on (`rsk_listener`) and its incarnation.
     pub listener: SocketId,
+    pub listener_incarnation: u32,
     /// `ir_loc_addr`, `ir_num`: our side of the 4-tuple.
     pub loc_addr: Ipv4Addr,
     pub loc_port: u16,
@@ -121,6 +122,46 @@ impl RequestSock {
             },
             payload: &[],
         }
+    }
+}
+
+/// Names a request sock in its stack's [`RequestTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(u32);
+
+/// The request socks of a stack, in a slab (their 4-tuples are in the established hash).
+#[derive(Debug, Default)]
+pub struct RequestTable {
+    slots: Vec<Option<RequestSock>>,
+    free: Vec<u32>,
+}
+
+impl RequestTable {
+    /// Stores a request.
+    pub fn insert(&mut self, req: RequestSock) -> RequestId {
+        if let Some(i) = self.free.pop() {
+            self.slots[i as usize] = Some(req);
+            return RequestId(i);
+        }
+        self.slots.push(Some(req));
+        RequestId(self.slots.len() as u32 - 1)
+    }
+
+    /// The request behind `id`.
+    pub fn get(&self, id: RequestId) -> Option<&RequestSock> {
+        self.slots.get(id.0 as usize)?.as_ref()
+    }
+
+    /// The request behind `id`, mutable.
+    pub fn get_mut(&mut self, id: RequestId) -> Option<&mut RequestSock> {
+        self.slots.get_mut(id.0 as usize)?.as_mut()
+    }
+
+    /// Takes the request out.
+    pub fn remove(&mut self, id: RequestId) -> Option<RequestSock> {
+        let req = self.slots.get_mut(id.0 as usize)?.take()?;
+        self.free.push(id.0);
+        Some(req)
     }
 }
 
@@ -226,6 +267,7 @@ mod tests {
     fn request(flags: u8) -> RequestSock {
         RequestSock {
             listener: SocketId::from_raw(SocketId::FIRST),
+            listener_incarnation: 1,
             loc_addr: Ipv4Addr::new(192, 168, 0, 1),
             loc_port: 8080,
             rmt_port: 40000,

@@ -1,7 +1,11 @@
 //! Sockets as the stack holds them: fd-like handles into a slab, Linux's TCP states, and the
 //! per-socket options.
 
+use crate::accept_queue::AcceptQueue;
 use crate::errno::Errno;
+use crate::syn_queue::SynQueue;
+use crate::syncookies::SynqOverflow;
+use crate::tcb::Tcb;
 use core::fmt;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -143,6 +147,23 @@ pub struct Socket {
     pub peer: Option<SocketAddrV4>,
     /// Pending error (`SO_ERROR`).
     pub error: Option<Errno>,
+    /// A listener's SYN-queue counters.
+    pub syn_queue: SynQueue,
+    /// A listener's completed children, oldest first.
+    pub accept_queue: AcceptQueue,
+    /// A listener's last SYN-cookie time (L38).
+    pub synq_overflow: SynqOverflow,
+    /// The "Possible SYN flooding" message was logged (`synflood_warned`, never cleared).
+    pub synflood_warned: bool,
+    /// TCP_DEFER_ACCEPT, in SYN-ACK retransmissions (`rskq_defer_accept`, L27).
+    pub defer_accept: u8,
+    /// The listener an unaccepted child waits on.
+    pub parent: Option<SocketId>,
+    /// A synchronized connection's state.
+    pub tcb: Option<Box<Tcb>>,
+    /// Tells this socket from a later one under the same handle (a request sock remembers
+    /// its listener's, as Linux's holds a reference to the listener itself).
+    pub incarnation: u32,
 }
 
 impl Socket {
@@ -161,6 +182,14 @@ impl Socket {
             backlog: 0,
             peer: None,
             error: None,
+            syn_queue: SynQueue::default(),
+            accept_queue: AcceptQueue::default(),
+            synq_overflow: SynqOverflow::default(),
+            synflood_warned: false,
+            defer_accept: 0,
+            parent: None,
+            tcb: None,
+            incarnation: 0,
         }
     }
 
@@ -176,12 +205,15 @@ pub struct SocketTable {
     slots: Vec<Option<Socket>>,
     free: BinaryHeap<Reverse<u32>>,
     len: usize,
+    incarnations: u32,
 }
 
 impl SocketTable {
     /// Stores `socket` under the lowest free handle.
-    pub fn insert(&mut self, socket: Socket) -> SocketId {
+    pub fn insert(&mut self, mut socket: Socket) -> SocketId {
         self.len += 1;
+        self.incarnations = self.incarnations.wrapping_add(1);
+        socket.incarnation = self.incarnations;
         if let Some(Reverse(i)) = self.free.pop() {
             self.slots[i as usize] = Some(socket);
             return SocketId(i + SocketId::FIRST);

@@ -8,10 +8,14 @@
 
 use crate::bind_table::{BindTable, Owner};
 use crate::consts::*;
+use crate::ehash::Ehash;
 use crate::errno::Errno;
+use crate::isn::IsnSecrets;
 use crate::mib::{Counter, Mib};
+use crate::request_sock::{RequestId, RequestTable};
 use crate::rng::Rng;
 use crate::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
+use crate::syncookies::SynCookies;
 use crate::sysctl::Sysctl;
 use crate::time::Instant;
 use crate::time_wait::TimeWaitTable;
@@ -48,10 +52,13 @@ impl StackConfig {
     }
 }
 
-/// What the stack's timers stand for. The listen, connect and close issues add the kinds
-/// (SYN-ACK retransmit, SYN retransmit, TIME_WAIT expiry, ...); none exists yet.
+/// What the stack's timers stand for. The connect and close issues add their kinds (SYN
+/// retransmit, TIME_WAIT expiry, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {}
+pub enum Timer {
+    /// A request sock's SYN-ACK retransmission and expiry (`rsk_timer`).
+    SynAck(RequestId),
+}
 
 /// One host's TCP/IPv4 stack.
 #[derive(Debug)]
@@ -64,6 +71,10 @@ pub struct Stack {
     pub(crate) sockets: SocketTable,
     pub(crate) bind_table: BindTable,
     pub(crate) time_waits: TimeWaitTable,
+    pub(crate) ehash: Ehash,
+    pub(crate) requests: RequestTable,
+    pub(crate) isn: IsnSecrets,
+    pub(crate) syncookies: SynCookies,
     pub(crate) timers: TimerWheel<Timer>,
     pub(crate) tx: TxQueue,
     pub(crate) rng: Rng,
@@ -73,6 +84,9 @@ pub struct Stack {
 impl Stack {
     /// A stack with `config`'s addresses and knobs and no socket.
     pub fn new(config: StackConfig) -> Stack {
+        // The secrets come from a generator of their own, so that drawing them leaves the
+        // sequence of port choices as it was.
+        let mut secrets = Rng::seed_from_u64(config.seed ^ 0x5345_4352_4554_5321);
         Stack {
             addrs: config.addrs,
             mtu: config.mtu,
@@ -81,6 +95,10 @@ impl Stack {
             sockets: SocketTable::default(),
             bind_table: BindTable::default(),
             time_waits: TimeWaitTable::default(),
+            ehash: Ehash::default(),
+            requests: RequestTable::default(),
+            isn: IsnSecrets::random(&mut secrets),
+            syncookies: SynCookies::random(&mut secrets),
             timers: TimerWheel::new(),
             tx: TxQueue::default(),
             rng: Rng::seed_from_u64(config.seed),
@@ -136,10 +154,11 @@ impl Stack {
     }
 
     /// Runs every timer due at `now`, in deadline order.
-    #[allow(clippy::never_loop)] // until `Timer` has its first kind
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((_, timer)) = self.timers.poll_expired(now) {
-            match timer {}
+            match timer {
+                Timer::SynAck(id) => self.reqsk_timer_handler(now, id),
+            }
         }
     }
 
@@ -180,11 +199,21 @@ impl Stack {
         Ok(self.sockets.insert(Socket::new(creds, ty & SOCK_NONBLOCK != 0)))
     }
 
-    /// `close(2)`: releases the port the socket holds (`inet_put_port`, rule B20) and the
-    /// handle.
+    /// `close(2)`: a listener resets its unaccepted children (`inet_csk_listen_stop`, L60,
+    /// L61; its requests die on their own, L62); a connection is aborted with a reset until
+    /// the close issue brings FIN and TIME_WAIT. Then the port is released (`inet_put_port`,
+    /// rule B20) and the handle freed.
     pub fn close(&mut self, _now: Instant, fd: SocketId) -> Result<(), Errno> {
-        let socket = self.sockets.remove(fd)?;
-        if socket.num != 0 {
+        let mut socket = self.sockets.remove(fd)?;
+        let children: Vec<SocketId> = socket.accept_queue.drain().collect();
+        for id in children {
+            if let Ok(child) = self.sockets.remove(id) {
+                self.destroy_connection(child, id);
+            }
+        }
+        if socket.tcb.is_some() {
+            self.destroy_connection(socket, fd);
+        } else if socket.num != 0 {
             self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
         }
         Ok(())
@@ -275,15 +304,40 @@ impl Stack {
         if socket.error.is_some() {
             mask |= POLLERR;
         }
-        if socket.state == TcpState::Close {
-            mask |= POLLHUP | POLLOUT | POLLWRNORM;
+        match socket.state {
+            // inet_csk_listen_poll (L55)
+            TcpState::Listen if !socket.accept_queue.is_empty() => mask |= POLLIN | POLLRDNORM,
+            TcpState::Listen => {}
+            TcpState::Close => mask |= POLLHUP | POLLOUT | POLLWRNORM,
+            _ => {}
         }
         Ok(mask)
     }
 
-    /// `accept(2)`: not implemented yet (issue: passive open).
+    /// `accept(2)`; see [`Stack::accept4`].
     pub fn accept(&mut self, fd: SocketId) -> Result<(SocketId, SocketAddrV4), Errno> {
-        self.not_implemented(fd, "accept")
+        self.accept4(fd, 0)
+    }
+
+    /// `accept4(2)` (`inet_csk_accept`, L50–L54): the oldest child of the accept queue and its
+    /// peer. `EINVAL` for flags other than `SOCK_NONBLOCK | SOCK_CLOEXEC` or a socket not
+    /// listening; `EAGAIN` while the queue is empty (the stack never blocks: a blocking caller
+    /// waits for [`POLLIN`] and calls again). The child is non-blocking only with
+    /// `SOCK_NONBLOCK`.
+    pub fn accept4(&mut self, fd: SocketId, flags: i32) -> Result<(SocketId, SocketAddrV4), Errno> {
+        if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let listener = self.sockets.get_mut(fd)?;
+        if listener.state != TcpState::Listen {
+            return Err(Errno::EINVAL);
+        }
+        let child_fd = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
+        let child = self.sockets.get_mut(child_fd)?;
+        child.parent = None;
+        child.nonblocking = flags & SOCK_NONBLOCK != 0;
+        let peer = child.peer.expect("a queued child has its peer");
+        Ok((child_fd, peer))
     }
 
     /// `connect(2)`: not implemented yet (issue: active open).

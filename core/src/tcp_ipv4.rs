@@ -2,10 +2,12 @@
 //! (`tcp_v4_send_reset`).
 
 use crate::bind_table::Owner;
+use crate::ehash::{EhashEntry, FourTuple};
 use crate::mib::Counter;
-use crate::socket::{SocketId, TcpState};
+use crate::socket::{Socket, SocketId, TcpState};
 use crate::stack::Stack;
 use crate::time::Instant;
+use std::net::Ipv4Addr;
 use synq_wire::{ip_proto, Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
 
 /// The reset Linux's `tcp_v4_send_reset` answers `seg` with, or `None` for a reset (never a
@@ -39,9 +41,11 @@ pub fn tcp_v4_send_reset<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
 }
 
 impl Stack {
-    /// `tcp_v4_rcv`: counts the segment, validates header and checksum, then finds the
-    /// socket: a listener (`__inet_lookup_listener`), else the `no_tcp_socket` path, a reset.
-    pub(crate) fn tcp_v4_rcv(&mut self, _now: Instant, ip: &Ipv4Repr, segment: &[u8]) {
+    /// `tcp_v4_rcv`: counts the segment, validates header and checksum, then finds its
+    /// socket in Linux's order (L10): the established hash by 4-tuple (request socks and
+    /// connections), then a listener (`__inet_lookup_listener`), else the `no_tcp_socket`
+    /// path, a reset.
+    pub(crate) fn tcp_v4_rcv(&mut self, now: Instant, ip: &Ipv4Repr, segment: &[u8]) {
         self.mib.inc(Counter::TcpInSegs);
         let seg = match TcpRepr::parse(segment, ip.src_addr, ip.dst_addr) {
             Ok(seg) => seg,
@@ -52,13 +56,24 @@ impl Stack {
                 return self.drop_malformed(Counter::TcpInErrs, e);
             }
         };
+        let tuple = FourTuple {
+            local_addr: ip.dst_addr,
+            local_port: seg.dst_port,
+            remote_port: seg.src_port,
+            remote_addr: ip.src_addr,
+        };
+        match self.ehash.lookup(&tuple) {
+            Some(EhashEntry::Request(id)) if self.tcp_check_req(now, id, &tuple, ip, &seg) => return,
+            Some(EhashEntry::Socket(fd)) => return self.tcp_rcv_synchronized(fd, ip, &seg),
+            // No entry, or a request whose listener is gone (L40): the request was dropped
+            // and the segment goes on to the listeners.
+            _ => {}
+        }
         if let Some(listener) = self.listener_for(seg.dst_port, ip.dst_addr) {
-            return self.listen_rcv(listener, ip, &seg);
+            return self.listen_rcv(now, listener, &tuple, ip, &seg);
         }
         tracing::trace!(%seg, src = %ip.src_addr, "no socket");
-        if let Some(rst) = tcp_v4_send_reset(&seg) {
-            self.send_reset(ip, &rst);
-        }
+        self.reply_reset(ip, &seg);
     }
 
     /// `__inet_lookup_listener`, without reuseport groups yet: a listener bound to the
@@ -72,42 +87,97 @@ impl Stack {
         })
     }
 
-    /// `tcp_rcv_state_process` in `TCP_LISTEN`: an ACK is answered with a reset, a RST is
-    /// dropped, a SYN (without FIN) is a connection request, anything else is dropped.
-    /// Connection requests are built by the passive-open issue; until then a SYN is dropped
-    /// and counted in `TcpExtListenDrops`, as a listener that cannot take it does.
-    fn listen_rcv(&mut self, listener: SocketId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
-        let f = seg.flags;
-        if f.ack() {
-            if let Some(rst) = tcp_v4_send_reset(seg) {
-                self.send_reset(ip, &rst);
-            }
-        } else if f.syn() && !f.rst() && !f.fin() {
-            tracing::debug!(%listener, "SYN on a listener: passive open not built yet, dropped");
-            self.mib.inc(Counter::TcpExtListenDrops);
+    /// A segment for a synchronized connection. Until the data-transfer issue only a reset
+    /// is acted on: an in-window RST closes the connection (`tcp_reset`; a queued child stays
+    /// on the accept queue in CLOSE, L54); everything else is left to the peer's retransmission.
+    fn tcp_rcv_synchronized(&mut self, fd: SocketId, _ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        let Some(tcb) = socket.tcb.as_ref() else { return };
+        if seg.flags.rst() && seg.seq == tcb.rcv_nxt && socket.state != TcpState::Close {
+            socket.state = TcpState::Close;
+            socket.error = Some(crate::Errno::ECONNRESET);
+            self.mib.inc(Counter::TcpEstabResets);
+            return;
+        }
+        tracing::debug!(%fd, %seg, "segment on a connection: data transfer is not built yet, ignored");
+    }
+
+    /// Answers `seg` (carried by `ip`) with `tcp_v4_send_reset`'s reset, if any.
+    pub(crate) fn reply_reset(&mut self, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        if let Some(rst) = tcp_v4_send_reset(seg) {
+            self.send_reset(ip, &rst);
         }
     }
 
     /// Queues a reset in reply to a datagram with header `ip`: from the address it was sent
-    /// to, with TTL `ip_default_ttl`, DF set and IP ID 0 (Linux's control socket), and the
-    /// incoming TOS without its ECN bits.
+    /// to, with the incoming TOS without its ECN bits (Linux's control socket).
     fn send_reset(&mut self, ip: &Ipv4Repr, rst: &TcpRepr<'_>) {
-        let mut reply = Ipv4Repr::new(ip.dst_addr, ip.src_addr, ip_proto::TCP, rst.buffer_len());
-        reply.ttl = self.sysctl.ip_default_ttl;
-        reply.tos = ip.tos & !0b11;
-        let len = IPV4_HEADER_LEN + rst.buffer_len();
+        if self.send_segment(ip.dst_addr, ip.src_addr, ip.tos & !0b11, rst) {
+            self.mib.inc(Counter::TcpOutRsts);
+        }
+    }
+
+    /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl`, DF set and IP ID 0 (what
+    /// `ip_build_and_send_pkt` does for a DF datagram) and the given TOS; counts it. False if
+    /// it could not be built.
+    pub(crate) fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &TcpRepr<'_>) -> bool {
+        let mut ip = Ipv4Repr::new(src, dst, ip_proto::TCP, seg.buffer_len());
+        ip.ttl = self.sysctl.ip_default_ttl;
+        ip.tos = tos;
+        let len = IPV4_HEADER_LEN + seg.buffer_len();
         let queued = self.tx.push_with(len, |buf| {
-            reply.emit(buf)?;
-            rst.emit(&mut buf[IPV4_HEADER_LEN..], reply.src_addr, reply.dst_addr)
+            ip.emit(buf)?;
+            seg.emit(&mut buf[IPV4_HEADER_LEN..], ip.src_addr, ip.dst_addr)
                 .map(drop)
         });
         match queued {
             Ok(()) => {
-                self.mib.inc(Counter::TcpOutRsts);
                 self.mib.inc(Counter::TcpOutSegs);
                 self.mib.inc(Counter::IpOutRequests);
+                true
             }
-            Err(e) => tracing::error!(error = %e, "could not build a reset"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not build a segment");
+                false
+            }
+        }
+    }
+
+    /// Frees a connection socket already taken out of the socket table (handle `fd`): a
+    /// synchronized one is reset first (`inet_child_forget` → `tcp_disconnect`, L61: RST with
+    /// seq = snd_nxt, ack = rcv_nxt), then its 4-tuple and port are released.
+    pub(crate) fn destroy_connection(&mut self, socket: Socket, fd: SocketId) {
+        let Some(tcb) = socket.tcb.as_deref() else { return };
+        let Some(peer) = socket.peer else { return };
+        let local = socket.rcv_saddr;
+        if matches!(
+            socket.state,
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2 | TcpState::SynRecv
+        ) {
+            let rst = TcpRepr {
+                src_port: socket.sport,
+                dst_port: peer.port(),
+                seq: tcb.snd_nxt,
+                ack: tcb.rcv_nxt,
+                flags: TcpFlags::RST | TcpFlags::ACK,
+                window: 0,
+                urgent: 0,
+                options: TcpOptions::default(),
+                payload: &[],
+            };
+            if self.send_segment(local, *peer.ip(), 0, &rst) {
+                self.mib.inc(Counter::TcpOutRsts);
+            }
+        }
+        let tuple = FourTuple {
+            local_addr: local,
+            local_port: socket.sport,
+            remote_port: peer.port(),
+            remote_addr: *peer.ip(),
+        };
+        self.ehash.remove(&tuple, EhashEntry::Socket(fd));
+        if socket.num != 0 {
+            self.bind_table.remove(socket.num, local, Owner::Socket(fd));
         }
     }
 }

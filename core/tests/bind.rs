@@ -452,44 +452,6 @@ fn b21_reuseport_compares_the_creating_owner_uid() {
     assert_eq!(s.bind(c, sa(W, P)), Err(Errno::EADDRINUSE));
 }
 
-#[test]
-fn listener_answers_ack_with_reset_and_drops_syn_until_passive_open() {
-    use synq_core::Counter;
-    use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpRepr, IPV4_HEADER_LEN};
-    let mut s = stack();
-    let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
-    s.bind(l, sa(W, P)).unwrap();
-    s.listen(l, 8).unwrap();
-    let peer = Ipv4Addr::new(10, 200, 0, 9);
-    let send = |s: &mut Stack, flags| {
-        let seg = TcpRepr {
-            src_port: 1234,
-            dst_port: P,
-            seq: 1,
-            ack: 77,
-            flags,
-            window: 1000,
-            ..Default::default()
-        };
-        let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
-        Ipv4Repr::new(peer, S1, ip_proto::TCP, seg.buffer_len())
-            .emit(&mut d)
-            .unwrap();
-        seg.emit(&mut d[IPV4_HEADER_LEN..], peer, S1).unwrap();
-        s.receive(synq_core::Instant::ZERO, &d);
-        let mut out = [0u8; 1500];
-        s.poll_transmit(&mut out).map(|n| out[..n].to_vec())
-    };
-    let rst = send(&mut s, TcpFlags::ACK).expect("a reset");
-    let (ip, payload) = Ipv4Repr::parse_bytes(&rst).unwrap();
-    let r = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
-    assert_eq!((r.flags, r.seq), (TcpFlags::RST, 77));
-    assert_eq!(send(&mut s, TcpFlags::SYN), None);
-    assert_eq!(send(&mut s, TcpFlags::RST), None);
-    assert_eq!(send(&mut s, TcpFlags::SYN | TcpFlags::FIN), None);
-    assert_eq!(s.mib().get(Counter::TcpExtListenDrops), 1);
-}
-
 mod table_consistency {
     use super::*;
     use proptest::prelude::*;

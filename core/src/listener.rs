@@ -1,0 +1,427 @@
+//! A segment for a listening socket (spec §2, §3, §4): the LISTEN state's flag filter, the
+//! connection request (`tcp_conn_request`), SYN cookies in and out, and the request timer
+//! (`reqsk_timer_handler`).
+
+use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
+
+use crate::ehash::{EhashEntry, FourTuple};
+use crate::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED};
+use crate::mib::Counter;
+use crate::request_sock::{reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT};
+use crate::socket::{SocketId, TcpState};
+use crate::stack::{Stack, Timer};
+use crate::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieFlow, CookieOptions};
+use crate::time::Instant;
+
+/// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option.
+pub const TCP_MSS_DEFAULT: u16 = 536;
+/// `TCP_MAX_WSCALE`.
+const TCP_MAX_WSCALE: u8 = 14;
+/// IPv4 and TCP headers without options: the route's advertised MSS is the MTU less these.
+const IP_TCP_HEADERS: u16 = 40;
+
+/// The TCP clock in milliseconds that timestamps count (`tcp_clock_ms`).
+pub(crate) fn tcp_clock_ms(now: Instant) -> u32 {
+    now.as_millis() as u32
+}
+
+impl Stack {
+    /// Our MSS for a connection (`dst_metric_advmss`: MTU less 40).
+    pub(crate) fn advmss(&self) -> u16 {
+        self.mtu().saturating_sub(IP_TCP_HEADERS)
+    }
+
+    /// `tcp_v4_do_rcv` and `tcp_rcv_state_process` for a socket in `TCP_LISTEN` (L11, L12): a
+    /// non-SYN ACK may be a SYN-cookie ACK; otherwise an ACK (also SYN-ACK) gets a reset, a
+    /// RST or SYN+FIN is dropped, a SYN is a connection request, anything else is dropped.
+    pub(crate) fn listen_rcv(
+        &mut self,
+        now: Instant,
+        listener: SocketId,
+        tuple: &FourTuple,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+    ) {
+        let f = seg.flags;
+        if !f.syn() {
+            match self.cookie_v4_check(now, listener, tuple, seg) {
+                CookieCheck::NotACookie => {}
+                CookieCheck::Consumed => return,
+            }
+        }
+        if f.ack() {
+            self.reply_reset(ip, seg);
+        } else if f.syn() && !f.rst() && !f.fin() {
+            self.tcp_conn_request(now, listener, tuple, ip, seg);
+        }
+    }
+
+    /// `tcp_conn_request` (L13–L21, L30): the checks in Linux's order, then a request sock and
+    /// its SYN-ACK, or a cookie SYN-ACK and no state.
+    fn tcp_conn_request(
+        &mut self,
+        now: Instant,
+        listener: SocketId,
+        tuple: &FourTuple,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+    ) {
+        if ip.dst_addr.is_broadcast() || ip.dst_addr.is_multicast() {
+            self.mib.inc(Counter::TcpExtListenDrops);
+            return;
+        }
+        let syncookies = self.sysctl.tcp_syncookies;
+        let Ok(l) = self.sockets.get_mut(listener) else { return };
+        let backlog = l.backlog;
+        let mut want_cookie = false;
+        if syncookies == 2 || l.syn_queue.is_full(backlog) {
+            // tcp_syn_flood_action
+            let warn = syncookies != 2 && !std::mem::replace(&mut l.synflood_warned, true);
+            if syncookies != 0 {
+                want_cookie = true;
+                self.mib.inc(Counter::TcpExtTCPReqQFullDoCookies);
+            }
+            if warn {
+                let what = if want_cookie {
+                    "Sending cookies"
+                } else {
+                    "Dropping request"
+                };
+                tracing::warn!(
+                    "TCP: request_sock_TCP: Possible SYN flooding on port {}:{}. {what}.",
+                    tuple.local_addr,
+                    tuple.local_port
+                );
+            }
+            if !want_cookie {
+                self.mib.inc(Counter::TcpExtTCPReqQFullDrop);
+                self.mib.inc(Counter::TcpExtListenDrops);
+                return;
+            }
+        }
+        let l = self.sockets.get(listener).expect("listener looked up above");
+        if l.accept_queue.is_full(backlog) {
+            self.mib.inc(Counter::TcpExtListenOverflows);
+            self.mib.inc(Counter::TcpExtListenDrops);
+            return;
+        }
+        if !want_cookie && syncookies == 0 && l.syn_queue.over_max_syn_backlog(self.sysctl.tcp_max_syn_backlog) {
+            tracing::debug!(peer = %tuple.remote_addr, port = tuple.remote_port, "drop open request");
+            self.mib.inc(Counter::TcpExtListenDrops);
+            return;
+        }
+        let incarnation = l.incarnation;
+
+        // tcp_parse_options on the SYN, as the sysctls allow.
+        let s = &self.sysctl;
+        let o = &seg.options;
+        let mut mss = o.mss.filter(|&m| m != 0).unwrap_or(TCP_MSS_DEFAULT);
+        let mut tstamp = o.timestamp.filter(|_| s.tcp_timestamps != 0);
+        let mut wscale = o.window_scale.filter(|_| s.tcp_window_scaling != 0);
+        let mut sack_ok = o.sack_permitted && s.tcp_sack != 0;
+        if want_cookie && tstamp.is_none() {
+            (wscale, sack_ok, tstamp) = (None, false, None); // tcp_clear_options
+        }
+        // tcp_ecn_create_request: ECE+CWR on a not-ECT SYN, with tcp_ecn on.
+        let mut ecn_ok = seg.flags.contains(TcpFlags::ECE | TcpFlags::CWR) && ip.tos & 0b11 == 0 && s.tcp_ecn != 0;
+        let ts_off = match tstamp {
+            Some(_) => self
+                .isn
+                .secure_tcp_ts_off(s.tcp_timestamps, tuple.local_addr, tuple.remote_addr),
+            None => 0,
+        };
+        let now_ms = tcp_clock_ms(now);
+        let (snt_isn, tsval) = if want_cookie {
+            let flow = CookieFlow {
+                saddr: tuple.remote_addr,
+                daddr: tuple.local_addr,
+                sport: tuple.remote_port,
+                dport: tuple.local_port,
+            };
+            let (cookie, cookie_mss) = self.syncookies.cookie_v4_init_sequence(flow, seg.seq, mss, now);
+            mss = cookie_mss;
+            self.mib.inc(Counter::TcpExtSyncookiesSent);
+            self.sockets
+                .get_mut(listener)
+                .expect("listener")
+                .synq_overflow
+                .note(now);
+            if tstamp.is_none() {
+                ecn_ok = false;
+            }
+            let opts = CookieOptions {
+                snd_wscale: wscale.map(|w| w.min(TCP_MAX_WSCALE)),
+                sack_ok,
+                ecn_ok,
+            };
+            (cookie, cookie_init_timestamp(opts, now_ms).wrapping_add(ts_off))
+        } else {
+            let isn = self.isn.secure_tcp_seq(
+                tuple.local_addr,
+                tuple.remote_addr,
+                tuple.local_port,
+                tuple.remote_port,
+                now,
+            );
+            (isn, now_ms.wrapping_add(ts_off))
+        };
+        let mut req = self.new_request(listener, incarnation, tuple, seg.seq, snt_isn);
+        req.mss = mss;
+        req.ts_off = ts_off;
+        req.ts_recent = tstamp.map_or(0, |t| t.tsval);
+        req.snt_tsval_first = tsval;
+        req.snt_tsval_last = tsval;
+        req.syn_tos = ip.tos;
+        let mut flags = 0;
+        if tstamp.is_some() {
+            flags |= RequestSock::TSTAMP_OK;
+        }
+        if sack_ok {
+            flags |= RequestSock::SACK_OK;
+        }
+        if ecn_ok {
+            flags |= RequestSock::ECN_OK;
+        }
+        if let Some(w) = wscale {
+            flags |= RequestSock::WSCALE_OK;
+            req.snd_wscale = w.min(TCP_MAX_WSCALE);
+        }
+        req.flags = flags;
+        self.tcp_openreq_init_rwin(&mut req);
+        self.send_synack(&req, tsval);
+        if want_cookie {
+            return; // no state kept (L14 step 14)
+        }
+        let id = self.requests.insert(req);
+        if !self.ehash.insert(*tuple, EhashEntry::Request(id)) {
+            self.requests.remove(id);
+            return;
+        }
+        let timer = self.timers.insert(now + TCP_TIMEOUT_INIT, Timer::SynAck(id));
+        self.requests.get_mut(id).expect("just inserted").timer = Some(timer);
+        self.sockets.get_mut(listener).expect("listener").syn_queue.added();
+    }
+
+    /// A request for `tuple` with the peer's ISN and ours, everything else still to decide.
+    pub(crate) fn new_request(
+        &self,
+        listener: SocketId,
+        listener_incarnation: u32,
+        tuple: &FourTuple,
+        rcv_isn: u32,
+        snt_isn: u32,
+    ) -> RequestSock {
+        RequestSock {
+            listener,
+            listener_incarnation,
+            loc_addr: tuple.local_addr,
+            loc_port: tuple.local_port,
+            rmt_port: tuple.remote_port,
+            rmt_addr: tuple.remote_addr,
+            rcv_isn,
+            snt_isn,
+            ts_recent: 0,
+            ts_off: 0,
+            snt_tsval_first: 0,
+            snt_tsval_last: 0,
+            rcv_wnd: 0,
+            window_clamp: 0,
+            mss: TCP_MSS_DEFAULT,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            flags: 0,
+            num_timeout: 0,
+            num_retrans: 0,
+            syn_tos: 0,
+            last_oow_ack_ms: 0,
+            timer: None,
+        }
+    }
+
+    /// `tcp_openreq_init_rwin` (L21): our window and shift from the listener's full space.
+    pub(crate) fn tcp_openreq_init_rwin(&self, req: &mut RequestSock) {
+        let full_space = tcp_full_space(self.sysctl.tcp_rmem[1].max(0) as u32);
+        let mut mss = u32::from(self.advmss());
+        if req.has(RequestSock::TSTAMP_OK) {
+            mss -= TCPOLEN_TSTAMP_ALIGNED;
+        }
+        let w = tcp_select_initial_window(&self.sysctl, full_space, mss, 0, req.has(RequestSock::WSCALE_OK), 0);
+        req.rcv_wnd = w.rcv_wnd;
+        req.window_clamp = w.window_clamp;
+        req.rcv_wscale = w.rcv_wscale;
+    }
+
+    /// `tcp_v4_send_synack`: the request's SYN-ACK with TSval `tsval`, TOS 0.
+    pub(crate) fn send_synack(&mut self, req: &RequestSock, tsval: u32) -> bool {
+        let synack = req.synack(self.advmss(), tsval);
+        self.send_segment(req.loc_addr, req.rmt_addr, 0, &synack)
+    }
+
+    /// `inet_rtx_syn_ack` / `tcp_rtx_synack`: the SYN-ACK again, with a fresh TSval.
+    pub(crate) fn rtx_synack(&mut self, now: Instant, id: RequestId) {
+        let Some(req) = self.requests.get_mut(id) else { return };
+        let tsval = tcp_clock_ms(now).wrapping_add(req.ts_off);
+        req.snt_tsval_last = tsval;
+        req.num_retrans = req.num_retrans.saturating_add(1);
+        let req = req.clone();
+        if self.send_synack(&req, tsval) {
+            self.mib.inc(Counter::TcpRetransSegs);
+            self.mib.inc(Counter::TcpExtTCPSynRetrans);
+        }
+    }
+
+    /// True while the request's listener is the socket it arrived on and still listens.
+    pub(crate) fn request_listener_alive(&self, req: &RequestSock) -> bool {
+        self.sockets
+            .get(req.listener)
+            .is_ok_and(|l| l.incarnation == req.listener_incarnation && l.state == TcpState::Listen)
+    }
+
+    /// Unlinks a request from the established hash and its listener's SYN queue
+    /// (`inet_csk_reqsk_queue_drop`), cancelling its timer.
+    pub(crate) fn drop_request(&mut self, id: RequestId) -> Option<RequestSock> {
+        let req = self.requests.remove(id)?;
+        if let Some(t) = req.timer {
+            self.timers.cancel(t);
+        }
+        let tuple = FourTuple {
+            local_addr: req.loc_addr,
+            local_port: req.loc_port,
+            remote_port: req.rmt_port,
+            remote_addr: req.rmt_addr,
+        };
+        self.ehash.remove(&tuple, EhashEntry::Request(id));
+        if self.request_listener_alive(&req) {
+            if let Ok(l) = self.sockets.get_mut(req.listener) {
+                l.syn_queue.removed(req.num_timeout);
+            }
+        }
+        Some(req)
+    }
+
+    /// `reqsk_timer_handler` (L22–L24, L27): one expiry of a request's timer.
+    pub(crate) fn reqsk_timer_handler(&mut self, now: Instant, id: RequestId) {
+        let Some(req) = self.requests.get_mut(id) else { return };
+        req.timer = None;
+        let req = req.clone();
+        if !self.request_listener_alive(&req) {
+            self.drop_request(id); // L23 step 1: silently
+            return;
+        }
+        let l = self.sockets.get(req.listener).expect("alive listener");
+        let load = SynQueueLoad {
+            qlen: l.syn_queue.qlen,
+            young: l.syn_queue.young,
+            backlog: l.backlog,
+        };
+        let defer_accept = l.defer_accept;
+        self.mib.inc(Counter::TcpExtTCPTimeouts);
+        let decision = reqsk_timer_decision(
+            req.num_timeout,
+            req.has(RequestSock::ACKED),
+            self.sysctl.tcp_synack_retries,
+            defer_accept,
+            load,
+        );
+        match decision {
+            SynAckTimer::Expire => {
+                self.drop_request(id);
+            }
+            SynAckTimer::Rearm { resend } => {
+                if resend {
+                    self.rtx_synack(now, id);
+                }
+                if req.num_timeout == 0 {
+                    let l = self.sockets.get_mut(req.listener).expect("alive listener");
+                    l.syn_queue.young -= 1;
+                }
+                let req = self.requests.get_mut(id).expect("request still there");
+                req.num_timeout = req.num_timeout.saturating_add(1);
+                let deadline = now + req.timeout();
+                req.timer = Some(self.timers.insert(deadline, Timer::SynAck(id)));
+            }
+        }
+    }
+
+    /// `cookie_v4_check` (L37) for a non-SYN segment that reached a listener.
+    fn cookie_v4_check(
+        &mut self,
+        now: Instant,
+        listener: SocketId,
+        tuple: &FourTuple,
+        seg: &TcpRepr<'_>,
+    ) -> CookieCheck {
+        if self.sysctl.tcp_syncookies == 0 || !seg.flags.ack() || seg.flags.rst() {
+            return CookieCheck::NotACookie;
+        }
+        let Ok(l) = self.sockets.get(listener) else {
+            return CookieCheck::NotACookie;
+        };
+        if !l.synq_overflow.recent(now) {
+            return CookieCheck::NotACookie;
+        }
+        let incarnation = l.incarnation;
+        let flow = CookieFlow {
+            saddr: tuple.remote_addr,
+            daddr: tuple.local_addr,
+            sport: tuple.remote_port,
+            dport: tuple.local_port,
+        };
+        let Some(mss) = self.syncookies.cookie_v4_check(flow, seg.seq, seg.ack, now) else {
+            self.mib.inc(Counter::TcpExtSyncookiesFailed);
+            return CookieCheck::NotACookie;
+        };
+        self.mib.inc(Counter::TcpExtSyncookiesRecv);
+        let ts = seg.options.timestamp;
+        let ts_off = match ts {
+            Some(t) if t.tsecr != 0 => {
+                self.isn
+                    .secure_tcp_ts_off(self.sysctl.tcp_timestamps, tuple.local_addr, tuple.remote_addr)
+            }
+            _ => 0,
+        };
+        let Some(opts) = cookie_timestamp_decode(ts.map(|t| t.tsecr.wrapping_sub(ts_off)), &self.sysctl) else {
+            return CookieCheck::NotACookie;
+        };
+        // cookie_tcp_reqsk_alloc: the request the SYN would have made.
+        let mut req = self.new_request(
+            listener,
+            incarnation,
+            tuple,
+            seg.seq.wrapping_sub(1),
+            seg.ack.wrapping_sub(1),
+        );
+        req.mss = mss;
+        req.ts_off = ts_off;
+        let mut flags = 0;
+        if let Some(t) = ts {
+            flags |= RequestSock::TSTAMP_OK;
+            req.ts_recent = t.tsval;
+        }
+        if opts.sack_ok {
+            flags |= RequestSock::SACK_OK;
+        }
+        if opts.ecn_ok {
+            flags |= RequestSock::ECN_OK;
+        }
+        if let Some(w) = opts.snd_wscale {
+            flags |= RequestSock::WSCALE_OK;
+            req.snd_wscale = w;
+        }
+        req.flags = flags;
+        self.tcp_openreq_init_rwin(&mut req);
+        // tcp_get_cookie_sock: the child, or a silent drop when the accept queue is full.
+        if let Some(child) = self.syn_recv_sock(listener, &req, tuple) {
+            self.child_process(child, seg);
+        }
+        CookieCheck::Consumed
+    }
+}
+
+/// What the cookie check made of a segment.
+enum CookieCheck {
+    /// Not a cookie ACK (or a failed one): LISTEN processing goes on (→ RST).
+    NotACookie,
+    /// A valid cookie: a child was made, or the segment dropped.
+    Consumed,
+}

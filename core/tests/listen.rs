@@ -1,0 +1,547 @@
+//! listen(), the SYN queue, SYN cookies, the accept queue and accept(): one test per rule of
+//! `spec/listen-accept.md`, in virtual time, with exact packets and times. A `Peer` plays the
+//! client: it injects segments and reads back what the stack sends.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use synq_core::consts::*;
+use synq_core::{Counter, Errno, Instant, SocketId, Stack, StackConfig};
+use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp, IPV4_HEADER_LEN};
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const PORT: u16 = 8080;
+
+/// What the stack sent: the IP header's TOS/TTL and the segment, owned.
+#[derive(Debug, Clone)]
+struct Out {
+    ip: Ipv4Repr,
+    seg: TcpRepr<'static>,
+}
+
+struct Peer {
+    stack: Stack,
+    now: Instant,
+}
+
+fn syn_options() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        sack_permitted: true,
+        window_scale: Some(7),
+        ..TcpOptions::default()
+    }
+}
+
+impl Peer {
+    /// A server stack with a listener on PORT, backlog `backlog`, and sysctls `set`.
+    fn new(backlog: i32, set: &[(&str, &str)]) -> (Peer, SocketId) {
+        let mut stack = Stack::new(StackConfig::new(SERVER));
+        for (k, v) in set {
+            stack.sysctl.set(k, v).unwrap();
+        }
+        let l = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        stack.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).unwrap();
+        stack.listen(l, backlog).unwrap();
+        (
+            Peer {
+                stack,
+                now: Instant::ZERO,
+            },
+            l,
+        )
+    }
+
+    /// Runs the stack's timers up to `t` and collects what it sent, with the send times.
+    fn run_until(&mut self, t: Instant) -> Vec<(Instant, Out)> {
+        let mut sent = Vec::new();
+        while let Some(d) = self.stack.poll_timeout().filter(|&d| d <= t) {
+            self.now = d.max(self.now);
+            self.stack.handle_timeout(self.now);
+            sent.extend(self.drain().into_iter().map(|o| (self.now, o)));
+        }
+        self.now = t;
+        sent
+    }
+
+    fn at(&mut self, secs: f64) -> Vec<(Instant, Out)> {
+        self.run_until(Instant::from_nanos((secs * 1e9).round() as u64))
+    }
+
+    fn drain(&mut self) -> Vec<Out> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Some(n) = self.stack.poll_transmit(&mut buf) {
+            let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
+            let seg = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+            assert!(seg.payload.is_empty(), "no data in the handshake");
+            let seg = TcpRepr { payload: &[], ..seg };
+            out.push(Out { ip, seg });
+        }
+        out
+    }
+
+    /// Injects a segment from CLIENT:`port` and returns what the stack answered at once.
+    fn send(
+        &mut self,
+        port: u16,
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        options: TcpOptions,
+        payload: &[u8],
+    ) -> Vec<Out> {
+        let seg = TcpRepr {
+            src_port: port,
+            dst_port: PORT,
+            seq,
+            ack,
+            flags,
+            window: 502,
+            urgent: 0,
+            options,
+            payload,
+        };
+        let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
+        Ipv4Repr::new(CLIENT, SERVER, ip_proto::TCP, seg.buffer_len())
+            .emit(&mut d)
+            .unwrap();
+        seg.emit(&mut d[IPV4_HEADER_LEN..], CLIENT, SERVER).unwrap();
+        self.stack.receive(self.now, &d);
+        self.drain()
+    }
+
+    /// A SYN from `port` with ISN 1000 and the usual Linux options without timestamps.
+    fn syn(&mut self, port: u16) -> Vec<Out> {
+        self.send(port, 1000, 0, TcpFlags::SYN, syn_options(), &[])
+    }
+
+    /// The third ACK for a SYN-ACK.
+    fn ack(&mut self, port: u16, synack: &TcpRepr<'_>) -> Vec<Out> {
+        self.send(
+            port,
+            1001,
+            synack.seq.wrapping_add(1),
+            TcpFlags::ACK,
+            TcpOptions::default(),
+            &[],
+        )
+    }
+
+    /// A full handshake from `port`; returns the SYN-ACK.
+    fn connect(&mut self, port: u16) -> TcpRepr<'static> {
+        let synack = one(self.syn(port)).seg;
+        assert!(self.ack(port, &synack).is_empty());
+        synack
+    }
+
+    fn count(&self, c: Counter) -> u64 {
+        self.stack.mib().get(c)
+    }
+}
+
+fn one(mut v: Vec<Out>) -> Out {
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.pop().unwrap()
+}
+
+fn is_synack(o: &Out) -> bool {
+    o.seg.flags == TcpFlags::SYN | TcpFlags::ACK
+}
+
+#[test]
+fn l12_listen_state_flag_filter() {
+    let (mut p, _) = Peer::new(8, &[]);
+    // ACK (and SYN-ACK) → RST with seq = SEG.ACK, no ACK flag.
+    for flags in [TcpFlags::ACK, TcpFlags::SYN | TcpFlags::ACK] {
+        let rst = one(p.send(5000, 1, 77, flags, TcpOptions::default(), &[])).seg;
+        assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, 77));
+    }
+    // RST, SYN+FIN, a bare FIN: silence.
+    assert!(p.send(5000, 1, 0, TcpFlags::RST, TcpOptions::default(), &[]).is_empty());
+    assert!(p
+        .send(5000, 1, 0, TcpFlags::SYN | TcpFlags::FIN, syn_options(), &[])
+        .is_empty());
+    assert!(p.send(5000, 1, 0, TcpFlags::FIN, TcpOptions::default(), &[]).is_empty());
+    // A SYN with 10 bytes: the SYN-ACK acknowledges the SYN only.
+    let synack = one(p.send(5001, 1000, 0, TcpFlags::SYN, syn_options(), b"0123456789")).seg;
+    assert_eq!(synack.ack, 1001);
+}
+
+#[test]
+fn l19_l20_l21_synack_options_and_window_as_linux_sends_them() {
+    let (mut p, _) = Peer::new(8, &[]);
+    // Observed on Linux 6.18: SYN <mss 1460, sackOK, wscale 7> → win 64240
+    // <mss 1460, nop, nop, sackOK, nop, wscale 10>.
+    let o = one(p.syn(5000));
+    assert!(is_synack(&o));
+    assert_eq!((o.seg.ack, o.seg.window), (1001, 64240));
+    assert_eq!(
+        o.seg.options,
+        TcpOptions {
+            mss: Some(1460),
+            sack_permitted: true,
+            window_scale: Some(10),
+            ..TcpOptions::default()
+        }
+    );
+    assert_eq!((o.ip.ttl, o.ip.tos, o.ip.src_addr), (64, 0, SERVER));
+    // With timestamps: window 65160, TSecr = the SYN's TSval.
+    let ts = TcpOptions {
+        timestamp: Some(Timestamp { tsval: 4242, tsecr: 0 }),
+        ..syn_options()
+    };
+    let o = one(p.send(5001, 1000, 0, TcpFlags::SYN, ts, &[])).seg;
+    assert_eq!(o.window, 65160);
+    assert_eq!(o.options.timestamp.map(|t| t.tsecr), Some(4242));
+    // Nothing but MSS from a SYN with nothing else (sysctls off have the same effect).
+    let o = one(p.send(5002, 1000, 0, TcpFlags::SYN, TcpOptions::default(), &[])).seg;
+    assert_eq!(
+        o.options,
+        TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        }
+    );
+    p.stack.sysctl.set("net.ipv4.tcp_sack", "0").unwrap();
+    p.stack.sysctl.set("net.ipv4.tcp_window_scaling", "0").unwrap();
+    let o = one(p.syn(5003)).seg;
+    assert_eq!(
+        o.options,
+        TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        }
+    );
+    // ECE+CWR with tcp_ecn on (default 2): ECE in the SYN-ACK.
+    let o = one(p.send(
+        5004,
+        1000,
+        0,
+        TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
+        syn_options(),
+        &[],
+    ))
+    .seg;
+    assert_eq!(o.flags, TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE);
+}
+
+#[test]
+fn l15_syn_queue_holds_backlog_plus_one_without_cookies() {
+    let (mut p, _) = Peer::new(2, &[("net.ipv4.tcp_syncookies", "0")]);
+    for port in 5000..5003 {
+        assert!(is_synack(&one(p.syn(port))));
+    }
+    assert!(p.syn(5003).is_empty(), "the 4th SYN is dropped");
+    assert_eq!(p.count(Counter::TcpExtTCPReqQFullDrop), 1);
+    assert_eq!(p.count(Counter::TcpExtListenDrops), 1);
+    assert_eq!(p.count(Counter::TcpExtListenOverflows), 0);
+}
+
+#[test]
+fn l18_max_syn_backlog_drops_without_counting_reqqfull() {
+    let (mut p, _) = Peer::new(
+        100,
+        &[("net.ipv4.tcp_syncookies", "0"), ("net.ipv4.tcp_max_syn_backlog", "8")],
+    );
+    for port in 5000..5007 {
+        assert!(is_synack(&one(p.syn(port))));
+    }
+    assert!(p.syn(5007).is_empty(), "max 8 → 7 requests");
+    assert_eq!(p.count(Counter::TcpExtListenDrops), 1);
+    assert_eq!(p.count(Counter::TcpExtTCPReqQFullDrop), 0);
+}
+
+#[test]
+fn l30_syncookies_1_cookie_when_queue_full_and_its_ack_makes_a_child() {
+    let (mut p, l) = Peer::new(1, &[]);
+    assert!(is_synack(&one(p.syn(5000))));
+    assert!(is_synack(&one(p.syn(5001))));
+    let cookie = one(p.syn(5002)).seg;
+    assert_eq!(p.count(Counter::TcpExtTCPReqQFullDoCookies), 1);
+    assert_eq!(p.count(Counter::TcpExtSyncookiesSent), 1);
+    assert_eq!(p.count(Counter::TcpExtListenDrops), 0);
+    // L33: no timestamps → the cookie SYN-ACK carries MSS only.
+    assert_eq!(
+        cookie.options,
+        TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        }
+    );
+    // No state: no retransmission of the cookie SYN-ACK (the two requests retransmit).
+    let resent = p.at(1.5);
+    assert_eq!(resent.iter().filter(|(_, o)| o.seg.dst_port == 5002).count(), 0);
+    assert_eq!(resent.len(), 2);
+    assert!(p.ack(5002, &cookie).is_empty());
+    assert_eq!(p.count(Counter::TcpExtSyncookiesRecv), 1);
+    assert_eq!(p.count(Counter::TcpPassiveOpens), 1);
+    let (child, peer) = p.stack.accept(l).unwrap();
+    assert_eq!(peer, SocketAddrV4::new(CLIENT, 5002));
+    assert_eq!(p.stack.getsockname(child).unwrap(), SocketAddrV4::new(SERVER, PORT));
+}
+
+#[test]
+fn l31_l37_forged_cookie_ack_gets_reset_and_counts_failed() {
+    let (mut p, _) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "2")]);
+    let cookie = one(p.syn(5000)).seg;
+    let bogus = TcpRepr {
+        seq: cookie.seq.wrapping_add(1000),
+        ..cookie
+    };
+    let rst = one(p.ack(5000, &bogus)).seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, bogus.seq.wrapping_add(1)));
+    assert_eq!(p.count(Counter::TcpExtSyncookiesFailed), 1);
+    // Without a recent overflow (syncookies 1, none sent) nothing is counted.
+    let (mut p, _) = Peer::new(8, &[]);
+    assert_eq!(
+        p.send(5000, 1001, 12345, TcpFlags::ACK, TcpOptions::default(), &[])
+            .len(),
+        1
+    );
+    assert_eq!(p.count(Counter::TcpExtSyncookiesFailed), 0);
+}
+
+#[test]
+fn l34_cookie_with_timestamps_keeps_the_options() {
+    let (mut p, l) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "2")]);
+    p.at(5.0);
+    let opts = TcpOptions {
+        mss: Some(1400),
+        timestamp: Some(Timestamp { tsval: 100, tsecr: 0 }),
+        ..syn_options()
+    };
+    let cookie = one(p.send(5000, 1000, 0, TcpFlags::SYN, opts, &[])).seg;
+    assert_eq!(cookie.options.window_scale, Some(10));
+    assert!(cookie.options.sack_permitted);
+    let tsval = cookie.options.timestamp.unwrap().tsval;
+    let ack_opts = TcpOptions {
+        timestamp: Some(Timestamp {
+            tsval: 101,
+            tsecr: tsval,
+        }),
+        ..TcpOptions::default()
+    };
+    assert!(p
+        .send(5000, 1001, cookie.seq.wrapping_add(1), TcpFlags::ACK, ack_opts, &[])
+        .is_empty());
+    assert_eq!(p.count(Counter::TcpExtSyncookiesRecv), 1);
+    assert!(p.stack.accept(l).is_ok());
+}
+
+#[test]
+fn l14_l16_accept_queue_full_at_syn_drops_it() {
+    let (mut p, l) = Peer::new(0, &[("net.ipv4.tcp_syncookies", "0")]);
+    p.connect(5000);
+    assert!(
+        p.syn(5001).is_empty(),
+        "backlog 0 admits one child, then SYNs are dropped"
+    );
+    assert_eq!(p.count(Counter::TcpExtListenOverflows), 1);
+    assert_eq!(p.count(Counter::TcpExtListenDrops), 1);
+    p.stack.accept(l).unwrap();
+    assert!(is_synack(&one(p.syn(5001))));
+}
+
+#[test]
+fn l22_l23_synack_retransmitted_at_1_3_7_15_31_then_silent_expiry_at_63() {
+    let (mut p, _) = Peer::new(8, &[]);
+    let first = one(p.syn(5000)).seg;
+    let sent = p.at(200.0);
+    let times: Vec<u64> = sent.iter().map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(times, [1000, 3000, 7000, 15000, 31000]);
+    assert!(
+        sent.iter().all(|(_, o)| o.seg.seq == first.seq && is_synack(o)),
+        "same ISN"
+    );
+    assert_eq!(p.count(Counter::TcpExtTCPTimeouts), 6);
+    assert_eq!(p.count(Counter::TcpExtTCPSynRetrans), 5);
+    assert_eq!(p.count(Counter::TcpRetransSegs), 5);
+    assert_eq!(p.stack.poll_timeout(), None, "request freed at 63 s");
+    // A late ACK finds no request: RST (seq = SEG.ACK).
+    let rst = one(p.ack(5000, &first)).seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, first.seq.wrapping_add(1)));
+}
+
+#[test]
+fn l23_synack_retries_sysctl() {
+    let (mut p, _) = Peer::new(8, &[("net.ipv4.tcp_synack_retries", "1")]);
+    one(p.syn(5000));
+    let sent = p.at(10.0);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(p.count(Counter::TcpExtTCPTimeouts), 2, "request gone at 3 s");
+}
+
+#[test]
+fn l24_pressure_expires_five_of_nine_at_7s() {
+    let (mut p, _) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "0")]);
+    for port in 5000..5009 {
+        one(p.syn(port));
+    }
+    assert_eq!(p.at(1.5).len(), 9);
+    assert_eq!(p.at(3.5).len(), 9);
+    assert_eq!(p.at(7.5).len(), 4, "5 expire at 7 s, 4 get SYN-ACK #3");
+    assert_eq!(p.at(15.5).len(), 4);
+}
+
+#[test]
+fn l26_duplicate_syn_resends_synack_rate_limited() {
+    let (mut p, _) = Peer::new(8, &[]);
+    let first = one(p.syn(5000)).seg;
+    p.at(0.1);
+    let again = one(p.syn(5000)).seg;
+    assert_eq!((again.seq, again.ack), (first.seq, first.ack));
+    p.at(0.2);
+    assert!(p.syn(5000).is_empty(), "within tcp_invalid_ratelimit");
+    assert_eq!(p.count(Counter::TcpExtTCPACKSkippedSynRecv), 1);
+    // The timer was pushed to 0.1 + 1 s.
+    let sent = p.at(2.0);
+    assert_eq!(sent.iter().map(|(t, _)| t.as_millis()).collect::<Vec<_>>(), [1100]);
+}
+
+#[test]
+fn l41_bad_ack_gets_reset_and_keeps_the_request() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let synack = one(p.syn(5000)).seg;
+    let rst = one(p.send(
+        5000,
+        1001,
+        synack.seq.wrapping_add(7),
+        TcpFlags::ACK,
+        TcpOptions::default(),
+        &[],
+    ))
+    .seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, synack.seq.wrapping_add(7)));
+    assert!(p.ack(5000, &synack).is_empty());
+    assert!(p.stack.accept(l).is_ok());
+}
+
+#[test]
+fn l41_out_of_window_gets_an_ack_rst_in_window_kills() {
+    let (mut p, _) = Peer::new(8, &[]);
+    let synack = one(p.syn(5000)).seg;
+    let ack = one(p.send(
+        5000,
+        999_999,
+        synack.seq.wrapping_add(1),
+        TcpFlags::ACK,
+        TcpOptions::default(),
+        &[],
+    ))
+    .seg;
+    assert_eq!(
+        (ack.flags, ack.seq, ack.ack),
+        (TcpFlags::ACK, synack.seq.wrapping_add(1), 1001)
+    );
+    // L42: a RST outside the window is ignored, one inside removes the request.
+    assert!(p
+        .send(5000, 999_999, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .is_empty());
+    assert!(p
+        .send(5000, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .is_empty());
+    assert_eq!(p.count(Counter::TcpExtEmbryonicRsts), 1);
+    assert_eq!(p.count(Counter::TcpAttemptFails), 1);
+    assert!(p.at(5.0).is_empty(), "no more SYN-ACKs");
+}
+
+/// Backlog 1, no cookies: two children fill the accept queue while a third request waits.
+fn third_request_meets_a_full_accept_queue(set: &[(&str, &str)]) -> (Peer, SocketId, TcpRepr<'static>) {
+    let mut set = set.to_vec();
+    set.push(("net.ipv4.tcp_syncookies", "0"));
+    let (mut p, l) = Peer::new(1, &set);
+    let a = one(p.syn(5000)).seg;
+    let b = one(p.syn(5001)).seg;
+    assert!(p.ack(5000, &a).is_empty());
+    let c = one(p.syn(5002)).seg;
+    assert!(p.ack(5001, &b).is_empty());
+    (p, l, c)
+}
+
+#[test]
+fn l45_full_accept_queue_at_ack_drops_it_then_retries() {
+    let (mut p, l, c) = third_request_meets_a_full_accept_queue(&[]);
+    assert!(
+        p.ack(5002, &c).is_empty(),
+        "dropped silently with tcp_abort_on_overflow 0"
+    );
+    assert_eq!(p.count(Counter::TcpExtListenOverflows), 1);
+    assert_eq!(p.count(Counter::TcpExtListenDrops), 1);
+    let resent = p.at(1.5);
+    assert_eq!(resent.len(), 1, "the request's SYN-ACK is retransmitted at 1 s");
+    assert_eq!(resent[0].1.seg.dst_port, 5002);
+    p.stack.accept(l).unwrap();
+    assert!(p.ack(5002, &c).is_empty());
+    p.stack.accept(l).unwrap();
+    assert_eq!(p.stack.accept(l).unwrap().1.port(), 5002);
+}
+
+#[test]
+fn l45_abort_on_overflow_resets() {
+    let (mut p, _, c) = third_request_meets_a_full_accept_queue(&[("net.ipv4.tcp_abort_on_overflow", "1")]);
+    let rst = one(p.ack(5002, &c)).seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, c.seq.wrapping_add(1)));
+    assert_eq!(p.count(Counter::TcpExtEmbryonicRsts), 1);
+    assert_eq!(p.count(Counter::TcpExtListenOverflows), 1);
+    assert_eq!(p.count(Counter::TcpAttemptFails), 0);
+    assert!(p.at(5.0).is_empty(), "request gone");
+}
+
+#[test]
+fn l50_l52_l55_accept_errors_fifo_and_readiness() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let s = p.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(p.stack.accept(s).unwrap_err(), Errno::EINVAL, "not listening");
+    assert_eq!(p.stack.accept4(l, 0x1).unwrap_err(), Errno::EINVAL, "bad flags");
+    assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EAGAIN);
+    assert_eq!(p.stack.poll(l).unwrap() & POLLIN, 0);
+    p.connect(5001);
+    p.connect(5000);
+    assert_eq!(p.stack.poll(l).unwrap() & (POLLIN | POLLRDNORM), POLLIN | POLLRDNORM);
+    let (c1, a1) = p.stack.accept4(l, SOCK_NONBLOCK).unwrap();
+    assert_eq!(a1.port(), 5001, "FIFO");
+    assert!(p.stack.is_nonblocking(c1).unwrap());
+    let (c2, a2) = p.stack.accept(l).unwrap();
+    assert_eq!(a2.port(), 5000);
+    assert!(!p.stack.is_nonblocking(c2).unwrap());
+    assert_eq!(p.stack.getpeername(c2).unwrap(), a2);
+    assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EAGAIN);
+}
+
+#[test]
+fn l61_closing_a_listener_resets_its_queued_children() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let synack = p.connect(5000);
+    p.stack.close(p.now, l).unwrap();
+    let rst = one(p.drain()).seg;
+    assert_eq!(rst.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((rst.seq, rst.ack), (synack.seq.wrapping_add(1), 1001));
+    assert_eq!(p.count(Counter::TcpOutRsts), 1);
+    // The port is free again.
+    let again = p.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    p.stack
+        .bind(again, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+}
+
+#[test]
+fn l62_requests_of_a_closed_listener_die_silently() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let synack = one(p.syn(5000)).seg;
+    p.at(0.1);
+    p.stack.close(p.now, l).unwrap();
+    assert!(p.at(0.2).is_empty());
+    let rst = one(p.ack(5000, &synack)).seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, synack.seq.wrapping_add(1)));
+    assert!(p.at(5.0).is_empty(), "no SYN-ACK retransmission");
+    assert_eq!(p.count(Counter::TcpExtTCPTimeouts), 0);
+}
+
+#[test]
+fn isn_differs_per_connection() {
+    let (mut p, _) = Peer::new(8, &[]);
+    let a = one(p.syn(5000)).seg.seq;
+    let b = one(p.syn(5001)).seg.seq;
+    assert_ne!(a, b);
+}
