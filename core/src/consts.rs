@@ -61,6 +61,16 @@ pub const IP_BIND_ADDRESS_NO_PORT: i32 = 24;
 pub const AF_UNSPEC: i32 = 0;
 /// `TCP_NODELAY`
 pub const TCP_NODELAY: i32 = 1;
+/// `TCP_MAXSEG`
+pub const TCP_MAXSEG: i32 = 2;
+/// `TCP_SYNCNT`
+pub const TCP_SYNCNT: i32 = 7;
+/// `TCP_DEFER_ACCEPT`
+pub const TCP_DEFER_ACCEPT: i32 = 9;
+/// `SO_SNDBUF`
+pub const SO_SNDBUF: i32 = 7;
+/// `SO_RCVBUF`
+pub const SO_RCVBUF: i32 = 8;
 
 /// `SHUT_RD`
 pub const SHUT_RD: i32 = 0;

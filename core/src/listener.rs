@@ -8,7 +8,7 @@ use crate::ehash::{EhashEntry, FourTuple};
 use crate::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED};
 use crate::mib::Counter;
 use crate::request_sock::{reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT};
-use crate::socket::{SocketId, TcpState};
+use crate::socket::{SocketId, SocketOptions, TcpState};
 use crate::stack::{Stack, Timer};
 use crate::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieFlow, CookieOptions};
 use crate::time::Instant;
@@ -26,9 +26,15 @@ pub(crate) fn tcp_clock_ms(now: Instant) -> u32 {
 }
 
 impl Stack {
-    /// Our MSS for a connection (`dst_metric_advmss`: MTU less 40).
-    pub(crate) fn advmss(&self) -> u16 {
-        self.mtu().saturating_sub(IP_TCP_HEADERS)
+    /// Our MSS for a connection of a socket with TCP_MAXSEG `user_mss` (`tcp_mss_clamp` of
+    /// `dst_metric_advmss`: MTU less 40).
+    pub(crate) fn advmss(&self, user_mss: u16) -> u16 {
+        let route = self.mtu().saturating_sub(IP_TCP_HEADERS);
+        if user_mss != 0 {
+            route.min(user_mss)
+        } else {
+            route
+        }
     }
 
     /// `tcp_v4_do_rcv` and `tcp_rcv_state_process` for a socket in `TCP_LISTEN` (L11, L12): a
@@ -110,12 +116,15 @@ impl Stack {
             self.mib.inc(Counter::TcpExtListenDrops);
             return;
         }
-        let incarnation = l.incarnation;
+        let (incarnation, lopts) = (l.incarnation, l.options);
 
-        // tcp_parse_options on the SYN, as the sysctls allow.
+        // tcp_parse_options on the SYN, as the sysctls allow; TCP_MAXSEG clamps the peer's MSS.
         let s = &self.sysctl;
         let o = &seg.options;
         let mut mss = o.mss.filter(|&m| m != 0).unwrap_or(TCP_MSS_DEFAULT);
+        if lopts.user_mss != 0 && o.mss.is_some_and(|m| m > lopts.user_mss) {
+            mss = lopts.user_mss;
+        }
         let mut tstamp = o.timestamp.filter(|_| s.tcp_timestamps != 0);
         let mut wscale = o.window_scale.filter(|_| s.tcp_window_scaling != 0);
         let mut sack_ok = o.sack_permitted && s.tcp_sack != 0;
@@ -187,7 +196,7 @@ impl Stack {
             req.snd_wscale = w.min(TCP_MAX_WSCALE);
         }
         req.flags = flags;
-        self.tcp_openreq_init_rwin(&mut req);
+        self.tcp_openreq_init_rwin(&mut req, &lopts);
         self.send_synack(&req, tsval);
         if want_cookie {
             return; // no state kept (L14 step 14)
@@ -227,6 +236,7 @@ impl Stack {
             rcv_wnd: 0,
             window_clamp: 0,
             mss: TCP_MSS_DEFAULT,
+            advmss: 0,
             snd_wscale: 0,
             rcv_wscale: 0,
             flags: 0,
@@ -238,14 +248,18 @@ impl Stack {
         }
     }
 
-    /// `tcp_openreq_init_rwin` (L21): our window and shift from the listener's full space.
-    pub(crate) fn tcp_openreq_init_rwin(&self, req: &mut RequestSock) {
-        let full_space = tcp_full_space(self.sysctl.tcp_rmem[1].max(0) as u32);
-        let mut mss = u32::from(self.advmss());
+    /// `tcp_openreq_init_rwin` (L21): our MSS, window and shift from the listener's buffer;
+    /// a listener with SO_RCVBUF set clamps the window to its full space.
+    pub(crate) fn tcp_openreq_init_rwin(&self, req: &mut RequestSock, listener: &SocketOptions) {
+        let full_space = tcp_full_space(listener.rcvbuf);
+        req.advmss = self.advmss(listener.user_mss);
+        let mut mss = u32::from(req.advmss);
         if req.has(RequestSock::TSTAMP_OK) {
             mss -= TCPOLEN_TSTAMP_ALIGNED;
         }
-        let w = tcp_select_initial_window(&self.sysctl, full_space, mss, 0, req.has(RequestSock::WSCALE_OK), 0);
+        let clamp = if listener.rcvbuf_locked { full_space } else { 0 };
+        let wscale_ok = req.has(RequestSock::WSCALE_OK);
+        let w = tcp_select_initial_window(&self.sysctl, full_space, mss, clamp, wscale_ok, 0);
         req.rcv_wnd = w.rcv_wnd;
         req.window_clamp = w.window_clamp;
         req.rcv_wscale = w.rcv_wscale;
@@ -253,7 +267,7 @@ impl Stack {
 
     /// `tcp_v4_send_synack`: the request's SYN-ACK with TSval `tsval`, TOS 0.
     pub(crate) fn send_synack(&mut self, req: &RequestSock, tsval: u32) -> bool {
-        let synack = req.synack(self.advmss(), tsval);
+        let synack = req.synack(tsval);
         self.send_segment(req.loc_addr, req.rmt_addr, 0, &synack)
     }
 
@@ -315,11 +329,15 @@ impl Stack {
             backlog: l.backlog,
         };
         let defer_accept = l.defer_accept;
+        let max_retries = match l.options.syn_retries {
+            0 => self.sysctl.tcp_synack_retries,
+            n => n,
+        };
         self.mib.inc(Counter::TcpExtTCPTimeouts);
         let decision = reqsk_timer_decision(
             req.num_timeout,
             req.has(RequestSock::ACKED),
-            self.sysctl.tcp_synack_retries,
+            max_retries,
             defer_accept,
             load,
         );
@@ -360,7 +378,7 @@ impl Stack {
         if !l.synq_overflow.recent(now) {
             return CookieCheck::NotACookie;
         }
-        let incarnation = l.incarnation;
+        let (incarnation, lopts) = (l.incarnation, l.options);
         let flow = CookieFlow {
             saddr: tuple.remote_addr,
             daddr: tuple.local_addr,
@@ -409,7 +427,7 @@ impl Stack {
             req.snd_wscale = w;
         }
         req.flags = flags;
-        self.tcp_openreq_init_rwin(&mut req);
+        self.tcp_openreq_init_rwin(&mut req, &lopts);
         // tcp_get_cookie_sock: the child, or a silent drop when the accept queue is full.
         if let Some(child) = self.syn_recv_sock(listener, &req, tuple) {
             self.child_process(child, seg);

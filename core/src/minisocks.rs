@@ -229,11 +229,12 @@ impl Stack {
             snd_una: req.snt_isn.wrapping_add(1),
             snd_nxt: req.snt_isn.wrapping_add(1),
             snd_wnd: 0,
+            max_window: 0,
             rcv_nxt: req.rcv_nxt(),
             rcv_wnd: req.rcv_wnd,
             window_clamp: req.window_clamp,
             mss_clamp: req.mss,
-            advmss: self.advmss(),
+            advmss: req.advmss,
             snd_wscale: if req.has(RequestSock::WSCALE_OK) {
                 req.snd_wscale
             } else {
@@ -264,6 +265,7 @@ impl Stack {
         let Some(tcb) = socket.tcb.as_mut() else { return };
         tcb.snd_una = seg.ack;
         tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
+        tcb.max_window = tcb.max_window.max(tcb.snd_wnd);
         if let Some(t) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
             tcb.ts_recent = t.tsval;
         }

@@ -47,6 +47,8 @@ pub struct RequestSock {
     pub window_clamp: u32,
     /// `mss`: the peer's MSS clamp (its option, 536 without one, ≤ the listener's TCP_MAXSEG).
     pub mss: u16,
+    /// Our MSS, announced in the SYN-ACK (route MSS ≤ the listener's TCP_MAXSEG).
+    pub advmss: u16,
     /// `snd_wscale`: the peer's shift (`wscale_ok`); `rcv_wscale`: ours.
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
@@ -95,9 +97,9 @@ impl RequestSock {
 
 impl RequestSock {
     /// `tcp_make_synack` with `tcp_synack_options` (L19, L20): the SYN-ACK for this request,
-    /// with our MSS `advmss` and TSval `tsval` (our clock plus `ts_off`, or a cookie's
-    /// timestamp). Options only where negotiated; the window is never scaled in a SYN-ACK.
-    pub fn synack(&self, advmss: u16, tsval: u32) -> TcpRepr<'static> {
+    /// with TSval `tsval` (our clock plus `ts_off`, or a cookie's timestamp). Options only
+    /// where negotiated; the window is never scaled in a SYN-ACK.
+    pub fn synack(&self, tsval: u32) -> TcpRepr<'static> {
         let mut flags = TcpFlags::SYN | TcpFlags::ACK;
         if self.has(Self::ECN_OK) {
             flags |= TcpFlags::ECE;
@@ -111,7 +113,7 @@ impl RequestSock {
             window: self.rcv_wnd.min(u32::from(u16::MAX)) as u16,
             urgent: 0,
             options: TcpOptions {
-                mss: Some(advmss),
+                mss: Some(self.advmss),
                 window_scale: self.has(Self::WSCALE_OK).then_some(self.rcv_wscale),
                 sack_permitted: self.has(Self::SACK_OK),
                 timestamp: self.has(Self::TSTAMP_OK).then_some(Timestamp {
@@ -281,6 +283,7 @@ mod tests {
             rcv_wnd: 64240,
             window_clamp: 65535 << 10,
             mss: 1460,
+            advmss: 1460,
             snd_wscale: 7,
             rcv_wscale: 10,
             flags,
@@ -294,7 +297,7 @@ mod tests {
 
     /// The SYN-ACK's bytes after the fixed header.
     fn synack_options(r: &RequestSock) -> Vec<u8> {
-        let seg = r.synack(1460, 5000);
+        let seg = r.synack(5000);
         let mut buf = vec![0; seg.buffer_len()];
         seg.emit(&mut buf, r.loc_addr, r.rmt_addr).unwrap();
         buf[20..].to_vec()
@@ -304,7 +307,7 @@ mod tests {
     fn l20_synack_header_and_linux_option_order() {
         use RequestSock as R;
         let r = request(R::SACK_OK | R::WSCALE_OK);
-        let seg = r.synack(1460, 5000);
+        let seg = r.synack(5000);
         assert_eq!((seg.seq, seg.ack, seg.window), (0xdead_beef, 1001, 64240));
         assert_eq!(seg.flags, TcpFlags::SYN | TcpFlags::ACK);
         // Observed on Linux 6.18: <mss 1460, nop, nop, sackOK, nop, wscale 10>.
@@ -325,11 +328,11 @@ mod tests {
         use RequestSock as R;
         let bare = request(0);
         assert_eq!(synack_options(&bare), [2, 4, 5, 180], "MSS is always sent");
-        let seg = request(R::ECN_OK).synack(1460, 0);
+        let seg = request(R::ECN_OK).synack(0);
         assert_eq!(seg.flags, TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE);
         let mut big = request(0);
         big.rcv_wnd = 1 << 20;
-        assert_eq!(big.synack(1460, 0).window, 65535, "never scaled, at most 65535");
+        assert_eq!(big.synack(0).window, 65535, "never scaled, at most 65535");
     }
 
     #[test]

@@ -66,9 +66,21 @@ pub enum TcpState {
     NewSynRecv = 12,
 }
 
-/// Socket options that are plain flags.
+/// Socket options (a child inherits its listener's, `inet_csk_clone_lock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SocketOptions {
+    /// `sk_rcvbuf`: receive buffer bytes (`tcp_rmem[1]` at creation; SO_RCVBUF doubles).
+    pub rcvbuf: u32,
+    /// `sk_sndbuf`: send buffer bytes (`tcp_wmem[1]` at creation).
+    pub sndbuf: u32,
+    /// SO_RCVBUF was set (`SOCK_RCVBUF_LOCK`): the window is clamped to the buffer.
+    pub rcvbuf_locked: bool,
+    /// SO_SNDBUF was set (`SOCK_SNDBUF_LOCK`).
+    pub sndbuf_locked: bool,
+    /// `TCP_MAXSEG` (`rx_opt.user_mss`), 0 when unset.
+    pub user_mss: u16,
+    /// `TCP_SYNCNT` (`icsk_syn_retries`), 0 when unset.
+    pub syn_retries: u8,
     /// `SO_REUSEADDR`
     pub reuse_addr: bool,
     /// `SO_REUSEPORT`
@@ -191,6 +203,28 @@ impl Socket {
             tcb: None,
             incarnation: 0,
         }
+    }
+
+    /// getsockopt(TCP_MAXSEG): `mss_cache`, or TCP_MAXSEG while closed or listening. A
+    /// connection's is the smaller of our MSS and the peer's clamp, less the timestamp option,
+    /// at most half the largest window the peer offered (`tcp_sync_mss`,
+    /// `tcp_bound_to_half_wnd`); before one, `TCP_MSS_DEFAULT`.
+    pub fn mss_cache(&self) -> u16 {
+        if self.options.user_mss != 0 && matches!(self.state, TcpState::Close | TcpState::Listen) {
+            return self.options.user_mss;
+        }
+        let Some(t) = &self.tcb else { return 536 };
+        let options = if t.tstamp_ok { 12 } else { 0 };
+        let mss = u32::from(t.advmss.min(t.mss_clamp) - options);
+        let cutoff = if t.max_window > 536 {
+            t.max_window >> 1
+        } else {
+            t.max_window
+        };
+        if cutoff != 0 && mss > cutoff {
+            return cutoff.max(u32::from(68 - 20 - options)) as u16;
+        }
+        mss as u16
     }
 
     /// getsockname(): the local address and the reported port.

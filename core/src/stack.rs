@@ -12,7 +12,7 @@ use crate::ehash::Ehash;
 use crate::errno::Errno;
 use crate::isn::IsnSecrets;
 use crate::mib::{Counter, Mib};
-use crate::request_sock::{RequestId, RequestTable};
+use crate::request_sock::{retrans_to_secs, secs_to_retrans, RequestId, RequestTable};
 use crate::rng::Rng;
 use crate::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
 use crate::syncookies::SynCookies;
@@ -196,7 +196,11 @@ impl Stack {
         if protocol != IPPROTO_IP && protocol != IPPROTO_TCP {
             return Err(Errno::EPROTONOSUPPORT);
         }
-        Ok(self.sockets.insert(Socket::new(creds, ty & SOCK_NONBLOCK != 0)))
+        let mut socket = Socket::new(creds, ty & SOCK_NONBLOCK != 0);
+        // tcp_init_sock
+        socket.options.rcvbuf = self.sysctl.tcp_rmem[1].max(0) as u32;
+        socket.options.sndbuf = self.sysctl.tcp_wmem[1].max(0) as u32;
+        Ok(self.sockets.insert(socket))
     }
 
     /// `close(2)`: a listener resets its unaccepted children (`inet_csk_listen_stop`, L60,
@@ -230,29 +234,62 @@ impl Stack {
         Ok(self.sockets.get(fd)?.nonblocking)
     }
 
-    /// `setsockopt(2)` with the option value as bytes (a native-endian `int` for flags).
-    /// `SOL_SOCKET` and `SOL_TCP` flags need a whole `int` (`EINVAL` otherwise); `SOL_IP`
-    /// flags also take a single byte, and an empty value means 0, as `do_ip_setsockopt`
-    /// reads them. `ENOPROTOOPT` for an option synq does not have or that cannot be set.
+    /// `setsockopt(2)` with the option value as bytes (a native-endian `int`). `SOL_SOCKET`
+    /// and `SOL_TCP` options need a whole `int` (`EINVAL` otherwise); `SOL_IP` flags also
+    /// take a single byte, and an empty value means 0, as `do_ip_setsockopt` reads them.
+    /// `ENOPROTOOPT` for an option synq does not have or that cannot be set.
     pub fn setsockopt(&mut self, fd: SocketId, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
+        let (rmem_max, wmem_max) = (self.sysctl.rmem_max, self.sysctl.wmem_max);
         let socket = self.sockets.get_mut(fd)?;
-        let o = &mut socket.options;
-        let (flag, ip_level) = match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => (&mut o.reuse_addr, false),
-            (SOL_SOCKET, SO_REUSEPORT) => (&mut o.reuse_port, false),
-            (SOL_SOCKET, SO_KEEPALIVE) => (&mut o.keepalive, false),
-            (SOL_TCP, TCP_NODELAY) => (&mut o.nodelay, false),
-            (SOL_IP, IP_FREEBIND) => (&mut o.freebind, true),
-            (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => (&mut o.bind_address_no_port, true),
-            _ => return Err(Errno::ENOPROTOOPT),
-        };
-        let value = match (value.len(), ip_level) {
+        let ip_level = level == SOL_IP;
+        let val = match (value.len(), ip_level) {
             (4.., _) => i32::from_ne_bytes([value[0], value[1], value[2], value[3]]),
             (1.., true) => i32::from(value[0]),
             (0, true) => 0,
             _ => return Err(Errno::EINVAL),
         };
-        *flag = value != 0;
+        let o = &mut socket.options;
+        let flag = match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => &mut o.reuse_addr,
+            (SOL_SOCKET, SO_REUSEPORT) => &mut o.reuse_port,
+            (SOL_SOCKET, SO_KEEPALIVE) => &mut o.keepalive,
+            (SOL_TCP, TCP_NODELAY) => &mut o.nodelay,
+            (SOL_IP, IP_FREEBIND) => &mut o.freebind,
+            (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => &mut o.bind_address_no_port,
+            // sock_setsockopt: the value (as unsigned) capped by rmem_max/wmem_max, doubled
+            // for overhead, at least SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF.
+            (SOL_SOCKET, SO_RCVBUF) => {
+                o.rcvbuf = socket_buffer(val, rmem_max);
+                o.rcvbuf_locked = true;
+                return Ok(());
+            }
+            (SOL_SOCKET, SO_SNDBUF) => {
+                o.sndbuf = socket_buffer(val, wmem_max);
+                o.sndbuf_locked = true;
+                return Ok(());
+            }
+            // do_tcp_setsockopt
+            (SOL_TCP, TCP_MAXSEG) => {
+                if val != 0 && !(TCP_MIN_MSS..=MAX_TCP_WINDOW).contains(&val) {
+                    return Err(Errno::EINVAL);
+                }
+                o.user_mss = val as u16;
+                return Ok(());
+            }
+            (SOL_TCP, TCP_SYNCNT) => {
+                if !(1..=MAX_TCP_SYNCNT).contains(&val) {
+                    return Err(Errno::EINVAL);
+                }
+                o.syn_retries = val as u8;
+                return Ok(());
+            }
+            (SOL_TCP, TCP_DEFER_ACCEPT) => {
+                socket.defer_accept = secs_to_retrans(val);
+                return Ok(());
+            }
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        *flag = val != 0;
         Ok(())
     }
 
@@ -261,6 +298,7 @@ impl Stack {
     /// `out` is shorter than an `int`), and returns the bytes written. `SO_ERROR` clears the
     /// error.
     pub fn getsockopt(&mut self, fd: SocketId, level: i32, name: i32, out: &mut [u8]) -> Result<usize, Errno> {
+        let syn_retries = self.sysctl.tcp_syn_retries;
         let socket = self.sockets.get_mut(fd)?;
         let o = &socket.options;
         let value: i32 = match (level, name) {
@@ -272,7 +310,12 @@ impl Stack {
             (SOL_SOCKET, SO_PROTOCOL) => IPPROTO_TCP,
             (SOL_SOCKET, SO_ACCEPTCONN) => (socket.state == TcpState::Listen).into(),
             (SOL_SOCKET, SO_ERROR) => socket.error.take().map_or(0, Errno::raw),
+            (SOL_SOCKET, SO_RCVBUF) => o.rcvbuf as i32,
+            (SOL_SOCKET, SO_SNDBUF) => o.sndbuf as i32,
             (SOL_TCP, TCP_NODELAY) => o.nodelay.into(),
+            (SOL_TCP, TCP_MAXSEG) => socket.mss_cache().into(),
+            (SOL_TCP, TCP_SYNCNT) => i32::from(if o.syn_retries != 0 { o.syn_retries } else { syn_retries }),
+            (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(socket.defer_accept),
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
             _ => return Err(Errno::ENOPROTOOPT),
@@ -367,4 +410,21 @@ impl Stack {
         tracing::debug!(call, %fd, "not implemented yet");
         Err(Errno::ENOSYS)
     }
+}
+
+/// `TCP_MIN_MSS`: the smallest TCP_MAXSEG.
+const TCP_MIN_MSS: i32 = 88;
+/// `MAX_TCP_WINDOW`: the largest TCP_MAXSEG.
+const MAX_TCP_WINDOW: i32 = 32767;
+/// `MAX_TCP_SYNCNT`: the largest TCP_SYNCNT.
+const MAX_TCP_SYNCNT: i32 = 127;
+/// `SOCK_MIN_RCVBUF` = `SOCK_MIN_SNDBUF` = 2 · `TCP_SKB_MIN_TRUESIZE` (2048 + a cache-aligned
+/// `struct sk_buff` on x86-64).
+const SOCK_MIN_BUF: u32 = 2 * (2048 + 256);
+
+/// `__sock_set_rcvbuf` / `__sock_set_sndbuf`: the value as unsigned, capped by the sysctl
+/// maximum and `INT_MAX / 2`, doubled, at least [`SOCK_MIN_BUF`].
+fn socket_buffer(val: i32, max: i32) -> u32 {
+    let val = (val as u32).min(max.max(0) as u32).min(i32::MAX as u32 / 2);
+    (val * 2).max(SOCK_MIN_BUF)
 }

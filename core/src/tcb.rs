@@ -8,8 +8,9 @@ pub struct Tcb {
     /// `snd_una`, `snd_nxt`: oldest unacknowledged and next sequence number to send.
     pub snd_una: u32,
     pub snd_nxt: u32,
-    /// `snd_wnd`: the peer's window, scaled.
+    /// `snd_wnd`: the peer's window, scaled; `max_window` the largest it has offered.
     pub snd_wnd: u32,
+    pub max_window: u32,
     /// `rcv_nxt`: next sequence number expected.
     pub rcv_nxt: u32,
     /// `rcv_wnd`: the window we offered last, `window_clamp` its ceiling.

@@ -22,6 +22,8 @@ struct Out {
 struct Peer {
     stack: Stack,
     now: Instant,
+    /// The window field of the segments it sends.
+    send_window: u16,
 }
 
 fn syn_options() -> TcpOptions {
@@ -47,6 +49,7 @@ impl Peer {
             Peer {
                 stack,
                 now: Instant::ZERO,
+                send_window: 502,
             },
             l,
         )
@@ -97,7 +100,7 @@ impl Peer {
             seq,
             ack,
             flags,
-            window: 502,
+            window: self.send_window,
             urgent: 0,
             options,
             payload,
@@ -544,4 +547,121 @@ fn isn_differs_per_connection() {
     let a = one(p.syn(5000)).seg.seq;
     let b = one(p.syn(5001)).seg.seq;
     assert_ne!(a, b);
+}
+
+fn set_int(p: &mut Peer, fd: SocketId, level: i32, name: i32, v: i32) -> Result<(), Errno> {
+    p.stack.setsockopt(fd, level, name, &v.to_ne_bytes())
+}
+
+fn get_int(p: &mut Peer, fd: SocketId, level: i32, name: i32) -> i32 {
+    let mut out = [0u8; 4];
+    p.stack.getsockopt(fd, level, name, &mut out).unwrap();
+    i32::from_ne_bytes(out)
+}
+
+#[test]
+fn l27_defer_accept_holds_a_bare_ack_and_resumes_synacks() {
+    let (mut p, l) = Peer::new(8, &[]);
+    set_int(&mut p, l, SOL_TCP, TCP_DEFER_ACCEPT, 2).unwrap();
+    assert_eq!(get_int(&mut p, l, SOL_TCP, TCP_DEFER_ACCEPT), 3);
+    let synack = one(p.syn(5000)).seg;
+    p.at(0.1);
+    assert!(p.ack(5000, &synack).is_empty());
+    assert_eq!(p.count(Counter::TcpExtTCPDeferAcceptDrop), 1);
+    assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EAGAIN);
+    // Observed on Linux 6.18: no SYN-ACK at 1 s, SYN-ACKs at 3 s and 7 s.
+    let times: Vec<u64> = p.at(7.5).iter().map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(times, [3000, 7000]);
+    // A pure ACK once num_timeout ≥ N makes the child.
+    assert!(p.ack(5000, &synack).is_empty());
+    assert!(p.stack.accept(l).is_ok());
+}
+
+#[test]
+fn l27_defer_accept_with_one_synack_retry_expires_at_7s() {
+    let (mut p, l) = Peer::new(8, &[("net.ipv4.tcp_synack_retries", "1")]);
+    set_int(&mut p, l, SOL_TCP, TCP_DEFER_ACCEPT, 2).unwrap();
+    let synack = one(p.syn(5000)).seg;
+    p.at(0.1);
+    assert!(p.ack(5000, &synack).is_empty());
+    let times: Vec<u64> = p.at(10.0).iter().map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(times, [3000]);
+    assert_eq!(p.count(Counter::TcpExtTCPTimeouts), 3, "freed at 7 s");
+    let rst = one(p.send(
+        5000,
+        1001,
+        synack.seq.wrapping_add(1),
+        TcpFlags::ACK | TcpFlags::PSH,
+        TcpOptions::default(),
+        b"x",
+    ))
+    .seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, synack.seq.wrapping_add(1)));
+}
+
+#[test]
+fn l23_tcp_syncnt_on_the_listener_replaces_synack_retries() {
+    let (mut p, l) = Peer::new(8, &[]);
+    assert_eq!(set_int(&mut p, l, SOL_TCP, TCP_SYNCNT, 0), Err(Errno::EINVAL));
+    assert_eq!(set_int(&mut p, l, SOL_TCP, TCP_SYNCNT, 128), Err(Errno::EINVAL));
+    assert_eq!(get_int(&mut p, l, SOL_TCP, TCP_SYNCNT), 6, "tcp_syn_retries until set");
+    set_int(&mut p, l, SOL_TCP, TCP_SYNCNT, 1).unwrap();
+    one(p.syn(5000));
+    let times: Vec<u64> = p.at(10.0).iter().map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(times, [1000]);
+    assert_eq!(p.count(Counter::TcpExtTCPTimeouts), 2, "gone at 3 s");
+}
+
+#[test]
+fn l17_l19_tcp_maxseg_clamps_our_mss_and_the_peers() {
+    let (mut p, l) = Peer::new(8, &[]);
+    assert_eq!(get_int(&mut p, l, SOL_TCP, TCP_MAXSEG), 536);
+    assert_eq!(set_int(&mut p, l, SOL_TCP, TCP_MAXSEG, 87), Err(Errno::EINVAL));
+    set_int(&mut p, l, SOL_TCP, TCP_MAXSEG, 1100).unwrap();
+    assert_eq!(get_int(&mut p, l, SOL_TCP, TCP_MAXSEG), 1100);
+    let synack = one(p.syn(5000)).seg;
+    assert_eq!(synack.options.mss, Some(1100));
+    assert!(p.ack(5000, &synack).is_empty());
+    let (child, _) = p.stack.accept(l).unwrap();
+    assert_eq!(get_int(&mut p, child, SOL_TCP, TCP_MAXSEG), 1100);
+}
+
+#[test]
+fn l33_cookie_child_mss_is_quantised() {
+    let (mut p, l) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "2")]);
+    let opts = TcpOptions {
+        mss: Some(1400),
+        ..syn_options()
+    };
+    let cookie = one(p.send(5000, 1000, 0, TcpFlags::SYN, opts, &[])).seg;
+    assert_eq!(
+        cookie.options,
+        TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        }
+    );
+    // The peer's window: 502 unscaled (a cookie without timestamps has no window scale),
+    // and the MSS is at most half the largest window offered (`tcp_bound_to_half_wnd`).
+    assert!(p.ack(5000, &cookie).is_empty());
+    let (child, _) = p.stack.accept(l).unwrap();
+    assert_eq!(get_int(&mut p, child, SOL_TCP, TCP_MAXSEG), 502);
+    let cookie = one(p.send(5001, 1000, 0, TcpFlags::SYN, opts, &[])).seg;
+    p.send_window = 65535;
+    assert!(p.ack(5001, &cookie).is_empty());
+    let (child, _) = p.stack.accept(l).unwrap();
+    assert_eq!(get_int(&mut p, child, SOL_TCP, TCP_MAXSEG), 1300);
+}
+
+#[test]
+fn l21_so_rcvbuf_on_the_listener_clamps_the_synack_window() {
+    let (mut p, l) = Peer::new(8, &[]);
+    assert_eq!(get_int(&mut p, l, SOL_SOCKET, SO_RCVBUF), 131072);
+    set_int(&mut p, l, SOL_SOCKET, SO_RCVBUF, 20000).unwrap();
+    assert_eq!(get_int(&mut p, l, SOL_SOCKET, SO_RCVBUF), 40000, "doubled");
+    set_int(&mut p, l, SOL_SOCKET, SO_SNDBUF, 1).unwrap();
+    assert_eq!(get_int(&mut p, l, SOL_SOCKET, SO_SNDBUF), 4608, "SOCK_MIN_SNDBUF");
+    let o = one(p.syn(5000)).seg;
+    // full space 20000, rounded down to 13 · 1460; no shift is needed under 64 KiB.
+    assert_eq!((o.window, o.options.window_scale), (18980, Some(0)));
 }

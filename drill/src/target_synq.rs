@@ -43,6 +43,12 @@ impl SynqTarget {
         Instant::from_micros(t.max(0) as u64)
     }
 
+    /// The first whole microsecond at or after `t` (a timer deadline may fall between two):
+    /// running the stack then is never too early to fire it.
+    fn micros_at_or_after(t: Instant) -> Micros {
+        t.as_nanos().div_ceil(1_000) as Micros
+    }
+
     fn drain(&mut self) -> Vec<(Micros, Vec<u8>)> {
         let mut out = Vec::new();
         while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
@@ -80,7 +86,7 @@ impl Target for SynqTarget {
     fn run_until(&mut self, t: Micros) -> Vec<(Micros, Vec<u8>)> {
         let mut out = self.drain();
         while let Some(deadline) = self.stack.poll_timeout() {
-            let at = (deadline.as_micros() as Micros).max(self.now);
+            let at = Self::micros_at_or_after(deadline).max(self.now);
             if at > t {
                 break;
             }
@@ -97,7 +103,7 @@ impl Target for SynqTarget {
             return Some(first);
         }
         while let Some(at) = self.stack.poll_timeout() {
-            let at = (at.as_micros() as Micros).max(self.now);
+            let at = Self::micros_at_or_after(at).max(self.now);
             if at > deadline {
                 break;
             }
