@@ -31,12 +31,24 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The passive open: SYN → SYN-ACK with a request sock and with a cookie, handshakes
+    /// through accept(), memory of 1 M half-open requests; synq in memory, the kernel through
+    /// a TUN device and over loopback in a fresh network namespace (needs root).
+    Listen {
+        /// SYNs per stream.
+        #[arg(long, default_value_t = 200_000)]
+        syns: u32,
+        /// Handshakes.
+        #[arg(long, default_value_t = 50_000)]
+        handshakes: u32,
+    },
 }
 
 /// Runs the chosen benchmark.
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.what {
         Bench::Bind { ports, runs } => bind(ports, runs.max(1)),
+        Bench::Listen { syns, handshakes } => crate::bench_listen::listen(syns.max(1), handshakes.max(1)),
     }
 }
 

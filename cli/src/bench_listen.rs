@@ -1,0 +1,264 @@
+//! `synq bench listen`: the passive-open path of synq next to the kernel's, in the same run.
+//!
+//! - SYN → SYN-ACK with a request sock kept, and SYN → cookie SYN-ACK (`tcp_syncookies` 2):
+//!   synq in memory on one core; the kernel fed the same SYN stream through a TUN device in a
+//!   fresh network namespace, its SYN-ACKs read back.
+//! - The size of a request sock and the resident memory of 1 M half-open requests.
+//! - Completed handshakes into the accept queue and out through accept(): synq in memory;
+//!   the kernel's connect()/accept() over loopback.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant as WallClock};
+
+use synq_core::consts::{AF_INET, SOCK_STREAM};
+use synq_core::request_sock::RequestSock;
+use synq_core::{Instant, Stack, StackConfig};
+use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+const PORT: u16 = 8080;
+
+/// The i-th client of a SYN stream: 10.0.0.0/8 addresses, ports 1024..61024.
+fn client(i: u32) -> (Ipv4Addr, u16) {
+    let addr = Ipv4Addr::from_bits(0x0a00_0000 | (i / 60_000 + 1));
+    (addr, 1024 + (i % 60_000) as u16)
+}
+
+/// A datagram from `src` to SERVER:PORT.
+fn datagram(src: (Ipv4Addr, u16), seq: u32, ack: u32, flags: TcpFlags, options: TcpOptions) -> Vec<u8> {
+    let seg = TcpRepr {
+        src_port: src.1,
+        dst_port: PORT,
+        seq,
+        ack,
+        flags,
+        window: 64240,
+        urgent: 0,
+        options,
+        payload: &[],
+    };
+    let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
+    Ipv4Repr::new(src.0, SERVER, ip_proto::TCP, seg.buffer_len())
+        .emit(&mut d)
+        .expect("buffer sized");
+    seg.emit(&mut d[IPV4_HEADER_LEN..], src.0, SERVER).expect("buffer sized");
+    d
+}
+
+fn syn_options() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        sack_permitted: true,
+        window_scale: Some(7),
+        ..TcpOptions::default()
+    }
+}
+
+/// `n` SYNs from distinct clients.
+fn syn_stream(n: u32) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| datagram(client(i), i.wrapping_mul(7919), 0, TcpFlags::SYN, syn_options()))
+        .collect()
+}
+
+/// A stack with a listener that keeps every request (`syncookies` 0, limits raised) or
+/// answers every SYN with a cookie (`syncookies` 2).
+fn server(syncookies: u8, requests: u32) -> Stack {
+    let mut stack = Stack::new(StackConfig::new(SERVER));
+    let s = &mut stack.sysctl;
+    let big = (requests * 2).to_string();
+    s.set("net.core.somaxconn", &big).expect("sysctl");
+    s.set("net.ipv4.tcp_max_syn_backlog", &big).expect("sysctl");
+    s.set("net.ipv4.tcp_syncookies", &syncookies.to_string()).expect("sysctl");
+    let l = stack.socket(AF_INET, SOCK_STREAM, 0).expect("socket");
+    stack.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
+    stack.listen(l, i32::MAX).expect("listen");
+    stack
+}
+
+/// SYN-ACKs per second from synq for the stream, and how many came out.
+fn synq_synacks(syncookies: u8, syns: &[Vec<u8>]) -> (f64, usize) {
+    let mut stack = server(syncookies, syns.len() as u32);
+    let mut buf = [0u8; 1500];
+    let now = Instant::from_secs(1);
+    let start = WallClock::now();
+    let mut out = 0;
+    for d in syns {
+        stack.receive(now, d);
+        while stack.poll_transmit(&mut buf).is_some() {
+            out += 1;
+        }
+    }
+    (syns.len() as f64 / start.elapsed().as_secs_f64(), out)
+}
+
+/// The same from the kernel behind tun0: SYNs written in batches, SYN-ACKs read between.
+fn kernel_synacks(syncookies: u8, syns: Vec<Vec<u8>>) -> Result<(f64, usize), String> {
+    synq_peer::in_fresh_netns(&[], move || -> Result<(f64, usize), String> {
+        let n = syns.len();
+        synq_peer::ip(&["link", "set", "lo", "up"])?;
+        let tun = synq_peer::Tun::create("tun0")?;
+        synq_peer::ip(&["addr", "add", &format!("{SERVER}/16"), "dev", "tun0"])?;
+        synq_peer::ip(&["link", "set", "tun0", "up"])?;
+        synq_peer::ip(&["route", "add", "10.0.0.0/8", "dev", "tun0"])?;
+        let big = (n * 2).to_string();
+        synq_peer::sysctl("net.core.somaxconn", &big);
+        synq_peer::sysctl("net.ipv4.tcp_max_syn_backlog", &big);
+        synq_peer::sysctl("net.ipv4.tcp_syncookies", &syncookies.to_string());
+        let l = synq_peer::Sock::tcp(0);
+        if l.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)) != 0 || l.listen(i32::MAX) != 0 {
+            return Err(format!("kernel listener: {}", std::io::Error::last_os_error()));
+        }
+        let mut buf = [0u8; 2048];
+        let mut synacks = 0;
+        let mut count = |len: usize, buf: &[u8]| {
+            // IPv4 header of 20 bytes, TCP flags at byte 13 of the segment.
+            if len >= 40 && buf[9] == ip_proto::TCP && buf[33] & 0x12 == 0x12 {
+                synacks += 1;
+            }
+        };
+        let start = WallClock::now();
+        let mut last = start;
+        for batch in syns.chunks(64) {
+            for d in batch {
+                tun.write(d)?;
+            }
+            while let Some(len) = tun.read_timeout(&mut buf, Duration::ZERO) {
+                count(len, &buf);
+                last = WallClock::now();
+            }
+        }
+        while let Some(len) = tun.read_timeout(&mut buf, Duration::from_millis(200)) {
+            count(len, &buf);
+            last = WallClock::now();
+        }
+        drop(l);
+        Ok((n as f64 / last.duration_since(start).as_secs_f64(), synacks))
+    })?
+}
+
+/// Resident set size of this process, bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Bytes of resident memory a million half-open requests take in synq.
+fn synq_request_memory(n: u32) -> u64 {
+    let syns = syn_stream(n);
+    let before = rss();
+    let mut stack = server(0, n);
+    let mut buf = [0u8; 1500];
+    let now = Instant::from_secs(1);
+    for d in &syns {
+        stack.receive(now, d);
+        while stack.poll_transmit(&mut buf).is_some() {}
+    }
+    let after = rss();
+    drop(stack);
+    after.saturating_sub(before)
+}
+
+/// Handshakes per second through synq: SYN, SYN-ACK read, ACK, accept(), close().
+fn synq_handshakes(n: u32) -> f64 {
+    let mut stack = server(1, 1024);
+    let l = synq_core::SocketId::from_raw(3);
+    let mut buf = [0u8; 1500];
+    let now = Instant::from_secs(1);
+    let start = WallClock::now();
+    for i in 0..n {
+        let c = client(i);
+        stack.receive(now, &datagram(c, 1000, 0, TcpFlags::SYN, syn_options()));
+        let len = stack.poll_transmit(&mut buf).expect("a SYN-ACK");
+        let synack_seq = u32::from_be_bytes([buf[24], buf[25], buf[26], buf[27]]);
+        debug_assert_eq!(len, 52);
+        let ack = datagram(c, 1001, synack_seq.wrapping_add(1), TcpFlags::ACK, TcpOptions::default());
+        stack.receive(now, &ack);
+        let (child, _) = stack.accept(l).expect("a child");
+        stack.close(now, child).expect("close");
+        while stack.poll_transmit(&mut buf).is_some() {}
+    }
+    f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+/// The kernel's connect()/accept() over loopback, closing both ends (the client with a
+/// linger of 0, so that no TIME_WAIT piles up).
+fn kernel_handshakes(n: u32) -> Result<f64, String> {
+    synq_peer::in_fresh_netns(&[], move || -> Result<f64, String> {
+        synq_peer::ip(&["link", "set", "lo", "up"])?;
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, PORT);
+        let l = synq_peer::Sock::tcp(0);
+        if l.bind(addr) != 0 || l.listen(4096) != 0 {
+            return Err(format!("kernel listener: {}", std::io::Error::last_os_error()));
+        }
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        let start = WallClock::now();
+        for _ in 0..n {
+            let c = synq_peer::Sock::tcp(0);
+            unsafe {
+                libc::setsockopt(
+                    c.0,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &linger as *const libc::linger as *const libc::c_void,
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+            if c.connect(addr) != 0 {
+                return Err(format!("connect: {}", std::io::Error::last_os_error()));
+            }
+            let child = l.accept();
+            drop(c);
+            drop(child);
+        }
+        Ok(f64::from(n) / start.elapsed().as_secs_f64())
+    })?
+}
+
+/// Runs the benchmark: `syns` SYNs per stream, `handshakes` handshakes.
+pub fn listen(syns: u32, handshakes: u32) -> Result<(), String> {
+    let kernel_ok = synq_peer::unavailable();
+    println!("synq bench listen: {syns} SYNs from distinct clients, {handshakes} handshakes, one core");
+    println!("{:<34} {:>14} {:>14} {:>13}", "path", "synq", "kernel", "synq÷kernel");
+    for (name, cookies) in [("SYN → SYN-ACK, request kept", 0u8), ("SYN → cookie SYN-ACK", 2)] {
+        let stream = syn_stream(syns);
+        let (s, s_out) = synq_synacks(cookies, &stream);
+        let kernel = match &kernel_ok {
+            None => kernel_synacks(cookies, stream),
+            Some(why) => Err(why.clone()),
+        };
+        let (k, ratio) = match &kernel {
+            Ok((k, k_out)) => (
+                format!("{:.2} M/s", k / 1e6),
+                format!("{:.1}x{}", s / k, if *k_out < syns as usize { " (kernel lost some)" } else { "" }),
+            ),
+            Err(e) => (format!("- ({e})"), "-".into()),
+        };
+        assert_eq!(s_out, syns as usize, "synq answers every SYN");
+        println!("{name:<34} {:>10.2} M/s {k:>14} {ratio:>13}", s / 1e6);
+    }
+    let s = synq_handshakes(handshakes);
+    let kernel = match &kernel_ok {
+        None => kernel_handshakes(handshakes),
+        Some(why) => Err(why.clone()),
+    };
+    let (k, ratio) = match kernel {
+        Ok(k) => (format!("{:.3} M/s", k / 1e6), format!("{:.1}x", s / k)),
+        Err(e) => (format!("- ({e})"), "-".into()),
+    };
+    println!("{:<34} {:>10.3} M/s {k:>14} {ratio:>13}", "handshake → accept() (loopback)", s / 1e6);
+    let n = 1_000_000;
+    let bytes = synq_request_memory(n);
+    println!(
+        "size_of::<RequestSock>() = {} bytes; {n} half-open requests: {:.1} MiB resident ({} bytes each, tables included)",
+        std::mem::size_of::<RequestSock>(),
+        bytes as f64 / (1 << 20) as f64,
+        bytes / u64::from(n)
+    );
+    Ok(())
+}
