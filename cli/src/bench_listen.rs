@@ -41,7 +41,8 @@ fn datagram(src: (Ipv4Addr, u16), seq: u32, ack: u32, flags: TcpFlags, options: 
     Ipv4Repr::new(src.0, SERVER, ip_proto::TCP, seg.buffer_len())
         .emit(&mut d)
         .expect("buffer sized");
-    seg.emit(&mut d[IPV4_HEADER_LEN..], src.0, SERVER).expect("buffer sized");
+    seg.emit(&mut d[IPV4_HEADER_LEN..], src.0, SERVER)
+        .expect("buffer sized");
     d
 }
 
@@ -69,9 +70,12 @@ fn server(syncookies: u8, requests: u32) -> Stack {
     let big = (requests * 2).to_string();
     s.set("net.core.somaxconn", &big).expect("sysctl");
     s.set("net.ipv4.tcp_max_syn_backlog", &big).expect("sysctl");
-    s.set("net.ipv4.tcp_syncookies", &syncookies.to_string()).expect("sysctl");
+    s.set("net.ipv4.tcp_syncookies", &syncookies.to_string())
+        .expect("sysctl");
     let l = stack.socket(AF_INET, SOCK_STREAM, 0).expect("socket");
-    stack.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
+    stack
+        .bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .expect("bind");
     stack.listen(l, i32::MAX).expect("listen");
     stack
 }
@@ -177,7 +181,13 @@ fn synq_handshakes(n: u32) -> f64 {
         let len = stack.poll_transmit(&mut buf).expect("a SYN-ACK");
         let synack_seq = u32::from_be_bytes([buf[24], buf[25], buf[26], buf[27]]);
         debug_assert_eq!(len, 52);
-        let ack = datagram(c, 1001, synack_seq.wrapping_add(1), TcpFlags::ACK, TcpOptions::default());
+        let ack = datagram(
+            c,
+            1001,
+            synack_seq.wrapping_add(1),
+            TcpFlags::ACK,
+            TcpOptions::default(),
+        );
         stack.receive(now, &ack);
         let (child, _) = stack.accept(l).expect("a child");
         stack.close(now, child).expect("close");
@@ -196,7 +206,10 @@ fn kernel_handshakes(n: u32) -> Result<f64, String> {
         if l.bind(addr) != 0 || l.listen(4096) != 0 {
             return Err(format!("kernel listener: {}", std::io::Error::last_os_error()));
         }
-        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
         let start = WallClock::now();
         for _ in 0..n {
             let c = synq_peer::Sock::tcp(0);
@@ -235,7 +248,15 @@ pub fn listen(syns: u32, handshakes: u32) -> Result<(), String> {
         let (k, ratio) = match &kernel {
             Ok((k, k_out)) => (
                 format!("{:.2} M/s", k / 1e6),
-                format!("{:.1}x{}", s / k, if *k_out < syns as usize { " (kernel lost some)" } else { "" }),
+                format!(
+                    "{:.1}x{}",
+                    s / k,
+                    if *k_out < syns as usize {
+                        " (kernel lost some)"
+                    } else {
+                        ""
+                    }
+                ),
             ),
             Err(e) => (format!("- ({e})"), "-".into()),
         };
@@ -251,7 +272,11 @@ pub fn listen(syns: u32, handshakes: u32) -> Result<(), String> {
         Ok(k) => (format!("{:.3} M/s", k / 1e6), format!("{:.1}x", s / k)),
         Err(e) => (format!("- ({e})"), "-".into()),
     };
-    println!("{:<34} {:>10.3} M/s {k:>14} {ratio:>13}", "handshake → accept() (loopback)", s / 1e6);
+    println!(
+        "{:<34} {:>10.3} M/s {k:>14} {ratio:>13}",
+        "handshake → accept() (loopback)",
+        s / 1e6
+    );
     let n = 1_000_000;
     let bytes = synq_request_memory(n);
     println!(
