@@ -63,6 +63,9 @@ pub struct Binder {
     pub view: OwnerView,
 }
 
+/// How many per-address port sets may stay allocated while empty.
+const KEEP_EMPTY_ADDRESS_SETS: usize = 16;
+
 /// `inet_bind_bucket`: one per port in use.
 #[derive(Debug, Clone, Default)]
 struct PortBucket {
@@ -211,7 +214,9 @@ impl BindTable {
             self.used_wildcard.remove(port);
         } else if let Some(set) = self.used_at.get_mut(&addr) {
             set.remove(port);
-            if set.is_empty() {
+            // An address's set is kept when it empties (a listener's children come and go at
+            // one address); only a table of many addresses gives empty ones back.
+            if set.is_empty() && self.used_at.len() > KEEP_EMPTY_ADDRESS_SETS {
                 self.used_at.remove(&addr);
             }
         }
@@ -365,7 +370,9 @@ impl BindTable {
                 }
             }
         }
-        if used != self.used || wildcard != self.used_wildcard || at != self.used_at {
+        let kept = |(a, set): (&Ipv4Addr, &PortBitmap)| (!set.is_empty()).then_some((*a, set.clone()));
+        let used_at: HashMap<Ipv4Addr, PortBitmap> = self.used_at.iter().filter_map(kept).collect();
+        if used != self.used || wildcard != self.used_wildcard || at != used_at {
             return Err("port bitmaps disagree with the buckets".into());
         }
         Ok(())

@@ -11,12 +11,15 @@ const WORDS: usize = 32768 / 64;
 #[derive(Clone, PartialEq, Eq)]
 pub struct PortBitmap {
     words: Box<[[u64; WORDS]; 2]>,
+    /// Ports in the set, so that `len` and `is_empty` need no scan.
+    count: u32,
 }
 
 impl Default for PortBitmap {
     fn default() -> Self {
         PortBitmap {
             words: Box::new([[0; WORDS]; 2]),
+            count: 0,
         }
     }
 }
@@ -41,20 +44,22 @@ impl PortBitmap {
     /// Adds `port`.
     pub fn insert(&mut self, port: u16) {
         let (q, w, bit) = at(port);
+        self.count += u32::from(self.words[q][w] & bit == 0);
         self.words[q][w] |= bit;
     }
     /// Removes `port`.
     pub fn remove(&mut self, port: u16) {
         let (q, w, bit) = at(port);
+        self.count -= u32::from(self.words[q][w] & bit != 0);
         self.words[q][w] &= !bit;
     }
     /// True when the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.words.iter().flatten().all(|&w| w == 0)
+        self.count == 0
     }
     /// Number of ports in the set.
     pub fn len(&self) -> usize {
-        self.words.iter().flatten().map(|w| w.count_ones() as usize).sum()
+        self.count as usize
     }
 
     /// The first port of the run `start, start + 2, ...` (`count` ports, all of `start`'s

@@ -131,6 +131,17 @@ impl RequestSock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId(u32);
 
+impl RequestId {
+    /// The slot number.
+    pub(crate) fn raw(self) -> u32 {
+        self.0
+    }
+    /// The id of slot `n`.
+    pub(crate) fn from_raw(n: u32) -> RequestId {
+        RequestId(n)
+    }
+}
+
 /// The request socks of a stack, in a slab (their 4-tuples are in the established hash).
 #[derive(Debug, Default)]
 pub struct RequestTable {

@@ -8,7 +8,7 @@
 
 use crate::bind_table::{BindTable, Owner};
 use crate::consts::*;
-use crate::ehash::Ehash;
+use crate::ehash::{Ehash, TupleHashBuilder};
 use crate::errno::Errno;
 use crate::isn::IsnSecrets;
 use crate::mib::{Counter, Mib};
@@ -95,7 +95,7 @@ impl Stack {
             sockets: SocketTable::default(),
             bind_table: BindTable::default(),
             time_waits: TimeWaitTable::default(),
-            ehash: Ehash::default(),
+            ehash: Ehash::with_hasher(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64())),
             requests: RequestTable::default(),
             isn: IsnSecrets::random(&mut secrets),
             syncookies: SynCookies::random(&mut secrets),
