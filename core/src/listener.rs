@@ -305,8 +305,9 @@ impl Stack {
             remote_addr: req.rmt_addr,
         };
         self.ehash.remove(&tuple, EhashEntry::Request(id));
-        if self.request_listener_alive(&req) {
-            if let Ok(l) = self.sockets.get_mut(req.listener) {
+        // The listener counts its requests for as long as it lives, listening or not.
+        if let Ok(l) = self.sockets.get_mut(req.listener) {
+            if l.incarnation == req.listener_incarnation {
                 l.syn_queue.removed(req.num_timeout);
             }
         }

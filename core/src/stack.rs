@@ -208,13 +208,10 @@ impl Stack {
     /// the close issue brings FIN and TIME_WAIT. Then the port is released (`inet_put_port`,
     /// rule B20) and the handle freed.
     pub fn close(&mut self, _now: Instant, fd: SocketId) -> Result<(), Errno> {
-        let mut socket = self.sockets.remove(fd)?;
-        let children: Vec<SocketId> = socket.accept_queue.drain().collect();
-        for id in children {
-            if let Ok(child) = self.sockets.remove(id) {
-                self.destroy_connection(child, id);
-            }
+        if self.sockets.get(fd)?.state == TcpState::Listen {
+            self.inet_csk_listen_stop(fd);
         }
+        let socket = self.sockets.remove(fd)?;
         if socket.tcb.is_some() {
             self.destroy_connection(socket, fd);
         } else if socket.num != 0 {
@@ -398,9 +395,45 @@ impl Stack {
         self.not_implemented(fd, "recv")
     }
 
-    /// `shutdown(2)`: not implemented yet (issue: close and TIME_WAIT).
-    pub fn shutdown(&mut self, _now: Instant, fd: SocketId, _how: i32) -> Result<(), Errno> {
-        self.not_implemented(fd, "shutdown")
+    /// `shutdown(2)` (`inet_shutdown`): `EINVAL` for a bad `how`, `ENOTCONN` on a closed
+    /// socket; on a listener SHUT_RD or SHUT_RDWR stops listening (`tcp_disconnect`, L9: the
+    /// queued children are reset, the port kept if the user chose it) and SHUT_WR does
+    /// nothing. Connections wait for the close issue (`ENOSYS`).
+    pub fn shutdown(&mut self, _now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
+        let socket = self.sockets.get(fd)?;
+        if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
+            return Err(Errno::EINVAL);
+        }
+        match socket.state {
+            TcpState::Close => Err(Errno::ENOTCONN),
+            TcpState::Listen if how == SHUT_WR => Ok(()),
+            TcpState::Listen => {
+                self.inet_csk_listen_stop(fd);
+                let socket = self.sockets.get_mut(fd)?;
+                socket.state = TcpState::Close;
+                // tcp_set_state(TCP_CLOSE): a port the user did not choose is given back.
+                if !socket.bind_port_lock && socket.num != 0 {
+                    let (port, addr) = (socket.num, socket.rcv_saddr);
+                    socket.num = 0;
+                    socket.sport = 0;
+                    self.bind_table.remove(port, addr, Owner::Socket(fd));
+                }
+                Ok(())
+            }
+            _ => self.not_implemented(fd, "shutdown"),
+        }
+    }
+
+    /// `inet_csk_listen_stop` (L61): every child on the accept queue is reset and freed. The
+    /// requests are left to their timers (L62).
+    fn inet_csk_listen_stop(&mut self, fd: SocketId) {
+        let Ok(listener) = self.sockets.get_mut(fd) else { return };
+        let children: Vec<SocketId> = listener.accept_queue.drain().collect();
+        for id in children {
+            if let Ok(child) = self.sockets.remove(id) {
+                self.destroy_connection(child, id);
+            }
+        }
     }
 
     /// A call synq does not have yet: `EBADF` for a bad handle, else `ENOSYS`

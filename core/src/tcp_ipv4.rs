@@ -144,8 +144,9 @@ impl Stack {
     }
 
     /// Frees a connection socket already taken out of the socket table (handle `fd`): a
-    /// synchronized one is reset first (`inet_child_forget` → `tcp_disconnect`, L61: RST with
-    /// seq = snd_nxt, ack = rcv_nxt), then its 4-tuple and port are released.
+    /// synchronized one is reset first (`inet_child_forget` → `tcp_disconnect` →
+    /// `tcp_send_active_reset`, L61: RST with seq = snd_nxt, ack = rcv_nxt and our window),
+    /// then its 4-tuple and port are released.
     pub(crate) fn destroy_connection(&mut self, socket: Socket, fd: SocketId) {
         let Some(tcb) = socket.tcb.as_deref() else { return };
         let Some(peer) = socket.peer else { return };
@@ -160,7 +161,9 @@ impl Stack {
                 seq: tcb.snd_nxt,
                 ack: tcb.rcv_nxt,
                 flags: TcpFlags::RST | TcpFlags::ACK,
-                window: 0,
+                // tcp_transmit_skb: an active reset carries the window like any segment;
+                // `__tcp_select_window` rounds a scaled window up to the scale's granularity.
+                window: tcb.rcv_wnd.div_ceil(1 << tcb.rcv_wscale).min(u32::from(u16::MAX)) as u16,
                 urgent: 0,
                 options: TcpOptions::default(),
                 payload: &[],

@@ -520,6 +520,10 @@ fn l61_closing_a_listener_resets_its_queued_children() {
     let rst = one(p.drain()).seg;
     assert_eq!(rst.flags, TcpFlags::RST | TcpFlags::ACK);
     assert_eq!((rst.seq, rst.ack), (synack.seq.wrapping_add(1), 1001));
+    assert_eq!(
+        rst.window, 63,
+        "our window 64240 scaled by 2^10, rounded up (Linux 6.18 sends 63)"
+    );
     assert_eq!(p.count(Counter::TcpOutRsts), 1);
     // The port is free again.
     let again = p.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
@@ -664,4 +668,33 @@ fn l21_so_rcvbuf_on_the_listener_clamps_the_synack_window() {
     let o = one(p.syn(5000)).seg;
     // full space 20000, rounded down to 13 · 1460; no shift is needed under 64 KiB.
     assert_eq!((o.window, o.options.window_scale), (18980, Some(0)));
+}
+
+#[test]
+fn l9_shutdown_on_a_listener() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let now = p.now;
+    assert_eq!(p.stack.shutdown(now, l, 3), Err(Errno::EINVAL));
+    // SHUT_WR: nothing changes.
+    p.stack.shutdown(now, l, SHUT_WR).unwrap();
+    let synack = p.connect(5000);
+    // SHUT_RD: no longer listening, the queued child is reset, accept() fails.
+    p.stack.shutdown(now, l, SHUT_RD).unwrap();
+    let rst = one(p.drain()).seg;
+    assert_eq!(
+        (rst.flags, rst.seq),
+        (TcpFlags::RST | TcpFlags::ACK, synack.seq.wrapping_add(1))
+    );
+    assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EINVAL);
+    assert_eq!(p.stack.shutdown(now, l, SHUT_RDWR), Err(Errno::ENOTCONN));
+    let rst = one(p.syn(5001)).seg;
+    assert_eq!(
+        rst.flags,
+        TcpFlags::RST | TcpFlags::ACK,
+        "a SYN to the port gets a reset"
+    );
+    // listen() again: the port was the user's, so it is still held.
+    assert_eq!(p.stack.getsockname(l).unwrap().port(), PORT);
+    p.stack.listen(l, 8).unwrap();
+    assert!(is_synack(&one(p.syn(5002))));
 }
