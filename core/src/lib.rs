@@ -19,6 +19,7 @@ pub mod mib;
 mod minisocks;
 pub mod port_bitmap;
 pub mod request_sock;
+pub mod reuseport;
 pub mod rng;
 pub mod socket;
 mod stack;

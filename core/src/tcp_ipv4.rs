@@ -69,20 +69,28 @@ impl Stack {
             // and the segment goes on to the listeners.
             _ => {}
         }
-        if let Some(listener) = self.listener_for(seg.dst_port, ip.dst_addr) {
+        if let Some(listener) = self.listener_for(&tuple) {
             return self.listen_rcv(now, listener, &tuple, ip, &seg);
         }
         tracing::trace!(%seg, src = %ip.src_addr, "no socket");
         self.reply_reset(ip, &seg);
     }
 
-    /// `__inet_lookup_listener`, without reuseport groups yet: a listener bound to the
-    /// segment's address before one bound to the wildcard.
-    fn listener_for(&self, port: u16, addr: std::net::Ipv4Addr) -> Option<SocketId> {
-        [addr, std::net::Ipv4Addr::UNSPECIFIED].iter().find_map(|&a| {
-            self.bind_table.owners_at(port, a).iter().find_map(|&o| match o {
-                Owner::Socket(fd) if self.sockets.get(fd).is_ok_and(|s| s.state == TcpState::Listen) => Some(fd),
-                _ => None,
+    /// `__inet_lookup_listener` (L65): a listener bound to the segment's address before one
+    /// bound to the wildcard; where listeners form a SO_REUSEPORT group, the member the
+    /// 4-tuple's hash picks.
+    fn listener_for(&self, t: &FourTuple) -> Option<SocketId> {
+        [t.local_addr, Ipv4Addr::UNSPECIFIED].iter().find_map(|&a| {
+            self.reuseport.select(a, t).or_else(|| {
+                self.bind_table
+                    .owners_at(t.local_port, a)
+                    .iter()
+                    .find_map(|&o| match o {
+                        Owner::Socket(fd) if self.sockets.get(fd).is_ok_and(|s| s.state == TcpState::Listen) => {
+                            Some(fd)
+                        }
+                        _ => None,
+                    })
             })
         })
     }

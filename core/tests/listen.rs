@@ -698,3 +698,55 @@ fn l9_shutdown_on_a_listener() {
     p.stack.listen(l, 8).unwrap();
     assert!(is_synack(&one(p.syn(5002))));
 }
+
+/// A listener on PORT with SO_REUSEPORT, joining the group.
+fn reuseport_listener(p: &mut Peer) -> SocketId {
+    let fd = p.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    set_int(p, fd, SOL_SOCKET, SO_REUSEPORT, 1).unwrap();
+    p.stack
+        .bind(fd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    p.stack.listen(fd, 64).unwrap();
+    fd
+}
+
+/// Which of `listeners` accepted the connection from each port (each child is closed again,
+/// so that a port can connect once more).
+fn who_accepts(p: &mut Peer, listeners: &[SocketId], ports: std::ops::Range<u16>) -> Vec<usize> {
+    ports
+        .map(|port| {
+            p.connect(port);
+            let (member, child) = listeners
+                .iter()
+                .enumerate()
+                .find_map(|(i, &l)| p.stack.accept(l).ok().map(|(c, _)| (i, c)))
+                .expect("one listener has it");
+            p.stack.close(p.now, child).unwrap();
+            p.drain();
+            member
+        })
+        .collect()
+}
+
+#[test]
+fn l64_l65_reuseport_group_spreads_syns_by_tuple_hash() {
+    let (mut p, plain) = Peer::new(8, &[]);
+    p.stack.close(p.now, plain).unwrap();
+    let group = [
+        reuseport_listener(&mut p),
+        reuseport_listener(&mut p),
+        reuseport_listener(&mut p),
+    ];
+    let first = who_accepts(&mut p, &group, 6000..6300);
+    for member in 0..3 {
+        let n = first.iter().filter(|&&m| m == member).count();
+        assert!((60..140).contains(&n), "member {member} got {n} of 300");
+    }
+    // The choice is a function of the 4-tuple: the same ports land on the same members.
+    assert_eq!(who_accepts(&mut p, &group, 6000..6300), first);
+    // L64: a member that leaves is replaced by the last one in its slot; every SYN still
+    // finds one of the two left, and both get some.
+    p.stack.close(p.now, group[0]).unwrap();
+    let after = who_accepts(&mut p, &group[1..], 7000..7100);
+    assert!(after.contains(&0) && after.contains(&1));
+}
