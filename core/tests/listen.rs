@@ -750,3 +750,129 @@ fn l64_l65_reuseport_group_spreads_syns_by_tuple_hash() {
     let after = who_accepts(&mut p, &group[1..], 7000..7100);
     assert!(after.contains(&0) && after.contains(&1));
 }
+
+/// Spec §10.2: a flood of SYNs that never complete on a backlog of 8, per tcp_syncookies.
+#[test]
+fn timeline_10_2_syn_flood_backlog_8() {
+    for (cookies, requests_kept) in [("0", 9), ("1", 9), ("2", 0)] {
+        let (mut p, _) = Peer::new(8, &[("net.ipv4.tcp_syncookies", cookies)]);
+        let answered = (5000..5020).filter(|&port| !p.syn(port).is_empty()).count();
+        let c = |c| p.count(c);
+        match cookies {
+            "0" => {
+                assert_eq!(answered, 9, "9 requests, the other 11 SYNs dropped");
+                assert_eq!(
+                    (c(Counter::TcpExtTCPReqQFullDrop), c(Counter::TcpExtListenDrops)),
+                    (11, 11)
+                );
+            }
+            "1" => {
+                assert_eq!(answered, 20, "9 requests and 11 cookies");
+                assert_eq!(c(Counter::TcpExtSyncookiesSent), 11);
+                assert_eq!(c(Counter::TcpExtTCPReqQFullDoCookies), 11);
+            }
+            _ => {
+                assert_eq!(answered, 20, "all cookies");
+                assert_eq!(c(Counter::TcpExtSyncookiesSent), 20);
+            }
+        }
+        // 1 s: each kept request retransmits once; cookies never do.
+        assert_eq!(p.at(1.5).len(), requests_kept, "tcp_syncookies={cookies}");
+        // 7 s: the pressure rule leaves 4 of 9 (L24).
+        p.at(3.5);
+        assert_eq!(p.at(7.5).len(), requests_kept.min(4), "tcp_syncookies={cookies}");
+    }
+}
+
+#[test]
+fn l13_syn_to_a_broadcast_address_is_dropped() {
+    let mut stack = Stack::new(StackConfig::new(SERVER));
+    let l = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    stack.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).unwrap();
+    stack.listen(l, 8).unwrap();
+    let seg = TcpRepr {
+        src_port: 5000,
+        dst_port: PORT,
+        seq: 1,
+        flags: TcpFlags::SYN,
+        window: 100,
+        ..Default::default()
+    };
+    let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
+    Ipv4Repr::new(CLIENT, Ipv4Addr::BROADCAST, ip_proto::TCP, seg.buffer_len())
+        .emit(&mut d)
+        .unwrap();
+    seg.emit(&mut d[IPV4_HEADER_LEN..], CLIENT, Ipv4Addr::BROADCAST)
+        .unwrap();
+    stack.receive(Instant::ZERO, &d);
+    assert_eq!(stack.poll_transmit(&mut [0u8; 1500]), None);
+}
+
+#[test]
+fn l41_paws_and_tsecr_rejects_answer_with_an_ack() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let ts = |tsval, tsecr| TcpOptions {
+        timestamp: Some(Timestamp { tsval, tsecr }),
+        ..TcpOptions::default()
+    };
+    let syn = TcpOptions {
+        timestamp: Some(Timestamp { tsval: 1000, tsecr: 0 }),
+        ..syn_options()
+    };
+    let synack = one(p.send(5000, 1000, 0, TcpFlags::SYN, syn, &[])).seg;
+    let our_tsval = synack.options.timestamp.unwrap().tsval;
+    let ack_no = synack.seq.wrapping_add(1);
+    // An older TSval: PAWS reject, an ACK with TSecr = the SYN's TSval.
+    let a = one(p.send(5000, 1001, ack_no, TcpFlags::ACK, ts(999, our_tsval), &[])).seg;
+    assert_eq!((a.flags, a.seq, a.ack), (TcpFlags::ACK, ack_no, 1001));
+    assert_eq!(a.options.timestamp.map(|t| t.tsecr), Some(1000));
+    assert_eq!(p.count(Counter::TcpExtPAWSEstab), 1);
+    // A TSecr we never sent (rate limit: half a second later).
+    p.at(0.6);
+    one(p.send(
+        5000,
+        1001,
+        ack_no,
+        TcpFlags::ACK,
+        ts(1001, our_tsval.wrapping_add(1_000_000)),
+        &[],
+    ));
+    assert_eq!(p.count(Counter::TcpExtTSEcrRejected), 1);
+    assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EAGAIN, "the request is kept");
+    assert!(p
+        .send(5000, 1001, ack_no, TcpFlags::ACK, ts(1002, our_tsval), &[])
+        .is_empty());
+    assert!(p.stack.accept(l).is_ok());
+}
+
+#[test]
+fn l43_new_syn_out_of_window_gets_an_ack_for_the_old_request() {
+    let (mut p, _) = Peer::new(8, &[]);
+    let synack = one(p.syn(5000)).seg;
+    let a = one(p.send(5000, 900_000, 0, TcpFlags::SYN, syn_options(), &[])).seg;
+    assert_eq!(
+        (a.flags, a.seq, a.ack),
+        (TcpFlags::ACK, synack.seq.wrapping_add(1), 1001)
+    );
+    // The peer's reset (seq = our rcv_nxt) removes the request; its next SYN is new.
+    assert!(p
+        .send(5000, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .is_empty());
+    let fresh = one(p.send(5000, 900_000, 0, TcpFlags::SYN, syn_options(), &[])).seg;
+    assert_eq!(fresh.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(fresh.ack, 900_001);
+}
+
+#[test]
+fn l54_a_child_reset_before_accept_is_still_accepted() {
+    let (mut p, l) = Peer::new(8, &[]);
+    p.connect(5000);
+    assert!(p
+        .send(5000, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .is_empty());
+    let (child, peer) = p.stack.accept(l).unwrap();
+    assert_eq!(peer.port(), 5000);
+    let mut err = [0u8; 4];
+    p.stack.getsockopt(child, SOL_SOCKET, SO_ERROR, &mut err).unwrap();
+    assert_eq!(i32::from_ne_bytes(err), Errno::ECONNRESET.raw());
+}
