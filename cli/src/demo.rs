@@ -1,12 +1,15 @@
 //! `synq sim`: a scripted client talks to a synq host over a simulated link, in virtual time.
 //!
-//! No socket of synq accepts connections yet, so the exchange shows what the stack does
-//! today, exactly as Linux would: a SYN to a closed port and data to a closed port are
-//! answered with resets (`tcp_v4_send_reset`), and a reset is never answered.
+//! The server listens on port 80: the client's SYN gets a SYN-ACK (retransmitted if the link
+//! loses it), its ACK puts a child on the accept queue and accept() takes it. Then what Linux
+//! does for strays: a SYN and data to closed ports are answered with resets
+//! (`tcp_v4_send_reset`), and a reset is never answered.
 
 use clap::Args;
 use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 use std::path::PathBuf;
+use synq_core::consts::{AF_INET, SOCK_STREAM};
 use synq_core::rng::Rng;
 use synq_core::{Duration, Instant, StackConfig};
 use synq_sim::{LinkConfig, Sim, TraceFate};
@@ -69,7 +72,9 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     let mut sim = Sim::new(args.seed);
     sim.enable_trace();
     let client = sim.add_scripted("client", CLIENT);
-    let server = sim.add_stack("server", StackConfig::new(SERVER));
+    let mut config = StackConfig::new(SERVER);
+    config.credentials = synq_core::Credentials::ROOT; // port 80 is privileged
+    let server = sim.add_stack("server", config);
     let link = sim.connect(
         client,
         server,
@@ -78,23 +83,56 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
             ..LinkConfig::with_delay(Duration::from_millis(args.delay_ms))
         },
     );
+    let listener = sim.with_stack(server, |stack, _| {
+        let l = stack.socket(AF_INET, SOCK_STREAM, 0)?;
+        stack.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80))?;
+        stack.listen(l, 128)?;
+        Ok::<_, synq_core::Errno>(l)
+    });
+    let listener = listener.map_err(|e| format!("sim: listener: {e}"))?;
     let mut rng = Rng::seed_from_u64(args.seed);
     let isn = rng.next_u32();
 
-    // 1. A SYN to a closed port: RST|ACK acknowledging the SYN.
+    // 1. A handshake: SYN, SYN-ACK (again after 1 s, 3 s, ... while the link loses it), ACK.
     sim.send_tcp(client, SERVER, &segment(40000, 80, isn, 0, TcpFlags::SYN, &[]));
-    sim.run_until(Instant::from_millis(100));
-    // 2. Data to a closed port: RST whose sequence number is the segment's ACK.
+    let mut accepted = None;
+    for step in 1..=8 {
+        sim.run_until(Instant::from_millis(step * 1000 - 900));
+        let synack = std::iter::from_fn(|| sim.recv(client)).find_map(|r| {
+            let (_, seg) = r.tcp().ok()?;
+            (seg.flags == TcpFlags::SYN | TcpFlags::ACK).then_some(seg.seq)
+        });
+        if let Some(their_isn) = synack {
+            let ack = segment(
+                40000,
+                80,
+                isn.wrapping_add(1),
+                their_isn.wrapping_add(1),
+                TcpFlags::ACK,
+                &[],
+            );
+            sim.send_tcp(client, SERVER, &ack);
+            sim.run_for(Duration::from_millis(50));
+            accepted = sim.with_stack(server, |stack, _| stack.accept(listener)).ok();
+            break;
+        }
+    }
+    let t = sim.now() + Duration::from_millis(100);
+    sim.run_until(t);
+    // 2. A SYN to a closed port: RST|ACK acknowledging the SYN.
+    sim.send_tcp(client, SERVER, &segment(40002, 81, isn, 0, TcpFlags::SYN, &[]));
+    sim.run_for(Duration::from_millis(100));
+    // 3. Data to a closed port: RST whose sequence number is the segment's ACK.
     let ack = rng.next_u32();
     sim.send_tcp(
         client,
         SERVER,
         &segment(40001, 7, isn, ack, TcpFlags::ACK | TcpFlags::PSH, b"hello, synq\n"),
     );
-    sim.run_until(Instant::from_millis(200));
-    // 3. A reset: never answered.
+    sim.run_for(Duration::from_millis(100));
+    // 4. A reset to the listener: never answered.
     sim.send_tcp(client, SERVER, &segment(40003, 80, isn, 0, TcpFlags::RST, &[]));
-    sim.run_until(Instant::from_secs(1));
+    sim.run_for(Duration::from_millis(800));
 
     println!(
         "synq sim: seed {}, client {CLIENT} <-> server {SERVER} (synq), one-way delay {} ms, loss {}",
@@ -107,6 +145,10 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
             TraceFate::NoRoute => "  [no route]",
         };
         println!("{:>14}  {:<7} {}{fate}", t.at.to_string(), t.from, t.summary);
+    }
+    match accepted {
+        Some((fd, peer)) => println!("server: accept() = {fd}, peer {peer}"),
+        None => println!("server: no connection accepted (the link lost the handshake)"),
     }
     println!("server counters (nstat names):");
     for (name, value) in sim.stack(server).mib().nonzero() {

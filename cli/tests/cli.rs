@@ -58,8 +58,10 @@ fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
     let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
     let (ok, out, err) = synq(&["sim", "--pcap", a.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("10.0.0.2:80 > 10.0.0.1:40000: R. 0:0(0)"), "{out}");
-    assert!(out.contains("TcpOutRsts"), "{out}");
+    assert!(out.contains("10.0.0.2:80 > 10.0.0.1:40000: S. "), "{out}");
+    assert!(out.contains("server: accept() = 4, peer 10.0.0.1:40000"), "{out}");
+    assert!(out.contains("10.0.0.2:81 > 10.0.0.1:40002: R. 0:0(0)"), "{out}");
+    assert!(out.contains("TcpPassiveOpens"), "{out}");
     synq(&["sim", "--pcap", b.to_str().unwrap()]);
     let bytes = std::fs::read(&a).unwrap();
     assert_eq!(bytes, std::fs::read(&b).unwrap(), "same seed, same pcap");
@@ -73,7 +75,7 @@ fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
         synq_wire::TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).expect("valid TCP, checksum included");
         n += 1;
     }
-    assert_eq!(n, 5);
+    assert_eq!(n, 8);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
