@@ -41,6 +41,9 @@ enum Bench {
         /// Handshakes.
         #[arg(long, default_value_t = 50_000)]
         handshakes: u32,
+        /// Runs per measurement; the median is printed.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
 }
 
@@ -48,7 +51,7 @@ enum Bench {
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.what {
         Bench::Bind { ports, runs } => bind(ports, runs.max(1)),
-        Bench::Listen { syns, handshakes } => crate::bench_listen::listen(syns.max(1), handshakes.max(1)),
+        Bench::Listen { syns, handshakes, runs } => crate::bench_listen::listen(syns.max(1), handshakes.max(1), runs),
     }
 }
 
