@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::request_sock::RequestId;
+use crate::slab::SlabKey;
 use crate::socket::SocketId;
 
 /// A connection's 4-tuple from our side.
@@ -50,7 +51,7 @@ const REQUEST_BIT: u32 = 1 << 31;
 impl From<EhashEntry> for PackedEntry {
     fn from(e: EhashEntry) -> PackedEntry {
         match e {
-            EhashEntry::Request(id) => PackedEntry(id.raw() | REQUEST_BIT),
+            EhashEntry::Request(id) => PackedEntry(id.index() | REQUEST_BIT),
             EhashEntry::Socket(fd) => PackedEntry(fd.raw()),
         }
     }
@@ -59,7 +60,7 @@ impl From<EhashEntry> for PackedEntry {
 impl From<PackedEntry> for EhashEntry {
     fn from(p: PackedEntry) -> EhashEntry {
         if p.0 & REQUEST_BIT != 0 {
-            EhashEntry::Request(RequestId::from_raw(p.0 & !REQUEST_BIT))
+            EhashEntry::Request(RequestId::from_index(p.0 & !REQUEST_BIT))
         } else {
             EhashEntry::Socket(SocketId::from_raw(p.0))
         }

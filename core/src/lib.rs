@@ -21,6 +21,7 @@ pub mod port_bitmap;
 pub mod request_sock;
 pub mod reuseport;
 pub mod rng;
+pub mod slab;
 pub mod socket;
 mod stack;
 pub mod syn_queue;

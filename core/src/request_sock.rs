@@ -10,6 +10,7 @@ use core::time::Duration;
 
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
+use crate::slab::{Slab, SlabKey};
 use crate::socket::SocketId;
 use crate::timer_wheel::TimerId;
 
@@ -131,52 +132,17 @@ impl RequestSock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId(u32);
 
-impl RequestId {
-    /// The slot number.
-    pub(crate) fn raw(self) -> u32 {
+impl SlabKey for RequestId {
+    fn from_index(i: u32) -> Self {
+        RequestId(i)
+    }
+    fn index(self) -> u32 {
         self.0
     }
-    /// The id of slot `n`.
-    pub(crate) fn from_raw(n: u32) -> RequestId {
-        RequestId(n)
-    }
 }
 
-/// The request socks of a stack, in a slab (their 4-tuples are in the established hash).
-#[derive(Debug, Default)]
-pub struct RequestTable {
-    slots: Vec<Option<RequestSock>>,
-    free: Vec<u32>,
-}
-
-impl RequestTable {
-    /// Stores a request.
-    pub fn insert(&mut self, req: RequestSock) -> RequestId {
-        if let Some(i) = self.free.pop() {
-            self.slots[i as usize] = Some(req);
-            return RequestId(i);
-        }
-        self.slots.push(Some(req));
-        RequestId(self.slots.len() as u32 - 1)
-    }
-
-    /// The request behind `id`.
-    pub fn get(&self, id: RequestId) -> Option<&RequestSock> {
-        self.slots.get(id.0 as usize)?.as_ref()
-    }
-
-    /// The request behind `id`, mutable.
-    pub fn get_mut(&mut self, id: RequestId) -> Option<&mut RequestSock> {
-        self.slots.get_mut(id.0 as usize)?.as_mut()
-    }
-
-    /// Takes the request out.
-    pub fn remove(&mut self, id: RequestId) -> Option<RequestSock> {
-        let req = self.slots.get_mut(id.0 as usize)?.take()?;
-        self.free.push(id.0);
-        Some(req)
-    }
-}
+/// The request socks of a stack (their 4-tuples are in the established hash).
+pub type RequestTable = Slab<RequestId, RequestSock>;
 
 /// `reqsk_timeout` for a request that has seen `num_timeout` expiries.
 pub fn reqsk_timeout(num_timeout: u8) -> Duration {

@@ -6,6 +6,8 @@
 
 use std::net::SocketAddrV4;
 
+use crate::slab::{Slab, SlabKey};
+
 /// Names a TIME_WAIT entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimeWaitId(pub(crate) u32);
@@ -25,31 +27,14 @@ pub struct TimeWaitSock {
     pub uid: u32,
 }
 
-/// The TIME_WAIT entries of a stack, in a slab.
-#[derive(Debug, Default)]
-pub struct TimeWaitTable {
-    slots: Vec<Option<TimeWaitSock>>,
-    free: Vec<u32>,
+impl SlabKey for TimeWaitId {
+    fn from_index(i: u32) -> Self {
+        TimeWaitId(i)
+    }
+    fn index(self) -> u32 {
+        self.0
+    }
 }
 
-impl TimeWaitTable {
-    /// Stores an entry.
-    pub fn insert(&mut self, tw: TimeWaitSock) -> TimeWaitId {
-        if let Some(i) = self.free.pop() {
-            self.slots[i as usize] = Some(tw);
-            return TimeWaitId(i);
-        }
-        self.slots.push(Some(tw));
-        TimeWaitId(self.slots.len() as u32 - 1)
-    }
-    /// The entry behind `id`.
-    pub fn get(&self, id: TimeWaitId) -> Option<&TimeWaitSock> {
-        self.slots.get(id.0 as usize).and_then(Option::as_ref)
-    }
-    /// Takes the entry out.
-    pub fn remove(&mut self, id: TimeWaitId) -> Option<TimeWaitSock> {
-        let tw = self.slots.get_mut(id.0 as usize)?.take()?;
-        self.free.push(id.0);
-        Some(tw)
-    }
-}
+/// The TIME_WAIT entries of a stack.
+pub type TimeWaitTable = Slab<TimeWaitId, TimeWaitSock>;
