@@ -352,7 +352,7 @@ impl Stack {
                 }
                 if req.num_timeout == 0 {
                     let l = self.sockets.get_mut(req.listener).expect("alive listener");
-                    l.syn_queue.young -= 1;
+                    l.syn_queue.aged();
                 }
                 let req = self.requests.get_mut(id).expect("request still there");
                 req.num_timeout = req.num_timeout.saturating_add(1);

@@ -25,10 +25,15 @@ impl SynQueue {
 
     /// `reqsk_queue_removed` for a request that has had `num_timeout` expiries.
     pub fn removed(&mut self, num_timeout: u8) {
-        self.qlen -= 1;
+        self.qlen = self.qlen.saturating_sub(1);
         if num_timeout == 0 {
-            self.young -= 1;
+            self.aged();
         }
+    }
+
+    /// A request's timer fired for the first time: it is no longer young.
+    pub fn aged(&mut self) {
+        self.young = self.young.saturating_sub(1);
     }
 
     /// The `tcp_max_syn_backlog` rule (L18), used only without cookies: drop when fewer than a
