@@ -876,3 +876,22 @@ fn l54_a_child_reset_before_accept_is_still_accepted() {
     p.stack.getsockopt(child, SOL_SOCKET, SO_ERROR, &mut err).unwrap();
     assert_eq!(i32::from_ne_bytes(err), Errno::ECONNRESET.raw());
 }
+
+#[test]
+fn l44_l53_child_inherits_the_listeners_options_not_its_file_flags() {
+    let (mut p, l) = Peer::new(8, &[]);
+    set_int(&mut p, l, SOL_SOCKET, SO_KEEPALIVE, 1).unwrap();
+    set_int(&mut p, l, SOL_TCP, TCP_NODELAY, 1).unwrap();
+    set_int(&mut p, l, SOL_SOCKET, SO_RCVBUF, 50_000).unwrap();
+    p.stack.set_nonblocking(l, true).unwrap();
+    p.connect(5000);
+    let (child, _) = p.stack.accept(l).unwrap();
+    assert_eq!(get_int(&mut p, child, SOL_SOCKET, SO_KEEPALIVE), 1);
+    assert_eq!(get_int(&mut p, child, SOL_TCP, TCP_NODELAY), 1);
+    assert_eq!(get_int(&mut p, child, SOL_SOCKET, SO_RCVBUF), 100_000);
+    assert_eq!(get_int(&mut p, child, SOL_SOCKET, SO_ACCEPTCONN), 0);
+    assert!(
+        !p.stack.is_nonblocking(child).unwrap(),
+        "O_NONBLOCK comes from accept4 only"
+    );
+}
