@@ -5,7 +5,7 @@ use crate::accept_queue::AcceptQueue;
 use crate::errno::Errno;
 use crate::syn_queue::SynQueue;
 use crate::syncookies::SynqOverflow;
-use crate::tcb::Tcb;
+use crate::tcb::{Tcb, TCP_MSS_DEFAULT};
 use core::fmt;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -213,10 +213,10 @@ impl Socket {
         if self.options.user_mss != 0 && matches!(self.state, TcpState::Close | TcpState::Listen) {
             return self.options.user_mss;
         }
-        let Some(t) = &self.tcb else { return 536 };
+        let Some(t) = &self.tcb else { return TCP_MSS_DEFAULT };
         let options = if t.tstamp_ok { 12 } else { 0 };
         let mss = u32::from(t.advmss.min(t.mss_clamp) - options);
-        let cutoff = if t.max_window > 536 {
+        let cutoff = if t.max_window > u32::from(TCP_MSS_DEFAULT) {
             t.max_window >> 1
         } else {
             t.max_window

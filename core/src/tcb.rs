@@ -2,6 +2,10 @@
 //! after the handshake (`tcp_create_openreq_child`, spec L44). Data transfer and close grow
 //! it in their issues.
 
+/// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option, and the MSS a socket
+/// reports before it has a connection.
+pub const TCP_MSS_DEFAULT: u16 = 536;
+
 /// A connection's sequence and option state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tcb {
