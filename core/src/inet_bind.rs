@@ -129,9 +129,7 @@ impl Stack {
             Ok(()) => {
                 let socket = self.sockets.get_mut(fd)?;
                 socket.sport = socket.num;
-                if socket.options.reuse_port {
-                    self.reuseport.add(socket.num, socket.rcv_saddr, fd);
-                }
+                self.listening.add(socket.num, socket.rcv_saddr, fd);
                 Ok(())
             }
             Err(e) => {

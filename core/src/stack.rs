@@ -11,9 +11,9 @@ use crate::consts::*;
 use crate::ehash::{Ehash, TupleHashBuilder};
 use crate::errno::Errno;
 use crate::isn::IsnSecrets;
+use crate::listening_hash::ListeningHash;
 use crate::mib::{Counter, Mib};
 use crate::request_sock::{retrans_to_secs, secs_to_retrans, RequestId, RequestTable};
-use crate::reuseport::ReuseportGroups;
 use crate::rng::Rng;
 use crate::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
 use crate::syncookies::SynCookies;
@@ -76,7 +76,7 @@ pub struct Stack {
     pub(crate) requests: RequestTable,
     pub(crate) isn: IsnSecrets,
     pub(crate) syncookies: SynCookies,
-    pub(crate) reuseport: ReuseportGroups,
+    pub(crate) listening: ListeningHash,
     pub(crate) timers: TimerWheel<Timer>,
     pub(crate) tx: TxQueue,
     pub(crate) rng: Rng,
@@ -101,7 +101,7 @@ impl Stack {
             requests: RequestTable::default(),
             isn: IsnSecrets::random(&mut secrets),
             syncookies: SynCookies::random(&mut secrets),
-            reuseport: ReuseportGroups::new(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64())),
+            listening: ListeningHash::new(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64())),
             timers: TimerWheel::new(),
             tx: TxQueue::default(),
             rng: Rng::seed_from_u64(config.seed),
@@ -431,7 +431,7 @@ impl Stack {
     /// requests are left to their timers (L62).
     fn inet_csk_listen_stop(&mut self, fd: SocketId) {
         let Ok(listener) = self.sockets.get_mut(fd) else { return };
-        self.reuseport.detach(listener.num, listener.rcv_saddr, fd);
+        self.listening.remove(listener.num, listener.rcv_saddr, fd);
         let children: Vec<SocketId> = listener.accept_queue.drain().collect();
         for id in children {
             if let Ok(child) = self.sockets.remove(id) {

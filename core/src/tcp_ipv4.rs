@@ -77,22 +77,11 @@ impl Stack {
     }
 
     /// `__inet_lookup_listener` (L65): a listener bound to the segment's address before one
-    /// bound to the wildcard; where listeners form a SO_REUSEPORT group, the member the
-    /// 4-tuple's hash picks.
+    /// bound to the wildcard; in a SO_REUSEPORT group, the member the 4-tuple's hash picks.
     fn listener_for(&self, t: &FourTuple) -> Option<SocketId> {
-        [t.local_addr, Ipv4Addr::UNSPECIFIED].iter().find_map(|&a| {
-            self.reuseport.select(a, t).or_else(|| {
-                self.bind_table
-                    .owners_at(t.local_port, a)
-                    .iter()
-                    .find_map(|&o| match o {
-                        Owner::Socket(fd) if self.sockets.get(fd).is_ok_and(|s| s.state == TcpState::Listen) => {
-                            Some(fd)
-                        }
-                        _ => None,
-                    })
-            })
-        })
+        [t.local_addr, Ipv4Addr::UNSPECIFIED]
+            .iter()
+            .find_map(|&a| self.listening.lookup(a, t))
     }
 
     /// A segment for a synchronized connection. Until the data-transfer issue only a reset
