@@ -10,7 +10,7 @@ use crate::mib::Counter;
 use crate::request_sock::{reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT};
 use crate::socket::{SocketId, SocketOptions, TcpState};
 use crate::stack::{Stack, Timer};
-use crate::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieFlow, CookieOptions};
+use crate::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieOptions};
 use crate::tcb::TCP_MSS_DEFAULT;
 use crate::time::Instant;
 
@@ -46,11 +46,8 @@ impl Stack {
         seg: &TcpRepr<'_>,
     ) {
         let f = seg.flags;
-        if !f.syn() {
-            match self.cookie_v4_check(now, listener, tuple, seg) {
-                CookieCheck::NotACookie => {}
-                CookieCheck::Consumed => return,
-            }
+        if !f.syn() && self.cookie_v4_check(now, listener, tuple, seg) {
+            return;
         }
         if f.ack() {
             self.reply_reset(ip, seg);
@@ -122,14 +119,20 @@ impl Stack {
         if lopts.user_mss != 0 && o.mss.is_some_and(|m| m > lopts.user_mss) {
             mss = lopts.user_mss;
         }
-        let mut tstamp = o.timestamp.filter(|_| s.tcp_timestamps != 0);
-        let mut wscale = o.window_scale.filter(|_| s.tcp_window_scaling != 0);
-        let mut sack_ok = o.sack_permitted && s.tcp_sack != 0;
+        let tstamp = o.timestamp.filter(|_| s.tcp_timestamps != 0);
+        let mut opts = CookieOptions {
+            snd_wscale: o
+                .window_scale
+                .filter(|_| s.tcp_window_scaling != 0)
+                .map(|w| w.min(TCP_MAX_WSCALE)),
+            sack_ok: o.sack_permitted && s.tcp_sack != 0,
+            // tcp_ecn_create_request: ECE+CWR on a not-ECT SYN, with tcp_ecn on.
+            ecn_ok: seg.flags.contains(TcpFlags::ECE | TcpFlags::CWR) && ip.tos & 0b11 == 0 && s.tcp_ecn != 0,
+        };
         if want_cookie && tstamp.is_none() {
-            (wscale, sack_ok, tstamp) = (None, false, None); // tcp_clear_options
+            // tcp_clear_options: without timestamps a cookie carries the MSS only, no ECN.
+            opts = CookieOptions::default();
         }
-        // tcp_ecn_create_request: ECE+CWR on a not-ECT SYN, with tcp_ecn on.
-        let mut ecn_ok = seg.flags.contains(TcpFlags::ECE | TcpFlags::CWR) && ip.tos & 0b11 == 0 && s.tcp_ecn != 0;
         let ts_off = match tstamp {
             Some(_) => self
                 .isn
@@ -138,13 +141,7 @@ impl Stack {
         };
         let now_ms = tcp_clock_ms(now);
         let (snt_isn, tsval) = if want_cookie {
-            let flow = CookieFlow {
-                saddr: tuple.remote_addr,
-                daddr: tuple.local_addr,
-                sport: tuple.remote_port,
-                dport: tuple.local_port,
-            };
-            let (cookie, cookie_mss) = self.syncookies.cookie_v4_init_sequence(flow, seg.seq, mss, now);
+            let (cookie, cookie_mss) = self.syncookies.cookie_v4_init_sequence(tuple.into(), seg.seq, mss, now);
             mss = cookie_mss;
             self.mib.inc(Counter::TcpExtSyncookiesSent);
             self.sockets
@@ -152,14 +149,6 @@ impl Stack {
                 .expect("listener")
                 .synq_overflow
                 .note(now);
-            if tstamp.is_none() {
-                ecn_ok = false;
-            }
-            let opts = CookieOptions {
-                snd_wscale: wscale.map(|w| w.min(TCP_MAX_WSCALE)),
-                sack_ok,
-                ecn_ok,
-            };
             (cookie, cookie_init_timestamp(opts, now_ms).wrapping_add(ts_off))
         } else {
             let isn = self.isn.secure_tcp_seq(
@@ -174,25 +163,10 @@ impl Stack {
         let mut req = self.new_request(listener, incarnation, tuple, seg.seq, snt_isn);
         req.mss = mss;
         req.ts_off = ts_off;
-        req.ts_recent = tstamp.map_or(0, |t| t.tsval);
         req.snt_tsval_first = tsval;
         req.snt_tsval_last = tsval;
         req.syn_tos = ip.tos;
-        let mut flags = 0;
-        if tstamp.is_some() {
-            flags |= RequestSock::TSTAMP_OK;
-        }
-        if sack_ok {
-            flags |= RequestSock::SACK_OK;
-        }
-        if ecn_ok {
-            flags |= RequestSock::ECN_OK;
-        }
-        if let Some(w) = wscale {
-            flags |= RequestSock::WSCALE_OK;
-            req.snd_wscale = w.min(TCP_MAX_WSCALE);
-        }
-        req.flags = flags;
+        req.set_options(tstamp.map(|t| t.tsval), opts);
         self.tcp_openreq_init_rwin(&mut req, &lopts);
         self.send_synack(&req, tsval);
         if want_cookie {
@@ -295,13 +269,7 @@ impl Stack {
         if let Some(t) = req.timer {
             self.timers.cancel(t);
         }
-        let tuple = FourTuple {
-            local_addr: req.loc_addr,
-            local_port: req.loc_port,
-            remote_port: req.rmt_port,
-            remote_addr: req.rmt_addr,
-        };
-        self.ehash.remove(&tuple, EhashEntry::Request(id));
+        self.ehash.remove(&req.tuple(), EhashEntry::Request(id));
         // The listener counts its requests for as long as it lives, listening or not.
         if let Ok(l) = self.sockets.get_mut(req.listener) {
             if l.incarnation == req.listener_incarnation {
@@ -359,33 +327,23 @@ impl Stack {
         }
     }
 
-    /// `cookie_v4_check` (L37) for a non-SYN segment that reached a listener.
-    fn cookie_v4_check(
-        &mut self,
-        now: Instant,
-        listener: SocketId,
-        tuple: &FourTuple,
-        seg: &TcpRepr<'_>,
-    ) -> CookieCheck {
+    /// `cookie_v4_check` (L37) for a non-SYN segment that reached a listener: true when it was
+    /// a valid cookie ACK (a child was made, or the segment dropped on a full accept queue);
+    /// false sends it on to LISTEN processing (→ RST).
+    fn cookie_v4_check(&mut self, now: Instant, listener: SocketId, tuple: &FourTuple, seg: &TcpRepr<'_>) -> bool {
         if self.sysctl.tcp_syncookies == 0 || !seg.flags.ack() || seg.flags.rst() {
-            return CookieCheck::NotACookie;
+            return false;
         }
         let Ok(l) = self.sockets.get(listener) else {
-            return CookieCheck::NotACookie;
+            return false;
         };
         if !l.synq_overflow.recent(now) {
-            return CookieCheck::NotACookie;
+            return false;
         }
         let (incarnation, lopts) = (l.incarnation, l.options);
-        let flow = CookieFlow {
-            saddr: tuple.remote_addr,
-            daddr: tuple.local_addr,
-            sport: tuple.remote_port,
-            dport: tuple.local_port,
-        };
-        let Some(mss) = self.syncookies.cookie_v4_check(flow, seg.seq, seg.ack, now) else {
+        let Some(mss) = self.syncookies.cookie_v4_check(tuple.into(), seg.seq, seg.ack, now) else {
             self.mib.inc(Counter::TcpExtSyncookiesFailed);
-            return CookieCheck::NotACookie;
+            return false;
         };
         self.mib.inc(Counter::TcpExtSyncookiesRecv);
         let ts = seg.options.timestamp;
@@ -397,7 +355,7 @@ impl Stack {
             _ => 0,
         };
         let Some(opts) = cookie_timestamp_decode(ts.map(|t| t.tsecr.wrapping_sub(ts_off)), &self.sysctl) else {
-            return CookieCheck::NotACookie;
+            return false;
         };
         // cookie_tcp_reqsk_alloc: the request the SYN would have made.
         let mut req = self.new_request(
@@ -409,35 +367,12 @@ impl Stack {
         );
         req.mss = mss;
         req.ts_off = ts_off;
-        let mut flags = 0;
-        if let Some(t) = ts {
-            flags |= RequestSock::TSTAMP_OK;
-            req.ts_recent = t.tsval;
-        }
-        if opts.sack_ok {
-            flags |= RequestSock::SACK_OK;
-        }
-        if opts.ecn_ok {
-            flags |= RequestSock::ECN_OK;
-        }
-        if let Some(w) = opts.snd_wscale {
-            flags |= RequestSock::WSCALE_OK;
-            req.snd_wscale = w;
-        }
-        req.flags = flags;
+        req.set_options(ts.map(|t| t.tsval), opts);
         self.tcp_openreq_init_rwin(&mut req, &lopts);
         // tcp_get_cookie_sock: the child, or a silent drop when the accept queue is full.
         if let Some(child) = self.syn_recv_sock(listener, &req, tuple) {
             self.child_process(child, seg);
         }
-        CookieCheck::Consumed
+        true
     }
-}
-
-/// What the cookie check made of a segment.
-enum CookieCheck {
-    /// Not a cookie ACK (or a failed one): LISTEN processing goes on (→ RST).
-    NotACookie,
-    /// A valid cookie: a child was made, or the segment dropped.
-    Consumed,
 }

@@ -10,8 +10,10 @@ use core::time::Duration;
 
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
+use crate::ehash::FourTuple;
 use crate::slab::{Slab, SlabKey};
 use crate::socket::SocketId;
+use crate::syncookies::CookieOptions;
 use crate::timer_wheel::TimerId;
 
 /// `TCP_TIMEOUT_INIT`: the first SYN-ACK retransmission timeout (L22).
@@ -82,6 +84,37 @@ impl RequestSock {
     /// Whether `flag` is set.
     pub fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
+    }
+
+    /// The request's 4-tuple, our side first.
+    pub fn tuple(&self) -> FourTuple {
+        FourTuple {
+            local_addr: self.loc_addr,
+            local_port: self.loc_port,
+            remote_port: self.rmt_port,
+            remote_addr: self.rmt_addr,
+        }
+    }
+
+    /// Records the options both ends agreed on: timestamps (with the peer's TSval), SACK, ECN
+    /// and the peer's window-scale shift.
+    pub fn set_options(&mut self, ts_recent: Option<u32>, opts: CookieOptions) {
+        let mut flags = self.flags & Self::ACKED;
+        if let Some(tsval) = ts_recent {
+            flags |= Self::TSTAMP_OK;
+            self.ts_recent = tsval;
+        }
+        if opts.sack_ok {
+            flags |= Self::SACK_OK;
+        }
+        if opts.ecn_ok {
+            flags |= Self::ECN_OK;
+        }
+        if let Some(w) = opts.snd_wscale {
+            flags |= Self::WSCALE_OK;
+            self.snd_wscale = w;
+        }
+        self.flags = flags;
     }
 
     /// `rcv_nxt`: the first sequence number after the SYN.

@@ -9,6 +9,7 @@
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
+use crate::ehash::FourTuple;
 use crate::isn::SipKey;
 use crate::rng::Rng;
 use crate::sysctl::Sysctl;
@@ -43,6 +44,18 @@ pub struct CookieFlow {
     pub daddr: Ipv4Addr,
     pub sport: u16,
     pub dport: u16,
+}
+
+impl From<&FourTuple> for CookieFlow {
+    /// The flow of a segment that arrived on `t` (our side is the SYN's destination).
+    fn from(t: &FourTuple) -> CookieFlow {
+        CookieFlow {
+            saddr: t.remote_addr,
+            daddr: t.local_addr,
+            sport: t.remote_port,
+            dport: t.local_port,
+        }
+    }
 }
 
 /// The two cookie secrets (`syncookie_secret[2]`).
