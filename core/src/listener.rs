@@ -370,7 +370,7 @@ impl Stack {
         req.set_options(ts.map(|t| t.tsval), opts);
         self.tcp_openreq_init_rwin(&mut req, &lopts);
         // tcp_get_cookie_sock: the child, or a silent drop when the accept queue is full.
-        if let Some(child) = self.syn_recv_sock(listener, &req, tuple) {
+        if let Some(child) = self.syn_recv_sock(&req) {
             self.child_process(child, seg);
         }
         true

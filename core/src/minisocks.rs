@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::bind_table::Owner;
-use crate::ehash::{EhashEntry, FourTuple};
+use crate::ehash::EhashEntry;
 use crate::listener::tcp_clock_ms;
 use crate::mib::Counter;
 use crate::request_sock::{RequestId, RequestSock};
@@ -41,14 +41,7 @@ impl Stack {
     /// `tcp_check_req` (L26, L27, L41–L45) for a segment whose 4-tuple names request `id`.
     /// Returns false when the request's listener is gone (L40): the request was dropped and
     /// the caller looks the segment up again.
-    pub(crate) fn tcp_check_req(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        tuple: &FourTuple,
-        ip: &Ipv4Repr,
-        seg: &TcpRepr<'_>,
-    ) -> bool {
+    pub(crate) fn tcp_check_req(&mut self, now: Instant, id: RequestId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) -> bool {
         let Some(req) = self.requests.get(id).cloned() else {
             return true;
         };
@@ -128,23 +121,16 @@ impl Stack {
         }
         // Step 10: the child, or the overflow path (L45).
         let req = self.requests.get(id).cloned().expect("request");
-        let Some(child) = self.syn_recv_sock(req.listener, &req, tuple) else {
+        let Some(child) = self.syn_recv_sock(&req) else {
             if self.sysctl.tcp_abort_on_overflow == 0 {
                 self.requests.get_mut(id).expect("request").flags |= RequestSock::ACKED;
                 return true;
             }
             return self.embryonic_reset(id, ip, seg);
         };
-        // Step 11: the request becomes the child (inet_csk_complete_hashdance).
-        if let Some(t) = req.timer {
-            self.timers.cancel(t);
-        }
-        self.requests.remove(id);
-        self.sockets
-            .get_mut(req.listener)
-            .expect("alive listener")
-            .syn_queue
-            .removed(req.num_timeout);
+        // Step 11: the request leaves the SYN queue, the child took its place in the
+        // established hash (inet_csk_complete_hashdance).
+        self.drop_request(id);
         self.child_process(child, seg);
         true
     }
@@ -203,12 +189,8 @@ impl Stack {
     /// `tcp_v4_syn_recv_sock` + `tcp_create_openreq_child` + `inet_csk_reqsk_queue_add`
     /// (L44, L46): the child socket for `req`, cloned from the listener, on the listener's
     /// accept queue; `None` (ListenOverflows, ListenDrops) when the queue is full.
-    pub(crate) fn syn_recv_sock(
-        &mut self,
-        listener: SocketId,
-        req: &RequestSock,
-        tuple: &FourTuple,
-    ) -> Option<SocketId> {
+    pub(crate) fn syn_recv_sock(&mut self, req: &RequestSock) -> Option<SocketId> {
+        let listener = req.listener;
         let l = self.sockets.get(listener).ok()?;
         if l.accept_queue.is_full(l.backlog) {
             self.mib.inc(Counter::TcpExtListenOverflows);
@@ -250,7 +232,7 @@ impl Stack {
         let fd = self.sockets.insert(child);
         // __inet_inherit_port: the child holds the listener's port at its own address.
         self.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(fd));
-        self.ehash.replace(*tuple, EhashEntry::Socket(fd));
+        self.ehash.replace(req.tuple(), EhashEntry::Socket(fd));
         self.mib.inc(Counter::TcpPassiveOpens);
         self.sockets.get_mut(listener).expect("listener").accept_queue.push(fd);
         Some(fd)

@@ -63,7 +63,7 @@ impl Stack {
             remote_addr: ip.src_addr,
         };
         match self.ehash.lookup(&tuple) {
-            Some(EhashEntry::Request(id)) if self.tcp_check_req(now, id, &tuple, ip, &seg) => return,
+            Some(EhashEntry::Request(id)) if self.tcp_check_req(now, id, ip, &seg) => return,
             Some(EhashEntry::Socket(fd)) => return self.tcp_rcv_synchronized(fd, ip, &seg),
             // No entry, or a request whose listener is gone (L40): the request was dropped
             // and the segment goes on to the listeners.
