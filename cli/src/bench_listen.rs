@@ -13,7 +13,7 @@ use std::time::{Duration, Instant as WallClock};
 use synq_core::consts::{AF_INET, SOCK_STREAM};
 use synq_core::request_sock::RequestSock;
 use synq_core::{Instant, Stack, StackConfig};
-use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
+use synq_wire::{ip_proto, TcpFlags, TcpOptions, TcpRepr};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 const PORT: u16 = 8080;
@@ -37,13 +37,7 @@ fn datagram(src: (Ipv4Addr, u16), seq: u32, ack: u32, flags: TcpFlags, options: 
         options,
         payload: &[],
     };
-    let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
-    Ipv4Repr::new(src.0, SERVER, ip_proto::TCP, seg.buffer_len())
-        .emit(&mut d)
-        .expect("buffer sized");
-    seg.emit(&mut d[IPV4_HEADER_LEN..], src.0, SERVER)
-        .expect("buffer sized");
-    d
+    seg.to_ipv4_datagram(src.0, SERVER).expect("options that fit")
 }
 
 fn syn_options() -> TcpOptions {

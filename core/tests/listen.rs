@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use synq_core::consts::*;
 use synq_core::{Counter, Errno, Instant, SocketId, Stack, StackConfig};
-use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp, IPV4_HEADER_LEN};
+use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -105,12 +105,8 @@ impl Peer {
             options,
             payload,
         };
-        let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
-        Ipv4Repr::new(CLIENT, SERVER, ip_proto::TCP, seg.buffer_len())
-            .emit(&mut d)
-            .unwrap();
-        seg.emit(&mut d[IPV4_HEADER_LEN..], CLIENT, SERVER).unwrap();
-        self.stack.receive(self.now, &d);
+        self.stack
+            .receive(self.now, &seg.to_ipv4_datagram(CLIENT, SERVER).unwrap());
         self.drain()
     }
 
@@ -798,13 +794,10 @@ fn l13_syn_to_a_broadcast_address_is_dropped() {
         window: 100,
         ..Default::default()
     };
-    let mut d = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
-    Ipv4Repr::new(CLIENT, Ipv4Addr::BROADCAST, ip_proto::TCP, seg.buffer_len())
-        .emit(&mut d)
-        .unwrap();
-    seg.emit(&mut d[IPV4_HEADER_LEN..], CLIENT, Ipv4Addr::BROADCAST)
-        .unwrap();
-    stack.receive(Instant::ZERO, &d);
+    stack.receive(
+        Instant::ZERO,
+        &seg.to_ipv4_datagram(CLIENT, Ipv4Addr::BROADCAST).unwrap(),
+    );
     assert_eq!(stack.poll_transmit(&mut [0u8; 1500]), None);
 }
 

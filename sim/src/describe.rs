@@ -63,7 +63,7 @@ impl std::fmt::Display for Tcp<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synq_wire::{TcpFlags, IPV4_HEADER_LEN};
+    use synq_wire::TcpFlags;
 
     #[test]
     fn describes_tcp_and_malformed() {
@@ -76,11 +76,7 @@ mod tests {
             window: 9,
             ..Default::default()
         };
-        let mut buf = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
-        Ipv4Repr::new(a, b, ip_proto::TCP, seg.buffer_len())
-            .emit(&mut buf)
-            .unwrap();
-        seg.emit(&mut buf[IPV4_HEADER_LEN..], a, b).unwrap();
+        let buf = seg.to_ipv4_datagram(a, b).unwrap();
         assert_eq!(describe(&buf), "10.0.0.1:1 > 10.0.0.2:2: S 5:5(0) win 9");
         assert_eq!(describe(&buf[..4]), "malformed IPv4 (truncated packet), 4 bytes");
     }

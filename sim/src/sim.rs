@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::net::Ipv4Addr;
 use synq_core::rng::Rng;
 use synq_core::{Duration, Instant, Stack, StackConfig};
-use synq_wire::{ip_proto, Ipv4Repr, TcpRepr, IPV4_HEADER_LEN};
+use synq_wire::{TcpRepr, IPV4_HEADER_LEN};
 
 struct Link {
     ends: [HostId; 2],
@@ -185,11 +185,7 @@ impl Sim {
     /// with Linux's defaults (TTL 64, DF).
     pub fn send_tcp(&mut self, from: HostId, dst: Ipv4Addr, seg: &TcpRepr<'_>) {
         let src = self.hosts[from.0].addrs[0];
-        let ip = Ipv4Repr::new(src, dst, ip_proto::TCP, seg.buffer_len());
-        let mut datagram = vec![0u8; IPV4_HEADER_LEN + seg.buffer_len()];
-        ip.emit(&mut datagram).expect("buffer sized for the header");
-        seg.emit(&mut datagram[IPV4_HEADER_LEN..], src, dst)
-            .expect("buffer sized for the segment");
+        let datagram = seg.to_ipv4_datagram(src, dst).expect("a segment with options that fit");
         self.transmit(from, datagram);
     }
 

@@ -279,6 +279,15 @@ impl<'a> TcpRepr<'a> {
         self.payload.len() + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
     }
 
+    /// The segment in a whole IPv4 datagram from `src` to `dst` with `Ipv4Repr::new`'s header
+    /// (TTL 64, DF), both checksums filled in.
+    pub fn to_ipv4_datagram(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Vec<u8>> {
+        let mut d = vec![0u8; crate::IPV4_HEADER_LEN + self.buffer_len()];
+        crate::Ipv4Repr::new(src, dst, ip_proto::TCP, self.buffer_len()).emit(&mut d)?;
+        self.emit(&mut d[crate::IPV4_HEADER_LEN..], src, dst)?;
+        Ok(d)
+    }
+
     /// Writes header, options (Linux's layout) and payload into `buf`, checksum included, and
     /// returns the bytes written.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<usize> {
