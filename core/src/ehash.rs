@@ -1,6 +1,6 @@
 //! The established hash (`inet_ehash`): one table, keyed by the 4-tuple, that holds request
 //! socks and full connections, so that the demux of a segment is one lookup (spec L10,
-//! `__inet_lookup_established`). TIME_WAIT entries join it with the close issue.
+//! `__inet_lookup_established`). and TIME_WAIT mini-sockets.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use crate::request_sock::RequestId;
 use crate::slab::SlabKey;
 use crate::socket::SocketId;
+use crate::time_wait::TimeWaitId;
 
 /// A connection's 4-tuple from our side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum EhashEntry {
     Request(RequestId),
     /// A full socket: a child on its listener's accept queue or an accepted connection.
     Socket(SocketId),
+    /// A TIME_WAIT mini-socket.
+    TimeWait(TimeWaitId),
 }
 
 /// The table.
@@ -41,28 +44,31 @@ pub struct Ehash {
     map: HashMap<FourTuple, PackedEntry, TupleHashBuilder>,
 }
 
-/// An [`EhashEntry`] in 32 bits (the top bit tells a request from a socket), so that a bucket
-/// is 16 bytes: a million half-open requests cost 8 MB less.
+/// An [`EhashEntry`] in 32 bits (the two top bits tell its kind), so that a bucket is 16
+/// bytes: a million half-open requests cost 8 MB less.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PackedEntry(u32);
 
-const REQUEST_BIT: u32 = 1 << 31;
+const TAG_SHIFT: u32 = 30;
+const INDEX_MASK: u32 = (1 << TAG_SHIFT) - 1;
 
 impl From<EhashEntry> for PackedEntry {
     fn from(e: EhashEntry) -> PackedEntry {
         match e {
-            EhashEntry::Request(id) => PackedEntry(id.index() | REQUEST_BIT),
             EhashEntry::Socket(fd) => PackedEntry(fd.raw()),
+            EhashEntry::TimeWait(id) => PackedEntry(id.index() | 1 << TAG_SHIFT),
+            EhashEntry::Request(id) => PackedEntry(id.index() | 2 << TAG_SHIFT),
         }
     }
 }
 
 impl From<PackedEntry> for EhashEntry {
     fn from(p: PackedEntry) -> EhashEntry {
-        if p.0 & REQUEST_BIT != 0 {
-            EhashEntry::Request(RequestId::from_index(p.0 & !REQUEST_BIT))
-        } else {
-            EhashEntry::Socket(SocketId::from_raw(p.0))
+        let index = p.0 & INDEX_MASK;
+        match p.0 >> TAG_SHIFT {
+            0 => EhashEntry::Socket(SocketId::from_stored(index)),
+            1 => EhashEntry::TimeWait(TimeWaitId::from_index(index)),
+            _ => EhashEntry::Request(RequestId::from_index(index)),
         }
     }
 }

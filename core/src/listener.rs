@@ -46,7 +46,7 @@ impl Stack {
         seg: &TcpRepr<'_>,
     ) {
         let f = seg.flags;
-        if !f.syn() && self.cookie_v4_check(now, listener, tuple, seg) {
+        if !f.syn() && self.cookie_v4_check(now, listener, tuple, ip, seg) {
             return;
         }
         if f.ack() {
@@ -330,7 +330,14 @@ impl Stack {
     /// `cookie_v4_check` (L37) for a non-SYN segment that reached a listener: true when it was
     /// a valid cookie ACK (a child was made, or the segment dropped on a full accept queue);
     /// false sends it on to LISTEN processing (→ RST).
-    fn cookie_v4_check(&mut self, now: Instant, listener: SocketId, tuple: &FourTuple, seg: &TcpRepr<'_>) -> bool {
+    fn cookie_v4_check(
+        &mut self,
+        now: Instant,
+        listener: SocketId,
+        tuple: &FourTuple,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
         if self.sysctl.tcp_syncookies == 0 || !seg.flags.ack() || seg.flags.rst() {
             return false;
         }
@@ -370,8 +377,8 @@ impl Stack {
         req.set_options(ts.map(|t| t.tsval), opts);
         self.tcp_openreq_init_rwin(&mut req, &lopts);
         // tcp_get_cookie_sock: the child, or a silent drop when the accept queue is full.
-        if let Some(child) = self.syn_recv_sock(&req) {
-            self.child_process(child, seg);
+        if let Some(child) = self.syn_recv_sock(&req, None) {
+            self.child_process(now, child, ip, seg);
         }
         true
     }

@@ -123,6 +123,18 @@ counters! {
     TcpExtTCPTimeouts = "TcpExtTCPTimeouts",
     /// Out-of-window segments or duplicate SYNs on a request not answered (rate limit).
     TcpExtTCPACKSkippedSynRecv = "TcpExtTCPACKSkippedSynRecv",
+    /// Out-of-window segments on a connection not answered (rate limit).
+    TcpExtTCPACKSkippedSeq = "TcpExtTCPACKSkippedSeq",
+    /// Segments dropped for lying beyond the window we offered (`tcp_sequence`).
+    TcpExtBeyondWindow = "TcpExtBeyondWindow",
+    /// Data dropped because our window was zero.
+    TcpExtTCPZeroWindowDrop = "TcpExtTCPZeroWindowDrop",
+    /// SYNs on a synchronized connection, answered with a challenge ACK.
+    TcpExtTCPSYNChallenge = "TcpExtTCPSYNChallenge",
+    /// Delayed ACKs sent by their timer.
+    TcpExtDelayedACKs = "TcpExtDelayedACKs",
+    /// Segments received again after we had them (our ACK was likely lost).
+    TcpExtDelayedACKLost = "TcpExtDelayedACKLost",
     /// Third ACKs whose TSecr echoes no TSval we sent.
     TcpExtTSEcrRejected = "TcpExtTSEcrRejected",
     /// ICMP errors for sequence numbers outside the window.
@@ -146,6 +158,8 @@ counters! {
     SynqInMartianSource = "SynqInMartianSource",
     /// ICMP messages of a type TCP does not act on.
     SynqInIcmpIgnored = "SynqInIcmpIgnored",
+    /// In-order reassembly is not built: segments beyond `rcv_nxt` dropped (and answered).
+    SynqOfoDropped = "SynqOfoDropped",
 }
 
 /// The counters of one stack.

@@ -14,18 +14,9 @@ use crate::mib::Counter;
 use crate::request_sock::{RequestId, RequestSock};
 use crate::socket::{Socket, SocketId, TcpState};
 use crate::stack::{Stack, Timer};
-use crate::tcb::Tcb;
-use crate::time::Instant;
-
-/// `before(a, b)` in sequence space.
-fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-/// `after(a, b)` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    before(b, a)
-}
+use crate::tcb::{after, before, Tcb, TCP_MSS_DEFAULT};
+use crate::time::{Duration, Instant};
+use crate::time_wait::{TimeWaitId, TCP_TIMEWAIT_LEN};
 
 /// `tcp_in_window`: whether [seq, end_seq) touches the window [s_win, e_win).
 fn tcp_in_window(seq: u32, end_seq: u32, s_win: u32, e_win: u32) -> bool {
@@ -121,7 +112,11 @@ impl Stack {
         }
         // Step 10: the child, or the overflow path (L45).
         let req = self.requests.get(id).cloned().expect("request");
-        let Some(child) = self.syn_recv_sock(&req) else {
+        let rtt = (req.num_retrans == 0).then(|| {
+            let sent_ms = req.snt_tsval_first.wrapping_sub(req.ts_off);
+            Duration::from_millis(u64::from(tcp_clock_ms(now).wrapping_sub(sent_ms)))
+        });
+        let Some(child) = self.syn_recv_sock(&req, rtt) else {
             if self.sysctl.tcp_abort_on_overflow == 0 {
                 self.requests.get_mut(id).expect("request").flags |= RequestSock::ACKED;
                 return true;
@@ -131,7 +126,7 @@ impl Stack {
         // Step 11: the request leaves the SYN queue, the child took its place in the
         // established hash (inet_csk_complete_hashdance).
         self.drop_request(id);
-        self.child_process(child, seg);
+        self.child_process(now, child, ip, seg);
         true
     }
 
@@ -189,7 +184,7 @@ impl Stack {
     /// `tcp_v4_syn_recv_sock` + `tcp_create_openreq_child` + `inet_csk_reqsk_queue_add`
     /// (L44, L46): the child socket for `req`, cloned from the listener, on the listener's
     /// accept queue; `None` (ListenOverflows, ListenDrops) when the queue is full.
-    pub(crate) fn syn_recv_sock(&mut self, req: &RequestSock) -> Option<SocketId> {
+    pub(crate) fn syn_recv_sock(&mut self, req: &RequestSock, rtt: Option<Duration>) -> Option<SocketId> {
         let listener = req.listener;
         let l = self.sockets.get(listener).ok()?;
         if l.accept_queue.is_full(l.backlog) {
@@ -207,29 +202,36 @@ impl Stack {
         child.bind_port_lock = l.bind_port_lock;
         child.peer = Some(SocketAddrV4::new(req.rmt_addr, req.rmt_port));
         child.parent = Some(listener);
-        child.tcb = Some(Box::new(Tcb {
-            snd_una: req.snt_isn.wrapping_add(1),
-            snd_nxt: req.snt_isn.wrapping_add(1),
-            snd_wnd: 0,
-            max_window: 0,
-            rcv_nxt: req.rcv_nxt(),
-            rcv_wnd: req.rcv_wnd,
-            window_clamp: req.window_clamp,
-            mss_clamp: req.mss,
-            advmss: req.advmss,
-            snd_wscale: if req.has(RequestSock::WSCALE_OK) {
-                req.snd_wscale
-            } else {
-                0
-            },
-            rcv_wscale: req.rcv_wscale,
-            tstamp_ok: req.has(RequestSock::TSTAMP_OK),
-            ts_recent: req.ts_recent,
-            ts_off: req.ts_off,
-            sack_ok: req.has(RequestSock::SACK_OK),
-            ecn_ok: req.has(RequestSock::ECN_OK),
-        }));
-        let fd = self.sockets.insert(child);
+        let mut tcb = Tcb::new(req.snt_isn, req.rcv_nxt());
+        tcb.rcv_wnd = req.rcv_wnd;
+        tcb.rcv_ssthresh = req.rcv_wnd;
+        tcb.window_clamp = req.window_clamp;
+        tcb.mss_clamp = req.mss;
+        tcb.advmss = req.advmss;
+        tcb.snd_wscale = if req.has(RequestSock::WSCALE_OK) {
+            req.snd_wscale
+        } else {
+            0
+        };
+        tcb.rcv_wscale = req.rcv_wscale;
+        tcb.tstamp_ok = req.has(RequestSock::TSTAMP_OK);
+        tcb.ts_recent = req.ts_recent;
+        tcb.ts_off = req.ts_off;
+        tcb.sack_ok = req.has(RequestSock::SACK_OK);
+        tcb.ecn_ok = req.has(RequestSock::ECN_OK);
+        // tcp_synack_rtt_meas: the SYN-ACK's round trip is the first RTT sample, unless it
+        // was retransmitted (Karn) or never timed (a cookie); without one the RTO falls back
+        // to 3 s (tcp_init_metrics).
+        if let Some(rtt) = rtt {
+            tcb.rtt_sample(rtt, self.rto_min(), self.rto_max());
+        }
+        // tcp_initialize_rcv_mss: our first guess at the peer's segment size.
+        tcb.ack.rcv_mss = u32::from(tcb.advmss.min(tcb.mss_clamp))
+            .min(req.rcv_wnd / 2)
+            .min(u32::from(TCP_MSS_DEFAULT))
+            .max(88);
+        child.tcb = Some(Box::new(tcb));
+        let fd = self.sockets.insert_hidden(child);
         // __inet_inherit_port: the child holds the listener's port at its own address.
         self.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(fd));
         self.ehash.replace(req.tuple(), EhashEntry::Socket(fd));
@@ -239,21 +241,103 @@ impl Stack {
     }
 
     /// `tcp_child_process` → `tcp_rcv_state_process` in SYN_RECV (L47): the acceptable ACK
-    /// synchronizes the child. Its payload and FIN wait for the data-transfer issue.
-    pub(crate) fn child_process(&mut self, child: SocketId, seg: &TcpRepr<'_>) {
+    /// synchronizes the child (`tcp_init_transfer`); then the segment is processed as on any
+    /// connection, so that data or a FIN it carries is queued and acknowledged.
+    pub(crate) fn child_process(&mut self, now: Instant, child: SocketId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
         let Ok(socket) = self.sockets.get_mut(child) else {
             return;
         };
         let Some(tcb) = socket.tcb.as_mut() else { return };
         tcb.snd_una = seg.ack;
         tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
+        tcb.snd_wl1 = seg.seq;
         tcb.max_window = tcb.max_window.max(tcb.snd_wnd);
-        if let Some(t) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
-            tcb.ts_recent = t.tsval;
+        self.tcp_set_state(child, TcpState::Established);
+        self.tcp_rcv_synchronized(now, child, ip, seg);
+    }
+}
+
+impl Stack {
+    /// `tcp_timewait_state_process` for an entry in TIME_WAIT: a bare ACK at `rcv_nxt` is
+    /// accepted quietly; a RST at `rcv_nxt` kills the entry (unless `tcp_rfc1337`); a SYN
+    /// with a higher sequence number (or newer timestamp) may open a new connection — false
+    /// is returned and the segment goes on to the listeners; any other segment without RST
+    /// (a retransmitted FIN, old data) restarts the 60 s and is answered with an ACK
+    /// (`tcp_v4_timewait_ack`), at most one per `tcp_invalid_ratelimit` for non-data.
+    pub(crate) fn tcp_timewait_state_process(
+        &mut self,
+        now: Instant,
+        id: TimeWaitId,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        let Some(tw) = self.time_waits.get(id).copied() else {
+            return true;
+        };
+        let c = tw.conn;
+        let f = seg.flags;
+        let end_seq = seg.seq.wrapping_add(seg.segment_len() as u32);
+        let ts = seg.options.timestamp.filter(|_| c.tstamp_ok);
+        let paws_reject = ts.is_some_and(|t| before(t.tsval, c.ts_recent)) && !f.rst();
+        if !paws_reject && seg.seq == c.rcv_nxt && (seg.seq == end_seq || f.rst()) {
+            if f.rst() {
+                if self.sysctl.tcp_rfc1337 == 0 {
+                    self.tw_kill(id);
+                }
+            } else {
+                self.tw_reschedule(now, id);
+            }
+            return true;
         }
-        socket.state = TcpState::Established;
-        if !seg.payload.is_empty() || seg.flags.fin() {
-            tracing::debug!(%child, len = seg.payload.len(), "data on the third ACK: data transfer is not built yet");
+        if f.syn() && !f.rst() && !f.ack() && !paws_reject && (after(seg.seq, c.rcv_nxt) || ts.is_some()) {
+            // TCP_TW_SYN: the entry makes way for a new connection.
+            self.tw_kill(id);
+            return false;
         }
+        if !f.rst() {
+            if paws_reject {
+                self.mib.inc(Counter::TcpExtPAWSEstab);
+            }
+            if paws_reject || f.ack() {
+                self.tw_reschedule(now, id);
+            }
+            let _ = ip;
+            let ack = TcpRepr {
+                src_port: tw.local.port(),
+                dst_port: tw.remote.port(),
+                seq: c.snd_nxt,
+                ack: c.rcv_nxt,
+                flags: TcpFlags::ACK,
+                window: (c.rcv_wnd >> c.rcv_wscale).min(u32::from(u16::MAX)) as u16,
+                urgent: 0,
+                options: TcpOptions {
+                    timestamp: c.tstamp_ok.then(|| Timestamp {
+                        tsval: tcp_clock_ms(now).wrapping_add(c.ts_off),
+                        tsecr: c.ts_recent,
+                    }),
+                    ..TcpOptions::default()
+                },
+                payload: &[],
+            };
+            self.send_segment(*tw.local.ip(), *tw.remote.ip(), 0, &ack);
+        }
+        true
+    }
+
+    /// `inet_twsk_reschedule`: another `TCP_TIMEWAIT_LEN` from now.
+    fn tw_reschedule(&mut self, now: Instant, id: TimeWaitId) {
+        let Some(tw) = self.time_waits.get_mut(id) else { return };
+        if let Some(t) = tw.conn.timer.take() {
+            self.timers.cancel(t);
+        }
+        tw.conn.timer = Some(self.timers.insert(now + TCP_TIMEWAIT_LEN, Timer::TimeWait(id)));
+    }
+
+    /// `inet_twsk_deschedule_put`: the entry dies before its time.
+    fn tw_kill(&mut self, id: TimeWaitId) {
+        if let Some(t) = self.time_waits.get_mut(id).and_then(|tw| tw.conn.timer.take()) {
+            self.timers.cancel(t);
+        }
+        self.tw_timer_handler(id);
     }
 }

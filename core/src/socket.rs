@@ -24,9 +24,24 @@ impl SocketId {
     pub const fn raw(self) -> u32 {
         self.0
     }
-    /// A handle from its number (it may name no socket: calls then fail with `EBADF`).
+    /// A handle from its number (it may name no socket: calls then fail with `EBADF`). The
+    /// numbers of sockets no descriptor names ([`SocketTable::insert_hidden`]) are not
+    /// reachable this way.
     pub const fn from_raw(n: u32) -> SocketId {
+        if n >= HIDDEN_BASE {
+            return SocketId(u32::MAX);
+        }
         SocketId(n)
+    }
+
+    /// The handle behind a number the stack stored itself (ehash entries).
+    pub(crate) const fn from_stored(n: u32) -> SocketId {
+        SocketId(n)
+    }
+
+    /// True for a socket no descriptor names: an unaccepted child or an orphan.
+    pub const fn is_hidden(self) -> bool {
+        self.0 >= HIDDEN_BASE
     }
 }
 
@@ -35,6 +50,16 @@ impl fmt::Display for SocketId {
         write!(f, "{}", self.0)
     }
 }
+
+/// Sockets that no descriptor names (children waiting for accept(), orphans after close())
+/// are numbered from here, out of the way of descriptors; below `1 << 30` so that an ehash
+/// entry can tag them in its two top bits.
+const HIDDEN_BASE: u32 = 1 << 29;
+
+/// `sk_shutdown` bits: no more receiving, no more sending, both.
+pub const RCV_SHUTDOWN: u8 = 1;
+pub const SEND_SHUTDOWN: u8 = 2;
+pub const SHUTDOWN_MASK: u8 = 3;
 
 /// Linux's TCP states, with Linux's numbers (`include/net/tcp_states.h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,6 +198,10 @@ pub struct Socket {
     pub parent: Option<SocketId>,
     /// A synchronized connection's state.
     pub tcb: Option<Box<Tcb>>,
+    /// `sk_shutdown`: [`RCV_SHUTDOWN`] and [`SEND_SHUTDOWN`] bits.
+    pub shutdown: u8,
+    /// `SOCK_DONE`: the peer's FIN arrived (reads end).
+    pub done: bool,
     /// Tells this socket from a later one under the same handle (a request sock remembers
     /// its listener's, as Linux's holds a reference to the listener itself).
     pub incarnation: u32,
@@ -201,6 +230,8 @@ impl Socket {
             defer_accept: 0,
             parent: None,
             tcb: None,
+            shutdown: 0,
+            done: false,
             incarnation: 0,
         }
     }
@@ -227,27 +258,41 @@ impl Socket {
         mss as u16
     }
 
+    /// An orphan (`SOCK_DEAD`): closed by the user while the connection still closes, so no
+    /// descriptor and no listener holds it.
+    pub fn is_orphan(&self, id: SocketId) -> bool {
+        id.is_hidden() && self.parent.is_none()
+    }
+
     /// getsockname(): the local address and the reported port.
     pub fn local(&self) -> SocketAddrV4 {
         SocketAddrV4::new(self.rcv_saddr, self.sport)
     }
 }
 
-/// The slab of sockets, indexed by handle.
+/// The sockets: those a descriptor names, indexed by it, and the hidden ones (children not
+/// yet accepted, orphans still closing), which a descriptor is given to or taken from as
+/// accept() and close() do (`fd_install`, `sock_orphan`).
 #[derive(Debug, Default)]
 pub struct SocketTable {
     slots: Vec<Option<Socket>>,
     free: BinaryHeap<Reverse<u32>>,
+    hidden: Vec<Option<Socket>>,
+    hidden_free: Vec<u32>,
     len: usize,
     incarnations: u32,
 }
 
 impl SocketTable {
-    /// Stores `socket` under the lowest free handle.
+    /// Stores `socket` under the lowest free descriptor.
     pub fn insert(&mut self, mut socket: Socket) -> SocketId {
         self.len += 1;
         self.incarnations = self.incarnations.wrapping_add(1);
         socket.incarnation = self.incarnations;
+        self.install(socket)
+    }
+
+    fn install(&mut self, socket: Socket) -> SocketId {
         if let Some(Reverse(i)) = self.free.pop() {
             self.slots[i as usize] = Some(socket);
             return SocketId(i + SocketId::FIRST);
@@ -256,36 +301,85 @@ impl SocketTable {
         SocketId(self.slots.len() as u32 - 1 + SocketId::FIRST)
     }
 
-    fn index(id: SocketId) -> Option<usize> {
-        id.0.checked_sub(SocketId::FIRST).map(|i| i as usize)
+    /// Stores `socket` where no descriptor names it.
+    pub fn insert_hidden(&mut self, mut socket: Socket) -> SocketId {
+        self.len += 1;
+        self.incarnations = self.incarnations.wrapping_add(1);
+        socket.incarnation = self.incarnations;
+        self.hide(socket)
+    }
+
+    fn hide(&mut self, socket: Socket) -> SocketId {
+        if let Some(i) = self.hidden_free.pop() {
+            self.hidden[i as usize] = Some(socket);
+            return SocketId(HIDDEN_BASE + i);
+        }
+        self.hidden.push(Some(socket));
+        SocketId(HIDDEN_BASE + self.hidden.len() as u32 - 1)
+    }
+
+    /// Moves a socket between the hidden and the descriptor-named sides; returns its new
+    /// handle (the same one if it is already on the side asked for).
+    pub fn rehome(&mut self, id: SocketId, visible: bool) -> Result<SocketId, Errno> {
+        if id.is_hidden() != visible {
+            self.get(id)?;
+            return Ok(id);
+        }
+        let socket = self.take(id)?;
+        Ok(if visible {
+            self.install(socket)
+        } else {
+            self.hide(socket)
+        })
+    }
+
+    fn slot(&self, id: SocketId) -> Option<&Option<Socket>> {
+        match id.0.checked_sub(HIDDEN_BASE) {
+            Some(i) => self.hidden.get(i as usize),
+            None => {
+                id.0.checked_sub(SocketId::FIRST)
+                    .and_then(|i| self.slots.get(i as usize))
+            }
+        }
+    }
+
+    fn slot_mut(&mut self, id: SocketId) -> Option<&mut Option<Socket>> {
+        match id.0.checked_sub(HIDDEN_BASE) {
+            Some(i) => self.hidden.get_mut(i as usize),
+            None => {
+                id.0.checked_sub(SocketId::FIRST)
+                    .and_then(|i| self.slots.get_mut(i as usize))
+            }
+        }
     }
 
     /// The socket behind `id`, or `EBADF`.
     pub fn get(&self, id: SocketId) -> Result<&Socket, Errno> {
-        Self::index(id)
-            .and_then(|i| self.slots.get(i))
-            .and_then(Option::as_ref)
-            .ok_or(Errno::EBADF)
+        self.slot(id).and_then(Option::as_ref).ok_or(Errno::EBADF)
     }
 
     /// The socket behind `id`, mutable, or `EBADF`.
     pub fn get_mut(&mut self, id: SocketId) -> Result<&mut Socket, Errno> {
-        Self::index(id)
-            .and_then(|i| self.slots.get_mut(i))
-            .and_then(Option::as_mut)
-            .ok_or(Errno::EBADF)
+        self.slot_mut(id).and_then(Option::as_mut).ok_or(Errno::EBADF)
+    }
+
+    fn take(&mut self, id: SocketId) -> Result<Socket, Errno> {
+        let socket = self.slot_mut(id).and_then(Option::take).ok_or(Errno::EBADF)?;
+        match id.0.checked_sub(HIDDEN_BASE) {
+            Some(i) => self.hidden_free.push(i),
+            None => self.free.push(Reverse(id.0 - SocketId::FIRST)),
+        }
+        Ok(socket)
     }
 
     /// Takes the socket out, freeing its handle for reuse, or `EBADF`.
     pub fn remove(&mut self, id: SocketId) -> Result<Socket, Errno> {
-        let i = Self::index(id).ok_or(Errno::EBADF)?;
-        let socket = self.slots.get_mut(i).and_then(Option::take).ok_or(Errno::EBADF)?;
-        self.free.push(Reverse(i as u32));
+        let socket = self.take(id)?;
         self.len -= 1;
         Ok(socket)
     }
 
-    /// Number of open sockets.
+    /// Number of sockets, hidden ones included.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -315,5 +409,26 @@ mod tests {
         assert_eq!(t.len(), 4);
         assert_eq!(t.get(SocketId::from_raw(2)).unwrap_err(), Errno::EBADF);
         assert_eq!(t.remove(SocketId::from_raw(99)).unwrap_err(), Errno::EBADF);
+    }
+
+    #[test]
+    fn hidden_sockets_take_no_descriptor_until_rehomed() {
+        let mut t = SocketTable::default();
+        let child = t.insert_hidden(Socket::new(Credentials::NOBODY, false));
+        assert!(child.is_hidden());
+        assert_eq!(
+            SocketId::from_raw(child.raw()).raw(),
+            u32::MAX,
+            "not reachable by number"
+        );
+        let a = t.insert(Socket::new(Credentials::NOBODY, false));
+        assert_eq!(a.raw(), 3);
+        let fd = t.rehome(child, true).unwrap();
+        assert_eq!(fd.raw(), 4);
+        assert!(t.get(child).is_err());
+        let orphan = t.rehome(a, false).unwrap();
+        assert!(orphan.is_hidden());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 3);
     }
 }

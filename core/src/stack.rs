@@ -18,8 +18,9 @@ use crate::rng::Rng;
 use crate::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
 use crate::syncookies::SynCookies;
 use crate::sysctl::Sysctl;
+use crate::tcb::TcpTimer;
 use crate::time::Instant;
-use crate::time_wait::TimeWaitTable;
+use crate::time_wait::{TimeWaitId, TimeWaitTable};
 use crate::timer_wheel::TimerWheel;
 use crate::tx_queue::TxQueue;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -53,12 +54,15 @@ impl StackConfig {
     }
 }
 
-/// What the stack's timers stand for. The connect and close issues add their kinds (SYN
-/// retransmit, TIME_WAIT expiry, ...).
+/// What the stack's timers stand for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
     /// A request sock's SYN-ACK retransmission and expiry (`rsk_timer`).
     SynAck(RequestId),
+    /// One of a connection's timers.
+    Tcp(SocketId, TcpTimer),
+    /// The end of a TIME_WAIT entry (`tw_timer`).
+    TimeWait(TimeWaitId),
 }
 
 /// One host's TCP/IPv4 stack.
@@ -80,6 +84,8 @@ pub struct Stack {
     pub(crate) timers: TimerWheel<Timer>,
     pub(crate) tx: TxQueue,
     pub(crate) rng: Rng,
+    /// A segment's payload is gathered here from the send queue (no allocation per segment).
+    pub(crate) scratch: Vec<u8>,
     credentials: Credentials,
 }
 
@@ -105,6 +111,7 @@ impl Stack {
             timers: TimerWheel::new(),
             tx: TxQueue::default(),
             rng: Rng::seed_from_u64(config.seed),
+            scratch: Vec::new(),
             credentials: config.credentials,
         }
     }
@@ -161,6 +168,8 @@ impl Stack {
         while let Some((_, timer)) = self.timers.poll_expired(now) {
             match timer {
                 Timer::SynAck(id) => self.reqsk_timer_handler(now, id),
+                Timer::Tcp(fd, kind) => self.tcp_timer(now, fd, kind),
+                Timer::TimeWait(id) => self.tw_timer_handler(id),
             }
         }
     }
@@ -207,17 +216,19 @@ impl Stack {
     }
 
     /// `close(2)`: a listener resets its unaccepted children (`inet_csk_listen_stop`, L60,
-    /// L61; its requests die on their own, L62); a connection is aborted with a reset until
-    /// the close issue brings FIN and TIME_WAIT. Then the port is released (`inet_put_port`,
-    /// rule B20) and the handle freed.
-    pub fn close(&mut self, _now: Instant, fd: SocketId) -> Result<(), Errno> {
-        if self.sockets.get(fd)?.state == TcpState::Listen {
-            self.inet_csk_listen_stop(fd);
+    /// L61; its requests die on their own, L62) and gives its port back (`inet_put_port`,
+    /// rule B20); a connection closes as `tcp_close` does (FIN, or a reset when data was
+    /// left unread) and lives on without a descriptor until the close completes.
+    pub fn close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
+        let socket = self.sockets.get(fd)?;
+        if socket.tcb.is_some() {
+            return self.tcp_close(now, fd);
+        }
+        if socket.state == TcpState::Listen {
+            self.inet_csk_listen_stop(now, fd);
         }
         let socket = self.sockets.remove(fd)?;
-        if socket.tcb.is_some() {
-            self.destroy_connection(socket, fd);
-        } else if socket.num != 0 {
+        if socket.num != 0 {
             self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
         }
         Ok(())
@@ -343,6 +354,9 @@ impl Stack {
     /// `POLLHUP`, ... from [`crate::consts`]).
     pub fn poll(&self, fd: SocketId) -> Result<u16, Errno> {
         let socket = self.sockets.get(fd)?;
+        if socket.tcb.is_some() {
+            return self.tcp_poll(fd);
+        }
         let mut mask = 0;
         if socket.error.is_some() {
             mask |= POLLERR;
@@ -375,7 +389,9 @@ impl Stack {
         if listener.state != TcpState::Listen {
             return Err(Errno::EINVAL);
         }
-        let child_fd = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
+        let child = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
+        // The child gets its descriptor now (`fd_install`).
+        let child_fd = self.rehome_socket(child, true)?;
         let child = self.sockets.get_mut(child_fd)?;
         child.parent = None;
         child.nonblocking = flags & SOCK_NONBLOCK != 0;
@@ -388,30 +404,37 @@ impl Stack {
         self.not_implemented(fd, "connect")
     }
 
-    /// `send(2)`: not implemented yet (issue: data transfer).
-    pub fn send(&mut self, _now: Instant, fd: SocketId, _data: &[u8]) -> Result<usize, Errno> {
-        self.not_implemented(fd, "send")
+    /// `send(2)` (`tcp_sendmsg`): queues what fits in the send buffer and returns how much;
+    /// `EAGAIN` when nothing fits (the stack never blocks: a blocking caller waits for
+    /// [`POLLOUT`]), `EPIPE` when not connected or after SHUT_WR, a pending error first.
+    pub fn send(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.tcp_sendmsg(now, fd, data)
     }
 
-    /// `recv(2)`: not implemented yet (issue: data transfer).
-    pub fn recv(&mut self, _now: Instant, fd: SocketId, _buf: &mut [u8]) -> Result<usize, Errno> {
-        self.not_implemented(fd, "recv")
+    /// `recv(2)` (`tcp_recvmsg`): the bytes queued in order; 0 at the end of the stream;
+    /// `EAGAIN` while nothing is queued (a blocking caller waits for [`POLLIN`]); a pending
+    /// error (`ECONNRESET`) once; `ENOTCONN` on a listener or an unconnected socket.
+    pub fn recv(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.tcp_recvmsg(now, fd, buf)
     }
 
     /// `shutdown(2)` (`inet_shutdown`): `EINVAL` for a bad `how`, `ENOTCONN` on a closed
     /// socket; on a listener SHUT_RD or SHUT_RDWR stops listening (`tcp_disconnect`, L9: the
     /// queued children are reset, the port kept if the user chose it) and SHUT_WR does
-    /// nothing. Connections wait for the close issue (`ENOSYS`).
-    pub fn shutdown(&mut self, _now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
+    /// nothing. A connection shuts down as `tcp_shutdown` does (SHUT_WR sends the FIN).
+    pub fn shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
         let socket = self.sockets.get(fd)?;
         if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
             return Err(Errno::EINVAL);
+        }
+        if socket.tcb.is_some() {
+            return self.tcp_shutdown(now, fd, how);
         }
         match socket.state {
             TcpState::Close => Err(Errno::ENOTCONN),
             TcpState::Listen if how == SHUT_WR => Ok(()),
             TcpState::Listen => {
-                self.inet_csk_listen_stop(fd);
+                self.inet_csk_listen_stop(now, fd);
                 let socket = self.sockets.get_mut(fd)?;
                 socket.state = TcpState::Close;
                 // tcp_set_state(TCP_CLOSE): a port the user did not choose is given back.
@@ -423,20 +446,31 @@ impl Stack {
                 }
                 Ok(())
             }
-            _ => self.not_implemented(fd, "shutdown"),
+            _ => Err(Errno::ENOTCONN),
         }
     }
 
-    /// `inet_csk_listen_stop` (L61): every child on the accept queue is reset and freed. The
-    /// requests are left to their timers (L62).
-    fn inet_csk_listen_stop(&mut self, fd: SocketId) {
+    /// `inet_csk_listen_stop` (L61): every child on the accept queue is forgotten
+    /// (`inet_child_forget` → `tcp_disconnect`: a synchronized child is reset) and freed.
+    /// The requests are left to their timers (L62).
+    fn inet_csk_listen_stop(&mut self, now: Instant, fd: SocketId) {
         let Ok(listener) = self.sockets.get_mut(fd) else { return };
         self.listening.remove(listener.num, listener.rcv_saddr, fd);
         let children: Vec<SocketId> = listener.accept_queue.drain().collect();
         for id in children {
-            if let Ok(child) = self.sockets.remove(id) {
-                self.destroy_connection(child, id);
+            let Ok(child) = self.sockets.get_mut(id) else { continue };
+            child.parent = None;
+            if matches!(
+                child.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::FinWait2
+                    | TcpState::SynRecv
+            ) {
+                self.tcp_send_active_reset(now, id);
             }
+            self.tcp_done(id);
         }
     }
 

@@ -1,25 +1,84 @@
 //! The transmission control block of a synchronized connection: what a child socket holds
-//! after the handshake (`tcp_create_openreq_child`, spec L44). Data transfer and close grow
-//! it in their issues.
+//! after the handshake (`tcp_create_openreq_child`, spec L44) and what data transfer and
+//! close run on: sequence space, the byte queues, the RTT estimator, congestion window, the
+//! delayed-ACK engine (`icsk_ack`) and the connection's timers.
+
+use std::collections::VecDeque;
+
+use crate::time::{Duration, Instant};
+use crate::timer_wheel::TimerId;
 
 /// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option, and the MSS a socket
 /// reports before it has a connection.
 pub const TCP_MSS_DEFAULT: u16 = 536;
 
-/// A connection's sequence and option state.
+/// `TCP_INIT_CWND`: the initial congestion window, in segments (RFC 6928).
+pub const TCP_INIT_CWND: u32 = 10;
+
+/// `TCP_TIMEOUT_FALLBACK`: the RTO when the handshake gave no RTT sample (RFC 6298 5.7).
+pub const TCP_TIMEOUT_FALLBACK: Duration = Duration::from_secs(3);
+
+/// `TCP_ATO_MIN` and `TCP_DELACK_MAX`: the delayed-ACK timeout's floor (HZ/25) and ceiling
+/// (HZ/5), in ms.
+pub const TCP_ATO_MIN_MS: u32 = 40;
+pub const TCP_DELACK_MAX_MS: u32 = 200;
+
+/// `TCP_MAX_QUICKACKS`: ACKs sent at once after the first data or a gap.
+pub const TCP_MAX_QUICKACKS: u8 = 16;
+
+/// The connection's timers (`icsk_retransmit_timer`, `icsk_delack_timer`, `sk_timer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpTimer {
+    /// Retransmission of the oldest unacknowledged segment (RTO).
+    Retransmit = 0,
+    /// The delayed ACK.
+    DelAck = 1,
+    /// An orphan's FIN_WAIT2 lifetime (`tcp_fin_timeout`, run by the keepalive timer).
+    FinWait2 = 2,
+}
+
+/// `icsk_ack`: the delayed-ACK engine's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AckState {
+    /// An ACK is owed (`ICSK_ACK_SCHED`).
+    pub pending: bool,
+    /// An ACK must go out now (`ICSK_ACK_NOW`).
+    pub now: bool,
+    /// ACKs still to send at once (`quick`).
+    pub quick: u8,
+    /// Interactive ("ping-pong") exchanges seen (`pingpong`); at `tcp_pingpong_thresh` the
+    /// ACK rides on our reply instead of going at once.
+    pub pingpong: u8,
+    /// The delayed-ACK timeout, ms (`ato`); 0 until the first data.
+    pub ato_ms: u32,
+    /// When data last arrived, ms (`lrcvtime`).
+    pub lrcvtime_ms: u32,
+    /// The peer's segment size as we see it (`rcv_mss`).
+    pub rcv_mss: u32,
+}
+
+/// A connection's sequence, queue, timer and option state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tcb {
     /// `snd_una`, `snd_nxt`: oldest unacknowledged and next sequence number to send.
     pub snd_una: u32,
     pub snd_nxt: u32,
+    /// The highest sequence number sent: `snd_nxt` goes back to `snd_una` when the RTO
+    /// resends everything in flight, ACKs up to here stay valid.
+    pub snd_max: u32,
     /// `snd_wnd`: the peer's window, scaled; `max_window` the largest it has offered.
     pub snd_wnd: u32,
     pub max_window: u32,
+    /// `snd_wl1`: the sequence number of the segment that last updated `snd_wnd`.
+    pub snd_wl1: u32,
     /// `rcv_nxt`: next sequence number expected.
     pub rcv_nxt: u32,
-    /// `rcv_wnd`: the window we offered last, `window_clamp` its ceiling.
+    /// `rcv_wnd`: the window we offered last, at `rcv_wup` (`rcv_nxt` then);
+    /// `window_clamp` its ceiling; `rcv_ssthresh` how far it may open now.
     pub rcv_wnd: u32,
+    pub rcv_wup: u32,
     pub window_clamp: u32,
+    pub rcv_ssthresh: u32,
     /// `mss_cache` source: the peer's MSS clamp (`rx_opt.mss_clamp`).
     pub mss_clamp: u16,
     /// Our advertised MSS (`advmss`).
@@ -35,4 +94,244 @@ pub struct Tcb {
     /// SACK permitted both ways; ECN negotiated.
     pub sack_ok: bool,
     pub ecn_ok: bool,
+    /// Bytes from `snd_una` on that the user wrote: sent and unacknowledged, then unsent.
+    pub send_buf: VecDeque<u8>,
+    /// In-order bytes received and not yet read (from `copied_seq` to `rcv_nxt`).
+    pub recv_buf: VecDeque<u8>,
+    /// Our FIN is queued after the data (`write_seq` is its sequence number).
+    pub fin_queued: bool,
+    /// The last byte of the latest write (`pushed_seq`): the segment ending there has PSH.
+    pub push_seq: u32,
+    /// `srtt_us` (×8) and `mdev_us` (×4) of the RTT estimator; `rttvar_us` as Linux keeps it.
+    pub srtt_us: u32,
+    pub mdev_us: u32,
+    pub rttvar_us: u32,
+    /// `icsk_rto`, the current retransmission timeout; `icsk_backoff` its doublings.
+    pub rto: Duration,
+    pub backoff: u8,
+    /// `icsk_retransmits`: RTO expiries since data was last acknowledged.
+    pub retransmits: u8,
+    /// `retrans_stamp`: when the segment being retransmitted was first sent.
+    pub retrans_stamp: Option<Instant>,
+    /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
+    pub rtt_seq: Option<(u32, Instant)>,
+    /// `snd_cwnd` and `snd_ssthresh`, in segments.
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    /// Acknowledged segments toward the next congestion-avoidance increase.
+    pub cwnd_cnt: u32,
+    /// The delayed-ACK engine.
+    pub ack: AckState,
+    /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
+    pub last_oow_ack_ms: u32,
+    /// Armed timers, by [`TcpTimer`].
+    pub timers: [Option<TimerId>; 3],
+}
+
+/// `before(a, b)` in sequence space.
+pub fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// `after(a, b)` in sequence space.
+pub fn after(a: u32, b: u32) -> bool {
+    before(b, a)
+}
+
+impl Tcb {
+    /// A block for a connection whose handshake just completed; the queues empty, the RTO
+    /// and windows at their initial values.
+    pub fn new(snd_isn: u32, rcv_nxt: u32) -> Tcb {
+        Tcb {
+            snd_una: snd_isn.wrapping_add(1),
+            snd_nxt: snd_isn.wrapping_add(1),
+            snd_max: snd_isn.wrapping_add(1),
+            snd_wnd: 0,
+            max_window: 0,
+            snd_wl1: rcv_nxt,
+            rcv_nxt,
+            rcv_wnd: 0,
+            rcv_wup: rcv_nxt,
+            window_clamp: 0,
+            rcv_ssthresh: 0,
+            mss_clamp: TCP_MSS_DEFAULT,
+            advmss: TCP_MSS_DEFAULT,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            tstamp_ok: false,
+            ts_recent: 0,
+            ts_off: 0,
+            sack_ok: false,
+            ecn_ok: false,
+            send_buf: VecDeque::new(),
+            recv_buf: VecDeque::new(),
+            fin_queued: false,
+            push_seq: snd_isn.wrapping_add(1),
+            srtt_us: 0,
+            mdev_us: 0,
+            rttvar_us: 0,
+            rto: TCP_TIMEOUT_FALLBACK,
+            backoff: 0,
+            retransmits: 0,
+            retrans_stamp: None,
+            rtt_seq: None,
+            cwnd: TCP_INIT_CWND,
+            ssthresh: u32::MAX >> 1,
+            cwnd_cnt: 0,
+            ack: AckState::default(),
+            last_oow_ack_ms: 0,
+            timers: [None; 3],
+        }
+    }
+
+    /// `write_seq`: the sequence number after the last byte the user wrote.
+    pub fn write_seq(&self) -> u32 {
+        self.snd_una.wrapping_add(self.send_buf.len() as u32)
+    }
+
+    /// Our FIN has been sent (it occupies `write_seq`).
+    pub fn fin_sent(&self) -> bool {
+        self.fin_queued && self.snd_nxt == self.write_seq().wrapping_add(1)
+    }
+
+    /// Our FIN has been acknowledged.
+    pub fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.write_seq().wrapping_add(1)
+    }
+
+    /// Bytes written and not yet sent.
+    pub fn unsent(&self) -> u32 {
+        let unsent = self.write_seq().wrapping_sub(self.snd_nxt) as i32;
+        unsent.max(0) as u32
+    }
+
+    /// Sequence space sent and not acknowledged (`tcp_packets_in_flight` in bytes).
+    pub fn in_flight(&self) -> u32 {
+        self.snd_nxt.wrapping_sub(self.snd_una)
+    }
+
+    /// `tcp_receive_window`: what is left of the window we offered last.
+    pub fn receive_window(&self) -> u32 {
+        let left = self.rcv_wup.wrapping_add(self.rcv_wnd).wrapping_sub(self.rcv_nxt) as i32;
+        left.max(0) as u32
+    }
+
+    /// `copied_seq`: the sequence number of the next byte the user reads.
+    pub fn copied_seq(&self) -> u32 {
+        self.rcv_nxt.wrapping_sub(self.recv_buf.len() as u32)
+    }
+
+    /// The window the free receive space allows now, before the no-shrink rule: what the
+    /// clamp leaves after the unread bytes, at most `rcv_ssthresh`.
+    pub fn free_window(&self) -> u32 {
+        self.window_clamp
+            .saturating_sub(self.recv_buf.len() as u32)
+            .min(self.rcv_ssthresh)
+    }
+
+    /// `__tcp_select_window` + `tcp_select_window`: the window to offer now, and that offer
+    /// recorded (`rcv_wnd`, `rcv_wup`). The free space is what the clamp leaves after the
+    /// unread bytes, at most `rcv_ssthresh`; the window never shrinks (`tcp_shrink_window`
+    /// = 0) and, scaled, is rounded up to the scale's granularity. Returns the header field.
+    pub fn select_window(&mut self) -> u16 {
+        let scale = 1u32 << self.rcv_wscale;
+        let free = self.free_window();
+        let cur = self.receive_window();
+        let mut window = if self.rcv_wscale != 0 {
+            free.div_ceil(scale) * scale
+        } else {
+            free
+        };
+        if window < cur {
+            window = cur.div_ceil(scale) * scale;
+        }
+        self.rcv_wnd = window;
+        self.rcv_wup = self.rcv_nxt;
+        (window >> self.rcv_wscale).min(u32::from(u16::MAX)) as u16
+    }
+
+    /// `tcp_grow_window`: an in-order data segment opens `rcv_ssthresh` by two of the peer's
+    /// segments, up to the clamp.
+    pub fn grow_window(&mut self) {
+        if self.rcv_ssthresh < self.window_clamp {
+            let incr = 2 * self.ack.rcv_mss.max(u32::from(TCP_MSS_DEFAULT));
+            self.rcv_ssthresh = (self.rcv_ssthresh + incr).min(self.window_clamp);
+        }
+    }
+
+    /// `tcp_rtt_estimator` + `tcp_set_rto` (RFC 6298 with Linux's variance rules): folds an
+    /// RTT sample into `srtt`/`mdev` and sets the RTO to `srtt + rttvar`, `rttvar` at least
+    /// `rto_min`, the result at most `rto_max`.
+    pub fn rtt_sample(&mut self, rtt: Duration, rto_min: Duration, rto_max: Duration) {
+        let m = (rtt.as_micros().min(u128::from(u32::MAX >> 4)) as u32).max(1);
+        let rto_min_us = rto_min.as_micros() as u32;
+        if self.srtt_us == 0 {
+            self.srtt_us = m << 3;
+            self.mdev_us = m << 1;
+            self.rttvar_us = self.mdev_us.max(rto_min_us);
+        } else {
+            let mut m = m as i64 - (self.srtt_us >> 3) as i64;
+            self.srtt_us = (self.srtt_us as i64 + m) as u32;
+            if m < 0 {
+                m = -m - (self.mdev_us >> 2) as i64;
+                if m > 0 {
+                    m >>= 3;
+                }
+            } else {
+                m -= (self.mdev_us >> 2) as i64;
+            }
+            self.mdev_us = (self.mdev_us as i64 + m).max(0) as u32;
+            self.rttvar_us = self.rttvar_us.max(self.mdev_us).max(rto_min_us);
+        }
+        let rto = Duration::from_micros(u64::from((self.srtt_us >> 3) + self.rttvar_us));
+        self.rto = rto.min(rto_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_comparisons_wrap() {
+        assert!(before(u32::MAX, 0));
+        assert!(after(1, u32::MAX - 1));
+        assert!(!before(5, 5));
+    }
+
+    #[test]
+    fn first_rtt_sample_gives_rto_min_plus_srtt() {
+        let mut t = Tcb::new(0, 0);
+        t.rtt_sample(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+            Duration::from_secs(120),
+        );
+        assert_eq!(t.rto, Duration::from_millis(210));
+        t.rtt_sample(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+            Duration::from_secs(120),
+        );
+        assert_eq!(
+            t.rto,
+            Duration::from_millis(210),
+            "a steady RTT keeps rttvar at rto_min"
+        );
+    }
+
+    #[test]
+    fn window_never_shrinks_and_rounds_up_to_the_scale() {
+        let mut t = Tcb::new(0, 1000);
+        t.window_clamp = 64240;
+        t.rcv_ssthresh = 64240;
+        t.rcv_wscale = 10;
+        assert_eq!(t.select_window(), 63);
+        assert_eq!(t.rcv_wnd, 63 * 1024);
+        t.recv_buf.extend(std::iter::repeat_n(0, 4000));
+        t.rcv_nxt += 4000;
+        // 64240 - 4000 free, but the right edge offered before stays.
+        assert_eq!(t.select_window(), 60);
+        assert!(t.rcv_wup.wrapping_add(t.rcv_wnd) >= 1000 + 63 * 1024);
+    }
 }

@@ -1,10 +1,9 @@
 //! TCP input for IPv4 (`tcp_v4_rcv`) and the reset sent when no socket wants a segment
 //! (`tcp_v4_send_reset`).
 
-use crate::bind_table::Owner;
 use crate::ehash::{EhashEntry, FourTuple};
 use crate::mib::Counter;
-use crate::socket::{Socket, SocketId, TcpState};
+use crate::socket::SocketId;
 use crate::stack::Stack;
 use crate::time::Instant;
 use std::net::Ipv4Addr;
@@ -64,7 +63,8 @@ impl Stack {
         };
         match self.ehash.lookup(&tuple) {
             Some(EhashEntry::Request(id)) if self.tcp_check_req(now, id, ip, &seg) => return,
-            Some(EhashEntry::Socket(fd)) => return self.tcp_rcv_synchronized(fd, ip, &seg),
+            Some(EhashEntry::Socket(fd)) => return self.tcp_rcv_synchronized(now, fd, ip, &seg),
+            Some(EhashEntry::TimeWait(id)) if self.tcp_timewait_state_process(now, id, ip, &seg) => return,
             // No entry, or a request whose listener is gone (L40): the request was dropped
             // and the segment goes on to the listeners.
             _ => {}
@@ -82,21 +82,6 @@ impl Stack {
         [t.local_addr, Ipv4Addr::UNSPECIFIED]
             .iter()
             .find_map(|&a| self.listening.lookup(a, t))
-    }
-
-    /// A segment for a synchronized connection. Until the data-transfer issue only a reset
-    /// is acted on: an in-window RST closes the connection (`tcp_reset`; a queued child stays
-    /// on the accept queue in CLOSE, L54); everything else is left to the peer's retransmission.
-    fn tcp_rcv_synchronized(&mut self, fd: SocketId, _ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let Some(tcb) = socket.tcb.as_ref() else { return };
-        if seg.flags.rst() && seg.seq == tcb.rcv_nxt && socket.state != TcpState::Close {
-            socket.state = TcpState::Close;
-            socket.error = Some(crate::Errno::ECONNRESET);
-            self.mib.inc(Counter::TcpEstabResets);
-            return;
-        }
-        tracing::debug!(%fd, %seg, "segment on a connection: data transfer is not built yet, ignored");
     }
 
     /// Answers `seg` (carried by `ip`) with `tcp_v4_send_reset`'s reset, if any.
@@ -137,47 +122,6 @@ impl Stack {
                 tracing::error!(error = %e, "could not build a segment");
                 false
             }
-        }
-    }
-
-    /// Frees a connection socket already taken out of the socket table (handle `fd`): a
-    /// synchronized one is reset first (`inet_child_forget` → `tcp_disconnect` →
-    /// `tcp_send_active_reset`, L61: RST with seq = snd_nxt, ack = rcv_nxt and our window),
-    /// then its 4-tuple and port are released.
-    pub(crate) fn destroy_connection(&mut self, socket: Socket, fd: SocketId) {
-        let Some(tcb) = socket.tcb.as_deref() else { return };
-        let Some(peer) = socket.peer else { return };
-        let local = socket.rcv_saddr;
-        if matches!(
-            socket.state,
-            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2 | TcpState::SynRecv
-        ) {
-            let rst = TcpRepr {
-                src_port: socket.sport,
-                dst_port: peer.port(),
-                seq: tcb.snd_nxt,
-                ack: tcb.rcv_nxt,
-                flags: TcpFlags::RST | TcpFlags::ACK,
-                // tcp_transmit_skb: an active reset carries the window like any segment;
-                // `__tcp_select_window` rounds a scaled window up to the scale's granularity.
-                window: tcb.rcv_wnd.div_ceil(1 << tcb.rcv_wscale).min(u32::from(u16::MAX)) as u16,
-                urgent: 0,
-                options: TcpOptions::default(),
-                payload: &[],
-            };
-            if self.send_segment(local, *peer.ip(), 0, &rst) {
-                self.mib.inc(Counter::TcpOutRsts);
-            }
-        }
-        let tuple = FourTuple {
-            local_addr: local,
-            local_port: socket.sport,
-            remote_port: peer.port(),
-            remote_addr: *peer.ip(),
-        };
-        self.ehash.remove(&tuple, EhashEntry::Socket(fd));
-        if socket.num != 0 {
-            self.bind_table.remove(socket.num, local, Owner::Socket(fd));
         }
     }
 }

@@ -1,12 +1,33 @@
-//! TIME_WAIT mini-sockets (`inet_timewait_sock`): what remains of a connection after an
-//! active close. `inet_twsk_alloc` copies the flags the bind rules read (SO_REUSEADDR,
-//! SO_REUSEPORT, the bound address) and the owner's uid; the entry holds its port in the bind
-//! table until it dies (rules B15, B20). The close issue creates them from real connections
-//! and expires them; until then [`crate::Stack::insert_time_wait`] is the entry point.
+//! TIME_WAIT mini-sockets (`inet_timewait_sock`, `tcp_timewait_sock`): what remains of a
+//! connection after an active close. `inet_twsk_alloc` copies the flags the bind rules read
+//! (SO_REUSEADDR, SO_REUSEPORT, the bound address) and the owner's uid; the entry holds its
+//! port in the bind table until it dies (rules B15, B20). `tcp_time_wait` adds what it needs
+//! to answer the peer ([`TwConn`]); [`crate::Stack::insert_time_wait`] enters one directly.
 
 use std::net::SocketAddrV4;
 
 use crate::slab::{Slab, SlabKey};
+use crate::timer_wheel::TimerId;
+
+/// `TCP_TIMEWAIT_LEN`: how long a TIME_WAIT entry lives (60 s).
+pub const TCP_TIMEWAIT_LEN: crate::Duration = crate::Duration::from_secs(60);
+
+/// The sequence state a TIME_WAIT entry answers with (`tw_rcv_nxt`, `tw_snd_nxt`, ...); zero
+/// for an entry made by [`crate::Stack::insert_time_wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TwConn {
+    pub rcv_nxt: u32,
+    pub snd_nxt: u32,
+    /// `tw_rcv_wnd` and our window-scale shift.
+    pub rcv_wnd: u32,
+    pub rcv_wscale: u8,
+    /// Timestamps in use, the peer's latest TSval and our offset.
+    pub tstamp_ok: bool,
+    pub ts_recent: u32,
+    pub ts_off: u32,
+    /// The expiry timer (`tw_timer`).
+    pub timer: Option<TimerId>,
+}
 
 /// Names a TIME_WAIT entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,6 +46,8 @@ pub struct TimeWaitSock {
     pub reuse_port: bool,
     /// Owner uid of the socket it came from.
     pub uid: u32,
+    /// What it answers segments with.
+    pub conn: TwConn,
 }
 
 impl SlabKey for TimeWaitId {

@@ -430,6 +430,7 @@ fn b20_time_wait_holds_the_port_until_removed() {
         reuse_addr: false,
         reuse_port: false,
         uid: 0,
+        conn: Default::default(),
     });
     let b = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     assert_eq!(s.bind(b, sa(W, P)), Err(Errno::EADDRINUSE));
@@ -504,7 +505,7 @@ mod table_consistency {
                     }
                     Op::SetFlags(i, ra, rp) if !fds.is_empty() => set_opts(&mut s, fds[i % fds.len()], Opts { ra, rp, uid: 0 }),
                     Op::TimeWait(a, p, ra) => tws.push(s.insert_time_wait(TimeWaitSock {
-                        local: sa(addrs[usize::from(a)], 39999 + p.max(1)), remote: sa(S2, 80), reuse_addr: ra, reuse_port: false, uid: 0,
+                        local: sa(addrs[usize::from(a)], 39999 + p.max(1)), remote: sa(S2, 80), reuse_addr: ra, reuse_port: false, uid: 0, conn: Default::default(),
                     })),
                     Op::KillTimeWait(i) if !tws.is_empty() => { prop_assert!(s.remove_time_wait(tws.swap_remove(i % tws.len()))); }
                     _ => {}

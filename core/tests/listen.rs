@@ -706,8 +706,8 @@ fn reuseport_listener(p: &mut Peer) -> SocketId {
     fd
 }
 
-/// Which of `listeners` accepted the connection from each port (each child is closed again,
-/// so that a port can connect once more).
+/// Which of `listeners` accepted the connection from each port (each child is closed and
+/// the peer resets it, so that a port can connect once more).
 fn who_accepts(p: &mut Peer, listeners: &[SocketId], ports: std::ops::Range<u16>) -> Vec<usize> {
     ports
         .map(|port| {
@@ -718,7 +718,10 @@ fn who_accepts(p: &mut Peer, listeners: &[SocketId], ports: std::ops::Range<u16>
                 .find_map(|(i, &l)| p.stack.accept(l).ok().map(|(c, _)| (i, c)))
                 .expect("one listener has it");
             p.stack.close(p.now, child).unwrap();
-            p.drain();
+            assert_eq!(one(p.drain()).seg.flags, TcpFlags::FIN | TcpFlags::ACK);
+            assert!(p
+                .send(port, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+                .is_empty());
             member
         })
         .collect()

@@ -421,6 +421,7 @@ impl Target for SynqTarget {
             reuse_addr: o.ra,
             reuse_port: o.rp,
             uid: o.uid,
+            conn: Default::default(),
         });
         local
     }

@@ -1,0 +1,302 @@
+//! The user's calls on a connection (`net/ipv4/tcp.c`): `tcp_sendmsg`, `tcp_recvmsg` (with
+//! `tcp_cleanup_rbuf`), `tcp_close`, `tcp_shutdown`, `tcp_poll`; and the life-cycle steps
+//! they share with input and timers: `tcp_set_state`, `tcp_done`, `tcp_time_wait`, orphaning.
+
+use std::net::SocketAddrV4;
+
+use crate::bind_table::Owner;
+use crate::consts::*;
+use crate::ehash::EhashEntry;
+use crate::errno::Errno;
+use crate::mib::Counter;
+use crate::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::stack::{Stack, Timer};
+use crate::tcb::TcpTimer;
+use crate::time::{Duration, Instant};
+use crate::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
+
+impl Stack {
+    /// `tcp_set_state`, with the `TcpCurrEstab` gauge: up on entering ESTABLISHED (or
+    /// CLOSE_WAIT straight from SYN_RECV), down on leaving ESTABLISHED or CLOSE_WAIT for
+    /// any other state.
+    pub(crate) fn tcp_set_state(&mut self, fd: SocketId, state: TcpState) {
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        let old = socket.state;
+        socket.state = state;
+        match state {
+            TcpState::Established if old != TcpState::Established => self.mib.inc(Counter::TcpCurrEstab),
+            TcpState::CloseWait if old == TcpState::SynRecv => self.mib.inc(Counter::TcpCurrEstab),
+            TcpState::Established | TcpState::CloseWait => {}
+            _ if matches!(old, TcpState::Established | TcpState::CloseWait) => self.mib.dec(Counter::TcpCurrEstab),
+            _ => {}
+        }
+    }
+
+    /// `tcp_done`: the connection is over. Its timers stop, it leaves the established hash,
+    /// its port goes back unless the user chose it; an orphan is freed (its port with it).
+    pub(crate) fn tcp_done(&mut self, fd: SocketId) {
+        self.tcp_set_state(fd, TcpState::Close);
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        socket.shutdown = SHUTDOWN_MASK;
+        let orphan = socket.is_orphan(fd);
+        let tuple = socket.tuple();
+        if let Some(tcb) = socket.tcb.as_deref_mut() {
+            for t in tcb.timers.iter_mut().filter_map(Option::take) {
+                self.timers.cancel(t);
+            }
+        }
+        if let Some(t) = tuple {
+            self.ehash.remove(&t, EhashEntry::Socket(fd));
+        }
+        if orphan || !socket.bind_port_lock {
+            let (port, addr) = (socket.num, socket.rcv_saddr);
+            socket.num = 0;
+            if port != 0 {
+                self.bind_table.remove(port, addr, Owner::Socket(fd));
+            }
+        }
+        if orphan {
+            let _ = self.sockets.remove(fd);
+        }
+    }
+
+    /// `tcp_time_wait`: a TIME_WAIT mini-socket takes the connection's place in the
+    /// established hash and the bind table for `TCP_TIMEWAIT_LEN`; the socket is done.
+    pub(crate) fn tcp_time_wait(&mut self, now: Instant, fd: SocketId) {
+        let Ok(socket) = self.sockets.get(fd) else { return };
+        let (Some(tcb), Some(peer), Some(tuple)) = (socket.tcb.as_deref(), socket.peer, socket.tuple()) else {
+            return;
+        };
+        let tw = TimeWaitSock {
+            local: SocketAddrV4::new(socket.rcv_saddr, socket.sport),
+            remote: peer,
+            reuse_addr: socket.options.reuse_addr,
+            reuse_port: socket.options.reuse_port,
+            uid: socket.creds.uid,
+            conn: TwConn {
+                rcv_nxt: tcb.rcv_nxt,
+                snd_nxt: tcb.snd_nxt,
+                rcv_wnd: tcb.rcv_wnd,
+                rcv_wscale: tcb.rcv_wscale,
+                tstamp_ok: tcb.tstamp_ok,
+                ts_recent: tcb.ts_recent,
+                ts_off: tcb.ts_off,
+                timer: None,
+            },
+        };
+        let id = self.insert_time_wait(tw);
+        self.ehash.replace(tuple, EhashEntry::TimeWait(id));
+        let timer = self.timers.insert(now + TCP_TIMEWAIT_LEN, Timer::TimeWait(id));
+        if let Some(tw) = self.time_waits.get_mut(id) {
+            tw.conn.timer = Some(timer);
+        }
+        self.tcp_done(fd);
+    }
+
+    /// Gives a socket a descriptor (accept()) or takes it away (close() of a connection
+    /// that still closes), carrying its entries in the established hash, the bind table
+    /// and the timer wheel to the new handle.
+    pub(crate) fn rehome_socket(&mut self, id: SocketId, visible: bool) -> Result<SocketId, Errno> {
+        let new = self.sockets.rehome(id, visible)?;
+        if new == id {
+            return Ok(id);
+        }
+        let socket = self.sockets.get_mut(new)?;
+        if let Some(t) = socket.tuple() {
+            if self.ehash.remove(&t, EhashEntry::Socket(id)) {
+                self.ehash.insert(t, EhashEntry::Socket(new));
+            }
+        }
+        if socket.num != 0 && self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(id)) {
+            self.bind_table.insert(socket.num, socket.rcv_saddr, Owner::Socket(new));
+        }
+        if let Some(tcb) = socket.tcb.as_deref_mut() {
+            for (kind, slot) in [TcpTimer::Retransmit, TcpTimer::DelAck, TcpTimer::FinWait2]
+                .into_iter()
+                .zip(tcb.timers.iter_mut())
+            {
+                if let Some(t) = slot.take() {
+                    let deadline = self.timers.deadline(t).expect("armed timer");
+                    self.timers.cancel(t);
+                    *slot = Some(self.timers.insert(deadline, Timer::Tcp(new, kind)));
+                }
+            }
+        }
+        Ok(new)
+    }
+
+    /// `tcp_sendmsg`: queues what the send buffer has room for and pushes it out. `EPIPE`
+    /// once sending is shut down or on a socket that is not connected, a pending error
+    /// first; `EAGAIN` when the buffer is full.
+    pub(crate) fn tcp_sendmsg(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        let socket = self.sockets.get_mut(fd)?;
+        if let Some(e) = socket.error.take() {
+            return Err(e);
+        }
+        if socket.shutdown & SEND_SHUTDOWN != 0 || !matches!(socket.state, TcpState::Established | TcpState::CloseWait)
+        {
+            return Err(Errno::EPIPE);
+        }
+        let sndbuf = socket.options.sndbuf as usize;
+        let Some(tcb) = socket.tcb.as_deref_mut() else {
+            return Err(Errno::EPIPE);
+        };
+        let room = sndbuf.saturating_sub(tcb.send_buf.len());
+        if room == 0 && !data.is_empty() {
+            return Err(Errno::EAGAIN);
+        }
+        let n = data.len().min(room);
+        tcb.send_buf.extend(&data[..n]);
+        tcb.push_seq = tcb.write_seq();
+        self.tcp_write_xmit(now, fd);
+        Ok(n)
+    }
+
+    /// `tcp_recvmsg`: copies queued bytes. Then 0 at the end of the stream (the peer's FIN,
+    /// or receiving shut down), a pending error (`ECONNRESET` after a reset) once,
+    /// `ENOTCONN` on a listener or a socket never connected, `EAGAIN` while nothing is
+    /// queued. Reading may open the window enough to announce it (`tcp_cleanup_rbuf`).
+    pub(crate) fn tcp_recvmsg(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+        let socket = self.sockets.get_mut(fd)?;
+        if socket.state == TcpState::Listen {
+            return Err(Errno::ENOTCONN);
+        }
+        let queued = socket.tcb.as_deref().is_some_and(|t| !t.recv_buf.is_empty());
+        if !queued || buf.is_empty() {
+            if socket.done {
+                return Ok(0);
+            }
+            if let Some(e) = socket.error.take() {
+                return Err(e);
+            }
+            if socket.shutdown & RCV_SHUTDOWN != 0 {
+                return Ok(0);
+            }
+            if socket.state == TcpState::Close {
+                return Err(Errno::ENOTCONN);
+            }
+            return if buf.is_empty() { Ok(0) } else { Err(Errno::EAGAIN) };
+        }
+        let tcb = socket.tcb.as_deref_mut().expect("queued data");
+        let n = buf.len().min(tcb.recv_buf.len());
+        for (dst, src) in buf.iter_mut().zip(tcb.recv_buf.drain(..n)) {
+            *dst = src;
+        }
+        // tcp_cleanup_rbuf: announce a window that at least doubled.
+        let rcv_window_now = tcb.receive_window();
+        if socket.shutdown & RCV_SHUTDOWN == 0 && 2 * rcv_window_now <= tcb.window_clamp {
+            let new = tcb.free_window();
+            if new != 0 && new >= 2 * rcv_window_now {
+                self.tcp_send_ack(now, fd);
+            }
+        }
+        Ok(n)
+    }
+
+    /// `tcp_close_state`: the state close() or shutdown(SHUT_WR) moves to, and whether a FIN
+    /// goes out.
+    fn tcp_close_state(&mut self, fd: SocketId) -> bool {
+        let Ok(socket) = self.sockets.get(fd) else { return false };
+        let (next, fin) = match socket.state {
+            TcpState::Established | TcpState::SynRecv => (TcpState::FinWait1, true),
+            TcpState::CloseWait => (TcpState::LastAck, true),
+            TcpState::SynSent | TcpState::TimeWait | TcpState::Listen => (TcpState::Close, false),
+            other => (other, false),
+        };
+        self.tcp_set_state(fd, next);
+        fin
+    }
+
+    /// `tcp_send_fin`: the FIN is queued after the data and pushed.
+    fn tcp_send_fin(&mut self, now: Instant, fd: SocketId) {
+        if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+            tcb.fin_queued = true;
+        }
+        self.tcp_write_xmit(now, fd);
+    }
+
+    /// `tcp_close` for a connection: unread data aborts it with a reset (TCPAbortOnClose);
+    /// otherwise it sends its FIN as `tcp_close_state` says and lives on as an orphan until
+    /// the close completes; an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's
+    /// FIN. The descriptor is free at once.
+    pub(crate) fn tcp_close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
+        let socket = self.sockets.get_mut(fd)?;
+        socket.shutdown = SHUTDOWN_MASK;
+        let unread = socket.tcb.as_deref().is_some_and(|t| !t.recv_buf.is_empty());
+        if socket.state != TcpState::Close {
+            if unread {
+                self.mib.inc(Counter::TcpExtTCPAbortOnClose);
+                self.tcp_set_state(fd, TcpState::Close);
+                self.tcp_send_active_reset(now, fd);
+            } else if self.tcp_close_state(fd) {
+                self.tcp_send_fin(now, fd);
+            }
+        }
+        let orphan = self.rehome_socket(fd, false)?;
+        let socket = self.sockets.get_mut(orphan)?;
+        socket.parent = None;
+        match socket.state {
+            TcpState::FinWait2 => {
+                let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
+                self.arm_timer(orphan, TcpTimer::FinWait2, now + tmo);
+            }
+            TcpState::Close => self.tcp_done(orphan),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `tcp_shutdown` for a connection: the `how + 1` bits join `sk_shutdown`; shutting
+    /// sending down sends the FIN from ESTABLISHED, SYN_RECV or CLOSE_WAIT. `ENOTCONN`
+    /// on a closed socket.
+    pub(crate) fn tcp_shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
+        let socket = self.sockets.get_mut(fd)?;
+        let bits = (how + 1) as u8;
+        socket.shutdown |= bits;
+        if socket.state == TcpState::Close {
+            return Err(Errno::ENOTCONN);
+        }
+        if bits & SEND_SHUTDOWN != 0
+            && matches!(
+                socket.state,
+                TcpState::Established | TcpState::SynRecv | TcpState::CloseWait
+            )
+            && self.tcp_close_state(fd)
+        {
+            self.tcp_send_fin(now, fd);
+        }
+        Ok(())
+    }
+
+    /// `tcp_poll` for a connection socket.
+    pub(crate) fn tcp_poll(&self, fd: SocketId) -> Result<u16, Errno> {
+        let socket = self.sockets.get(fd)?;
+        let mut mask = 0;
+        if socket.error.is_some() {
+            mask |= POLLERR;
+        }
+        if socket.shutdown == SHUTDOWN_MASK || socket.state == TcpState::Close {
+            mask |= POLLHUP;
+        }
+        if socket.shutdown & RCV_SHUTDOWN != 0 {
+            mask |= POLLIN | POLLRDNORM | POLLRDHUP;
+        }
+        if matches!(socket.state, TcpState::SynSent | TcpState::SynRecv) {
+            return Ok(mask);
+        }
+        if let Some(tcb) = socket.tcb.as_deref() {
+            if !tcb.recv_buf.is_empty() {
+                mask |= POLLIN | POLLRDNORM;
+            }
+            // sk_stream_is_writeable: free space at least half of what is queued.
+            let queued = tcb.send_buf.len() as u32;
+            let free = socket.options.sndbuf.saturating_sub(queued);
+            if socket.shutdown & SEND_SHUTDOWN != 0 || free >= queued / 2 {
+                mask |= POLLOUT | POLLWRNORM;
+            }
+        } else if socket.state == TcpState::Close {
+            mask |= POLLOUT | POLLWRNORM;
+        }
+        Ok(mask)
+    }
+}

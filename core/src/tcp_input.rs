@@ -1,0 +1,420 @@
+//! TCP input on a synchronized connection (`tcp_input.c`): `tcp_rcv_state_process` for
+//! ESTABLISHED and the closing states — `tcp_validate_incoming` (PAWS, `tcp_sequence`, RST,
+//! SYN, no ACK), `tcp_ack`, the state moves an ACK of our FIN makes, `tcp_data_queue`,
+//! `tcp_fin`, and the ACK decision (`__tcp_ack_snd_check`, `tcp_event_data_recv`).
+//!
+//! Not built (yet): an out-of-order queue (a segment beyond `rcv_nxt` is dropped and
+//! answered at once with a duplicate ACK, without SACK blocks), fast retransmit and SACK
+//! processing (loss is repaired by the RTO alone), urgent data.
+
+use crate::listener::tcp_clock_ms;
+use crate::mib::Counter;
+use crate::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
+use crate::stack::Stack;
+use crate::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
+use crate::time::Instant;
+use synq_wire::{Ipv4Repr, TcpRepr};
+
+/// What `tcp_ack` made of a segment's acknowledgment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckResult {
+    /// It acknowledges data we never sent: the segment is dropped.
+    Unsent,
+    /// Old or duplicate: the segment's data is still processed.
+    Old,
+    /// It acknowledged something new (or updated the window).
+    Ok,
+}
+
+impl Stack {
+    /// `tcp_rcv_established` / `tcp_rcv_state_process` for a connection socket.
+    pub(crate) fn tcp_rcv_synchronized(&mut self, now: Instant, fd: SocketId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        let state = socket.state;
+        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+        if state == TcpState::Close {
+            return self.reply_reset(ip, seg);
+        }
+        let f = seg.flags;
+        let end_seq = seg.seq.wrapping_add(seg.segment_len() as u32);
+
+        // tcp_validate_incoming, step 1: PAWS (tcp_paws_discard).
+        if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
+            if before(ts.tsval, tcb.ts_recent) && !f.rst() {
+                self.mib.inc(Counter::TcpExtPAWSEstab);
+                return self.tcp_send_dupack(now, fd, seg);
+            }
+        }
+        // Step 1: tcp_sequence.
+        let limit = tcb.rcv_nxt.wrapping_add(tcb.receive_window());
+        let acceptable = if before(end_seq, tcb.rcv_wup) {
+            false
+        } else if after(end_seq, limit) && after(end_seq.wrapping_sub(u32::from(f.fin())), limit) {
+            // Beyond the window: only a segment starting inside it, onto an empty queue.
+            let ok = !after(seg.seq, limit) && tcb.recv_buf.is_empty();
+            if !ok {
+                self.mib.inc(Counter::TcpExtBeyondWindow);
+            }
+            ok
+        } else {
+            true
+        };
+        if !acceptable {
+            if !f.rst() {
+                if f.syn() {
+                    return self.tcp_send_challenge_ack(now, fd, seg);
+                }
+                self.tcp_send_dupack(now, fd, seg);
+            }
+            return;
+        }
+        // Step 2: RST (RFC 5961 3.2): exactly at rcv_nxt it resets, elsewhere in the window
+        // it is challenged.
+        if f.rst() {
+            if seg.seq == tcb.rcv_nxt {
+                return self.tcp_reset(fd);
+            }
+            return self.tcp_send_challenge_ack(now, fd, seg);
+        }
+        // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2).
+        if f.syn() {
+            self.mib.inc(Counter::TcpExtTCPSYNChallenge);
+            return self.tcp_send_challenge_ack(now, fd, seg);
+        }
+        // Step 5: no ACK, no processing.
+        if !f.ack() {
+            return;
+        }
+        match self.tcp_ack(now, fd, seg) {
+            AckResult::Unsent if state == TcpState::Established => return,
+            AckResult::Unsent => return self.tcp_send_challenge_ack(now, fd, seg),
+            AckResult::Old | AckResult::Ok => {}
+        }
+        // The state moves an ACK of our FIN makes.
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        let orphan = socket.is_orphan(fd);
+        let Some(tcb) = socket.tcb.as_deref() else { return };
+        let fin_acked = tcb.fin_acked();
+        match state {
+            TcpState::FinWait1 if fin_acked => {
+                self.tcp_set_state(fd, TcpState::FinWait2);
+                if let Ok(s) = self.sockets.get_mut(fd) {
+                    s.shutdown |= SEND_SHUTDOWN;
+                }
+                if orphan {
+                    // tcp_fin_time: an orphan waits tcp_fin_timeout for the peer's FIN.
+                    let tmo = crate::Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
+                    self.arm_timer(fd, TcpTimer::FinWait2, now + tmo);
+                }
+            }
+            TcpState::Closing if fin_acked => return self.tcp_time_wait(now, fd),
+            TcpState::LastAck if fin_acked => return self.tcp_done(fd),
+            _ => {}
+        }
+        let Ok(socket) = self.sockets.get(fd) else { return };
+        let state = socket.state;
+        let rcv_shutdown = socket.shutdown & RCV_SHUTDOWN != 0;
+        let Some(tcb) = socket.tcb.as_deref() else { return };
+        match state {
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !before(seg.seq, tcb.rcv_nxt) => {}
+            _ => {
+                // RFC 1122: data after the user closed resets the connection.
+                let data_end = end_seq.wrapping_sub(u32::from(f.fin()));
+                if matches!(state, TcpState::FinWait1 | TcpState::FinWait2)
+                    && rcv_shutdown
+                    && !seg.payload.is_empty()
+                    && after(data_end, tcb.rcv_nxt)
+                {
+                    self.mib.inc(Counter::TcpExtTCPAbortOnData);
+                    self.tcp_reset(fd);
+                    return self.reply_reset(ip, seg);
+                }
+                self.tcp_data_queue(now, fd, seg);
+            }
+        }
+        self.tcp_write_xmit(now, fd);
+        self.tcp_ack_snd_check(now, fd);
+    }
+
+    /// `tcp_ack`: checks the acknowledgment against what we sent, updates the peer's window
+    /// (`tcp_ack_update_window`), frees acknowledged bytes, takes an RTT sample (Karn's
+    /// rule), grows the congestion window (slow start, then one segment per window) and
+    /// restarts or stops the RTO timer. Also `tcp_replace_ts_recent`.
+    fn tcp_ack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) -> AckResult {
+        let (rto_min, rto_max) = (self.rto_min(), self.rto_max());
+        let Ok(socket) = self.sockets.get_mut(fd) else {
+            return AckResult::Old;
+        };
+        let mss = u32::from(socket.mss_cache()).max(1);
+        let Some(tcb) = socket.tcb.as_deref_mut() else {
+            return AckResult::Old;
+        };
+        let ack = seg.ack;
+        if after(ack, tcb.snd_max) {
+            return AckResult::Unsent;
+        }
+        if before(ack, tcb.snd_una) {
+            return AckResult::Old;
+        }
+        // tcp_replace_ts_recent
+        if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
+            if !after(seg.seq, tcb.rcv_wup) && !before(ts.tsval, tcb.ts_recent) {
+                tcb.ts_recent = ts.tsval;
+            }
+        }
+        // tcp_ack_update_window
+        let nwin = u32::from(seg.window) << tcb.snd_wscale;
+        if after(ack, tcb.snd_una) || after(seg.seq, tcb.snd_wl1) || (seg.seq == tcb.snd_wl1 && nwin > tcb.snd_wnd) {
+            tcb.snd_wnd = nwin;
+            tcb.snd_wl1 = seg.seq;
+            tcb.max_window = tcb.max_window.max(nwin);
+        }
+        if ack == tcb.snd_una {
+            return AckResult::Old;
+        }
+        let acked = ack.wrapping_sub(tcb.snd_una);
+        let data_acked = (acked as usize).min(tcb.send_buf.len());
+        tcb.send_buf.drain(..data_acked);
+        tcb.snd_una = ack;
+        if before(tcb.snd_nxt, ack) {
+            tcb.snd_nxt = ack;
+        }
+        // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
+        let sample = match (tcb.rtt_seq, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
+            (_, Some(ts)) if tcb.retransmits == 0 && ts.tsecr != 0 => {
+                let sent_ms = ts.tsecr.wrapping_sub(tcb.ts_off);
+                Some(crate::Duration::from_millis(u64::from(
+                    tcp_clock_ms(now).wrapping_sub(sent_ms),
+                )))
+            }
+            (Some((seq, sent)), _) if !before(ack, seq) => Some(now.saturating_duration_since(sent)),
+            _ => None,
+        };
+        if tcb.rtt_seq.is_some_and(|(seq, _)| !before(ack, seq)) {
+            tcb.rtt_seq = None;
+        }
+        if let Some(rtt) = sample {
+            tcb.rtt_sample(rtt, rto_min, rto_max);
+        }
+        // Congestion window (Reno): slow start below ssthresh, then +1 per window acked.
+        let segs = acked.div_ceil(mss);
+        if tcb.cwnd < tcb.ssthresh {
+            tcb.cwnd = (tcb.cwnd + segs).min(tcb.ssthresh.max(tcb.cwnd + 1));
+        } else {
+            tcb.cwnd_cnt += segs;
+            if tcb.cwnd_cnt >= tcb.cwnd {
+                tcb.cwnd_cnt = 0;
+                tcb.cwnd += 1;
+            }
+        }
+        tcb.retransmits = 0;
+        tcb.backoff = 0;
+        tcb.retrans_stamp = None;
+        if tcb.srtt_us != 0 {
+            tcb.rto = crate::Duration::from_micros(u64::from((tcb.srtt_us >> 3) + tcb.rttvar_us)).min(rto_max);
+        }
+        let rto = tcb.rto;
+        if tcb.in_flight() == 0 {
+            self.cancel_timer(fd, TcpTimer::Retransmit);
+        } else {
+            self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
+        }
+        AckResult::Ok
+    }
+
+    /// `tcp_data_queue` for the in-order case, and the answers to the others: an old
+    /// (retransmitted) segment or one past a zero window brings an immediate ACK in
+    /// quick-ACK mode; a segment beyond `rcv_nxt` (out of order) is dropped and answered at
+    /// once. In-order data joins the receive queue; a FIN in order is `tcp_fin`.
+    fn tcp_data_queue(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
+        let fin = seg.flags.fin();
+        if seg.payload.is_empty() && !fin {
+            return;
+        }
+        let news = after(data_end, tcb.rcv_nxt) || (fin && data_end == tcb.rcv_nxt);
+        if !news {
+            // Everything already received: a retransmission (DSACK territory).
+            self.mib.inc(Counter::TcpExtDelayedACKLost);
+            return self.tcp_enter_quickack_mode(fd, true);
+        }
+        if after(seg.seq, tcb.rcv_nxt) {
+            self.mib.inc(Counter::SynqOfoDropped);
+            tcb.ack.pending = true;
+            tcb.ack.now = true;
+            return;
+        }
+        if tcb.receive_window() == 0 && !seg.payload.is_empty() {
+            self.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
+            return self.tcp_enter_quickack_mode(fd, true);
+        }
+        let skip = tcb.rcv_nxt.wrapping_sub(seg.seq) as usize;
+        let data = &seg.payload[skip.min(seg.payload.len())..];
+        if !data.is_empty() {
+            tcb.recv_buf.extend(data);
+            tcb.rcv_nxt = tcb.rcv_nxt.wrapping_add(data.len() as u32);
+            tcp_event_data_recv(tcb, now, data.len() as u32);
+        }
+        if fin {
+            self.tcp_fin(now, fd);
+        }
+    }
+
+    /// `tcp_fin`: the peer's FIN in order. Reads end; ESTABLISHED becomes CLOSE_WAIT (and
+    /// ACKs go ping-pong), FIN_WAIT1 CLOSING and FIN_WAIT2 TIME_WAIT, both ACKed at once.
+    fn tcp_fin(&mut self, now: Instant, fd: SocketId) {
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        let state = socket.state;
+        socket.shutdown |= RCV_SHUTDOWN;
+        socket.done = true;
+        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+        tcb.rcv_nxt = tcb.rcv_nxt.wrapping_add(1);
+        tcb.ack.pending = true;
+        match state {
+            TcpState::Established | TcpState::SynRecv => {
+                tcb.ack.pingpong = tcb.ack.pingpong.max(crate::tcp_output::TCP_PINGPONG_THRESH);
+                self.tcp_set_state(fd, TcpState::CloseWait);
+            }
+            TcpState::FinWait1 => {
+                self.tcp_send_ack(now, fd);
+                self.tcp_set_state(fd, TcpState::Closing);
+            }
+            TcpState::FinWait2 => {
+                self.tcp_send_ack(now, fd);
+                self.tcp_time_wait(now, fd);
+            }
+            _ => {}
+        }
+    }
+
+    /// `tcp_enter_quickack_mode` (+ `inet_csk_schedule_ack`): ACK the next segments at
+    /// once; with `now`, this one too.
+    fn tcp_enter_quickack_mode(&mut self, fd: SocketId, ack_now: bool) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        tcp_incr_quickack(tcb);
+        tcb.ack.pingpong = 0;
+        tcb.ack.ato_ms = TCP_ATO_MIN_MS;
+        tcb.ack.pending = true;
+        tcb.ack.now |= ack_now;
+    }
+
+    /// `__tcp_ack_snd_check`: an owed ACK goes now when more than a full segment arrived
+    /// since the last window update and the user keeps up (or the window would open), in
+    /// quick-ACK mode, or when one was demanded; otherwise it is delayed.
+    pub(crate) fn tcp_ack_snd_check(&mut self, now: Instant, fd: SocketId) {
+        let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
+            return;
+        };
+        if !tcb.ack.pending {
+            return;
+        }
+        let full_frame = tcb.rcv_nxt.wrapping_sub(tcb.rcv_wup) > tcb.ack.rcv_mss
+            && (tcb.recv_buf.is_empty() || tcb.free_window() >= tcb.rcv_wnd);
+        let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp_output::TCP_PINGPONG_THRESH;
+        if full_frame || quick || tcb.ack.now {
+            self.tcp_send_ack(now, fd);
+        } else {
+            self.tcp_send_delayed_ack(now, fd);
+        }
+    }
+
+    /// `tcp_send_dupack`: an immediate ACK for an unacceptable segment (rate-limited by
+    /// `tcp_invalid_ratelimit` unless it carries data); a segment all before `rcv_nxt` also
+    /// puts the receiver in quick-ACK mode.
+    fn tcp_send_dupack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
+        let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
+            return;
+        };
+        let end_seq = seg.seq.wrapping_add(seg.segment_len() as u32);
+        if seg.segment_len() != 0 && before(seg.seq, tcb.rcv_nxt) && !after(end_seq, tcb.rcv_nxt) {
+            self.mib.inc(Counter::TcpExtDelayedACKLost);
+            self.tcp_enter_quickack_mode(fd, false);
+        }
+        if !self.tcp_oow_rate_limited(now, fd, seg) {
+            self.tcp_send_ack(now, fd);
+        }
+    }
+
+    /// `tcp_send_challenge_ack` (RFC 5961): an ACK at `rcv_nxt`, within the per-socket
+    /// out-of-window rate limit.
+    fn tcp_send_challenge_ack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
+        if self.tcp_oow_rate_limited(now, fd, seg) {
+            return;
+        }
+        self.mib.inc(Counter::TcpExtTCPChallengeACK);
+        self.tcp_send_ack(now, fd);
+    }
+
+    /// `tcp_oow_rate_limited`: one answer per `tcp_invalid_ratelimit` ms to out-of-window
+    /// segments; data without SYN always passes.
+    fn tcp_oow_rate_limited(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) -> bool {
+        if !seg.payload.is_empty() && !seg.flags.syn() {
+            return false;
+        }
+        let limit = self.sysctl.tcp_invalid_ratelimit.max(0) as u32;
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return true;
+        };
+        let now_ms = tcp_clock_ms(now).max(1);
+        if tcb.last_oow_ack_ms != 0 && now_ms.wrapping_sub(tcb.last_oow_ack_ms) < limit {
+            self.mib.inc(Counter::TcpExtTCPACKSkippedSeq);
+            return true;
+        }
+        tcb.last_oow_ack_ms = now_ms;
+        false
+    }
+
+    /// `tcp_reset`: the peer reset the connection. The user sees ECONNRESET (EPIPE in
+    /// CLOSE_WAIT); the connection is done.
+    pub(crate) fn tcp_reset(&mut self, fd: SocketId) {
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        socket.error = Some(match socket.state {
+            TcpState::CloseWait => crate::Errno::EPIPE,
+            TcpState::SynSent => crate::Errno::ECONNREFUSED,
+            _ => crate::Errno::ECONNRESET,
+        });
+        if matches!(socket.state, TcpState::Established | TcpState::CloseWait) {
+            self.mib.inc(Counter::TcpEstabResets);
+        }
+        self.tcp_done(fd);
+    }
+}
+
+/// `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments, at least
+/// 2, at most [`TCP_MAX_QUICKACKS`].
+fn tcp_incr_quickack(tcb: &mut crate::tcb::Tcb) {
+    let quickacks = (tcb.rcv_wnd / (2 * tcb.ack.rcv_mss.max(1))).max(2);
+    tcb.ack.quick = tcb.ack.quick.max(quickacks.min(u32::from(TCP_MAX_QUICKACKS)) as u8);
+}
+
+/// `tcp_event_data_recv`: an ACK is owed; the peer's segment size is measured; the first
+/// data starts the delayed-ACK engine in quick-ACK mode, later data adapts `ato` to the
+/// gaps between arrivals (a gap over the RTO means quick ACKs again); the window may grow.
+fn tcp_event_data_recv(tcb: &mut crate::tcb::Tcb, now: Instant, len: u32) {
+    tcb.ack.pending = true;
+    if len > tcb.ack.rcv_mss {
+        tcb.ack.rcv_mss = len.min(u32::from(tcb.advmss));
+    }
+    let now_ms = tcp_clock_ms(now);
+    if tcb.ack.ato_ms == 0 {
+        tcp_incr_quickack(tcb);
+        tcb.ack.ato_ms = TCP_ATO_MIN_MS;
+    } else {
+        let m = now_ms.wrapping_sub(tcb.ack.lrcvtime_ms);
+        let rto_ms = tcb.rto.as_millis() as u32;
+        if m <= TCP_ATO_MIN_MS / 2 {
+            tcb.ack.ato_ms = (tcb.ack.ato_ms >> 1) + TCP_ATO_MIN_MS / 2;
+        } else if m < tcb.ack.ato_ms {
+            tcb.ack.ato_ms = ((tcb.ack.ato_ms >> 1) + m).min(rto_ms);
+        } else if m > rto_ms {
+            tcp_incr_quickack(tcb);
+        }
+    }
+    tcb.ack.lrcvtime_ms = now_ms;
+    tcb.grow_window();
+}

@@ -1,0 +1,261 @@
+//! TCP output for connections (`tcp_output.c`): building a segment from the connection's
+//! state (`tcp_transmit_skb`), sending queued data within the windows (`tcp_write_xmit`),
+//! ACKs (`tcp_send_ack`, `tcp_send_delayed_ack`), the FIN (`tcp_send_fin`) and an active
+//! reset (`tcp_send_active_reset`).
+
+use crate::ehash::FourTuple;
+use crate::listener::tcp_clock_ms;
+use crate::mib::Counter;
+use crate::socket::{Socket, SocketId, TcpState};
+use crate::stack::{Stack, Timer};
+use crate::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
+use crate::time::{Duration, Instant};
+use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
+
+/// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
+pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
+
+impl Socket {
+    /// The connection's 4-tuple from our side (`None` before it has a peer).
+    pub(crate) fn tuple(&self) -> Option<FourTuple> {
+        let peer = self.peer?;
+        Some(FourTuple {
+            local_addr: self.rcv_saddr,
+            local_port: self.sport,
+            remote_port: peer.port(),
+            remote_addr: *peer.ip(),
+        })
+    }
+}
+
+impl Stack {
+    /// `tcp_rto_min` and `tcp_rto_max` from the sysctls.
+    pub(crate) fn rto_min(&self) -> Duration {
+        Duration::from_micros(self.sysctl.tcp_rto_min_us.max(1) as u64)
+    }
+    pub(crate) fn rto_max(&self) -> Duration {
+        Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)
+    }
+
+    /// Arms (or re-arms) one of a connection's timers.
+    pub(crate) fn arm_timer(&mut self, fd: SocketId, kind: TcpTimer, deadline: Instant) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        if let Some(old) = tcb.timers[kind as usize].take() {
+            self.timers.cancel(old);
+        }
+        tcb.timers[kind as usize] = Some(self.timers.insert(deadline, Timer::Tcp(fd, kind)));
+    }
+
+    /// Stops one of a connection's timers.
+    pub(crate) fn cancel_timer(&mut self, fd: SocketId, kind: TcpTimer) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        if let Some(old) = tcb.timers[kind as usize].take() {
+            self.timers.cancel(old);
+        }
+    }
+
+    /// `tcp_transmit_skb`: one segment of connection `fd` with sequence number `seq`, `len`
+    /// bytes of the send queue from `seq` on, and `flags` with ACK. It carries our window (`tcp_select_window`) and the timestamp option
+    /// when in use. Sending an ACK settles the ACK owed (`tcp_event_ack_sent`).
+    pub(crate) fn tcp_transmit(&mut self, now: Instant, fd: SocketId, seq: u32, len: u32, flags: TcpFlags) {
+        let mut payload = std::mem::take(&mut self.scratch);
+        payload.clear();
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        let (Some(tcb), Some(peer)) = (socket.tcb.as_deref_mut(), socket.peer) else {
+            return;
+        };
+        let offset = seq.wrapping_sub(tcb.snd_una) as usize;
+        if len > 0 {
+            let (a, b) = tcb.send_buf.as_slices();
+            let end = offset + len as usize;
+            if offset < a.len() {
+                payload.extend_from_slice(&a[offset..end.min(a.len())]);
+            }
+            if end > a.len() {
+                payload.extend_from_slice(&b[offset.saturating_sub(a.len())..end - a.len()]);
+            }
+        }
+        let window = tcb.select_window();
+        let seg = TcpRepr {
+            src_port: socket.sport,
+            dst_port: peer.port(),
+            seq,
+            ack: tcb.rcv_nxt,
+            flags: flags | TcpFlags::ACK,
+            window,
+            urgent: 0,
+            options: TcpOptions {
+                timestamp: tcb.tstamp_ok.then(|| Timestamp {
+                    tsval: tcp_clock_ms(now).wrapping_add(tcb.ts_off),
+                    tsecr: tcb.ts_recent,
+                }),
+                ..TcpOptions::default()
+            },
+            payload: &payload,
+        };
+        // tcp_event_ack_sent
+        tcb.ack.quick = tcb.ack.quick.saturating_sub(1);
+        tcb.ack.pending = false;
+        tcb.ack.now = false;
+        let delack = tcb.timers[TcpTimer::DelAck as usize].take();
+        let src = socket.rcv_saddr;
+        if let Some(t) = delack {
+            self.timers.cancel(t);
+        }
+        if self.send_segment(src, *peer.ip(), 0, &seg) && flags.rst() {
+            self.mib.inc(Counter::TcpOutRsts);
+        }
+        self.scratch = payload;
+    }
+
+    /// `tcp_send_ack`: a bare ACK at `snd_nxt`.
+    pub(crate) fn tcp_send_ack(&mut self, now: Instant, fd: SocketId) {
+        let Some(seq) = self
+            .sockets
+            .get(fd)
+            .ok()
+            .and_then(|s| s.tcb.as_deref())
+            .map(|t| t.snd_nxt)
+        else {
+            return;
+        };
+        self.tcp_transmit(now, fd, seq, 0, TcpFlags::ACK);
+    }
+
+    /// `tcp_send_active_reset`: RST|ACK at `snd_nxt`, our window and timestamps as on any
+    /// segment (L61).
+    pub(crate) fn tcp_send_active_reset(&mut self, now: Instant, fd: SocketId) {
+        let Some(seq) = self
+            .sockets
+            .get(fd)
+            .ok()
+            .and_then(|s| s.tcb.as_deref())
+            .map(|t| t.snd_nxt)
+        else {
+            return;
+        };
+        self.tcp_transmit(now, fd, seq, 0, TcpFlags::RST | TcpFlags::ACK);
+    }
+
+    /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms
+    /// (500 ms outside ping-pong), unless the timer already runs sooner.
+    pub(crate) fn tcp_send_delayed_ack(&mut self, now: Instant, fd: SocketId) {
+        let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
+            return;
+        };
+        let mut ato = tcb.ack.ato_ms.max(TCP_ATO_MIN_MS);
+        if ato > TCP_ATO_MIN_MS {
+            let mut max_ato = if tcb.ack.pingpong >= TCP_PINGPONG_THRESH {
+                TCP_DELACK_MAX_MS
+            } else {
+                500
+            };
+            if tcb.srtt_us != 0 {
+                max_ato = max_ato.min((tcb.srtt_us >> 3).div_ceil(1000).max(TCP_ATO_MIN_MS));
+            }
+            ato = ato.min(max_ato);
+        }
+        let mut deadline = now + Duration::from_millis(u64::from(ato.min(TCP_DELACK_MAX_MS)));
+        if let Some(armed) = tcb.timers[TcpTimer::DelAck as usize].and_then(|t| self.timers.deadline(t)) {
+            if armed <= now + Duration::from_millis(u64::from(ato >> 2)) {
+                return self.tcp_send_ack(now, fd);
+            }
+            deadline = deadline.min(armed);
+        }
+        self.arm_timer(fd, TcpTimer::DelAck, deadline);
+    }
+
+    /// `tcp_write_xmit`: sends queued data, then a queued FIN, while the peer's window and
+    /// the congestion window allow. Segments are at most the send MSS; a short one waits
+    /// while data is in flight unless TCP_NODELAY is set or it ends with the FIN (Nagle,
+    /// `tcp_nagle_test`). The last segment of the queue carries PSH, the FIN rides on it.
+    pub(crate) fn tcp_write_xmit(&mut self, now: Instant, fd: SocketId) {
+        loop {
+            let Ok(socket) = self.sockets.get(fd) else { return };
+            if !matches!(
+                socket.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::LastAck
+                    | TcpState::Closing
+            ) {
+                return;
+            }
+            let mss = u32::from(socket.mss_cache()).max(1);
+            let nodelay = socket.options.nodelay;
+            let Some(tcb) = socket.tcb.as_deref() else { return };
+            let unsent = tcb.unsent();
+            let fin_due = tcb.fin_queued && !tcb.fin_sent();
+            if unsent == 0 && !fin_due {
+                return;
+            }
+            let in_flight_segs = tcb.in_flight().div_ceil(mss);
+            if in_flight_segs >= tcb.cwnd && unsent > 0 {
+                return;
+            }
+            let window_end = tcb.snd_una.wrapping_add(tcb.snd_wnd);
+            let room = window_end.wrapping_sub(tcb.snd_nxt) as i32;
+            let len = unsent.min(mss).min(room.max(0) as u32);
+            if unsent > 0 && len == 0 {
+                // Zero window: the retransmission timer probes it (tcp_check_probe_timer).
+                if tcb.timers[TcpTimer::Retransmit as usize].is_none() {
+                    let rto = tcb.rto;
+                    self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
+                }
+                return;
+            }
+            let last = len == unsent;
+            let with_fin = last && tcb.fin_queued;
+            if len < mss && !last {
+                // Only the window cut it short: wait for it to open (tcp_snd_wnd_test).
+                if tcb.in_flight() > 0 {
+                    return;
+                }
+            } else if len < mss && !with_fin && !nodelay && tcb.in_flight() > 0 {
+                return;
+            }
+            let seq = tcb.snd_nxt;
+            let mut flags = TcpFlags::ACK;
+            if last && len > 0 {
+                flags |= TcpFlags::PSH;
+            }
+            if with_fin {
+                flags |= TcpFlags::FIN;
+            }
+            if before(seq, tcb.snd_max) {
+                self.mib.inc(Counter::TcpRetransSegs);
+            }
+            self.tcp_transmit(now, fd, seq, len, flags);
+            self.tcp_event_new_data_sent(now, fd, len + u32::from(with_fin));
+        }
+    }
+
+    /// `tcp_event_new_data_sent` + `tcp_event_data_sent`: `len` sequence numbers left from
+    /// `snd_nxt`; the RTO timer runs while anything is in flight, one sequence number is
+    /// timed at a time, and a reply soon after the peer's data counts as ping-pong.
+    pub(crate) fn tcp_event_new_data_sent(&mut self, now: Instant, fd: SocketId, len: u32) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        tcb.snd_nxt = tcb.snd_nxt.wrapping_add(len);
+        if after(tcb.snd_nxt, tcb.snd_max) {
+            tcb.snd_max = tcb.snd_nxt;
+        }
+        if tcb.rtt_seq.is_none() && tcb.retransmits == 0 {
+            tcb.rtt_seq = Some((tcb.snd_nxt, now));
+        }
+        let now_ms = tcp_clock_ms(now);
+        if tcb.ack.ato_ms != 0 && now_ms.wrapping_sub(tcb.ack.lrcvtime_ms) < tcb.ack.ato_ms {
+            tcb.ack.pingpong = tcb.ack.pingpong.saturating_add(1);
+        }
+        if tcb.timers[TcpTimer::Retransmit as usize].is_none() {
+            let rto = tcb.rto;
+            self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
+        }
+    }
+}
