@@ -94,14 +94,15 @@ pub struct Tcb {
     /// SACK permitted both ways; ECN negotiated.
     pub sack_ok: bool,
     pub ecn_ok: bool,
-    /// Bytes from `snd_una` on that the user wrote: sent and unacknowledged, then unsent.
+    /// Bytes the user wrote that are not yet acknowledged: sent ones, then unsent ones,
+    /// ending at `write_seq`.
     pub send_buf: VecDeque<u8>,
+    /// `write_seq`: the sequence number after the last byte the user wrote (our FIN's).
+    pub write_seq: u32,
     /// In-order bytes received and not yet read (from `copied_seq` to `rcv_nxt`).
     pub recv_buf: VecDeque<u8>,
     /// Our FIN is queued after the data (`write_seq` is its sequence number).
     pub fin_queued: bool,
-    /// The last byte of the latest write (`pushed_seq`): the segment ending there has PSH.
-    pub push_seq: u32,
     /// `srtt_us` (×8) and `mdev_us` (×4) of the RTT estimator; `rttvar_us` as Linux keeps it.
     pub srtt_us: u32,
     pub mdev_us: u32,
@@ -164,9 +165,9 @@ impl Tcb {
             sack_ok: false,
             ecn_ok: false,
             send_buf: VecDeque::new(),
+            write_seq: snd_isn.wrapping_add(1),
             recv_buf: VecDeque::new(),
             fin_queued: false,
-            push_seq: snd_isn.wrapping_add(1),
             srtt_us: 0,
             mdev_us: 0,
             rttvar_us: 0,
@@ -184,24 +185,24 @@ impl Tcb {
         }
     }
 
-    /// `write_seq`: the sequence number after the last byte the user wrote.
-    pub fn write_seq(&self) -> u32 {
-        self.snd_una.wrapping_add(self.send_buf.len() as u32)
+    /// The sequence number of the first byte in `send_buf`.
+    pub fn send_buf_seq(&self) -> u32 {
+        self.write_seq.wrapping_sub(self.send_buf.len() as u32)
     }
 
     /// Our FIN has been sent (it occupies `write_seq`).
     pub fn fin_sent(&self) -> bool {
-        self.fin_queued && self.snd_nxt == self.write_seq().wrapping_add(1)
+        self.fin_queued && self.snd_nxt == self.write_seq.wrapping_add(1)
     }
 
     /// Our FIN has been acknowledged.
     pub fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una == self.write_seq().wrapping_add(1)
+        self.fin_queued && self.snd_una == self.write_seq.wrapping_add(1)
     }
 
     /// Bytes written and not yet sent.
     pub fn unsent(&self) -> u32 {
-        let unsent = self.write_seq().wrapping_sub(self.snd_nxt) as i32;
+        let unsent = self.write_seq.wrapping_sub(self.snd_nxt) as i32;
         unsent.max(0) as u32
     }
 

@@ -147,7 +147,7 @@ impl Stack {
         }
         let n = data.len().min(room);
         tcb.send_buf.extend(&data[..n]);
-        tcb.push_seq = tcb.write_seq();
+        tcb.write_seq = tcb.write_seq.wrapping_add(n as u32);
         self.tcp_write_xmit(now, fd);
         Ok(n)
     }

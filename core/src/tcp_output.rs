@@ -68,7 +68,7 @@ impl Stack {
         let (Some(tcb), Some(peer)) = (socket.tcb.as_deref_mut(), socket.peer) else {
             return;
         };
-        let offset = seq.wrapping_sub(tcb.snd_una) as usize;
+        let offset = seq.wrapping_sub(tcb.send_buf_seq()) as usize;
         if len > 0 {
             let (a, b) = tcb.send_buf.as_slices();
             let end = offset + len as usize;
@@ -170,68 +170,44 @@ impl Stack {
     }
 
     /// `tcp_write_xmit`: sends queued data, then a queued FIN, while the peer's window and
-    /// the congestion window allow. Segments are at most the send MSS; a short one waits
-    /// while data is in flight unless TCP_NODELAY is set or it ends with the FIN (Nagle,
-    /// `tcp_nagle_test`). The last segment of the queue carries PSH, the FIN rides on it.
+    /// the congestion window allow (see [`next_segment`]). The last segment of each burst
+    /// carries PSH (packetdrill sees Linux's TSO bursts end that way); the FIN rides on the
+    /// last data. With data waiting on a zero window, the RTO timer probes it.
     pub(crate) fn tcp_write_xmit(&mut self, now: Instant, fd: SocketId) {
-        loop {
-            let Ok(socket) = self.sockets.get(fd) else { return };
-            if !matches!(
-                socket.state,
-                TcpState::Established
-                    | TcpState::CloseWait
-                    | TcpState::FinWait1
-                    | TcpState::LastAck
-                    | TcpState::Closing
-            ) {
+        let Ok(socket) = self.sockets.get(fd) else { return };
+        if !matches!(
+            socket.state,
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::LastAck | TcpState::Closing
+        ) {
+            return;
+        }
+        let mss = u32::from(socket.mss_cache()).max(1);
+        let nodelay = socket.options.nodelay;
+        let Some(tcb) = socket.tcb.as_deref() else { return };
+        let mut next = next_segment(tcb, tcb.snd_nxt, mss, nodelay);
+        if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit as usize].is_none() {
+            let rto = tcb.rto;
+            return self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
+        }
+        while let Next::Send { len, fin } = next {
+            let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
                 return;
-            }
-            let mss = u32::from(socket.mss_cache()).max(1);
-            let nodelay = socket.options.nodelay;
-            let Some(tcb) = socket.tcb.as_deref() else { return };
-            let unsent = tcb.unsent();
-            let fin_due = tcb.fin_queued && !tcb.fin_sent();
-            if unsent == 0 && !fin_due {
-                return;
-            }
-            let in_flight_segs = tcb.in_flight().div_ceil(mss);
-            if in_flight_segs >= tcb.cwnd && unsent > 0 {
-                return;
-            }
-            let window_end = tcb.snd_una.wrapping_add(tcb.snd_wnd);
-            let room = window_end.wrapping_sub(tcb.snd_nxt) as i32;
-            let len = unsent.min(mss).min(room.max(0) as u32);
-            if unsent > 0 && len == 0 {
-                // Zero window: the retransmission timer probes it (tcp_check_probe_timer).
-                if tcb.timers[TcpTimer::Retransmit as usize].is_none() {
-                    let rto = tcb.rto;
-                    self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
-                }
-                return;
-            }
-            let last = len == unsent;
-            let with_fin = last && tcb.fin_queued;
-            if len < mss && !last {
-                // Only the window cut it short: wait for it to open (tcp_snd_wnd_test).
-                if tcb.in_flight() > 0 {
-                    return;
-                }
-            } else if len < mss && !with_fin && !nodelay && tcb.in_flight() > 0 {
-                return;
-            }
+            };
             let seq = tcb.snd_nxt;
+            let end = seq.wrapping_add(len + u32::from(fin));
+            next = next_segment(tcb, end, mss, nodelay);
             let mut flags = TcpFlags::ACK;
-            if last && len > 0 {
+            if len > 0 && !matches!(next, Next::Send { .. }) {
                 flags |= TcpFlags::PSH;
             }
-            if with_fin {
+            if fin {
                 flags |= TcpFlags::FIN;
             }
             if before(seq, tcb.snd_max) {
                 self.mib.inc(Counter::TcpRetransSegs);
             }
             self.tcp_transmit(now, fd, seq, len, flags);
-            self.tcp_event_new_data_sent(now, fd, len + u32::from(with_fin));
+            self.tcp_event_new_data_sent(now, fd, len + u32::from(fin));
         }
     }
 
@@ -258,4 +234,46 @@ impl Stack {
             self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
         }
     }
+}
+
+/// What [`Stack::tcp_write_xmit`] can send next from `snd_nxt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// A segment of `len` bytes, with the FIN if `fin`.
+    Send { len: u32, fin: bool },
+    /// Data waits on a window of zero.
+    ZeroWindow,
+    /// Nothing to send, or it waits (congestion window, Nagle, a window too small).
+    Wait,
+}
+
+/// The segment that would leave at `snd_nxt`: at most the send MSS, the room left in the
+/// peer's window and within the congestion window (in segments). A segment shorter than
+/// the MSS waits while data is in flight unless TCP_NODELAY is set or it ends with the FIN
+/// (`tcp_nagle_test`); one the window cut short waits for it to open (`tcp_snd_wnd_test`).
+fn next_segment(tcb: &crate::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) -> Next {
+    let unsent = (tcb.write_seq.wrapping_sub(snd_nxt) as i32).max(0) as u32;
+    let fin_due = tcb.fin_queued && snd_nxt == tcb.write_seq;
+    if unsent == 0 {
+        return if fin_due {
+            Next::Send { len: 0, fin: true }
+        } else {
+            Next::Wait
+        };
+    }
+    let in_flight = snd_nxt.wrapping_sub(tcb.snd_una);
+    if in_flight.div_ceil(mss) >= tcb.cwnd {
+        return Next::Wait;
+    }
+    let room = (tcb.snd_una.wrapping_add(tcb.snd_wnd).wrapping_sub(snd_nxt) as i32).max(0) as u32;
+    let len = unsent.min(mss).min(room);
+    if len == 0 {
+        return if in_flight == 0 { Next::ZeroWindow } else { Next::Wait };
+    }
+    let last = len == unsent;
+    let fin = last && tcb.fin_queued;
+    if len < mss && in_flight > 0 && (!last || (!fin && !nodelay)) {
+        return Next::Wait;
+    }
+    Next::Send { len, fin }
 }

@@ -13,6 +13,8 @@ pub struct SynqTarget {
     stack: Stack,
     now: Micros,
     buf: Vec<u8>,
+    /// Datagrams the stack sent that the runner has not taken yet.
+    sent: std::collections::VecDeque<(Micros, Vec<u8>)>,
 }
 
 impl Default for SynqTarget {
@@ -28,6 +30,7 @@ impl SynqTarget {
             stack: Stack::new(Self::config(1500)),
             now: 0,
             buf: vec![0; 65535],
+            sent: Default::default(),
         }
     }
 
@@ -49,12 +52,16 @@ impl SynqTarget {
         t.as_nanos().div_ceil(1_000) as Micros
     }
 
-    fn drain(&mut self) -> Vec<(Micros, Vec<u8>)> {
-        let mut out = Vec::new();
+    /// Moves what the stack sent into `sent`, stamped with the current time.
+    fn collect(&mut self) {
         while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
-            out.push((self.now, self.buf[..n].to_vec()));
+            self.sent.push_back((self.now, self.buf[..n].to_vec()));
         }
-        out
+    }
+
+    fn drain(&mut self) -> Vec<(Micros, Vec<u8>)> {
+        self.collect();
+        self.sent.drain(..).collect()
     }
 }
 
@@ -99,7 +106,8 @@ impl Target for SynqTarget {
     }
 
     fn next_outbound(&mut self, deadline: Micros) -> Option<(Micros, Vec<u8>)> {
-        if let Some(first) = self.drain().into_iter().next() {
+        self.collect();
+        if let Some(first) = self.sent.pop_front() {
             return Some(first);
         }
         while let Some(at) = self.stack.poll_timeout() {
@@ -109,7 +117,8 @@ impl Target for SynqTarget {
             }
             self.now = at;
             self.stack.handle_timeout(Self::instant(at));
-            if let Some(first) = self.drain().into_iter().next() {
+            self.collect();
+            if let Some(first) = self.sent.pop_front() {
                 return Some(first);
             }
         }
