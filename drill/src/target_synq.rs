@@ -15,6 +15,18 @@ pub struct SynqTarget {
     buf: Vec<u8>,
     /// Datagrams the stack sent that the runner has not taken yet.
     sent: std::collections::VecDeque<(Micros, Vec<u8>)>,
+    /// A blocking call (a `...` window) still waiting, and the result of one that ended.
+    blocked: Option<Blocked>,
+    ended: Option<(Micros, SysResult)>,
+}
+
+/// A blocking call in progress: retried whenever the stack's state may have changed (a
+/// datagram in, a timer), as the kernel wakes a sleeping caller. `written` counts what a
+/// blocking write has queued so far (it returns once all is).
+struct Blocked {
+    name: String,
+    args: Vec<Arg>,
+    written: i64,
 }
 
 impl Default for SynqTarget {
@@ -31,6 +43,8 @@ impl SynqTarget {
             now: 0,
             buf: vec![0; 65535],
             sent: Default::default(),
+            blocked: None,
+            ended: None,
         }
     }
 
@@ -50,6 +64,58 @@ impl SynqTarget {
     /// running the stack then is never too early to fire it.
     fn micros_at_or_after(t: Instant) -> Micros {
         t.as_nanos().div_ceil(1_000) as Micros
+    }
+
+    /// Runs the stack's timers due by `t` one deadline at a time, keeping what it sends and
+    /// retrying a blocked call after each; true if one ran.
+    fn step(&mut self, t: Micros) -> bool {
+        let Some(deadline) = self.stack.poll_timeout() else {
+            return false;
+        };
+        let at = Self::micros_at_or_after(deadline).max(self.now);
+        if at > t {
+            return false;
+        }
+        self.now = at;
+        self.stack.handle_timeout(Self::instant(at));
+        self.collect();
+        self.retry();
+        true
+    }
+
+    /// Tries the blocked call again; records its result once it no longer blocks.
+    fn retry(&mut self) {
+        let Some(b) = self.blocked.as_mut() else { return };
+        let Ok(fd) = fd(&b.args, 0) else { return };
+        let blocking = !self.stack.is_nonblocking(fd).unwrap_or(true);
+        let now = Self::instant(self.now);
+        let result = if matches!(b.name.as_str(), "write" | "send" | "sendto") {
+            let total = int(&b.args, 2).unwrap_or(0);
+            let rest = vec![0u8; (total - b.written).max(0) as usize];
+            match self.stack.send(now, fd, &rest) {
+                Ok(n) => {
+                    b.written += n as i64;
+                    if b.written < total && blocking {
+                        SysResult::Err(Errno::EAGAIN.raw()) // not all queued: still blocked
+                    } else {
+                        SysResult::Ok(b.written)
+                    }
+                }
+                Err(e) if b.written > 0 && e != Errno::EAGAIN => SysResult::Ok(b.written),
+                Err(e) => SysResult::Err(e.raw()),
+            }
+        } else {
+            let (name, args) = (b.name.clone(), b.args.clone());
+            match self.syscall(&name, &args) {
+                Ok(r) => r,
+                Err(_) => SysResult::Err(Errno::ENOSYS.raw()),
+            }
+        };
+        if result == SysResult::Err(Errno::EAGAIN.raw()) && blocking {
+            return;
+        }
+        self.blocked = None;
+        self.ended = Some((self.now, result));
     }
 
     /// Moves what the stack sent into `sent`, stamped with the current time.
@@ -91,43 +157,52 @@ impl Target for SynqTarget {
     }
 
     fn run_until(&mut self, t: Micros) -> Vec<(Micros, Vec<u8>)> {
-        let mut out = self.drain();
-        while let Some(deadline) = self.stack.poll_timeout() {
-            let at = Self::micros_at_or_after(deadline).max(self.now);
-            if at > t {
-                break;
-            }
-            self.now = at;
-            self.stack.handle_timeout(Self::instant(at));
-            out.extend(self.drain());
-        }
+        self.collect();
+        while self.step(t) {}
         self.now = self.now.max(t);
-        out
+        self.drain()
     }
 
     fn next_outbound(&mut self, deadline: Micros) -> Option<(Micros, Vec<u8>)> {
         self.collect();
-        if let Some(first) = self.sent.pop_front() {
-            return Some(first);
+        while self.sent.is_empty() && self.step(deadline) {}
+        let first = self.sent.pop_front();
+        if first.is_none() {
+            self.now = self.now.max(deadline);
         }
-        while let Some(at) = self.stack.poll_timeout() {
-            let at = Self::micros_at_or_after(at).max(self.now);
-            if at > deadline {
-                break;
-            }
-            self.now = at;
-            self.stack.handle_timeout(Self::instant(at));
-            self.collect();
-            if let Some(first) = self.sent.pop_front() {
-                return Some(first);
-            }
-        }
-        self.now = self.now.max(deadline);
-        None
+        first
     }
 
     fn inject(&mut self, datagram: &[u8]) {
         self.stack.receive(Self::instant(self.now), datagram);
+        self.collect();
+        self.retry();
+    }
+
+    fn start_call(&mut self, name: &str, args: &[Arg]) -> Result<(), CallError> {
+        if !matches!(
+            name,
+            "accept" | "accept4" | "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
+        ) {
+            return Err(CallError::Unsupported(format!("blocking {name}() on synq")));
+        }
+        self.blocked = Some(Blocked {
+            name: name.to_string(),
+            args: args.to_vec(),
+            written: 0,
+        });
+        self.retry();
+        Ok(())
+    }
+
+    fn finished_call(&mut self, wait_until: Option<Micros>) -> Option<(Micros, SysResult)> {
+        if let Some(t) = wait_until {
+            while self.ended.is_none() && self.step(t) {}
+            if self.ended.is_none() {
+                self.now = self.now.max(t);
+            }
+        }
+        self.ended.take()
     }
 
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String> {
