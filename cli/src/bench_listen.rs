@@ -10,7 +10,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant as WallClock};
 
-use synq_core::consts::{AF_INET, SOCK_STREAM};
+use synq_core::consts::{AF_INET, SOCK_STREAM, SOL_SOCKET, SO_LINGER};
 use synq_core::request_sock::RequestSock;
 use synq_core::{Instant, Stack, StackConfig};
 use synq_wire::{ip_proto, TcpFlags, TcpOptions, TcpRepr};
@@ -163,7 +163,8 @@ fn synq_request_memory(n: u32) -> u64 {
     after.saturating_sub(before)
 }
 
-/// Handshakes per second through synq: SYN, SYN-ACK read, ACK, accept(), close(). The
+/// Handshakes per second through synq: SYN, SYN-ACK read, ACK, accept(), an abortive
+/// close() (SO_LINGER 0: the child resets and is gone) — the kernel run's sequence. The
 /// client's segments are built beforehand; the ACK's number and checksum are patched in.
 fn synq_handshakes(n: u32) -> f64 {
     let mut stack = server(1, 1024);
@@ -180,6 +181,8 @@ fn synq_handshakes(n: u32) -> f64 {
             )
         })
         .collect();
+    let mut linger_0 = [0u8; 8];
+    linger_0[..4].copy_from_slice(&1i32.to_ne_bytes());
     let mut buf = [0u8; 1500];
     let now = Instant::from_secs(1);
     let start = WallClock::now();
@@ -190,6 +193,9 @@ fn synq_handshakes(n: u32) -> f64 {
         set_ack(ack, their_isn.wrapping_add(1));
         stack.receive(now, ack);
         let (child, _) = stack.accept(l).expect("a child");
+        stack
+            .setsockopt(child, SOL_SOCKET, SO_LINGER, &linger_0)
+            .expect("SO_LINGER");
         stack.close(now, child).expect("close");
         while stack.poll_transmit(&mut buf).is_some() {}
     }
@@ -209,8 +215,8 @@ fn set_ack(d: &mut [u8], ack: u32) {
     d[36..38].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
-/// The kernel's connect()/accept() over loopback, closing both ends (the client with a
-/// linger of 0, so that no TIME_WAIT piles up).
+/// The kernel's connect()/accept() over loopback; the accepted child closes with a linger of
+/// 0 (a reset, so that no TIME_WAIT piles up), then the client.
 fn kernel_handshakes(n: u32) -> Result<f64, String> {
     synq_peer::in_fresh_netns(&[], move || -> Result<f64, String> {
         synq_peer::ip(&["link", "set", "lo", "up"])?;
@@ -226,21 +232,21 @@ fn kernel_handshakes(n: u32) -> Result<f64, String> {
         let start = WallClock::now();
         for _ in 0..n {
             let c = synq_peer::Sock::tcp(0);
+            if c.connect(addr) != 0 {
+                return Err(format!("connect: {}", std::io::Error::last_os_error()));
+            }
+            let child = l.accept();
             unsafe {
                 libc::setsockopt(
-                    c.0,
+                    child.0,
                     libc::SOL_SOCKET,
                     libc::SO_LINGER,
                     &linger as *const libc::linger as *const libc::c_void,
                     std::mem::size_of::<libc::linger>() as libc::socklen_t,
                 );
             }
-            if c.connect(addr) != 0 {
-                return Err(format!("connect: {}", std::io::Error::last_os_error()));
-            }
-            let child = l.accept();
-            drop(c);
             drop(child);
+            drop(c);
         }
         Ok(f64::from(n) / start.elapsed().as_secs_f64())
     })?

@@ -80,12 +80,19 @@ struct PortBucket {
 /// The bind table of one stack.
 #[derive(Debug, Default)]
 pub struct BindTable {
-    ports: HashMap<u16, PortBucket>,
-    owners: HashMap<(u16, Ipv4Addr), Vec<Owner>>,
+    ports: FastMap<u16, PortBucket>,
+    owners: FastMap<(u16, Ipv4Addr), Vec<Owner>>,
+    /// Each owner's place in its list, so that unlinking one is O(1) however many share
+    /// the port (a server's connections all hold its port, as Linux's `hlist_del` is).
+    position: FastMap<Owner, u32>,
     used: PortBitmap,
     used_wildcard: PortBitmap,
-    used_at: HashMap<Ipv4Addr, PortBitmap>,
+    used_at: FastMap<Ipv4Addr, PortBitmap>,
 }
+
+/// The bind table's maps hash with the stack's fast multiply hasher: their keys (our ports,
+/// our addresses, our sockets) are chosen locally, never by a peer, so no secret key is needed.
+type FastMap<K, V> = HashMap<K, V, crate::ehash::TupleHashBuilder>;
 
 /// `inet_bind_conflict`'s pairwise predicate for one address-overlapping owner (rule B13).
 /// `relax` and `reuseport_ok` are Linux's parameters: bind()/listen() pass (true, true), the
@@ -187,7 +194,9 @@ impl BindTable {
         if !bucket.addrs.contains(&addr) {
             bucket.addrs.push(addr);
         }
-        self.owners.entry((port, addr)).or_default().push(owner);
+        let list = self.owners.entry((port, addr)).or_default();
+        self.position.insert(owner, list.len() as u32);
+        list.push(owner);
         self.used.insert(port);
         if addr.is_unspecified() {
             self.used_wildcard.insert(port);
@@ -196,16 +205,38 @@ impl BindTable {
         }
     }
 
+    /// Puts `new` in `old`'s place at `(port, addr)` (a socket that changed handles); false
+    /// if `old` was not there.
+    pub fn rename(&mut self, port: u16, addr: Ipv4Addr, old: Owner, new: Owner) -> bool {
+        let Some(list) = self.owners.get_mut(&(port, addr)) else {
+            return false;
+        };
+        let Some(i) = self.position.remove(&old) else {
+            return false;
+        };
+        list[i as usize] = new;
+        self.position.insert(new, i);
+        true
+    }
+
     /// Unlinks `owner` from `(port, addr)` and frees the buckets it leaves empty
     /// (`__inet_put_port`, rule B12). Returns false if it was not there.
     pub fn remove(&mut self, port: u16, addr: Ipv4Addr, owner: Owner) -> bool {
         let Some(list) = self.owners.get_mut(&(port, addr)) else {
             return false;
         };
-        let Some(i) = list.iter().position(|&o| o == owner) else {
+        let Some(&i) = self
+            .position
+            .get(&owner)
+            .filter(|&&i| list.get(i as usize) == Some(&owner))
+        else {
             return false;
         };
-        list.swap_remove(i);
+        self.position.remove(&owner);
+        list.swap_remove(i as usize);
+        if let Some(&moved) = list.get(i as usize) {
+            self.position.insert(moved, i);
+        }
         if !list.is_empty() {
             return true;
         }
@@ -350,6 +381,14 @@ impl BindTable {
             if !bucket.addrs.contains(&addr) {
                 return Err(format!("port {port} does not list {addr}"));
             }
+            for (i, o) in list.iter().enumerate() {
+                if self.position.get(o) != Some(&(i as u32)) {
+                    return Err(format!("{o:?} at {addr}:{port} is not indexed at {i}"));
+                }
+            }
+        }
+        if self.position.len() != self.owners.values().map(Vec::len).sum::<usize>() {
+            return Err("the position index holds owners no list has".into());
         }
         let mut used = PortBitmap::default();
         let mut wildcard = PortBitmap::default();

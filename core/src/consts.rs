@@ -45,6 +45,8 @@ pub const SO_TYPE: i32 = 3;
 pub const SO_ERROR: i32 = 4;
 /// `SO_KEEPALIVE`
 pub const SO_KEEPALIVE: i32 = 9;
+/// `SO_LINGER` (a `struct linger { int l_onoff; int l_linger; }`)
+pub const SO_LINGER: i32 = 13;
 /// `SO_REUSEPORT`
 pub const SO_REUSEPORT: i32 = 15;
 /// `SO_ACCEPTCONN` (read-only)

@@ -2,6 +2,7 @@
 //! socks and full connections, so that the demux of a segment is one lookup (spec L10,
 //! `__inet_lookup_established`). and TIME_WAIT mini-sockets.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -152,8 +153,8 @@ impl Ehash {
     /// Enters `t` (`inet_ehash_insert`); `false`, leaving the table as it was, if `t` is taken.
     pub fn insert(&mut self, t: FourTuple, e: EhashEntry) -> bool {
         match self.map.entry(t) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v) => {
                 v.insert(e.into());
                 true
             }
@@ -167,11 +168,25 @@ impl Ehash {
 
     /// Removes `t` if it names `e`.
     pub fn remove(&mut self, t: &FourTuple, e: EhashEntry) -> bool {
-        if self.map.get(t) == Some(&e.into()) {
-            self.map.remove(t);
-            return true;
+        match self.map.entry(*t) {
+            Entry::Occupied(o) if *o.get() == e.into() => {
+                o.remove();
+                true
+            }
+            _ => false,
         }
-        false
+    }
+
+    /// Makes `t` name `new` where it named `old` (a socket that changed handles); false,
+    /// changing nothing, if it did not name `old`.
+    pub fn rename(&mut self, t: &FourTuple, old: EhashEntry, new: EhashEntry) -> bool {
+        match self.map.get_mut(t) {
+            Some(p) if *p == old.into() => {
+                *p = new.into();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Number of entries.

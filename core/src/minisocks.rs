@@ -230,7 +230,7 @@ impl Stack {
             .min(req.rcv_wnd / 2)
             .min(u32::from(TCP_MSS_DEFAULT))
             .max(88);
-        child.tcb = Some(Box::new(tcb));
+        child.tcb = Some(self.tcb_pool.take(tcb));
         let fd = self.sockets.insert_hidden(child);
         // __inet_inherit_port: the child holds the listener's port at its own address.
         self.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(fd));
@@ -253,7 +253,10 @@ impl Stack {
         tcb.snd_wl1 = seg.seq;
         tcb.max_window = tcb.max_window.max(tcb.snd_wnd);
         self.tcp_set_state(child, TcpState::Established);
-        self.tcp_rcv_synchronized(now, child, ip, seg);
+        // A bare ACK has nothing more to give (tcp_check_req took its timestamp).
+        if !seg.payload.is_empty() || seg.flags.fin() {
+            self.tcp_rcv_synchronized(now, child, ip, seg);
+        }
     }
 }
 

@@ -112,6 +112,8 @@ pub struct SocketOptions {
     pub reuse_port: bool,
     /// `SO_KEEPALIVE`
     pub keepalive: bool,
+    /// `SO_LINGER`: the linger time in seconds when on (`SOCK_LINGER`, `sk_lingertime`).
+    pub linger: Option<u32>,
     /// `TCP_NODELAY`
     pub nodelay: bool,
     /// `IP_FREEBIND`: bind() to an address that is not local.

@@ -86,6 +86,8 @@ pub struct Stack {
     pub(crate) rng: Rng,
     /// A segment's payload is gathered here from the send queue (no allocation per segment).
     pub(crate) scratch: Vec<u8>,
+    /// Control blocks of closed connections, for the next ones.
+    pub(crate) tcb_pool: crate::tcb::TcbPool,
     credentials: Credentials,
 }
 
@@ -112,6 +114,7 @@ impl Stack {
             tx: TxQueue::default(),
             rng: Rng::seed_from_u64(config.seed),
             scratch: Vec::new(),
+            tcb_pool: Default::default(),
             credentials: config.credentials,
         }
     }
@@ -252,6 +255,19 @@ impl Stack {
     pub fn setsockopt(&mut self, fd: SocketId, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
         let (rmem_max, wmem_max) = (self.sysctl.rmem_max, self.sysctl.wmem_max);
         let socket = self.sockets.get_mut(fd)?;
+        if (level, name) == (SOL_SOCKET, SO_LINGER) {
+            // sock_setsockopt: a whole struct linger; l_onoff 0 turns lingering off.
+            let field = |i: usize| {
+                value
+                    .get(i..i + 4)
+                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            let (Some(onoff), Some(secs)) = (field(0), field(4)) else {
+                return Err(Errno::EINVAL);
+            };
+            socket.options.linger = (onoff != 0).then_some(secs.max(0) as u32);
+            return Ok(());
+        }
         let ip_level = level == SOL_IP;
         let val = match (value.len(), ip_level) {
             (4.., _) => i32::from_ne_bytes([value[0], value[1], value[2], value[3]]),
@@ -312,6 +328,14 @@ impl Stack {
         let syn_retries = self.sysctl.tcp_syn_retries;
         let socket = self.sockets.get_mut(fd)?;
         let o = &socket.options;
+        if (level, name) == (SOL_SOCKET, SO_LINGER) {
+            let mut linger = [0u8; 8];
+            linger[..4].copy_from_slice(&i32::from(o.linger.is_some()).to_ne_bytes());
+            linger[4..].copy_from_slice(&(o.linger.unwrap_or(0) as i32).to_ne_bytes());
+            let n = out.len().min(8);
+            out[..n].copy_from_slice(&linger[..n]);
+            return Ok(n);
+        }
         let value: i32 = match (level, name) {
             (SOL_SOCKET, SO_REUSEADDR) => o.reuse_addr.into(),
             (SOL_SOCKET, SO_REUSEPORT) => o.reuse_port.into(),

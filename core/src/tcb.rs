@@ -129,6 +129,38 @@ pub struct Tcb {
     pub timers: [Option<TimerId>; 3],
 }
 
+/// Freed control blocks kept for the next connections, so that a steady stream of
+/// connections does not go through the allocator for each one.
+#[derive(Debug, Default)]
+pub struct TcbPool {
+    // The boxes themselves are what is recycled (a socket holds its block in one).
+    #[allow(clippy::vec_box)]
+    free: Vec<Box<Tcb>>,
+}
+
+impl TcbPool {
+    /// How many freed blocks are kept at most.
+    const KEEP: usize = 1024;
+
+    /// `tcb` in a box, a recycled one if there is one.
+    pub fn take(&mut self, tcb: Tcb) -> Box<Tcb> {
+        match self.free.pop() {
+            Some(mut b) => {
+                *b = tcb;
+                b
+            }
+            None => Box::new(tcb),
+        }
+    }
+
+    /// Keeps a freed block (its queues' buffers go).
+    pub fn give(&mut self, b: Box<Tcb>) {
+        if self.free.len() < Self::KEEP {
+            self.free.push(b);
+        }
+    }
+}
+
 /// `before(a, b)` in sequence space.
 pub fn before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0

@@ -38,7 +38,9 @@ impl Stack {
         self.tcp_set_state(fd, TcpState::Close);
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
         socket.shutdown = SHUTDOWN_MASK;
-        let orphan = socket.is_orphan(fd);
+        if socket.is_orphan(fd) {
+            return self.inet_csk_destroy_sock(fd);
+        }
         let tuple = socket.tuple();
         if let Some(tcb) = socket.tcb.as_deref_mut() {
             for t in tcb.timers.iter_mut().filter_map(Option::take) {
@@ -48,15 +50,29 @@ impl Stack {
         if let Some(t) = tuple {
             self.ehash.remove(&t, EhashEntry::Socket(fd));
         }
-        if orphan || !socket.bind_port_lock {
-            let (port, addr) = (socket.num, socket.rcv_saddr);
+        if !socket.bind_port_lock && socket.num != 0 {
+            self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
             socket.num = 0;
-            if port != 0 {
-                self.bind_table.remove(port, addr, Owner::Socket(fd));
+        }
+    }
+
+    /// `inet_csk_destroy_sock`: a closed socket is freed with its timers, its established
+    /// hash entry and its port.
+    fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
+        let Ok(socket) = self.sockets.remove(fd) else { return };
+        if let Some(tcb) = socket.tcb.as_deref() {
+            for &t in tcb.timers.iter().flatten() {
+                self.timers.cancel(t);
             }
         }
-        if orphan {
-            let _ = self.sockets.remove(fd);
+        if let Some(t) = socket.tuple() {
+            self.ehash.remove(&t, EhashEntry::Socket(fd));
+        }
+        if socket.num != 0 {
+            self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
+        }
+        if let Some(tcb) = socket.tcb {
+            self.tcb_pool.give(tcb);
         }
     }
 
@@ -103,12 +119,11 @@ impl Stack {
         }
         let socket = self.sockets.get_mut(new)?;
         if let Some(t) = socket.tuple() {
-            if self.ehash.remove(&t, EhashEntry::Socket(id)) {
-                self.ehash.insert(t, EhashEntry::Socket(new));
-            }
+            self.ehash.rename(&t, EhashEntry::Socket(id), EhashEntry::Socket(new));
         }
-        if socket.num != 0 && self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(id)) {
-            self.bind_table.insert(socket.num, socket.rcv_saddr, Owner::Socket(new));
+        if socket.num != 0 {
+            self.bind_table
+                .rename(socket.num, socket.rcv_saddr, Owner::Socket(id), Owner::Socket(new));
         }
         if let Some(tcb) = socket.tcb.as_deref_mut() {
             for (kind, slot) in [TcpTimer::Retransmit, TcpTimer::DelAck, TcpTimer::FinWait2]
@@ -215,33 +230,42 @@ impl Stack {
         self.tcp_write_xmit(now, fd);
     }
 
-    /// `tcp_close` for a connection: unread data aborts it with a reset (TCPAbortOnClose);
-    /// otherwise it sends its FIN as `tcp_close_state` says and lives on as an orphan until
+    /// `tcp_close` for a connection (spec E15): unread data aborts it with a reset
+    /// (TCPAbortOnClose), so does SO_LINGER with a zero time (`tcp_disconnect`); otherwise
+    /// it sends its FIN as `tcp_close_state` says and lives on as an orphan until
     /// the close completes; an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's
-    /// FIN. The descriptor is free at once.
+    /// FIN. The descriptor is free at once: the stack never blocks, so a positive linger time
+    /// does not hold close() back (a blocking driver may wait for the FIN's ACK itself).
     pub(crate) fn tcp_close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
         let socket = self.sockets.get_mut(fd)?;
         socket.shutdown = SHUTDOWN_MASK;
         let unread = socket.tcb.as_deref().is_some_and(|t| !t.recv_buf.is_empty());
+        let abort = socket.options.linger == Some(0);
         if socket.state != TcpState::Close {
             if unread {
                 self.mib.inc(Counter::TcpExtTCPAbortOnClose);
                 self.tcp_set_state(fd, TcpState::Close);
                 self.tcp_send_active_reset(now, fd);
+            } else if abort {
+                // SO_LINGER with a zero time: tcp_disconnect, a reset where one is owed.
+                self.mib.inc(Counter::TcpExtTCPAbortOnData);
+                if tcp_need_reset(socket.state) {
+                    self.tcp_send_active_reset(now, fd);
+                }
+                self.tcp_set_state(fd, TcpState::Close);
             } else if self.tcp_close_state(fd) {
                 self.tcp_send_fin(now, fd);
             }
         }
+        if self.sockets.get(fd)?.state == TcpState::Close {
+            self.inet_csk_destroy_sock(fd);
+            return Ok(());
+        }
         let orphan = self.rehome_socket(fd, false)?;
-        let socket = self.sockets.get_mut(orphan)?;
-        socket.parent = None;
-        match socket.state {
-            TcpState::FinWait2 => {
-                let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
-                self.arm_timer(orphan, TcpTimer::FinWait2, now + tmo);
-            }
-            TcpState::Close => self.tcp_done(orphan),
-            _ => {}
+        self.sockets.get_mut(orphan)?.parent = None;
+        if self.sockets.get(orphan)?.state == TcpState::FinWait2 {
+            let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
+            self.arm_timer(orphan, TcpTimer::FinWait2, now + tmo);
         }
         Ok(())
     }
@@ -299,4 +323,12 @@ impl Stack {
         }
         Ok(mask)
     }
+}
+
+/// `tcp_need_reset`: the states an abort answers with a reset.
+pub(crate) fn tcp_need_reset(state: TcpState) -> bool {
+    matches!(
+        state,
+        TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2 | TcpState::SynRecv
+    )
 }
