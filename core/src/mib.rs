@@ -125,6 +125,8 @@ counters! {
     TcpExtTCPACKSkippedSynRecv = "TcpExtTCPACKSkippedSynRecv",
     /// Out-of-window segments on a connection not answered (rate limit).
     TcpExtTCPACKSkippedSeq = "TcpExtTCPACKSkippedSeq",
+    /// Challenge ACKs not sent (the same per-socket limit).
+    TcpExtTCPACKSkippedChallenge = "TcpExtTCPACKSkippedChallenge",
     /// Segments dropped for lying beyond the window we offered (`tcp_sequence`).
     TcpExtBeyondWindow = "TcpExtBeyondWindow",
     /// Data dropped because our window was zero.

@@ -15,6 +15,7 @@ use crate::request_sock::{RequestId, RequestSock};
 use crate::socket::{Socket, SocketId, TcpState};
 use crate::stack::{Stack, Timer};
 use crate::tcb::{after, before, Tcb, TCP_MSS_DEFAULT};
+use crate::tcp_input::rate_limited;
 use crate::time::{Duration, Instant};
 use crate::time_wait::{TimeWaitId, TCP_TIMEWAIT_LEN};
 
@@ -148,13 +149,11 @@ impl Stack {
             return false;
         }
         let limit = self.sysctl.tcp_invalid_ratelimit.max(0) as u32;
-        let now_ms = tcp_clock_ms(now).max(1);
         let req = self.requests.get_mut(id).expect("request");
-        if req.last_oow_ack_ms != 0 && now_ms.wrapping_sub(req.last_oow_ack_ms) < limit {
+        if rate_limited(&mut req.last_oow_ack_ms, now, limit) {
             self.mib.inc(Counter::TcpExtTCPACKSkippedSynRecv);
             return true;
         }
-        req.last_oow_ack_ms = now_ms;
         false
     }
 

@@ -59,6 +59,13 @@ impl Stack {
         } else {
             true
         };
+        // tcp_reset_check: a reset at the sequence of the peer's FIN, after it.
+        let fin_reset = f.rst()
+            && matches!(state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
+            && seg.seq == tcb.rcv_nxt.wrapping_sub(1);
+        if fin_reset {
+            return self.tcp_reset(fd);
+        }
         if !acceptable {
             if !f.rst() {
                 if f.syn() {
@@ -342,8 +349,8 @@ impl Stack {
 
     /// `tcp_send_challenge_ack` (RFC 5961): an ACK at `rcv_nxt`, within the per-socket
     /// out-of-window rate limit.
-    fn tcp_send_challenge_ack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
-        if self.tcp_oow_rate_limited(now, fd, seg) {
+    fn tcp_send_challenge_ack(&mut self, now: Instant, fd: SocketId, _seg: &TcpRepr<'_>) {
+        if self.sock_oow_rate_limited(now, fd, Counter::TcpExtTCPACKSkippedChallenge) {
             return;
         }
         self.mib.inc(Counter::TcpExtTCPChallengeACK);
@@ -351,21 +358,25 @@ impl Stack {
     }
 
     /// `tcp_oow_rate_limited`: one answer per `tcp_invalid_ratelimit` ms to out-of-window
-    /// segments; data without SYN always passes.
+    /// segments; one carrying data or a FIN (and no SYN) always passes.
     fn tcp_oow_rate_limited(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) -> bool {
-        if !seg.payload.is_empty() && !seg.flags.syn() {
+        if seg.segment_len() != 0 && !seg.flags.syn() {
             return false;
         }
+        self.sock_oow_rate_limited(now, fd, Counter::TcpExtTCPACKSkippedSeq)
+    }
+
+    /// `__tcp_oow_rate_limited`: the per-socket budget that out-of-window ACKs and challenge
+    /// ACKs share; `skipped` counts an answer it holds back.
+    fn sock_oow_rate_limited(&mut self, now: Instant, fd: SocketId, skipped: Counter) -> bool {
         let limit = self.sysctl.tcp_invalid_ratelimit.max(0) as u32;
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return true;
         };
-        let now_ms = tcp_clock_ms(now).max(1);
-        if tcb.last_oow_ack_ms != 0 && now_ms.wrapping_sub(tcb.last_oow_ack_ms) < limit {
-            self.mib.inc(Counter::TcpExtTCPACKSkippedSeq);
+        if rate_limited(&mut tcb.last_oow_ack_ms, now, limit) {
+            self.mib.inc(skipped);
             return true;
         }
-        tcb.last_oow_ack_ms = now_ms;
         false
     }
 
@@ -417,4 +428,15 @@ fn tcp_event_data_recv(tcb: &mut crate::tcb::Tcb, now: Instant, len: u32) {
     }
     tcb.ack.lrcvtime_ms = now_ms;
     tcb.grow_window();
+}
+
+/// The test behind `__tcp_oow_rate_limited`: true when an answer went out less than
+/// `limit_ms` ago (`last_ms`, 0 = never); otherwise `last_ms` becomes now.
+pub(crate) fn rate_limited(last_ms: &mut u32, now: Instant, limit_ms: u32) -> bool {
+    let now_ms = tcp_clock_ms(now).max(1);
+    if *last_ms != 0 && now_ms.wrapping_sub(*last_ms) < limit_ms {
+        return true;
+    }
+    *last_ms = now_ms;
+    false
 }

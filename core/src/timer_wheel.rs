@@ -165,13 +165,18 @@ impl<T> TimerWheel<T> {
     pub fn next_deadline(&mut self) -> Option<Instant> {
         self.drop_stale_ready();
         let ready = self.ready.peek().map(|Reverse((d, _, _))| *d);
-        let wheel = self.next_slot().map(|(level, slot, start)| {
-            if level == 0 {
-                self.slot_min_deadline(slot)
-            } else {
-                Instant::from_nanos(start << TICK_SHIFT)
-            }
-        });
+        // Every level's first slot counts: a coarser slot can start on the very tick of the
+        // first level-0 slot and hold an earlier deadline.
+        let wheel = (0..LEVELS)
+            .filter_map(|level| {
+                let (slot, start) = self.first_slot(level)?;
+                Some(if level == 0 {
+                    self.slot_min_deadline(slot)
+                } else {
+                    Instant::from_nanos(start << TICK_SHIFT)
+                })
+            })
+            .min();
         match (ready, wheel) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -233,27 +238,35 @@ impl<T> TimerWheel<T> {
     /// The occupied slot with the earliest start, over all levels: `(level, slot, start tick)`.
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         let mut best: Option<(usize, usize, u64)> = None;
-        for (level, lvl) in self.levels.iter().enumerate() {
-            if lvl.occupied == 0 {
+        for level in 0..LEVELS {
+            let Some((slot, start)) = self.first_slot(level) else {
                 continue;
-            }
-            let shift = SLOT_BITS * level as u32;
-            let current = ((self.elapsed >> shift) & (SLOTS as u64 - 1)) as u32;
-            let ahead = lvl.occupied & (u64::MAX << current);
-            debug_assert_eq!(ahead, lvl.occupied, "a slot behind the wheel's position");
-            let slot = ahead.trailing_zeros() as usize;
-            let block_bits = shift + SLOT_BITS;
-            let block_start = if block_bits >= 64 {
-                0
-            } else {
-                (self.elapsed >> block_bits) << block_bits
             };
-            let start = block_start + ((slot as u64) << shift);
             if best.is_none_or(|(_, _, s)| start < s) {
                 best = Some((level, slot, start));
             }
         }
         best
+    }
+
+    /// A level's first occupied slot at or after the wheel's position, with its start tick.
+    fn first_slot(&self, level: usize) -> Option<(usize, u64)> {
+        let lvl = &self.levels[level];
+        if lvl.occupied == 0 {
+            return None;
+        }
+        let shift = SLOT_BITS * level as u32;
+        let current = ((self.elapsed >> shift) & (SLOTS as u64 - 1)) as u32;
+        let ahead = lvl.occupied & (u64::MAX << current);
+        debug_assert_eq!(ahead, lvl.occupied, "a slot behind the wheel's position");
+        let slot = ahead.trailing_zeros() as usize;
+        let block_bits = shift + SLOT_BITS;
+        let block_start = if block_bits >= 64 {
+            0
+        } else {
+            (self.elapsed >> block_bits) << block_bits
+        };
+        Some((slot, block_start + ((slot as u64) << shift)))
     }
 
     fn slot_min_deadline(&self, slot: usize) -> Instant {
@@ -328,6 +341,21 @@ impl<T> TimerWheel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the reference-model property test: a coarser slot starting on the tick of the
+    /// first level-0 slot holds the earlier deadline.
+    #[test]
+    fn next_deadline_sees_a_coarser_slot_on_the_same_tick() {
+        let mut w = TimerWheel::new();
+        let mut now = Instant::from_nanos(3_958_088_716);
+        w.poll_expired(now);
+        let d1 = now + Duration::from_nanos(1_334_260);
+        w.insert(d1, 1);
+        now += Duration::from_nanos(820_338);
+        assert!(w.poll_expired(now).is_none());
+        w.insert(now + Duration::from_nanos(923_430), 2);
+        assert!(w.next_deadline().unwrap() <= d1);
+    }
     use crate::time::Duration;
 
     fn drain(w: &mut TimerWheel<u32>, now: Instant) -> Vec<(Instant, u32)> {
