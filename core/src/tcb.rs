@@ -119,6 +119,9 @@ pub struct Tcb {
     /// `snd_cwnd` and `snd_ssthresh`, in segments.
     pub cwnd: u32,
     pub ssthresh: u32,
+    /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
+    /// Nagle: another short one waits only while that one is unacknowledged).
+    pub snd_sml: u32,
     /// Acknowledged segments toward the next congestion-avoidance increase.
     pub cwnd_cnt: u32,
     /// The delayed-ACK engine.
@@ -210,6 +213,7 @@ impl Tcb {
             rtt_seq: None,
             cwnd: TCP_INIT_CWND,
             ssthresh: u32::MAX >> 1,
+            snd_sml: snd_isn.wrapping_add(1),
             cwnd_cnt: 0,
             ack: AckState::default(),
             last_oow_ack_ms: 0,
@@ -296,10 +300,10 @@ impl Tcb {
     /// RTT sample into `srtt`/`mdev` and sets the RTO to `srtt + rttvar`, `rttvar` at least
     /// `rto_min`, the result at most `rto_max`.
     pub fn rtt_sample(&mut self, rtt: Duration, rto_min: Duration, rto_max: Duration) {
-        let m = (rtt.as_micros().min(u128::from(u32::MAX >> 4)) as u32).max(1);
+        let m = rtt.as_micros().min(u128::from(u32::MAX >> 4)) as u32;
         let rto_min_us = rto_min.as_micros() as u32;
         if self.srtt_us == 0 {
-            self.srtt_us = m << 3;
+            self.srtt_us = (m << 3).max(1);
             self.mdev_us = m << 1;
             self.rttvar_us = self.mdev_us.max(rto_min_us);
         } else {

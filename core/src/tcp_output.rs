@@ -207,6 +207,11 @@ impl Stack {
                 self.mib.inc(Counter::TcpRetransSegs);
             }
             self.tcp_transmit(now, fd, seq, len, flags);
+            if len < mss {
+                if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+                    tcb.snd_sml = end;
+                }
+            }
             self.tcp_event_new_data_sent(now, fd, len + u32::from(fin));
         }
     }
@@ -249,8 +254,9 @@ enum Next {
 
 /// The segment that would leave at `snd_nxt`: at most the send MSS, the room left in the
 /// peer's window and within the congestion window (in segments). A segment shorter than
-/// the MSS waits while data is in flight unless TCP_NODELAY is set or it ends with the FIN
-/// (`tcp_nagle_test`); one the window cut short waits for it to open (`tcp_snd_wnd_test`).
+/// the MSS waits while an earlier short one is in flight unless TCP_NODELAY is set or it
+/// ends with the FIN (`tcp_nagle_test`, Minshall's rule); one the window cut short waits for
+/// it to open (`tcp_snd_wnd_test`).
 fn next_segment(tcb: &crate::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) -> Next {
     let unsent = (tcb.write_seq.wrapping_sub(snd_nxt) as i32).max(0) as u32;
     let fin_due = tcb.fin_queued && snd_nxt == tcb.write_seq;
@@ -272,7 +278,10 @@ fn next_segment(tcb: &crate::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) ->
     }
     let last = len == unsent;
     let fin = last && tcb.fin_queued;
-    if len < mss && in_flight > 0 && (!last || (!fin && !nodelay)) {
+    // tcp_nagle_check with tcp_minshall_check: a short segment waits while an earlier short
+    // one is unacknowledged.
+    let small_in_flight = after(tcb.snd_sml, tcb.snd_una) && !after(tcb.snd_sml, snd_nxt);
+    if len < mss && in_flight > 0 && (!last || (!fin && !nodelay && small_in_flight)) {
         return Next::Wait;
     }
     Next::Send { len, fin }

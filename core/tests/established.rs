@@ -1,0 +1,407 @@
+//! Rules E* of `spec/established-close.md` that the passive side exercises: data in and out,
+//! the delayed-ACK engine, the RTO, resets, close() and shutdown(), FIN_WAIT2 and TIME_WAIT.
+//! Each test plays the peer by hand against an accepted connection, in virtual time.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use synq_core::consts::*;
+use synq_core::{Counter, Errno, Instant, SocketId, Stack, StackConfig};
+use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr};
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PORT: u16 = 8080;
+const CPORT: u16 = 40000;
+/// The peer's ISN; its first data byte is ISN + 1.
+const C_ISN: u32 = 1000;
+
+/// A segment the stack sent, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seg {
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    len: usize,
+}
+
+/// The peer of one accepted connection.
+struct Conn {
+    stack: Stack,
+    now: Instant,
+    listener: SocketId,
+    fd: SocketId,
+    /// Our side's ISN + 1: the first sequence number of its data.
+    s_base: u32,
+}
+
+impl Conn {
+    /// A listener on PORT, the handshake from CLIENT:CPORT (no options but MSS 1000, window
+    /// 65535) and accept().
+    fn new() -> Conn {
+        let mut stack = Stack::new(StackConfig::new(SERVER));
+        let listener = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        stack
+            .bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+            .unwrap();
+        stack.listen(listener, 8).unwrap();
+        let mut c = Conn {
+            stack,
+            now: Instant::ZERO,
+            listener,
+            fd: listener,
+            s_base: 0,
+        };
+        let syn_opts = TcpOptions {
+            mss: Some(1000),
+            ..TcpOptions::default()
+        };
+        let synack = c.send_with(C_ISN, 0, TcpFlags::SYN, syn_opts, b"").remove(0);
+        c.s_base = synack.seq; // relative to a base of 0: the raw ISN + 1
+        assert!(c.send(1, 1, TcpFlags::ACK, b"").is_empty());
+        c.fd = c.stack.accept(listener).unwrap().0;
+        c
+    }
+
+    /// Injects a segment; `seq` and `ack` are relative (1 = the first byte after the SYN).
+    fn send(&mut self, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<Seg> {
+        let ack = if flags.ack() {
+            self.s_base.wrapping_add(ack - 1)
+        } else {
+            0
+        };
+        self.send_with(C_ISN.wrapping_add(seq), ack, flags, TcpOptions::default(), payload)
+    }
+
+    fn send_with(&mut self, seq: u32, ack: u32, flags: TcpFlags, options: TcpOptions, payload: &[u8]) -> Vec<Seg> {
+        let seg = TcpRepr {
+            src_port: CPORT,
+            dst_port: PORT,
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            urgent: 0,
+            options,
+            payload,
+        };
+        self.stack
+            .receive(self.now, &seg.to_ipv4_datagram(CLIENT, SERVER).unwrap());
+        self.drain()
+    }
+
+    /// What the stack sent, with seq/ack relative to both ISNs.
+    fn drain(&mut self) -> Vec<Seg> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Some(n) = self.stack.poll_transmit(&mut buf) {
+            let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
+            let s = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+            let rel_ack = |a: u32| a.wrapping_sub(C_ISN);
+            out.push(Seg {
+                seq: s.seq.wrapping_sub(self.s_base).wrapping_add(1),
+                ack: if s.flags.ack() { rel_ack(s.ack) } else { 0 },
+                flags: s.flags,
+                window: s.window,
+                len: s.payload.len(),
+            });
+        }
+        out
+    }
+
+    /// Runs the timers to `t` seconds; what was sent, with when.
+    fn at(&mut self, secs: f64) -> Vec<(f64, Seg)> {
+        let t = Instant::from_nanos((secs * 1e9).round() as u64);
+        let mut sent = Vec::new();
+        while let Some(d) = self.stack.poll_timeout().filter(|&d| d <= t) {
+            self.now = d.max(self.now);
+            self.stack.handle_timeout(self.now);
+            let at = self.now.as_nanos() as f64 / 1e9;
+            sent.extend(self.drain().into_iter().map(|s| (at, s)));
+        }
+        self.now = t;
+        sent
+    }
+
+    fn count(&self, c: Counter) -> u64 {
+        self.stack.mib().get(c)
+    }
+}
+
+fn seg(seq: u32, ack: u32, flags: TcpFlags, len: usize) -> (u32, u32, TcpFlags, usize) {
+    (seq, ack, flags, len)
+}
+
+fn key(s: &Seg) -> (u32, u32, TcpFlags, usize) {
+    (s.seq, s.ack, s.flags, s.len)
+}
+
+const ACK: TcpFlags = TcpFlags::ACK;
+const FIN_ACK: TcpFlags = TcpFlags(TcpFlags::FIN.0 | TcpFlags::ACK.0);
+const PSH_ACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
+const RST_ACK: TcpFlags = TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0);
+
+#[test]
+fn e7_first_data_is_acked_at_once_a_fin_after_40_ms() {
+    let mut c = Conn::new();
+    let out = c.send(1, 1, PSH_ACK, &[7; 100]);
+    assert_eq!(
+        out.iter().map(key).collect::<Vec<_>>(),
+        [seg(1, 101, ACK, 0)],
+        "quick ACK"
+    );
+    let mut buf = [0; 200];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(100));
+    assert_eq!(buf[..100], [7; 100]);
+    // A FIN puts the receiver in ping-pong mode: its ACK waits TCP_ATO_MIN.
+    assert!(c.send(101, 1, FIN_ACK, b"").is_empty());
+    assert_eq!(c.stack.getsockopt(c.fd, SOL_TCP, TCP_MAXSEG, &mut [0; 4]), Ok(4));
+    let later = c.at(1.0);
+    assert_eq!(later.len(), 1);
+    assert_eq!((later[0].0, key(&later[0].1)), (0.04, seg(1, 102, ACK, 0)));
+    assert_eq!(c.count(Counter::TcpExtDelayedACKs), 1);
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(0), "end of stream");
+}
+
+#[test]
+fn e30_e32_reads_and_readiness() {
+    let mut c = Conn::new();
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 10]), Err(Errno::EAGAIN));
+    assert_eq!(c.stack.poll(c.fd).unwrap() & POLLIN, 0);
+    c.send(1, 1, PSH_ACK, b"hello");
+    assert_eq!(c.stack.poll(c.fd).unwrap() & (POLLIN | POLLOUT), POLLIN | POLLOUT);
+    let mut buf = [0; 3];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(3));
+    assert_eq!(&buf, b"hel");
+    c.send(6, 1, FIN_ACK, b"");
+    assert_eq!(c.stack.poll(c.fd).unwrap() & POLLRDHUP, POLLRDHUP);
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(2), "data before the end");
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(0));
+    assert_eq!(c.stack.recv(c.now, c.listener, &mut buf), Err(Errno::ENOTCONN));
+}
+
+#[test]
+fn e31_writes_go_out_in_mss_segments_psh_on_the_last() {
+    let mut c = Conn::new();
+    assert_eq!(c.stack.send(c.now, c.fd, &[1; 2500]), Ok(2500));
+    let out = c.drain();
+    assert_eq!(
+        out.iter().map(key).collect::<Vec<_>>(),
+        [
+            seg(1, 1, ACK, 1000),
+            seg(1001, 1, ACK, 1000),
+            seg(2001, 1, PSH_ACK, 500)
+        ]
+    );
+    assert!(c.send(1, 2501, ACK, b"").is_empty());
+    assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_WR), Ok(()));
+    assert_eq!(key(&c.drain()[0]), seg(2501, 1, FIN_ACK, 0));
+    assert_eq!(c.stack.send(c.now, c.fd, b"x"), Err(Errno::EPIPE), "after SHUT_WR");
+}
+
+#[test]
+fn e6_rto_after_the_handshake_sample_then_doubling_then_reset_by_an_ack() {
+    let mut c = Conn::new();
+    c.stack.send(c.now, c.fd, b"data").unwrap();
+    assert_eq!(c.drain().len(), 1);
+    // RTT sample 0 from the handshake: RTO = 0 + max(0, rto_min) = 200 ms, then 400 ms.
+    let rtx = c.at(0.7);
+    let times: Vec<f64> = rtx.iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, [0.2, 0.6]);
+    assert!(rtx.iter().all(|(_, s)| key(s) == seg(1, 1, PSH_ACK, 4)));
+    assert_eq!(c.count(Counter::TcpExtTCPTimeouts), 2);
+    assert_eq!(c.count(Counter::TcpRetransSegs), 2);
+    assert!(c.send(1, 5, ACK, b"").is_empty());
+    assert!(c.at(5.0).is_empty(), "acknowledged: the timer stops");
+}
+
+#[test]
+fn e10_out_of_window_and_old_segments_get_an_immediate_ack() {
+    let mut c = Conn::new();
+    c.send(1, 1, PSH_ACK, b"abc");
+    // All old: quick-ACK mode answers at once with the current rcv_nxt.
+    let out = c.send(1, 1, PSH_ACK, b"abc");
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 4, ACK, 0)]);
+    assert_eq!(c.count(Counter::TcpExtDelayedACKLost), 1);
+    // Far beyond the window: dropped, answered, counted.
+    let out = c.send(10_000_000, 1, ACK, b"zzz");
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 4, ACK, 0)]);
+    assert_eq!(c.count(Counter::TcpExtBeyondWindow), 1);
+    let mut buf = [0; 10];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(3));
+}
+
+#[test]
+fn e12_rst_at_rcv_nxt_resets_elsewhere_is_challenged() {
+    let mut c = Conn::new();
+    let out = c.send(5, 0, TcpFlags::RST, b"");
+    assert_eq!(
+        out.iter().map(key).collect::<Vec<_>>(),
+        [seg(1, 1, ACK, 0)],
+        "challenge ACK"
+    );
+    assert_eq!(c.count(Counter::TcpExtTCPChallengeACK), 1);
+    assert!(c.send(1, 0, TcpFlags::RST, b"").is_empty());
+    assert_eq!(c.count(Counter::TcpEstabResets), 1);
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 4]), Err(Errno::ECONNRESET));
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 4]), Ok(0), "then end of stream");
+    assert_eq!(c.stack.poll(c.fd).unwrap() & POLLHUP, POLLHUP);
+}
+
+#[test]
+fn e13_e14_syn_on_a_connection_is_challenged_once_per_500_ms() {
+    let mut c = Conn::new();
+    let out = c.send(1, 0, TcpFlags::SYN, b"");
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 1, ACK, 0)]);
+    c.at(0.1);
+    assert!(c.send(1, 0, TcpFlags::SYN, b"").is_empty(), "within 500 ms");
+    c.at(0.6);
+    assert_eq!(c.send(1, 0, TcpFlags::SYN, b"").len(), 1);
+    assert_eq!(c.count(Counter::TcpExtTCPSYNChallenge), 3);
+    assert_eq!(c.count(Counter::TcpExtTCPACKSkippedChallenge), 1);
+    assert_eq!(c.stack.poll(c.fd).unwrap() & POLLHUP, 0, "the connection lives");
+}
+
+#[test]
+fn e15_close_with_unread_data_resets() {
+    let mut c = Conn::new();
+    c.send(1, 1, PSH_ACK, b"unread");
+    assert_eq!(c.stack.close(c.now, c.fd), Ok(()));
+    let out = c.drain();
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 7, RST_ACK, 0)]);
+    assert_eq!(c.count(Counter::TcpExtTCPAbortOnClose), 1);
+    // The socket is gone: its 4-tuple answers with a plain reset now.
+    let out = c.send(7, 1, ACK, b"more");
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 0, TcpFlags::RST, 0)]);
+}
+
+#[test]
+fn e15_so_linger_zero_aborts() {
+    let mut c = Conn::new();
+    let mut linger = [0u8; 8];
+    linger[..4].copy_from_slice(&1i32.to_ne_bytes());
+    c.stack.setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &linger).unwrap();
+    let mut back = [0u8; 8];
+    assert_eq!(c.stack.getsockopt(c.fd, SOL_SOCKET, SO_LINGER, &mut back), Ok(8));
+    assert_eq!(back, linger);
+    c.stack.close(c.now, c.fd).unwrap();
+    assert_eq!(c.drain().iter().map(key).collect::<Vec<_>>(), [seg(1, 1, RST_ACK, 0)]);
+}
+
+#[test]
+fn e16_e19_passive_close_last_ack_then_gone() {
+    let mut c = Conn::new();
+    c.send(1, 1, FIN_ACK, b"");
+    c.at(0.04); // the delayed ACK of the FIN
+    c.stack.close(c.now, c.fd).unwrap();
+    assert_eq!(c.drain().iter().map(key).collect::<Vec<_>>(), [seg(1, 2, FIN_ACK, 0)]);
+    // The descriptor is free at once; the orphan waits in LAST_ACK.
+    let next = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(next, c.fd);
+    assert!(c.send(2, 2, ACK, b"").is_empty());
+    assert_eq!(c.stack.mib().get(Counter::TcpCurrEstab), 0);
+    let out = c.send(2, 2, ACK, b"");
+    assert_eq!(
+        out.iter().map(key).collect::<Vec<_>>(),
+        [seg(2, 0, TcpFlags::RST, 0)],
+        "no socket"
+    );
+}
+
+#[test]
+fn e19_e26_active_close_time_wait_reacks_a_retransmitted_fin_and_ends_after_60_s() {
+    let mut c = Conn::new();
+    c.stack.close(c.now, c.fd).unwrap();
+    assert_eq!(key(&c.drain()[0]), seg(1, 1, FIN_ACK, 0));
+    assert!(c.send(1, 2, ACK, b"").is_empty(), "FIN_WAIT2");
+    let out = c.send(1, 2, FIN_ACK, b"");
+    assert_eq!(
+        out.iter().map(key).collect::<Vec<_>>(),
+        [seg(2, 2, ACK, 0)],
+        "TIME_WAIT"
+    );
+    c.at(30.0);
+    let out = c.send(1, 2, FIN_ACK, b"");
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(2, 2, ACK, 0)], "re-ACKed");
+    // The retransmitted FIN restarted the 60 s: the port is held until 90 s.
+    let b = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let specific = SocketAddrV4::new(SERVER, PORT);
+    c.stack.close(c.now, c.listener).unwrap();
+    assert_eq!(c.stack.bind(b, specific), Err(Errno::EADDRINUSE));
+    c.at(89.9);
+    assert_eq!(c.stack.bind(b, specific), Err(Errno::EADDRINUSE));
+    c.at(90.0);
+    assert_eq!(c.stack.bind(b, specific), Ok(()));
+    assert_eq!(c.count(Counter::TcpExtTW), 1);
+}
+
+#[test]
+fn e20_data_after_close_resets() {
+    let mut c = Conn::new();
+    c.stack.close(c.now, c.fd).unwrap();
+    c.drain();
+    let out = c.send(1, 2, PSH_ACK, b"late");
+    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(2, 0, TcpFlags::RST, 0)]);
+    assert_eq!(c.count(Counter::TcpExtTCPAbortOnData), 1);
+}
+
+#[test]
+fn e22_orphan_fin_wait2_ends_after_tcp_fin_timeout() {
+    let mut c = Conn::new();
+    c.stack.close(c.now, c.fd).unwrap();
+    c.drain();
+    c.send(1, 2, ACK, b"");
+    assert!(c.at(59.9).is_empty());
+    c.at(60.0);
+    let out = c.send(1, 2, FIN_ACK, b"");
+    assert_eq!(
+        out.iter().map(key).collect::<Vec<_>>(),
+        [seg(2, 0, TcpFlags::RST, 0)],
+        "gone"
+    );
+}
+
+#[test]
+fn e24_shutdown_rd_keeps_receiving_shutdown_wr_sends_fin() {
+    let mut c = Conn::new();
+    assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_RD), Ok(()));
+    c.send(1, 1, PSH_ACK, b"abc");
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 8]), Ok(3), "queued data still reads");
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 8]), Ok(0));
+    assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_WR), Ok(()));
+    let fin = c.drain().into_iter().find(|s| s.flags.fin()).unwrap();
+    assert_eq!(key(&fin), seg(1, 4, FIN_ACK, 0));
+}
+
+#[test]
+fn accept_gives_the_lowest_descriptor_when_it_is_called() {
+    let mut c = Conn::new();
+    assert_eq!(c.fd.raw(), 4);
+    // A second handshake completes before a socket is opened: the socket takes 5, and
+    // accept() hands the child 6 (Linux installs the descriptor in accept()).
+    let mut buf = [0u8; 1500];
+    let from = |seq, ack, flags| {
+        TcpRepr {
+            src_port: CPORT + 1,
+            dst_port: PORT,
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        }
+        .to_ipv4_datagram(CLIENT, SERVER)
+        .unwrap()
+    };
+    c.stack.receive(c.now, &from(7000, 0, TcpFlags::SYN));
+    let n = c.stack.poll_transmit(&mut buf).unwrap();
+    let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
+    let synack = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+    c.stack.receive(c.now, &from(7001, synack.seq.wrapping_add(1), ACK));
+    let s = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.raw(), 5);
+    let (child, peer) = c.stack.accept(c.listener).unwrap();
+    assert_eq!((child.raw(), peer.port()), (6, CPORT + 1));
+    assert_eq!(c.stack.getpeername(child), Ok(SocketAddrV4::new(CLIENT, CPORT + 1)));
+}
