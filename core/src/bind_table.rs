@@ -84,10 +84,61 @@ pub struct BindTable {
     owners: FastMap<(u16, Ipv4Addr), Vec<Owner>>,
     /// Each owner's place in its list, so that unlinking one is O(1) however many share
     /// the port (a server's connections all hold its port, as Linux's `hlist_del` is).
-    position: FastMap<Owner, u32>,
+    position: Positions,
     used: PortBitmap,
     used_wildcard: PortBitmap,
     used_at: FastMap<Ipv4Addr, PortBitmap>,
+}
+
+/// Each owner's index in its owner list, in arrays indexed by the owner's number (sockets'
+/// numbers and TIME_WAIT ids are small and dense), so that no hashing is needed.
+#[derive(Debug, Default)]
+struct Positions {
+    fds: Vec<u32>,
+    socks: Vec<u32>,
+    time_waits: Vec<u32>,
+}
+
+impl Positions {
+    const NONE: u32 = u32::MAX;
+
+    fn slot(&mut self, owner: Owner) -> &mut u32 {
+        let (v, i) = match owner {
+            Owner::Socket(id) if id.is_sock() => (&mut self.socks, id.sock_index()),
+            Owner::Socket(id) => (&mut self.fds, id.raw()),
+            Owner::TimeWait(id) => (&mut self.time_waits, id.0),
+        };
+        let i = i as usize;
+        if i >= v.len() {
+            v.resize(i + 1, Self::NONE);
+        }
+        &mut v[i]
+    }
+
+    fn get(&self, owner: Owner) -> Option<u32> {
+        let (v, i) = match owner {
+            Owner::Socket(id) if id.is_sock() => (&self.socks, id.sock_index()),
+            Owner::Socket(id) => (&self.fds, id.raw()),
+            Owner::TimeWait(id) => (&self.time_waits, id.0),
+        };
+        v.get(i as usize).copied().filter(|&p| p != Self::NONE)
+    }
+
+    fn insert(&mut self, owner: Owner, at: u32) {
+        *self.slot(owner) = at;
+    }
+
+    fn remove(&mut self, owner: Owner) -> Option<u32> {
+        let p = std::mem::replace(self.slot(owner), Self::NONE);
+        (p != Self::NONE).then_some(p)
+    }
+
+    fn len(&self) -> usize {
+        [&self.fds, &self.socks, &self.time_waits]
+            .iter()
+            .map(|v| v.iter().filter(|&&p| p != Self::NONE).count())
+            .sum()
+    }
 }
 
 /// The bind table's maps hash with the stack's fast multiply hasher: their keys (our ports,
@@ -190,6 +241,12 @@ impl BindTable {
     /// Links `owner` at `(port, addr)`, creating buckets as needed (`inet_bind_hash`; also how
     /// TIME_WAIT entries and accepted children join a port).
     pub fn insert(&mut self, port: u16, addr: Ipv4Addr, owner: Owner) {
+        if let Some(list) = self.owners.get_mut(&(port, addr)) {
+            // The buckets and bitmaps already know this (port, address).
+            self.position.insert(owner, list.len() as u32);
+            list.push(owner);
+            return;
+        }
         let bucket = self.ports.entry(port).or_default();
         if !bucket.addrs.contains(&addr) {
             bucket.addrs.push(addr);
@@ -211,7 +268,7 @@ impl BindTable {
         let Some(list) = self.owners.get_mut(&(port, addr)) else {
             return false;
         };
-        let Some(i) = self.position.remove(&old) else {
+        let Some(i) = self.position.remove(old) else {
             return false;
         };
         list[i as usize] = new;
@@ -225,14 +282,14 @@ impl BindTable {
         let Some(list) = self.owners.get_mut(&(port, addr)) else {
             return false;
         };
-        let Some(&i) = self
+        let Some(i) = self
             .position
-            .get(&owner)
-            .filter(|&&i| list.get(i as usize) == Some(&owner))
+            .get(owner)
+            .filter(|&i| list.get(i as usize) == Some(&owner))
         else {
             return false;
         };
-        self.position.remove(&owner);
+        self.position.remove(owner);
         list.swap_remove(i as usize);
         if let Some(&moved) = list.get(i as usize) {
             self.position.insert(moved, i);
@@ -382,7 +439,7 @@ impl BindTable {
                 return Err(format!("port {port} does not list {addr}"));
             }
             for (i, o) in list.iter().enumerate() {
-                if self.position.get(o) != Some(&(i as u32)) {
+                if self.position.get(*o) != Some(i as u32) {
                     return Err(format!("{o:?} at {addr}:{port} is not indexed at {i}"));
                 }
             }

@@ -68,6 +68,7 @@ impl Stack {
     /// the port (`EADDRINUSE`, B10, B13–B16), unless port 0 with `IP_BIND_ADDRESS_NO_PORT`
     /// (B17).
     pub fn bind_raw(&mut self, fd: SocketId, sockaddr: &[u8]) -> Result<(), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let socket = self.sockets.get(fd)?;
         if sockaddr.len() < SOCKADDR_IN_LEN {
             return Err(Errno::EINVAL);
@@ -111,6 +112,7 @@ impl Stack {
     /// (`inet_csk_listen_start`, rule B18); on failure it is closed again and keeps its bind
     /// (`EADDRINUSE`). A listener only changes its backlog.
     pub fn listen(&mut self, fd: SocketId, backlog: i32) -> Result<(), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let somaxconn = self.sysctl.somaxconn.max(0) as u32;
         let backlog = (backlog as u32).min(somaxconn);
         let socket = self.sockets.get_mut(fd)?;

@@ -11,50 +11,60 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// A socket handle, numbered like a file descriptor: the lowest free number from 3 up, as
-/// Linux's `get_unused_fd_flags` picks after stdin, stdout and stderr.
+/// Names a socket. Two kinds of number are handed around: the descriptor the user holds
+/// (the lowest free number from 3 up, as Linux's `get_unused_fd_flags` picks after stdin,
+/// stdout and stderr) and the socket's own number, which never changes while it lives and is
+/// what the stack's tables hold (Linux's tables point at the `struct sock`, not at a file).
+/// Every call takes either; [`SocketTable::resolve`] turns a descriptor into the socket's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SocketId(u32);
 
 impl SocketId {
-    /// The first handle a stack gives out.
+    /// The first descriptor a stack gives out.
     pub const FIRST: u32 = 3;
 
-    /// The handle's number.
+    /// The number.
     pub const fn raw(self) -> u32 {
         self.0
     }
-    /// A handle from its number (it may name no socket: calls then fail with `EBADF`). The
-    /// numbers of sockets no descriptor names ([`SocketTable::insert_hidden`]) are not
-    /// reachable this way.
+
+    /// A descriptor from its number (it may name no socket: calls then fail with `EBADF`).
+    /// Sockets' own numbers are not reachable this way.
     pub const fn from_raw(n: u32) -> SocketId {
-        if n >= HIDDEN_BASE {
+        if n >= SOCK_BASE {
             return SocketId(u32::MAX);
         }
         SocketId(n)
     }
 
-    /// The handle behind a number the stack stored itself (ehash entries).
+    /// A socket's own number as the stack stored it (ehash entries).
     pub(crate) const fn from_stored(n: u32) -> SocketId {
         SocketId(n)
     }
 
-    /// True for a socket no descriptor names: an unaccepted child or an orphan.
-    pub const fn is_hidden(self) -> bool {
-        self.0 >= HIDDEN_BASE
+    /// True for a socket's own number, false for a descriptor.
+    pub const fn is_sock(self) -> bool {
+        self.0 >= SOCK_BASE
+    }
+
+    /// A socket's own number as an index from 0.
+    pub(crate) const fn sock_index(self) -> u32 {
+        self.0 - SOCK_BASE
     }
 }
 
 impl fmt::Display for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        match self.is_sock() {
+            true => write!(f, "sk{}", self.sock_index()),
+            false => write!(f, "{}", self.0),
+        }
     }
 }
 
-/// Sockets that no descriptor names (children waiting for accept(), orphans after close())
-/// are numbered from here, out of the way of descriptors; below `1 << 30` so that an ehash
-/// entry can tag them in its two top bits.
-const HIDDEN_BASE: u32 = 1 << 29;
+/// Sockets' own numbers start here, out of the way of descriptors; below `1 << 30` so that an
+/// ehash entry can tag them in its two top bits.
+const SOCK_BASE: u32 = 1 << 29;
 
 /// `sk_shutdown` bits: no more receiving, no more sending, both.
 pub const RCV_SHUTDOWN: u8 = 1;
@@ -204,6 +214,8 @@ pub struct Socket {
     pub shutdown: u8,
     /// `SOCK_DONE`: the peer's FIN arrived (reads end).
     pub done: bool,
+    /// The descriptor that names it, if any (none for a child before accept() and an orphan).
+    pub fd: Option<SocketId>,
     /// Tells this socket from a later one under the same handle (a request sock remembers
     /// its listener's, as Linux's holds a reference to the listener itself).
     pub incarnation: u32,
@@ -234,6 +246,7 @@ impl Socket {
             tcb: None,
             shutdown: 0,
             done: false,
+            fd: None,
             incarnation: 0,
         }
     }
@@ -262,8 +275,8 @@ impl Socket {
 
     /// An orphan (`SOCK_DEAD`): closed by the user while the connection still closes, so no
     /// descriptor and no listener holds it.
-    pub fn is_orphan(&self, id: SocketId) -> bool {
-        id.is_hidden() && self.parent.is_none()
+    pub fn is_orphan(&self) -> bool {
+        self.fd.is_none() && self.parent.is_none()
     }
 
     /// getsockname(): the local address and the reported port.
@@ -272,116 +285,109 @@ impl Socket {
     }
 }
 
-/// The sockets: those a descriptor names, indexed by it, and the hidden ones (children not
-/// yet accepted, orphans still closing), which a descriptor is given to or taken from as
-/// accept() and close() do (`fd_install`, `sock_orphan`).
+/// The sockets, by their own numbers, and the descriptor table that names some of them
+/// (children wait for accept() without one, orphans lose theirs at close(): `fd_install`,
+/// `sock_orphan`).
 #[derive(Debug, Default)]
 pub struct SocketTable {
-    slots: Vec<Option<Socket>>,
-    free: BinaryHeap<Reverse<u32>>,
-    hidden: Vec<Option<Socket>>,
-    hidden_free: Vec<u32>,
+    socks: Vec<Option<Socket>>,
+    free_socks: Vec<u32>,
+    /// Descriptor `3 + i` names `fds[i]`.
+    fds: Vec<Option<SocketId>>,
+    free_fds: BinaryHeap<Reverse<u32>>,
     len: usize,
     incarnations: u32,
 }
 
 impl SocketTable {
-    /// Stores `socket` under the lowest free descriptor.
-    pub fn insert(&mut self, mut socket: Socket) -> SocketId {
-        self.len += 1;
-        self.incarnations = self.incarnations.wrapping_add(1);
-        socket.incarnation = self.incarnations;
-        self.install(socket)
+    /// Stores `socket` with the lowest free descriptor; returns the descriptor.
+    pub fn insert(&mut self, socket: Socket) -> SocketId {
+        let id = self.insert_hidden(socket);
+        self.install_fd(id).expect("just stored")
     }
 
-    fn install(&mut self, socket: Socket) -> SocketId {
-        if let Some(Reverse(i)) = self.free.pop() {
-            self.slots[i as usize] = Some(socket);
-            return SocketId(i + SocketId::FIRST);
-        }
-        self.slots.push(Some(socket));
-        SocketId(self.slots.len() as u32 - 1 + SocketId::FIRST)
-    }
-
-    /// Stores `socket` where no descriptor names it.
+    /// Stores `socket` without a descriptor; returns its own number.
     pub fn insert_hidden(&mut self, mut socket: Socket) -> SocketId {
         self.len += 1;
         self.incarnations = self.incarnations.wrapping_add(1);
         socket.incarnation = self.incarnations;
-        self.hide(socket)
-    }
-
-    fn hide(&mut self, socket: Socket) -> SocketId {
-        if let Some(i) = self.hidden_free.pop() {
-            self.hidden[i as usize] = Some(socket);
-            return SocketId(HIDDEN_BASE + i);
+        socket.fd = None;
+        if let Some(i) = self.free_socks.pop() {
+            self.socks[i as usize] = Some(socket);
+            return SocketId(SOCK_BASE + i);
         }
-        self.hidden.push(Some(socket));
-        SocketId(HIDDEN_BASE + self.hidden.len() as u32 - 1)
+        self.socks.push(Some(socket));
+        SocketId(SOCK_BASE + self.socks.len() as u32 - 1)
     }
 
-    /// Moves a socket between the hidden and the descriptor-named sides; returns its new
-    /// handle (the same one if it is already on the side asked for).
-    pub fn rehome(&mut self, id: SocketId, visible: bool) -> Result<SocketId, Errno> {
-        if id.is_hidden() != visible {
-            self.get(id)?;
-            return Ok(id);
-        }
-        let socket = self.take(id)?;
-        Ok(if visible {
-            self.install(socket)
-        } else {
-            self.hide(socket)
-        })
-    }
-
-    fn slot(&self, id: SocketId) -> Option<&Option<Socket>> {
-        match id.0.checked_sub(HIDDEN_BASE) {
-            Some(i) => self.hidden.get(i as usize),
-            None => {
-                id.0.checked_sub(SocketId::FIRST)
-                    .and_then(|i| self.slots.get(i as usize))
+    /// Gives the socket `id` the lowest free descriptor (`fd_install`) and returns it.
+    pub fn install_fd(&mut self, id: SocketId) -> Result<SocketId, Errno> {
+        let id = self.resolve(id)?;
+        let fd = match self.free_fds.pop() {
+            Some(Reverse(i)) => {
+                self.fds[i as usize] = Some(id);
+                SocketId(i + SocketId::FIRST)
             }
+            None => {
+                self.fds.push(Some(id));
+                SocketId(self.fds.len() as u32 - 1 + SocketId::FIRST)
+            }
+        };
+        self.sock_mut(id).expect("resolved").fd = Some(fd);
+        Ok(fd)
+    }
+
+    /// Takes the socket's descriptor away (`sock_orphan`); the socket stays.
+    pub fn release_fd(&mut self, id: SocketId) {
+        let Ok(id) = self.resolve(id) else { return };
+        if let Some(fd) = self.sock_mut(id).and_then(|s| s.fd.take()) {
+            let i = fd.0 - SocketId::FIRST;
+            self.fds[i as usize] = None;
+            self.free_fds.push(Reverse(i));
         }
     }
 
-    fn slot_mut(&mut self, id: SocketId) -> Option<&mut Option<Socket>> {
-        match id.0.checked_sub(HIDDEN_BASE) {
-            Some(i) => self.hidden.get_mut(i as usize),
-            None => {
-                id.0.checked_sub(SocketId::FIRST)
-                    .and_then(|i| self.slots.get_mut(i as usize))
-            }
+    /// The socket's own number for a descriptor or an own number; `EBADF` if none.
+    pub fn resolve(&self, id: SocketId) -> Result<SocketId, Errno> {
+        if id.is_sock() {
+            return match self.socks.get(id.sock_index() as usize) {
+                Some(Some(_)) => Ok(id),
+                _ => Err(Errno::EBADF),
+            };
         }
+        id.0.checked_sub(SocketId::FIRST)
+            .and_then(|i| self.fds.get(i as usize).copied().flatten())
+            .ok_or(Errno::EBADF)
+    }
+
+    fn sock_mut(&mut self, id: SocketId) -> Option<&mut Socket> {
+        self.socks.get_mut(id.sock_index() as usize)?.as_mut()
     }
 
     /// The socket behind `id`, or `EBADF`.
     pub fn get(&self, id: SocketId) -> Result<&Socket, Errno> {
-        self.slot(id).and_then(Option::as_ref).ok_or(Errno::EBADF)
+        let id = self.resolve(id)?;
+        Ok(self.socks[id.sock_index() as usize].as_ref().expect("resolved"))
     }
 
     /// The socket behind `id`, mutable, or `EBADF`.
     pub fn get_mut(&mut self, id: SocketId) -> Result<&mut Socket, Errno> {
-        self.slot_mut(id).and_then(Option::as_mut).ok_or(Errno::EBADF)
+        let id = self.resolve(id)?;
+        Ok(self.sock_mut(id).expect("resolved"))
     }
 
-    fn take(&mut self, id: SocketId) -> Result<Socket, Errno> {
-        let socket = self.slot_mut(id).and_then(Option::take).ok_or(Errno::EBADF)?;
-        match id.0.checked_sub(HIDDEN_BASE) {
-            Some(i) => self.hidden_free.push(i),
-            None => self.free.push(Reverse(id.0 - SocketId::FIRST)),
-        }
-        Ok(socket)
-    }
-
-    /// Takes the socket out, freeing its handle for reuse, or `EBADF`.
+    /// Takes the socket out, freeing its number and its descriptor, or `EBADF`.
     pub fn remove(&mut self, id: SocketId) -> Result<Socket, Errno> {
-        let socket = self.take(id)?;
+        let id = self.resolve(id)?;
+        self.release_fd(id);
+        let i = id.sock_index();
+        let socket = self.socks[i as usize].take().expect("resolved");
+        self.free_socks.push(i);
         self.len -= 1;
         Ok(socket)
     }
 
-    /// Number of sockets, hidden ones included.
+    /// Number of sockets, those without a descriptor included.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -414,10 +420,10 @@ mod tests {
     }
 
     #[test]
-    fn hidden_sockets_take_no_descriptor_until_rehomed() {
+    fn descriptors_come_and_go_the_socket_keeps_its_number() {
         let mut t = SocketTable::default();
         let child = t.insert_hidden(Socket::new(Credentials::NOBODY, false));
-        assert!(child.is_hidden());
+        assert!(child.is_sock());
         assert_eq!(
             SocketId::from_raw(child.raw()).raw(),
             u32::MAX,
@@ -425,11 +431,13 @@ mod tests {
         );
         let a = t.insert(Socket::new(Credentials::NOBODY, false));
         assert_eq!(a.raw(), 3);
-        let fd = t.rehome(child, true).unwrap();
+        let fd = t.install_fd(child).unwrap();
         assert_eq!(fd.raw(), 4);
-        assert!(t.get(child).is_err());
-        let orphan = t.rehome(a, false).unwrap();
-        assert!(orphan.is_hidden());
+        assert_eq!(t.resolve(fd), Ok(child));
+        let own = t.resolve(a).unwrap();
+        t.release_fd(a);
+        assert_eq!(t.get(a).unwrap_err(), Errno::EBADF);
+        assert!(t.get(own).unwrap().is_orphan());
         assert_eq!(t.len(), 2);
         assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 3);
     }

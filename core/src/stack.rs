@@ -139,6 +139,11 @@ impl Stack {
         &self.mib
     }
 
+    /// How the bind table names the socket behind descriptor `fd`.
+    pub fn owner(&self, fd: SocketId) -> Result<Owner, Errno> {
+        Ok(Owner::Socket(self.sockets.resolve(fd)?))
+    }
+
     /// The bind table (read-only: for inspection and tests).
     pub fn bind_table(&self) -> &BindTable {
         &self.bind_table
@@ -223,6 +228,7 @@ impl Stack {
     /// rule B20); a connection closes as `tcp_close` does (FIN, or a reset when data was
     /// left unread) and lives on without a descriptor until the close completes.
     pub fn close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let socket = self.sockets.get(fd)?;
         if socket.tcb.is_some() {
             return self.tcp_close(now, fd);
@@ -239,12 +245,14 @@ impl Stack {
 
     /// `fcntl(F_SETFL, O_NONBLOCK)`.
     pub fn set_nonblocking(&mut self, fd: SocketId, nonblocking: bool) -> Result<(), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         self.sockets.get_mut(fd)?.nonblocking = nonblocking;
         Ok(())
     }
 
     /// `fcntl(F_GETFL) & O_NONBLOCK`.
     pub fn is_nonblocking(&self, fd: SocketId) -> Result<bool, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         Ok(self.sockets.get(fd)?.nonblocking)
     }
 
@@ -253,6 +261,7 @@ impl Stack {
     /// take a single byte, and an empty value means 0, as `do_ip_setsockopt` reads them.
     /// `ENOPROTOOPT` for an option synq does not have or that cannot be set.
     pub fn setsockopt(&mut self, fd: SocketId, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let (rmem_max, wmem_max) = (self.sysctl.rmem_max, self.sysctl.wmem_max);
         let socket = self.sockets.get_mut(fd)?;
         if (level, name) == (SOL_SOCKET, SO_LINGER) {
@@ -325,6 +334,7 @@ impl Stack {
     /// `out` is shorter than an `int`), and returns the bytes written. `SO_ERROR` clears the
     /// error.
     pub fn getsockopt(&mut self, fd: SocketId, level: i32, name: i32, out: &mut [u8]) -> Result<usize, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let syn_retries = self.sysctl.tcp_syn_retries;
         let socket = self.sockets.get_mut(fd)?;
         let o = &socket.options;
@@ -366,17 +376,20 @@ impl Stack {
 
     /// `getsockname(2)`: `0.0.0.0:0` until bound.
     pub fn getsockname(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         Ok(self.sockets.get(fd)?.local())
     }
 
     /// `getpeername(2)`: `ENOTCONN` until connected.
     pub fn getpeername(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         self.sockets.get(fd)?.peer.ok_or(Errno::ENOTCONN)
     }
 
     /// `poll(2)` readiness of one socket, as `tcp_poll` computes it (`POLLIN`, `POLLOUT`,
     /// `POLLHUP`, ... from [`crate::consts`]).
     pub fn poll(&self, fd: SocketId) -> Result<u16, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let socket = self.sockets.get(fd)?;
         if socket.tcb.is_some() {
             return self.tcp_poll(fd);
@@ -406,6 +419,7 @@ impl Stack {
     /// waits for [`POLLIN`] and calls again). The child is non-blocking only with
     /// `SOCK_NONBLOCK`.
     pub fn accept4(&mut self, fd: SocketId, flags: i32) -> Result<(SocketId, SocketAddrV4), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
             return Err(Errno::EINVAL);
         }
@@ -415,7 +429,7 @@ impl Stack {
         }
         let child = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
         // The child gets its descriptor now (`fd_install`).
-        let child_fd = self.rehome_socket(child, true)?;
+        let child_fd = self.sockets.install_fd(child)?;
         let child = self.sockets.get_mut(child_fd)?;
         child.parent = None;
         child.nonblocking = flags & SOCK_NONBLOCK != 0;
@@ -432,6 +446,7 @@ impl Stack {
     /// `EAGAIN` when nothing fits (the stack never blocks: a blocking caller waits for
     /// [`POLLOUT`]), `EPIPE` when not connected or after SHUT_WR, a pending error first.
     pub fn send(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         self.tcp_sendmsg(now, fd, data)
     }
 
@@ -439,6 +454,7 @@ impl Stack {
     /// `EAGAIN` while nothing is queued (a blocking caller waits for [`POLLIN`]); a pending
     /// error (`ECONNRESET`) once; `ENOTCONN` on a listener or an unconnected socket.
     pub fn recv(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+        let fd = self.sockets.resolve(fd)?;
         self.tcp_recvmsg(now, fd, buf)
     }
 
@@ -447,6 +463,7 @@ impl Stack {
     /// queued children are reset, the port kept if the user chose it) and SHUT_WR does
     /// nothing. A connection shuts down as `tcp_shutdown` does (SHUT_WR sends the FIN).
     pub fn shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
+        let fd = self.sockets.resolve(fd)?;
         let socket = self.sockets.get(fd)?;
         if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
             return Err(Errno::EINVAL);

@@ -38,7 +38,7 @@ impl Stack {
         self.tcp_set_state(fd, TcpState::Close);
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
         socket.shutdown = SHUTDOWN_MASK;
-        if socket.is_orphan(fd) {
+        if socket.is_orphan() {
             return self.inet_csk_destroy_sock(fd);
         }
         let tuple = socket.tuple();
@@ -107,37 +107,6 @@ impl Stack {
             tw.conn.timer = Some(timer);
         }
         self.tcp_done(fd);
-    }
-
-    /// Gives a socket a descriptor (accept()) or takes it away (close() of a connection
-    /// that still closes), carrying its entries in the established hash, the bind table
-    /// and the timer wheel to the new handle.
-    pub(crate) fn rehome_socket(&mut self, id: SocketId, visible: bool) -> Result<SocketId, Errno> {
-        let new = self.sockets.rehome(id, visible)?;
-        if new == id {
-            return Ok(id);
-        }
-        let socket = self.sockets.get_mut(new)?;
-        if let Some(t) = socket.tuple() {
-            self.ehash.rename(&t, EhashEntry::Socket(id), EhashEntry::Socket(new));
-        }
-        if socket.num != 0 {
-            self.bind_table
-                .rename(socket.num, socket.rcv_saddr, Owner::Socket(id), Owner::Socket(new));
-        }
-        if let Some(tcb) = socket.tcb.as_deref_mut() {
-            for (kind, slot) in [TcpTimer::Retransmit, TcpTimer::DelAck, TcpTimer::FinWait2]
-                .into_iter()
-                .zip(tcb.timers.iter_mut())
-            {
-                if let Some(t) = slot.take() {
-                    let deadline = self.timers.deadline(t).expect("armed timer");
-                    self.timers.cancel(t);
-                    *slot = Some(self.timers.insert(deadline, Timer::Tcp(new, kind)));
-                }
-            }
-        }
-        Ok(new)
     }
 
     /// `tcp_sendmsg`: queues what the send buffer has room for and pushes it out. `EPIPE`
@@ -261,11 +230,11 @@ impl Stack {
             self.inet_csk_destroy_sock(fd);
             return Ok(());
         }
-        let orphan = self.rehome_socket(fd, false)?;
-        self.sockets.get_mut(orphan)?.parent = None;
-        if self.sockets.get(orphan)?.state == TcpState::FinWait2 {
+        self.sockets.release_fd(fd);
+        self.sockets.get_mut(fd)?.parent = None;
+        if self.sockets.get(fd)?.state == TcpState::FinWait2 {
             let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
-            self.arm_timer(orphan, TcpTimer::FinWait2, now + tmo);
+            self.arm_timer(fd, TcpTimer::FinWait2, now + tmo);
         }
         Ok(())
     }

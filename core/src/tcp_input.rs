@@ -99,7 +99,7 @@ impl Stack {
         }
         // The state moves an ACK of our FIN makes.
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let orphan = socket.is_orphan(fd);
+        let orphan = socket.is_orphan();
         let Some(tcb) = socket.tcb.as_deref() else { return };
         let fin_acked = tcb.fin_acked();
         match state {

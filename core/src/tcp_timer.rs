@@ -53,7 +53,7 @@ impl Stack {
         let rto_max = self.rto_max();
         let (retries2, orphan_retries) = (self.sysctl.tcp_retries2, self.sysctl.tcp_orphan_retries);
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let orphan = socket.is_orphan(fd);
+        let orphan = socket.is_orphan();
         let mss = u32::from(socket.mss_cache()).max(1);
         let Some(tcb) = socket.tcb.as_deref_mut() else { return };
         let boundary = if orphan {

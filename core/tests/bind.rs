@@ -170,7 +170,7 @@ fn b10_b12_bind_takes_the_port_and_close_frees_empty_buckets() {
     s.bind(a, sa(S1, P)).unwrap();
     assert_eq!(s.getsockname(a), Ok(sa(S1, P)));
     assert!(s.bind_table().port_in_use(P));
-    assert_eq!(s.bind_table().owners_at(P, S1), &[Owner::Socket(a)]);
+    assert_eq!(s.bind_table().owners_at(P, S1), &[s.owner(a).unwrap()]);
     s.close(synq_core::Instant::ZERO, a).unwrap();
     assert!(!s.bind_table().port_in_use(P));
     assert_eq!(s.bind_table().ports_in_use(), 0);
@@ -517,7 +517,7 @@ mod table_consistency {
                 for &fd in &fds {
                     let local = s.getsockname(fd).unwrap();
                     let owners = s.bind_table().owners_at(local.port(), *local.ip());
-                    let is_owner = owners.contains(&Owner::Socket(fd));
+                    let is_owner = owners.contains(&s.owner(fd).unwrap());
                     let listening = int(&mut s, fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
                     // Every socket that reports a port holds it (synq has no connect() yet, so no
                     // port is released while the socket lives).
