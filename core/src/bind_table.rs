@@ -85,10 +85,16 @@ pub struct BindTable {
     /// Each owner's place in its list, so that unlinking one is O(1) however many share
     /// the port (a server's connections all hold its port, as Linux's `hlist_del` is).
     position: Positions,
+    /// Emptied owner lists kept for reuse: a listener's connections come and go at one
+    /// address, and each time the last one leaves its list would be freed.
+    spare_lists: Vec<Vec<Owner>>,
     used: PortBitmap,
     used_wildcard: PortBitmap,
     used_at: FastMap<Ipv4Addr, PortBitmap>,
 }
+
+/// How many emptied owner lists are kept.
+const SPARE_LISTS: usize = 64;
 
 /// Each owner's index in its owner list, in arrays indexed by the owner's number (sockets'
 /// numbers and TIME_WAIT ids are small and dense), so that no hashing is needed.
@@ -251,7 +257,11 @@ impl BindTable {
         if !bucket.addrs.contains(&addr) {
             bucket.addrs.push(addr);
         }
-        let list = self.owners.entry((port, addr)).or_default();
+        let spare = &mut self.spare_lists;
+        let list = self
+            .owners
+            .entry((port, addr))
+            .or_insert_with(|| spare.pop().unwrap_or_default());
         self.position.insert(owner, list.len() as u32);
         list.push(owner);
         self.used.insert(port);
@@ -297,7 +307,11 @@ impl BindTable {
         if !list.is_empty() {
             return true;
         }
-        self.owners.remove(&(port, addr));
+        if let Some(list) = self.owners.remove(&(port, addr)) {
+            if self.spare_lists.len() < SPARE_LISTS {
+                self.spare_lists.push(list);
+            }
+        }
         if addr.is_unspecified() {
             self.used_wildcard.remove(port);
         } else if let Some(set) = self.used_at.get_mut(&addr) {
