@@ -1,8 +1,10 @@
 //! `synq sim`: a scripted client talks to a synq host over a simulated link, in virtual time.
 //!
 //! The server listens on port 80: the client's SYN gets a SYN-ACK (retransmitted if the link
-//! loses it), its ACK puts a child on the accept queue and accept() takes it. Then what Linux
-//! does for strays: a SYN and data to closed ports are answered with resets
+//! loses it), its ACK puts a child on the accept queue and accept() takes it. On that
+//! connection the client sends a line, the server echoes it, the client closes and the server
+//! closes after it (its ACK of the client's FIN delayed 40 ms, then its own FIN). Then what
+//! Linux does for strays: a SYN and data to closed ports are answered with resets
 //! (`tcp_v4_send_reset`), and a reset is never answered.
 
 use clap::Args;
@@ -11,8 +13,8 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use synq_core::consts::{AF_INET, SOCK_STREAM};
 use synq_core::rng::Rng;
-use synq_core::{Duration, Instant, StackConfig};
-use synq_sim::{LinkConfig, Sim, TraceFate};
+use synq_core::{Duration, Instant, SocketId, StackConfig};
+use synq_sim::{HostId, LinkConfig, Sim, TraceFate};
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -65,6 +67,43 @@ fn segment(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: TcpFlags, pa
 }
 
 /// Runs the demo, prints its trace and the server's counters, and writes the pcap.
+/// On the accepted connection `fd`: the client sends a line, the server reads it and writes
+/// it back, the client acknowledges and closes, the server reads the end of the stream and
+/// closes too (LAST_ACK), the client acknowledges that FIN. `seq` and `ack` are the client's
+/// next sequence number and the server's.
+fn echo_and_close(sim: &mut Sim, client: HostId, server: HostId, fd: SocketId, seq: u32, ack: u32) {
+    const LINE: &[u8] = b"hello, synq\n";
+    let len = LINE.len() as u32;
+    let psh = TcpFlags::ACK | TcpFlags::PSH;
+    sim.send_tcp(client, SERVER, &segment(40000, 80, seq, ack, psh, LINE));
+    sim.run_for(Duration::from_millis(50));
+    sim.with_stack(server, |stack, now| {
+        let mut buf = [0u8; 64];
+        if let Ok(n) = stack.recv(now, fd, &mut buf) {
+            let _ = stack.send(now, fd, &buf[..n]);
+        }
+    });
+    sim.run_for(Duration::from_millis(50));
+    let (seq, ack) = (seq.wrapping_add(len), ack.wrapping_add(len));
+    sim.send_tcp(client, SERVER, &segment(40000, 80, seq, ack, TcpFlags::ACK, &[]));
+    sim.send_tcp(
+        client,
+        SERVER,
+        &segment(40000, 80, seq, ack, TcpFlags::FIN | TcpFlags::ACK, &[]),
+    );
+    sim.run_for(Duration::from_millis(50));
+    sim.with_stack(server, |stack, now| {
+        let end = stack.recv(now, fd, &mut [0u8; 64]);
+        if end == Ok(0) {
+            let _ = stack.close(now, fd);
+        }
+    });
+    sim.run_for(Duration::from_millis(50));
+    let (seq, ack) = (seq.wrapping_add(1), ack.wrapping_add(1));
+    sim.send_tcp(client, SERVER, &segment(40000, 80, seq, ack, TcpFlags::ACK, &[]));
+    while sim.recv(client).is_some() {}
+}
+
 pub fn run(args: &DemoArgs) -> Result<(), String> {
     if !(0.0..=1.0).contains(&args.loss) {
         return Err(format!("sim: --loss {} is not a probability", args.loss));
@@ -114,6 +153,16 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
             sim.send_tcp(client, SERVER, &ack);
             sim.run_for(Duration::from_millis(50));
             accepted = sim.with_stack(server, |stack, _| stack.accept(listener)).ok();
+            if let Some((fd, _)) = accepted {
+                echo_and_close(
+                    &mut sim,
+                    client,
+                    server,
+                    fd,
+                    isn.wrapping_add(1),
+                    their_isn.wrapping_add(1),
+                );
+            }
             break;
         }
     }

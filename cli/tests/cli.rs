@@ -60,6 +60,15 @@ fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
     assert!(ok, "{err}");
     assert!(out.contains("10.0.0.2:80 > 10.0.0.1:40000: S. "), "{out}");
     assert!(out.contains("server: accept() = 4, peer 10.0.0.1:40000"), "{out}");
+    // The echo of the client's 12 bytes, then the server's FIN after the client's.
+    assert!(
+        out.contains("10.0.0.2:80 > 10.0.0.1:40000: P. 1454910040:1454910052(12)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10.0.0.2:80 > 10.0.0.1:40000: F. 1454910052:1454910052(0)"),
+        "{out}"
+    );
     assert!(out.contains("10.0.0.2:81 > 10.0.0.1:40002: R. 0:0(0)"), "{out}");
     assert!(out.contains("TcpPassiveOpens"), "{out}");
     synq(&["sim", "--pcap", b.to_str().unwrap()]);
@@ -75,7 +84,7 @@ fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
         synq_wire::TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).expect("valid TCP, checksum included");
         n += 1;
     }
-    assert_eq!(n, 8);
+    assert_eq!(n, 16);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,6 +1,7 @@
 //! A listener under arbitrary well-formed segments: SYNs, ACKs (some aimed at the SYN-ACKs it
-//! sent), resets, data, with time passing, accept() and close() in between. Whatever happens,
-//! no panic, and everything the stack sends is valid IPv4 + TCP.
+//! sent), resets, data, FINs, with time passing, and accept(), send(), recv(), shutdown() and
+//! close() on the children in between. Whatever happens, no panic, and everything the stack
+//! sends is valid IPv4 + TCP.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -29,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now = Instant::ZERO;
     let mut last_synack = [0u32; 4];
     let mut buf = [0u8; 1500];
+    let mut children = Vec::new();
     while rest.len() >= 14 {
         let (h, tail) = rest.split_at(14);
         let flags = h[0];
@@ -78,8 +80,21 @@ fuzz_target!(|data: &[u8]| {
         }
         if h[12] & 0x80 != 0 {
             if let Ok((child, _)) = stack.accept(l) {
-                stack.close(now, child).unwrap();
+                children.push(child);
             }
+        }
+        if h[12] & 0x40 != 0 && !children.is_empty() {
+            let i = usize::from(h[9]) % children.len();
+            let fd = children[i];
+            match h[9] >> 6 {
+                0 => drop(stack.send(now, fd, payload)),
+                1 => drop(stack.recv(now, fd, &mut [0u8; 100])),
+                2 => drop(stack.shutdown(now, fd, i32::from(h[9] & 3))),
+                _ => {
+                    stack.close(now, children.swap_remove(i)).unwrap();
+                }
+            }
+            let _ = stack.poll(fd);
         }
     }
 });
