@@ -262,6 +262,12 @@ impl Target for SynqTarget {
             "setsockopt" => {
                 let value = match args.get(3) {
                     Some(Arg::List(v)) if v.len() == 1 => v[0].int().map(|x| (x as i32).to_ne_bytes().to_vec()),
+                    // A struct of ints (`{onoff=1, linger=0}`): its fields in order.
+                    Some(Arg::Struct(fields)) => fields
+                        .iter()
+                        .map(|(_, v)| v.int().map(|x| (x as i32).to_ne_bytes()))
+                        .collect::<Option<Vec<_>>>()
+                        .map(|v| v.concat()),
                     _ => None,
                 }
                 .ok_or_else(|| CallError::Unsupported("setsockopt() with a non-integer value".into()))?;
