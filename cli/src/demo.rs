@@ -104,7 +104,16 @@ fn echo_and_close(sim: &mut Sim, client: HostId, server: HostId, fd: SocketId, s
     while sim.recv(client).is_some() {}
 }
 
-pub fn run(args: &DemoArgs) -> Result<(), String> {
+/// What a demo run leaves: the simulation, the server, the link, and what accept() returned.
+struct Played {
+    sim: Sim,
+    server: HostId,
+    link: synq_sim::LinkId,
+    accepted: Option<(SocketId, SocketAddrV4)>,
+}
+
+/// Plays the demo's script to its end.
+fn play(args: &DemoArgs) -> Result<Played, String> {
     if !(0.0..=1.0).contains(&args.loss) {
         return Err(format!("sim: --loss {} is not a probability", args.loss));
     }
@@ -182,7 +191,22 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     // 4. A reset to the listener: never answered.
     sim.send_tcp(client, SERVER, &segment(40003, 80, isn, 0, TcpFlags::RST, &[]));
     sim.run_for(Duration::from_millis(800));
+    Ok(Played {
+        sim,
+        server,
+        link,
+        accepted,
+    })
+}
 
+/// `synq sim`: plays the demo, prints its trace and the server's counters, writes the pcap.
+pub fn run(args: &DemoArgs) -> Result<(), String> {
+    let Played {
+        sim,
+        server,
+        link,
+        accepted,
+    } = play(args)?;
     println!(
         "synq sim: seed {}, client {CLIENT} <-> server {SERVER} (synq), one-way delay {} ms, loss {}",
         args.seed, args.delay_ms, args.loss
@@ -206,6 +230,21 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     if let Some(path) = &args.pcap {
         std::fs::write(path, sim.pcap(link)).map_err(|e| format!("sim: writing {}: {e}", path.display()))?;
         println!("wrote {} ({} datagrams)", path.display(), sim.link_stats(link).sent);
+    }
+    Ok(())
+}
+
+/// `synq nstat`: the demo's server counters in nstat's layout (`#kernel`-style header, one
+/// counter a line), non-zero ones only unless `zeros` (`nstat -z`).
+pub fn nstat(args: &DemoArgs, zeros: bool) -> Result<(), String> {
+    let played = play(args)?;
+    let mib = played.sim.stack(played.server).mib();
+    println!("#synq (the server of `synq sim --seed {}`)", args.seed);
+    for &c in synq_core::Counter::ALL {
+        let value = mib.get(c);
+        if value != 0 || zeros {
+            println!("{:<32}{value:<19}0.0", c.name());
+        }
     }
     Ok(())
 }

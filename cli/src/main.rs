@@ -35,6 +35,14 @@ enum Command {
     },
     /// Run the demo: a scripted client and a synq host on a simulated link, in virtual time.
     Sim(demo::DemoArgs),
+    /// Show the counters (nstat names) of the demo's server after its run.
+    Nstat {
+        /// Show counters that are zero too (as `nstat -z`).
+        #[arg(short = 'z', long)]
+        zeros: bool,
+        #[command(flatten)]
+        sim: demo::DemoArgs,
+    },
     /// Measure synq next to the Linux kernel in the same run.
     Bench(bench::BenchArgs),
     /// Run packetdrill scripts against synq (or, soon, the kernel).
@@ -57,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sysctl { write, names } => sysctl(&write, &names),
         Command::Sim(args) => demo::run(&args),
+        Command::Nstat { zeros, sim } => demo::nstat(&sim, zeros),
         Command::Bench(args) => bench::run(&args),
         Command::Drill(args) => drill::run_drill(&args),
     };

@@ -89,6 +89,23 @@ fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
 }
 
 #[test]
+fn nstat_prints_the_demo_servers_counters_in_nstat_layout() {
+    let (ok, out, err) = synq(&["nstat"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("#synq"), "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(str::to_string)
+    };
+    assert_eq!(row("TcpPassiveOpens").unwrap().split_whitespace().nth(1), Some("1"));
+    assert_eq!(row("TcpExtDelayedACKs").unwrap().split_whitespace().nth(1), Some("1"));
+    assert!(row("TcpExtListenDrops").is_none(), "zeros only with -z");
+    let (_, all, _) = synq(&["nstat", "-z"]);
+    assert!(all.lines().any(|l| l.starts_with("TcpExtListenDrops ")), "{all}");
+}
+
+#[test]
 fn sim_rejects_a_bad_loss_probability() {
     let (ok, _, err) = synq(&["sim", "--loss", "1.5"]);
     assert!(!ok);
