@@ -175,8 +175,8 @@ impl Stack {
     }
 
     /// Puts a TIME_WAIT entry into the bind table, holding `tw.local`'s port with the flags
-    /// it carries (rule B15). The entry point the close issue's `tcp_time_wait` will use; for
-    /// now, how tests create TIME_WAIT owners.
+    /// it carries (rule B15). `tcp_time_wait` goes through here; tests use it to make TIME_WAIT
+    /// owners directly.
     pub fn insert_time_wait(&mut self, tw: TimeWaitSock) -> TimeWaitId {
         let id = self.time_waits.insert(tw);
         self.bind_table

@@ -127,6 +127,8 @@ counters! {
     TcpExtTCPACKSkippedSeq = "TcpExtTCPACKSkippedSeq",
     /// Challenge ACKs not sent (the same per-socket limit).
     TcpExtTCPACKSkippedChallenge = "TcpExtTCPACKSkippedChallenge",
+    /// ACKs from TIME_WAIT not sent (the same limit).
+    TcpExtTCPACKSkippedTimeWait = "TcpExtTCPACKSkippedTimeWait",
     /// Segments dropped for lying beyond the window we offered (`tcp_sequence`).
     TcpExtBeyondWindow = "TcpExtBeyondWindow",
     /// Data dropped because our window was zero.

@@ -266,13 +266,7 @@ impl Stack {
     /// is returned and the segment goes on to the listeners; any other segment without RST
     /// (a retransmitted FIN, old data) restarts the 60 s and is answered with an ACK
     /// (`tcp_v4_timewait_ack`), at most one per `tcp_invalid_ratelimit` for non-data.
-    pub(crate) fn tcp_timewait_state_process(
-        &mut self,
-        now: Instant,
-        id: TimeWaitId,
-        ip: &Ipv4Repr,
-        seg: &TcpRepr<'_>,
-    ) -> bool {
+    pub(crate) fn tcp_timewait_state_process(&mut self, now: Instant, id: TimeWaitId, seg: &TcpRepr<'_>) -> bool {
         let Some(tw) = self.time_waits.get(id).copied() else {
             return true;
         };
@@ -303,7 +297,13 @@ impl Stack {
             if paws_reject || f.ack() {
                 self.tw_reschedule(now, id);
             }
-            let _ = ip;
+            // tcp_timewait_check_oow_rate_limit: data and FINs always get their ACK.
+            let limit = self.sysctl.tcp_invalid_ratelimit.max(0) as u32;
+            let last = &mut self.time_waits.get_mut(id).expect("live entry").conn.last_oow_ack_ms;
+            if (seg.segment_len() == 0 || f.syn()) && rate_limited(last, now, limit) {
+                self.mib.inc(Counter::TcpExtTCPACKSkippedTimeWait);
+                return true;
+            }
             let ack = TcpRepr {
                 src_port: tw.local.port(),
                 dst_port: tw.remote.port(),

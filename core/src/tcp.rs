@@ -97,6 +97,7 @@ impl Stack {
                 tstamp_ok: tcb.tstamp_ok,
                 ts_recent: tcb.ts_recent,
                 ts_off: tcb.ts_off,
+                last_oow_ack_ms: 0,
                 timer: None,
             },
         };

@@ -69,7 +69,7 @@ impl Stack {
         if !acceptable {
             if !f.rst() {
                 if f.syn() {
-                    return self.tcp_send_challenge_ack(now, fd, seg);
+                    return self.tcp_send_challenge_ack(now, fd);
                 }
                 self.tcp_send_dupack(now, fd, seg);
             }
@@ -81,12 +81,12 @@ impl Stack {
             if seg.seq == tcb.rcv_nxt {
                 return self.tcp_reset(fd);
             }
-            return self.tcp_send_challenge_ack(now, fd, seg);
+            return self.tcp_send_challenge_ack(now, fd);
         }
         // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2).
         if f.syn() {
             self.mib.inc(Counter::TcpExtTCPSYNChallenge);
-            return self.tcp_send_challenge_ack(now, fd, seg);
+            return self.tcp_send_challenge_ack(now, fd);
         }
         // Step 5: no ACK, no processing.
         if !f.ack() {
@@ -94,7 +94,7 @@ impl Stack {
         }
         match self.tcp_ack(now, fd, seg) {
             AckResult::Unsent if state == TcpState::Established => return,
-            AckResult::Unsent => return self.tcp_send_challenge_ack(now, fd, seg),
+            AckResult::Unsent => return self.tcp_send_challenge_ack(now, fd),
             AckResult::Old | AckResult::Ok => {}
         }
         // The state moves an ACK of our FIN makes.
@@ -349,7 +349,7 @@ impl Stack {
 
     /// `tcp_send_challenge_ack` (RFC 5961): an ACK at `rcv_nxt`, within the per-socket
     /// out-of-window rate limit.
-    fn tcp_send_challenge_ack(&mut self, now: Instant, fd: SocketId, _seg: &TcpRepr<'_>) {
+    fn tcp_send_challenge_ack(&mut self, now: Instant, fd: SocketId) {
         if self.sock_oow_rate_limited(now, fd, Counter::TcpExtTCPACKSkippedChallenge) {
             return;
         }

@@ -64,7 +64,7 @@ impl Stack {
         match self.ehash.lookup(&tuple) {
             Some(EhashEntry::Request(id)) if self.tcp_check_req(now, id, ip, &seg) => return,
             Some(EhashEntry::Socket(fd)) => return self.tcp_rcv_synchronized(now, fd, ip, &seg),
-            Some(EhashEntry::TimeWait(id)) if self.tcp_timewait_state_process(now, id, ip, &seg) => return,
+            Some(EhashEntry::TimeWait(id)) if self.tcp_timewait_state_process(now, id, &seg) => return,
             // No entry, or a request whose listener is gone (L40): the request was dropped
             // and the segment goes on to the listeners.
             _ => {}

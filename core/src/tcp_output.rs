@@ -114,31 +114,21 @@ impl Stack {
 
     /// `tcp_send_ack`: a bare ACK at `snd_nxt`.
     pub(crate) fn tcp_send_ack(&mut self, now: Instant, fd: SocketId) {
-        let Some(seq) = self
-            .sockets
-            .get(fd)
-            .ok()
-            .and_then(|s| s.tcb.as_deref())
-            .map(|t| t.snd_nxt)
-        else {
-            return;
-        };
-        self.tcp_transmit(now, fd, seq, 0, TcpFlags::ACK);
+        self.send_control(now, fd, TcpFlags::ACK);
     }
 
     /// `tcp_send_active_reset`: RST|ACK at `snd_nxt`, our window and timestamps as on any
     /// segment (L61).
     pub(crate) fn tcp_send_active_reset(&mut self, now: Instant, fd: SocketId) {
-        let Some(seq) = self
-            .sockets
-            .get(fd)
-            .ok()
-            .and_then(|s| s.tcb.as_deref())
-            .map(|t| t.snd_nxt)
-        else {
+        self.send_control(now, fd, TcpFlags::RST | TcpFlags::ACK);
+    }
+
+    /// A segment without data at `snd_nxt`.
+    fn send_control(&mut self, now: Instant, fd: SocketId, flags: TcpFlags) {
+        let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
             return;
         };
-        self.tcp_transmit(now, fd, seq, 0, TcpFlags::RST | TcpFlags::ACK);
+        self.tcp_transmit(now, fd, tcb.snd_nxt, 0, flags);
     }
 
     /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms

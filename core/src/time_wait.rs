@@ -25,6 +25,8 @@ pub struct TwConn {
     pub tstamp_ok: bool,
     pub ts_recent: u32,
     pub ts_off: u32,
+    /// When an out-of-window ACK last went out, ms (`tw_last_oow_ack_time`); 0 = never.
+    pub last_oow_ack_ms: u32,
     /// The expiry timer (`tw_timer`).
     pub timer: Option<TimerId>,
 }

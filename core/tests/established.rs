@@ -135,6 +135,10 @@ fn key(s: &Seg) -> (u32, u32, TcpFlags, usize) {
     (s.seq, s.ack, s.flags, s.len)
 }
 
+fn keys(segs: &[Seg]) -> Vec<(u32, u32, TcpFlags, usize)> {
+    segs.iter().map(key).collect()
+}
+
 const ACK: TcpFlags = TcpFlags::ACK;
 const FIN_ACK: TcpFlags = TcpFlags(TcpFlags::FIN.0 | TcpFlags::ACK.0);
 const PSH_ACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
@@ -144,11 +148,7 @@ const RST_ACK: TcpFlags = TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0);
 fn e7_first_data_is_acked_at_once_a_fin_after_40_ms() {
     let mut c = Conn::new();
     let out = c.send(1, 1, PSH_ACK, &[7; 100]);
-    assert_eq!(
-        out.iter().map(key).collect::<Vec<_>>(),
-        [seg(1, 101, ACK, 0)],
-        "quick ACK"
-    );
+    assert_eq!(keys(&out), [seg(1, 101, ACK, 0)], "quick ACK");
     let mut buf = [0; 200];
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(100));
     assert_eq!(buf[..100], [7; 100]);
@@ -185,7 +185,7 @@ fn e31_writes_go_out_in_mss_segments_psh_on_the_last() {
     assert_eq!(c.stack.send(c.now, c.fd, &[1; 2500]), Ok(2500));
     let out = c.drain();
     assert_eq!(
-        out.iter().map(key).collect::<Vec<_>>(),
+        keys(&out),
         [
             seg(1, 1, ACK, 1000),
             seg(1001, 1, ACK, 1000),
@@ -220,11 +220,11 @@ fn e10_out_of_window_and_old_segments_get_an_immediate_ack() {
     c.send(1, 1, PSH_ACK, b"abc");
     // All old: quick-ACK mode answers at once with the current rcv_nxt.
     let out = c.send(1, 1, PSH_ACK, b"abc");
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 4, ACK, 0)]);
+    assert_eq!(keys(&out), [seg(1, 4, ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtDelayedACKLost), 1);
     // Far beyond the window: dropped, answered, counted.
     let out = c.send(10_000_000, 1, ACK, b"zzz");
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 4, ACK, 0)]);
+    assert_eq!(keys(&out), [seg(1, 4, ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtBeyondWindow), 1);
     let mut buf = [0; 10];
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(3));
@@ -234,11 +234,7 @@ fn e10_out_of_window_and_old_segments_get_an_immediate_ack() {
 fn e12_rst_at_rcv_nxt_resets_elsewhere_is_challenged() {
     let mut c = Conn::new();
     let out = c.send(5, 0, TcpFlags::RST, b"");
-    assert_eq!(
-        out.iter().map(key).collect::<Vec<_>>(),
-        [seg(1, 1, ACK, 0)],
-        "challenge ACK"
-    );
+    assert_eq!(keys(&out), [seg(1, 1, ACK, 0)], "challenge ACK");
     assert_eq!(c.count(Counter::TcpExtTCPChallengeACK), 1);
     assert!(c.send(1, 0, TcpFlags::RST, b"").is_empty());
     assert_eq!(c.count(Counter::TcpEstabResets), 1);
@@ -251,7 +247,7 @@ fn e12_rst_at_rcv_nxt_resets_elsewhere_is_challenged() {
 fn e13_e14_syn_on_a_connection_is_challenged_once_per_500_ms() {
     let mut c = Conn::new();
     let out = c.send(1, 0, TcpFlags::SYN, b"");
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 1, ACK, 0)]);
+    assert_eq!(keys(&out), [seg(1, 1, ACK, 0)]);
     c.at(0.1);
     assert!(c.send(1, 0, TcpFlags::SYN, b"").is_empty(), "within 500 ms");
     c.at(0.6);
@@ -267,11 +263,11 @@ fn e15_close_with_unread_data_resets() {
     c.send(1, 1, PSH_ACK, b"unread");
     assert_eq!(c.stack.close(c.now, c.fd), Ok(()));
     let out = c.drain();
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 7, RST_ACK, 0)]);
+    assert_eq!(keys(&out), [seg(1, 7, RST_ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtTCPAbortOnClose), 1);
     // The socket is gone: its 4-tuple answers with a plain reset now.
     let out = c.send(7, 1, ACK, b"more");
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(1, 0, TcpFlags::RST, 0)]);
+    assert_eq!(keys(&out), [seg(1, 0, TcpFlags::RST, 0)]);
 }
 
 #[test]
@@ -284,7 +280,7 @@ fn e15_so_linger_zero_aborts() {
     assert_eq!(c.stack.getsockopt(c.fd, SOL_SOCKET, SO_LINGER, &mut back), Ok(8));
     assert_eq!(back, linger);
     c.stack.close(c.now, c.fd).unwrap();
-    assert_eq!(c.drain().iter().map(key).collect::<Vec<_>>(), [seg(1, 1, RST_ACK, 0)]);
+    assert_eq!(keys(&c.drain()), [seg(1, 1, RST_ACK, 0)]);
 }
 
 #[test]
@@ -293,18 +289,14 @@ fn e16_e19_passive_close_last_ack_then_gone() {
     c.send(1, 1, FIN_ACK, b"");
     c.at(0.04); // the delayed ACK of the FIN
     c.stack.close(c.now, c.fd).unwrap();
-    assert_eq!(c.drain().iter().map(key).collect::<Vec<_>>(), [seg(1, 2, FIN_ACK, 0)]);
+    assert_eq!(keys(&c.drain()), [seg(1, 2, FIN_ACK, 0)]);
     // The descriptor is free at once; the orphan waits in LAST_ACK.
     let next = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     assert_eq!(next, c.fd);
     assert!(c.send(2, 2, ACK, b"").is_empty());
     assert_eq!(c.stack.mib().get(Counter::TcpCurrEstab), 0);
     let out = c.send(2, 2, ACK, b"");
-    assert_eq!(
-        out.iter().map(key).collect::<Vec<_>>(),
-        [seg(2, 0, TcpFlags::RST, 0)],
-        "no socket"
-    );
+    assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)], "no socket");
 }
 
 #[test]
@@ -314,14 +306,10 @@ fn e19_e26_active_close_time_wait_reacks_a_retransmitted_fin_and_ends_after_60_s
     assert_eq!(key(&c.drain()[0]), seg(1, 1, FIN_ACK, 0));
     assert!(c.send(1, 2, ACK, b"").is_empty(), "FIN_WAIT2");
     let out = c.send(1, 2, FIN_ACK, b"");
-    assert_eq!(
-        out.iter().map(key).collect::<Vec<_>>(),
-        [seg(2, 2, ACK, 0)],
-        "TIME_WAIT"
-    );
+    assert_eq!(keys(&out), [seg(2, 2, ACK, 0)], "TIME_WAIT");
     c.at(30.0);
     let out = c.send(1, 2, FIN_ACK, b"");
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(2, 2, ACK, 0)], "re-ACKed");
+    assert_eq!(keys(&out), [seg(2, 2, ACK, 0)], "re-ACKed");
     // The retransmitted FIN restarted the 60 s: the port is held until 90 s.
     let b = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     let specific = SocketAddrV4::new(SERVER, PORT);
@@ -340,7 +328,7 @@ fn e20_data_after_close_resets() {
     c.stack.close(c.now, c.fd).unwrap();
     c.drain();
     let out = c.send(1, 2, PSH_ACK, b"late");
-    assert_eq!(out.iter().map(key).collect::<Vec<_>>(), [seg(2, 0, TcpFlags::RST, 0)]);
+    assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)]);
     assert_eq!(c.count(Counter::TcpExtTCPAbortOnData), 1);
 }
 
@@ -353,11 +341,7 @@ fn e22_orphan_fin_wait2_ends_after_tcp_fin_timeout() {
     assert!(c.at(59.9).is_empty());
     c.at(60.0);
     let out = c.send(1, 2, FIN_ACK, b"");
-    assert_eq!(
-        out.iter().map(key).collect::<Vec<_>>(),
-        [seg(2, 0, TcpFlags::RST, 0)],
-        "gone"
-    );
+    assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)], "gone");
 }
 
 #[test]
