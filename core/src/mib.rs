@@ -135,6 +135,11 @@ counters! {
     TcpExtTCPZeroWindowDrop = "TcpExtTCPZeroWindowDrop",
     /// SYNs on a synchronized connection, answered with a challenge ACK.
     TcpExtTCPSYNChallenge = "TcpExtTCPSYNChallenge",
+    /// Segments held in the out-of-order queue.
+    TcpExtTCPOFOQueue = "TcpExtTCPOFOQueue",
+    /// D-SACKs sent for data below `rcv_nxt` / within the out-of-order queue.
+    TcpExtTCPDSACKOldSent = "TcpExtTCPDSACKOldSent",
+    TcpExtTCPDSACKOfoSent = "TcpExtTCPDSACKOfoSent",
     /// Delayed ACKs sent by their timer.
     TcpExtDelayedACKs = "TcpExtDelayedACKs",
     /// Segments received again after we had them (our ACK was likely lost).
@@ -162,8 +167,6 @@ counters! {
     SynqInMartianSource = "SynqInMartianSource",
     /// ICMP messages of a type TCP does not act on.
     SynqInIcmpIgnored = "SynqInIcmpIgnored",
-    /// In-order reassembly is not built: segments beyond `rcv_nxt` dropped (and answered).
-    SynqOfoDropped = "SynqOfoDropped",
 }
 
 /// The counters of one stack.

@@ -5,6 +5,8 @@
 
 use std::collections::VecDeque;
 
+use crate::ofo_queue::OfoQueue;
+use crate::sack::SackState;
 use crate::time::{Duration, Instant};
 use crate::timer_wheel::TimerId;
 
@@ -101,6 +103,10 @@ pub struct Tcb {
     pub write_seq: u32,
     /// In-order bytes received and not yet read (from `copied_seq` to `rcv_nxt`).
     pub recv_buf: VecDeque<u8>,
+    /// Bytes received beyond `rcv_nxt`.
+    pub ofo: OfoQueue,
+    /// The SACK and D-SACK blocks our ACKs carry.
+    pub sack: SackState,
     /// Our FIN is queued after the data (`write_seq` is its sequence number).
     pub fin_queued: bool,
     /// `srtt_us` (×8) and `mdev_us` (×4) of the RTT estimator; `rttvar_us` as Linux keeps it.
@@ -202,6 +208,8 @@ impl Tcb {
             send_buf: VecDeque::new(),
             write_seq: snd_isn.wrapping_add(1),
             recv_buf: VecDeque::new(),
+            ofo: OfoQueue::default(),
+            sack: SackState::default(),
             fin_queued: false,
             srtt_us: 0,
             mdev_us: 0,
@@ -259,10 +267,10 @@ impl Tcb {
     }
 
     /// The window the free receive space allows now, before the no-shrink rule: what the
-    /// clamp leaves after the unread bytes, at most `rcv_ssthresh`.
+    /// clamp leaves after the unread and the out-of-order bytes, at most `rcv_ssthresh`.
     pub fn free_window(&self) -> u32 {
         self.window_clamp
-            .saturating_sub(self.recv_buf.len() as u32)
+            .saturating_sub((self.recv_buf.len() + self.ofo.bytes()) as u32)
             .min(self.rcv_ssthresh)
     }
 

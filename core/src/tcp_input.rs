@@ -229,27 +229,48 @@ impl Stack {
         AckResult::Ok
     }
 
-    /// `tcp_data_queue` for the in-order case, and the answers to the others: an old
-    /// (retransmitted) segment or one past a zero window brings an immediate ACK in
-    /// quick-ACK mode; a segment beyond `rcv_nxt` (out of order) is dropped and answered at
-    /// once. In-order data joins the receive queue; a FIN in order is `tcp_fin`.
+    /// `tcp_data_queue`: in-order data joins the receive queue, then whatever the
+    /// out-of-order queue now continues (`tcp_ofo_queue`; bytes had twice are D-SACKed, an
+    /// ACK goes at once when the hole is filled); a segment beyond `rcv_nxt` waits in the
+    /// out-of-order queue and is SACKed and ACKed at once; an old one (all or partly below
+    /// `rcv_nxt`) is D-SACKed with quick ACKs; data past a zero window is dropped. A FIN in
+    /// order is `tcp_fin`, one beyond waits with its data.
     fn tcp_data_queue(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
         let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
+        let end_seq = data_end.wrapping_add(u32::from(seg.flags.fin()));
         let fin = seg.flags.fin();
         if seg.payload.is_empty() && !fin {
             return;
         }
         let news = after(data_end, tcb.rcv_nxt) || (fin && data_end == tcb.rcv_nxt);
         if !news {
-            // Everything already received: a retransmission (DSACK territory).
+            // Everything already received: a retransmission.
             self.mib.inc(Counter::TcpExtDelayedACKLost);
+            if tcb.sack_ok {
+                tcb.sack.dsack_set(seg.seq, end_seq);
+                self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
+            }
             return self.tcp_enter_quickack_mode(fd, true);
         }
         if after(seg.seq, tcb.rcv_nxt) {
-            self.mib.inc(Counter::SynqOfoDropped);
+            if !seg.payload.is_empty() {
+                self.mib.inc(Counter::TcpExtTCPOFOQueue);
+                if let Some(d) = tcb.ofo.insert(seg.seq, seg.payload) {
+                    if tcb.sack_ok {
+                        tcb.sack.dsack_set(d.seq, d.end);
+                        self.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
+                    }
+                }
+                if tcb.sack_ok {
+                    tcb.sack.new_ofo(seg.seq, data_end);
+                }
+            }
+            if fin {
+                tcb.ofo.fin = Some(data_end);
+            }
             tcb.ack.pending = true;
             tcb.ack.now = true;
             return;
@@ -258,19 +279,34 @@ impl Stack {
             self.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
             return self.tcp_enter_quickack_mode(fd, true);
         }
+        if before(seg.seq, tcb.rcv_nxt) && tcb.sack_ok {
+            tcb.sack.dsack_set(seg.seq, tcb.rcv_nxt);
+            self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
+        }
         let skip = tcb.rcv_nxt.wrapping_sub(seg.seq) as usize;
         let data = &seg.payload[skip.min(seg.payload.len())..];
+        let mut fin_now = fin;
         if !data.is_empty() {
             tcb.recv_buf.extend(data);
             tcb.rcv_nxt = tcb.rcv_nxt.wrapping_add(data.len() as u32);
             tcp_event_data_recv(tcb, now, data.len() as u32);
+            if !tcb.ofo.is_empty() {
+                tcp_ofo_queue(tcb);
+                if tcb.ofo.is_empty() {
+                    tcb.ack.now = true; // RFC 5681 4.2: the hole is filled
+                }
+                fin_now |= tcb.ofo.fin == Some(tcb.rcv_nxt) && tcb.ofo.is_empty();
+            }
+            let (rcv_nxt, empty) = (tcb.rcv_nxt, tcb.ofo.is_empty());
+            tcb.sack.remove(rcv_nxt, empty);
         }
-        if fin {
+        if fin_now {
             self.tcp_fin(now, fd);
         }
     }
 
-    /// `tcp_fin`: the peer's FIN in order. Reads end; ESTABLISHED becomes CLOSE_WAIT (and
+    /// `tcp_fin`: the peer's FIN in order. The out-of-order queue and SACK state are reset;
+    /// reads end; ESTABLISHED becomes CLOSE_WAIT (and
     /// ACKs go ping-pong), FIN_WAIT1 CLOSING and FIN_WAIT2 TIME_WAIT, both ACKed at once.
     fn tcp_fin(&mut self, now: Instant, fd: SocketId) {
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
@@ -280,6 +316,10 @@ impl Stack {
         let Some(tcb) = socket.tcb.as_deref_mut() else { return };
         tcb.rcv_nxt = tcb.rcv_nxt.wrapping_add(1);
         tcb.ack.pending = true;
+        // Nothing can follow a FIN: the out-of-order queue and every SACK block go, a pending
+        // D-SACK with them (tcp_sack_reset).
+        tcb.ofo = Default::default();
+        tcb.sack = Default::default();
         match state {
             TcpState::Established | TcpState::SynRecv => {
                 tcb.ack.pingpong = tcb.ack.pingpong.max(crate::tcp_output::TCP_PINGPONG_THRESH);
@@ -323,7 +363,9 @@ impl Stack {
         let full_frame = tcb.rcv_nxt.wrapping_sub(tcb.rcv_wup) > tcb.ack.rcv_mss
             && (tcb.recv_buf.is_empty() || tcb.free_window() >= tcb.rcv_wnd);
         let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp_output::TCP_PINGPONG_THRESH;
-        if full_frame || quick || tcb.ack.now {
+        // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
+        // first-three-then-compressed rule, spec E7).
+        if full_frame || quick || tcb.ack.now || !tcb.ofo.is_empty() {
             self.tcp_send_ack(now, fd);
         } else {
             self.tcp_send_delayed_ack(now, fd);
@@ -331,16 +373,24 @@ impl Stack {
     }
 
     /// `tcp_send_dupack`: an immediate ACK for an unacceptable segment (rate-limited by
-    /// `tcp_invalid_ratelimit` unless it carries data); a segment all before `rcv_nxt` also
-    /// puts the receiver in quick-ACK mode.
+    /// `tcp_invalid_ratelimit` unless it carries data); a segment starting before `rcv_nxt`
+    /// also puts the receiver in quick-ACK mode and is D-SACKed.
     fn tcp_send_dupack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
         let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
             return;
         };
         let end_seq = seg.seq.wrapping_add(seg.segment_len() as u32);
-        if seg.segment_len() != 0 && before(seg.seq, tcb.rcv_nxt) && !after(end_seq, tcb.rcv_nxt) {
+        if seg.segment_len() != 0 && before(seg.seq, tcb.rcv_nxt) {
             self.mib.inc(Counter::TcpExtDelayedACKLost);
+            let (sack_ok, rcv_nxt) = (tcb.sack_ok, tcb.rcv_nxt);
             self.tcp_enter_quickack_mode(fd, false);
+            if sack_ok {
+                let end = if after(end_seq, rcv_nxt) { rcv_nxt } else { end_seq };
+                if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+                    tcb.sack.dsack_set(seg.seq, end);
+                }
+                self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
+            }
         }
         if !self.tcp_oow_rate_limited(now, fd, seg) {
             self.tcp_send_ack(now, fd);
@@ -439,4 +489,23 @@ pub(crate) fn rate_limited(last_ms: &mut u32, now: Instant, limit_ms: u32) -> bo
     }
     *last_ms = now_ms;
     false
+}
+
+/// `tcp_ofo_queue`: moves what the out-of-order queue continues onto the receive queue;
+/// bytes that were had already (below `rcv_nxt` as it stood) are D-SACKed.
+fn tcp_ofo_queue(tcb: &mut crate::tcb::Tcb) {
+    let dsack_high = tcb.rcv_nxt;
+    while let Some((seq, data)) = tcb.ofo.pop_ready(tcb.rcv_nxt) {
+        let end = seq.wrapping_add(data.len() as u32);
+        if before(seq, dsack_high) && tcb.sack_ok {
+            let d_end = if before(end, dsack_high) { end } else { dsack_high };
+            tcb.sack.dsack_extend(seq, d_end);
+        }
+        if !after(end, tcb.rcv_nxt) {
+            continue;
+        }
+        let skip = tcb.rcv_nxt.wrapping_sub(seq) as usize;
+        tcb.recv_buf.extend(&data[skip..]);
+        tcb.rcv_nxt = end;
+    }
 }

@@ -93,6 +93,12 @@ impl Stack {
                     tsval: tcp_clock_ms(now).wrapping_add(tcb.ts_off),
                     tsecr: tcb.ts_recent,
                 }),
+                // tcp_established_options: as many blocks as the option space leaves.
+                sack_blocks: if tcb.sack_ok {
+                    tcb.sack.take_option(if tcb.tstamp_ok { 3 } else { 4 })
+                } else {
+                    Default::default()
+                },
                 ..TcpOptions::default()
             },
             payload: &payload,

@@ -22,6 +22,8 @@ struct Seg {
     flags: TcpFlags,
     window: u16,
     len: usize,
+    /// SACK blocks, relative to the peer's ISN.
+    sack: Vec<(u32, u32)>,
 }
 
 /// The peer of one accepted connection.
@@ -38,6 +40,14 @@ impl Conn {
     /// A listener on PORT, the handshake from CLIENT:CPORT (no options but MSS 1000, window
     /// 65535) and accept().
     fn new() -> Conn {
+        Conn::with_syn_options(TcpOptions {
+            mss: Some(1000),
+            ..TcpOptions::default()
+        })
+    }
+
+    /// The same with these SYN options.
+    fn with_syn_options(syn_opts: TcpOptions) -> Conn {
         let mut stack = Stack::new(StackConfig::new(SERVER));
         let listener = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
         stack
@@ -50,10 +60,6 @@ impl Conn {
             listener,
             fd: listener,
             s_base: 0,
-        };
-        let syn_opts = TcpOptions {
-            mss: Some(1000),
-            ..TcpOptions::default()
         };
         let synack = c.send_with(C_ISN, 0, TcpFlags::SYN, syn_opts, b"").remove(0);
         c.s_base = synack.seq; // relative to a base of 0: the raw ISN + 1
@@ -103,6 +109,13 @@ impl Conn {
                 flags: s.flags,
                 window: s.window,
                 len: s.payload.len(),
+                sack: s
+                    .options
+                    .sack_blocks
+                    .as_slice()
+                    .iter()
+                    .map(|&(l, r)| (rel_ack(l), rel_ack(r)))
+                    .collect(),
             });
         }
         out
@@ -388,4 +401,40 @@ fn accept_gives_the_lowest_descriptor_when_it_is_called() {
     let (child, peer) = c.stack.accept(c.listener).unwrap();
     assert_eq!((child.raw(), peer.port()), (6, CPORT + 1));
     assert_eq!(c.stack.getpeername(child), Ok(SocketAddrV4::new(CLIENT, CPORT + 1)));
+}
+
+#[test]
+fn e4_out_of_order_data_is_held_sacked_and_d_sacked() {
+    let mut c = Conn::with_syn_options(TcpOptions {
+        mss: Some(1000),
+        sack_permitted: true,
+        ..TcpOptions::default()
+    });
+    let ack_of = |out: Vec<Seg>| {
+        assert_eq!(out.len(), 1, "{out:?}");
+        (out[0].ack, out[0].sack.clone())
+    };
+    // A hole at 1..101: 101..201 and 301..401 wait, each SACKed at once, newest first.
+    assert_eq!(ack_of(c.send(101, 1, PSH_ACK, &[2; 100])), (1, vec![(101, 201)]));
+    assert_eq!(
+        ack_of(c.send(301, 1, PSH_ACK, &[4; 100])),
+        (1, vec![(301, 401), (101, 201)])
+    );
+    assert_eq!(c.count(Counter::TcpExtTCPOFOQueue), 2);
+    // 1..201 fills the hole and repeats 101..201: D-SACK first, then what still waits.
+    assert_eq!(
+        ack_of(c.send(1, 1, PSH_ACK, &[1; 200])),
+        (201, vec![(101, 201), (301, 401)])
+    );
+    // 201..301 fills the last hole: everything to 401, no block left.
+    assert_eq!(ack_of(c.send(201, 1, PSH_ACK, &[3; 100])), (401, vec![]));
+    let mut buf = [0u8; 500];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(400));
+    assert_eq!(
+        (buf[0], buf[150], buf[250], buf[350]),
+        (1, 1, 3, 4),
+        "held bytes in order"
+    );
+    // An old segment again: D-SACKed alone.
+    assert_eq!(ack_of(c.send(1, 1, PSH_ACK, &[1; 100])), (401, vec![(1, 101)]));
 }

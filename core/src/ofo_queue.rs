@@ -1,0 +1,139 @@
+//! The out-of-order queue (`tp->out_of_order_queue`): bytes that arrived beyond `rcv_nxt`,
+//! held as contiguous runs in sequence order (Linux coalesces adjacent skbs the same way),
+//! until the hole before them is filled (`tcp_data_queue_ofo`, `tcp_ofo_queue`).
+
+use crate::tcb::{after, before};
+
+/// Runs of bytes, each `(first sequence number, bytes)`, sorted, neither overlapping nor
+/// touching; and the sequence number of a FIN seen beyond `rcv_nxt`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OfoQueue {
+    runs: Vec<(u32, Vec<u8>)>,
+    bytes: usize,
+    /// A FIN that arrived out of order, at this sequence number.
+    pub fin: Option<u32>,
+}
+
+/// What inserting a segment found already held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate {
+    pub seq: u32,
+    pub end: u32,
+}
+
+impl OfoQueue {
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Bytes held (they count against the receive buffer).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Holds `data` starting at `seq`; the parts already held are reported (the first one:
+    /// `tcp_data_queue_ofo` D-SACKs it) and kept once.
+    pub fn insert(&mut self, seq: u32, data: &[u8]) -> Option<Duplicate> {
+        let end = seq.wrapping_add(data.len() as u32);
+        let mut dup = None;
+        // The runs this one touches or overlaps: merge them all into one.
+        let first = self
+            .runs
+            .iter()
+            .position(|(s, d)| !before(s.wrapping_add(d.len() as u32), seq));
+        let Some(first) = first.filter(|&i| !after(self.runs[i].0, end)) else {
+            let at = self
+                .runs
+                .iter()
+                .position(|(s, _)| after(*s, seq))
+                .unwrap_or(self.runs.len());
+            self.runs.insert(at, (seq, data.to_vec()));
+            self.bytes += data.len();
+            return None;
+        };
+        let last = (first..self.runs.len())
+            .take_while(|&i| !after(self.runs[i].0, end))
+            .last()
+            .expect("first qualifies");
+        let start = if before(seq, self.runs[first].0) {
+            seq
+        } else {
+            self.runs[first].0
+        };
+        let (last_seq, last_data) = &self.runs[last];
+        let last_end = last_seq.wrapping_add(last_data.len() as u32);
+        let stop = if after(end, last_end) { end } else { last_end };
+        let mut merged = vec![0u8; stop.wrapping_sub(start) as usize];
+        let mut covered = vec![false; merged.len()];
+        for (s, d) in self.runs.drain(first..=last) {
+            let off = s.wrapping_sub(start) as usize;
+            merged[off..off + d.len()].copy_from_slice(&d);
+            covered[off..off + d.len()].iter_mut().for_each(|c| *c = true);
+            self.bytes -= d.len();
+            // The first stretch of the new data that was held already.
+            if dup.is_none() && before(s, end) && after(s.wrapping_add(d.len() as u32), seq) {
+                let a = if after(s, seq) { s } else { seq };
+                let e = s.wrapping_add(d.len() as u32);
+                let b = if before(e, end) { e } else { end };
+                dup = Some(Duplicate { seq: a, end: b });
+            }
+        }
+        let off = seq.wrapping_sub(start) as usize;
+        for (i, &b) in data.iter().enumerate() {
+            if !covered[off + i] {
+                merged[off + i] = b;
+            }
+        }
+        self.bytes += merged.len();
+        self.runs.insert(first, (start, merged));
+        dup
+    }
+
+    /// `tcp_ofo_queue`: the first run if it starts at or before `rcv_nxt`, taken out.
+    pub fn pop_ready(&mut self, rcv_nxt: u32) -> Option<(u32, Vec<u8>)> {
+        if self.runs.first().is_some_and(|(s, _)| !after(*s, rcv_nxt)) {
+            let (s, d) = self.runs.remove(0);
+            self.bytes -= d.len();
+            return Some((s, d));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_and_duplicates_are_reported() {
+        let mut q = OfoQueue::default();
+        assert_eq!(q.insert(1000, &[1; 100]), None);
+        assert_eq!(q.insert(1200, &[2; 100]), None);
+        assert_eq!(q.insert(1100, &[3; 100]), None, "fills the gap: one run");
+        assert_eq!(q.runs.len(), 1);
+        assert_eq!(q.bytes(), 300);
+        let dup = q.insert(1250, &[9; 100]).unwrap();
+        assert_eq!((dup.seq, dup.end), (1250, 1300));
+        assert_eq!(q.bytes(), 350);
+        let (s, d) = q.pop_ready(1000).unwrap();
+        assert_eq!((s, d.len()), (1000, 350));
+        assert_eq!(
+            (d[0], d[150], d[250], d[349]),
+            (1, 3, 2, 9),
+            "held bytes kept, new ones added"
+        );
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn only_a_run_at_rcv_nxt_is_ready_and_sequence_numbers_wrap() {
+        let mut q = OfoQueue::default();
+        q.insert(u32::MAX - 9, &[1; 20]);
+        assert!(q.pop_ready(u32::MAX - 20).is_none());
+        assert_eq!(
+            q.pop_ready(u32::MAX - 5).map(|(s, d)| (s, d.len())),
+            Some((u32::MAX - 9, 20))
+        );
+    }
+}
