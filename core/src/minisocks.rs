@@ -14,7 +14,7 @@ use crate::mib::Counter;
 use crate::request_sock::{RequestId, RequestSock};
 use crate::socket::{Socket, SocketId, TcpState};
 use crate::stack::{Stack, Timer};
-use crate::tcb::{after, before, Tcb, TCP_MSS_DEFAULT};
+use crate::tcb::{after, before, Tcb, TCP_INIT_CWND, TCP_MSS_DEFAULT};
 use crate::tcp_input::rate_limited;
 use crate::time::{Duration, Instant};
 use crate::time_wait::{TimeWaitId, TCP_TIMEWAIT_LEN};
@@ -224,6 +224,8 @@ impl Stack {
         if let Some(rtt) = rtt {
             tcb.rtt_sample(rtt, self.rto_min(), self.rto_max());
         }
+        // tcp_init_buffer_space
+        tcb.rcvq_space = req.rcv_wnd.min(TCP_INIT_CWND * u32::from(req.advmss));
         // tcp_initialize_rcv_mss: our first guess at the peer's segment size.
         tcb.ack.rcv_mss = u32::from(tcb.advmss.min(tcb.mss_clamp))
             .min(req.rcv_wnd / 2)

@@ -27,6 +27,11 @@ impl OfoQueue {
         self.runs.is_empty()
     }
 
+    /// The sequence number after the last byte held (`ooo_last_skb`'s end).
+    pub fn end(&self) -> Option<u32> {
+        self.runs.last().map(|(s, d)| s.wrapping_add(d.len() as u32))
+    }
+
     /// Bytes held (they count against the receive buffer).
     pub fn bytes(&self) -> usize {
         self.bytes

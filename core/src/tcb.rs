@@ -109,6 +109,8 @@ pub struct Tcb {
     pub sack: SackState,
     /// Our FIN is queued after the data (`write_seq` is its sequence number).
     pub fin_queued: bool,
+    /// `rcvq_space.space`: what the receiver consumes per RTT, the base of buffer growth.
+    pub rcvq_space: u32,
     /// `srtt_us` (×8) and `mdev_us` (×4) of the RTT estimator; `rttvar_us` as Linux keeps it.
     pub srtt_us: u32,
     pub mdev_us: u32,
@@ -211,6 +213,7 @@ impl Tcb {
             ofo: OfoQueue::default(),
             sack: SackState::default(),
             fin_queued: false,
+            rcvq_space: 0,
             srtt_us: 0,
             mdev_us: 0,
             rttvar_us: 0,

@@ -15,7 +15,49 @@ use crate::tcb::TcpTimer;
 use crate::time::{Duration, Instant};
 use crate::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
 
+/// What `getsockopt(TCP_INFO)` and `SO_MEMINFO` report that synq keeps (`tcp_get_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpInfo {
+    pub state: u8,
+    pub retransmits: u8,
+    pub backoff: u8,
+    /// `rto`, `ato` in µs.
+    pub rto: u32,
+    pub ato: u32,
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    pub advmss: u32,
+    pub snd_cwnd: u32,
+    pub snd_ssthresh: u32,
+    /// `sk_rcvbuf`, `sk_sndbuf` (SO_MEMINFO).
+    pub rcvbuf: u32,
+    pub sndbuf: u32,
+}
+
 impl Stack {
+    /// `tcp_get_info`: the connection's state as TCP_INFO reports it.
+    pub fn tcp_info(&self, fd: SocketId) -> Result<TcpInfo, Errno> {
+        let socket = self.sockets.get(fd)?;
+        let mut info = TcpInfo {
+            state: socket.state as u8,
+            snd_mss: u32::from(socket.mss_cache()),
+            rcvbuf: socket.options.rcvbuf,
+            sndbuf: socket.options.sndbuf,
+            ..TcpInfo::default()
+        };
+        if let Some(t) = socket.tcb.as_deref() {
+            info.retransmits = t.retransmits;
+            info.backoff = t.backoff;
+            info.rto = t.rto.as_micros() as u32;
+            info.ato = t.ack.ato_ms * 1000;
+            info.rcv_mss = t.ack.rcv_mss;
+            info.advmss = u32::from(t.advmss);
+            info.snd_cwnd = t.cwnd;
+            info.snd_ssthresh = t.ssthresh;
+        }
+        Ok(info)
+    }
+
     /// `tcp_set_state`, with the `TcpCurrEstab` gauge: up on entering ESTABLISHED (or
     /// CLOSE_WAIT straight from SYN_RECV), down on leaving ESTABLISHED or CLOSE_WAIT for
     /// any other state.

@@ -256,25 +256,68 @@ impl Stack {
             return self.tcp_enter_quickack_mode(fd, true);
         }
         if after(seg.seq, tcb.rcv_nxt) {
-            if !seg.payload.is_empty() {
-                self.mib.inc(Counter::TcpExtTCPOFOQueue);
-                if let Some(d) = tcb.ofo.insert(seg.seq, seg.payload) {
-                    if tcb.sack_ok {
-                        tcb.sack.dsack_set(d.seq, d.end);
-                        self.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
-                    }
-                }
-                if tcb.sack_ok {
-                    tcb.sack.new_ofo(seg.seq, data_end);
-                }
+            let grow = !seg.payload.is_empty();
+            self.tcp_data_queue_ofo(fd, seg);
+            if grow {
+                self.tcp_rcvbuf_grow(fd);
             }
-            if fin {
-                tcb.ofo.fin = Some(data_end);
-            }
-            tcb.ack.pending = true;
-            tcb.ack.now = true;
             return;
         }
+        self.tcp_data_queue_in_order(now, fd, seg);
+    }
+
+    /// `tcp_data_queue_ofo`: the segment waits beyond `rcv_nxt`, is SACKed (what was held
+    /// already is D-SACKed) and ACKed at once.
+    fn tcp_data_queue_ofo(&mut self, fd: SocketId, seg: &TcpRepr<'_>) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
+        if !seg.payload.is_empty() {
+            self.mib.inc(Counter::TcpExtTCPOFOQueue);
+            if let Some(d) = tcb.ofo.insert(seg.seq, seg.payload) {
+                if tcb.sack_ok {
+                    tcb.sack.dsack_set(d.seq, d.end);
+                    self.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
+                }
+            }
+            if tcb.sack_ok {
+                tcb.sack.new_ofo(seg.seq, data_end);
+            }
+        }
+        if seg.flags.fin() {
+            tcb.ofo.fin = Some(data_end);
+        }
+        tcb.ack.pending = true;
+        tcb.ack.now = true;
+    }
+
+    /// `tcp_rcvbuf_grow` after out-of-order data: the buffer grows to hold two rounds of
+    /// `rcvq_space` plus the span the out-of-order queue reaches, as space for that window
+    /// (twice it), up to `tcp_rmem[2]` — not while the socket waits in the accept queue or
+    /// is an orphan (no `sk_socket`), nor when SO_RCVBUF fixed it.
+    fn tcp_rcvbuf_grow(&mut self, fd: SocketId) {
+        let rmem_max = self.sysctl.tcp_rmem[2].max(0) as u32;
+        let Ok(socket) = self.sockets.get_mut(fd) else { return };
+        if socket.fd.is_none() || socket.options.rcvbuf_locked {
+            return;
+        }
+        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+        let ofo_span = tcb.ofo.end().map_or(0, |e| e.wrapping_sub(tcb.rcv_nxt));
+        let rcvwin = (tcb.rcvq_space << 1).saturating_add(ofo_span);
+        let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
+        if rcvbuf > socket.options.rcvbuf {
+            socket.options.rcvbuf = rcvbuf;
+            tcb.window_clamp = tcb.window_clamp.max(rcvbuf / 2);
+        }
+    }
+
+    /// `tcp_data_queue` for a segment at or before `rcv_nxt`.
+    fn tcp_data_queue_in_order(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
+        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
+            return;
+        };
+        let fin = seg.flags.fin();
         if tcb.receive_window() == 0 && !seg.payload.is_empty() {
             self.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
             return self.tcp_enter_quickack_mode(fd, true);

@@ -438,3 +438,33 @@ fn e4_out_of_order_data_is_held_sacked_and_d_sacked() {
     // An old segment again: D-SACKed alone.
     assert_eq!(ack_of(c.send(1, 1, PSH_ACK, &[1; 100])), (401, vec![(1, 101)]));
 }
+
+/// `tcp_rcvbuf_grow` on out-of-order data (a child still in the accept queue does not grow:
+/// Linux's `tcp_ooo-before-and-after-accept.pkt`, which passes on synq).
+#[test]
+fn out_of_order_data_grows_the_receive_buffer_unless_so_rcvbuf_fixed_it() {
+    let sack = TcpOptions {
+        mss: Some(1000),
+        sack_permitted: true,
+        ..TcpOptions::default()
+    };
+    let rcvbuf = |c: &mut Conn| {
+        let mut v = [0u8; 4];
+        c.stack.getsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &mut v).unwrap();
+        i32::from_ne_bytes(v)
+    };
+    let mut c = Conn::with_syn_options(sack);
+    let before = rcvbuf(&mut c);
+    c.send(2001, 1, ACK, &[0; 1000]);
+    assert_eq!(rcvbuf(&mut c), before, "2 × 14600 + 3000 is still within it");
+    c.send(60001, 1, ACK, &[0; 1000]);
+    // tcp_rcvbuf_grow: (2 × rcvq_space + the span to 61001) as space = 2 × 90200.
+    assert_eq!(rcvbuf(&mut c), 180_400, "tcp_rcvbuf_grow after accept()");
+    // SO_RCVBUF fixes the buffer (SOCK_RCVBUF_LOCK).
+    let mut c = Conn::with_syn_options(sack);
+    c.stack
+        .setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &65536i32.to_ne_bytes())
+        .unwrap();
+    c.send(60001, 1, ACK, &[0; 1000]);
+    assert_eq!(rcvbuf(&mut c), 131072);
+}

@@ -205,6 +205,31 @@ impl Target for SynqTarget {
         self.ended.take()
     }
 
+    fn tcp_info(&mut self, fd: i64) -> Result<std::collections::HashMap<String, i64>, String> {
+        let i = self
+            .stack
+            .tcp_info(SocketId::from_raw(fd as u32))
+            .map_err(|e| format!("TCP_INFO: {e}"))?;
+        // Only what synq keeps: a block that asks for more is reported as unsupported.
+        Ok([
+            ("tcpi_state", i64::from(i.state)),
+            ("tcpi_retransmits", i64::from(i.retransmits)),
+            ("tcpi_backoff", i64::from(i.backoff)),
+            ("tcpi_rto", i64::from(i.rto)),
+            ("tcpi_ato", i64::from(i.ato)),
+            ("tcpi_snd_mss", i64::from(i.snd_mss)),
+            ("tcpi_rcv_mss", i64::from(i.rcv_mss)),
+            ("tcpi_advmss", i64::from(i.advmss)),
+            ("tcpi_snd_cwnd", i64::from(i.snd_cwnd)),
+            ("tcpi_snd_ssthresh", i64::from(i.snd_ssthresh)),
+            ("SK_MEMINFO_RCVBUF", i64::from(i.rcvbuf)),
+            ("SK_MEMINFO_SNDBUF", i64::from(i.sndbuf)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
+    }
+
     fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String> {
         match self.stack.sysctl.set(name, value) {
             Ok(()) => Ok(()),
