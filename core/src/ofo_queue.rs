@@ -131,6 +131,43 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+            ..Default::default()
+        })]
+        /// Against a model of one byte per sequence number: any inserts (overlapping,
+        /// touching, wrapping) keep runs sorted, disjoint and non-touching, hold each byte
+        /// the first time it came, and count bytes right.
+        #[test]
+        fn matches_a_byte_model(base in proptest::prelude::any::<u32>(),
+                                segs in proptest::collection::vec((0u32..400, 1usize..60, proptest::prelude::any::<u8>()), 1..30)) {
+            let mut q = OfoQueue::default();
+            let mut model = std::collections::BTreeMap::new();
+            for (off, len, byte) in segs {
+                let seq = base.wrapping_add(off);
+                let data = vec![byte; len];
+                let had = (off..off + len as u32).any(|o| model.contains_key(&o));
+                let dup = q.insert(seq, &data);
+                proptest::prop_assert_eq!(dup.is_some(), had);
+                for o in off..off + len as u32 {
+                    model.entry(o).or_insert(byte);
+                }
+                proptest::prop_assert_eq!(q.bytes(), model.len());
+                for w in q.runs.windows(2) {
+                    let end = w[0].0.wrapping_add(w[0].1.len() as u32);
+                    proptest::prop_assert!(before(end, w[1].0), "runs disjoint and not touching");
+                }
+            }
+            let mut got = Vec::new();
+            while let Some(first) = q.runs.first().map(|r| r.0) {
+                let (s, d) = q.pop_ready(first).unwrap();
+                got.extend(d.iter().enumerate().map(|(i, &b)| (s.wrapping_sub(base) + i as u32, b)));
+            }
+            proptest::prop_assert_eq!(got, model.into_iter().collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn only_a_run_at_rcv_nxt_is_ready_and_sequence_numbers_wrap() {
         let mut q = OfoQueue::default();
