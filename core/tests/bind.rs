@@ -411,7 +411,7 @@ fn b18_listen_state_checks_and_backlog_clamp() {
 }
 
 #[test]
-fn b20_closing_a_listener_frees_its_port_at_once() {
+fn b20_l60_closing_a_listener_frees_its_port_at_once() {
     let mut s = stack();
     let a = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     s.bind(a, sa(W, P)).unwrap();

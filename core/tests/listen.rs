@@ -252,7 +252,7 @@ fn l18_max_syn_backlog_drops_without_counting_reqqfull() {
 }
 
 #[test]
-fn l30_syncookies_1_cookie_when_queue_full_and_its_ack_makes_a_child() {
+fn l11_l30_syncookies_1_cookie_when_queue_full_and_its_ack_makes_a_child() {
     let (mut p, l) = Peer::new(1, &[]);
     assert!(is_synack(&one(p.syn(5000))));
     assert!(is_synack(&one(p.syn(5001))));
@@ -281,7 +281,7 @@ fn l30_syncookies_1_cookie_when_queue_full_and_its_ack_makes_a_child() {
 }
 
 #[test]
-fn l31_l37_forged_cookie_ack_gets_reset_and_counts_failed() {
+fn l31_l37_l38_forged_cookie_ack_gets_reset_and_counts_failed() {
     let (mut p, _) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "2")]);
     let cookie = one(p.syn(5000)).seg;
     let bogus = TcpRepr {
@@ -302,7 +302,7 @@ fn l31_l37_forged_cookie_ack_gets_reset_and_counts_failed() {
 }
 
 #[test]
-fn l34_cookie_with_timestamps_keeps_the_options() {
+fn l34_l36_cookie_with_timestamps_keeps_the_options() {
     let (mut p, l) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "2")]);
     p.at(5.0);
     let opts = TcpOptions {
@@ -343,7 +343,7 @@ fn l14_l16_accept_queue_full_at_syn_drops_it() {
 }
 
 #[test]
-fn l22_l23_synack_retransmitted_at_1_3_7_15_31_then_silent_expiry_at_63() {
+fn l22_l23_l25_synack_retransmitted_at_1_3_7_15_31_then_silent_expiry_at_63() {
     let (mut p, _) = Peer::new(8, &[]);
     let first = one(p.syn(5000)).seg;
     let sent = p.at(200.0);
@@ -488,7 +488,7 @@ fn l45_abort_on_overflow_resets() {
 }
 
 #[test]
-fn l50_l52_l55_accept_errors_fifo_and_readiness() {
+fn l46_l50_l52_l55_accept_errors_fifo_and_readiness() {
     let (mut p, l) = Peer::new(8, &[]);
     let s = p.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     assert_eq!(p.stack.accept(s).unwrap_err(), Errno::EINVAL, "not listening");
@@ -529,7 +529,7 @@ fn l61_closing_a_listener_resets_its_queued_children() {
 }
 
 #[test]
-fn l62_requests_of_a_closed_listener_die_silently() {
+fn l40_l62_requests_of_a_closed_listener_die_silently() {
     let (mut p, l) = Peer::new(8, &[]);
     let synack = one(p.syn(5000)).seg;
     p.at(0.1);
@@ -889,5 +889,124 @@ fn l44_l53_child_inherits_the_listeners_options_not_its_file_flags() {
     assert!(
         !p.stack.is_nonblocking(child).unwrap(),
         "O_NONBLOCK comes from accept4 only"
+    );
+}
+
+#[test]
+fn l1_l2_listen_on_a_bad_descriptor_or_a_connected_socket() {
+    let (mut p, l) = Peer::new(8, &[]);
+    // L1: synq's descriptors are all TCP sockets, so only EBADF of the fd checks applies.
+    assert_eq!(p.stack.listen(SocketId::from_raw(99), 8), Err(Errno::EBADF));
+    p.connect(5000);
+    let (child, _) = p.stack.accept(l).unwrap();
+    assert_eq!(
+        p.stack.listen(child, 8),
+        Err(Errno::EINVAL),
+        "L2: TCP state not CLOSE/LISTEN"
+    );
+}
+
+#[test]
+fn l3_a_negative_backlog_is_clamped_to_somaxconn() {
+    let (mut p, _) = Peer::new(-1, &[("net.core.somaxconn", "2")]);
+    for port in 5000..5003 {
+        p.connect(port); // backlog 2 admits three children (L16)
+    }
+    assert!(p.syn(5003).is_empty(), "the fourth SYN meets a full accept queue");
+    assert_eq!(p.count(Counter::TcpExtListenOverflows), 1);
+}
+
+#[test]
+fn l4_listen_again_changes_only_the_backlog() {
+    let (mut p, l) = Peer::new(8, &[]);
+    p.connect(5000);
+    p.connect(5001);
+    assert_eq!(p.stack.listen(l, 0), Ok(()));
+    assert!(p.syn(5002).is_empty(), "2 children > backlog 0: full");
+    let ports: Vec<u16> = (0..2).map(|_| p.stack.accept(l).unwrap().1.port()).collect();
+    assert_eq!(ports, [5000, 5001], "children queued before are kept");
+    assert_eq!(
+        p.stack.getsockname(l),
+        Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+    );
+    assert!(is_synack(&one(p.syn(5003))), "an empty queue admits backlog + 1 = 1");
+}
+
+#[test]
+fn l5_l6_listen_without_bind_starts_listening_on_an_odd_ephemeral_port() {
+    let mut s = Stack::new(StackConfig::new(SERVER));
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.listen(fd, 4), Ok(()));
+    let local = s.getsockname(fd).unwrap();
+    assert_eq!(*local.ip(), Ipv4Addr::UNSPECIFIED);
+    assert!((32768..=60999).contains(&local.port()), "{local}");
+    assert_eq!(
+        local.port() % 2,
+        1,
+        "the parity opposite to the range's low bound first"
+    );
+    let mut v = [0u8; 4];
+    s.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &mut v).unwrap();
+    assert_eq!(i32::from_ne_bytes(v), 1);
+    assert_eq!(s.poll(fd), Ok(0), "an empty accept queue");
+    assert_eq!(s.accept(fd).unwrap_err(), Errno::EAGAIN);
+}
+
+#[test]
+fn l7_two_reuseaddr_sockets_bind_one_port_but_only_one_listens() {
+    let mut s = Stack::new(StackConfig::new(SERVER));
+    let addr = SocketAddrV4::new(SERVER, 9000);
+    let mut pair = |opt| {
+        let fds: Vec<SocketId> = (0..2).map(|_| s.socket(AF_INET, SOCK_STREAM, 0).unwrap()).collect();
+        for &fd in &fds {
+            s.setsockopt(fd, SOL_SOCKET, opt, &1i32.to_ne_bytes()).unwrap();
+            s.bind(fd, addr).unwrap();
+        }
+        let r = (s.listen(fds[0], 4), s.listen(fds[1], 4));
+        for fd in fds {
+            s.close(Instant::ZERO, fd).unwrap();
+        }
+        r
+    };
+    assert_eq!(pair(SO_REUSEADDR), (Ok(()), Err(Errno::EADDRINUSE)));
+    assert_eq!(pair(SO_REUSEPORT), (Ok(()), Ok(())), "a reuseport group");
+}
+
+#[test]
+fn l10_the_established_hash_comes_before_the_listener() {
+    let (mut p, _) = Peer::new(8, &[]);
+    p.connect(5000);
+    // A SYN on the connection's 4-tuple reaches the connection (a challenge ACK), not the
+    // listener (which would answer with a SYN-ACK).
+    let out = one(p.syn(5000));
+    assert_eq!(out.seg.flags, TcpFlags::ACK);
+    assert_eq!(p.count(Counter::TcpExtTCPSYNChallenge), 1);
+}
+
+#[test]
+fn l47_the_child_queues_data_and_fin_carried_by_the_third_ack() {
+    let (mut p, l) = Peer::new(8, &[]);
+    let synack = one(p.syn(5000)).seg;
+    let flags = TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN;
+    let now = p.send(
+        5000,
+        1001,
+        synack.seq.wrapping_add(1),
+        flags,
+        TcpOptions::default(),
+        b"hello",
+    );
+    assert!(now.is_empty(), "the FIN makes the ACK a delayed one");
+    let later = p.at(1.0);
+    assert_eq!(later.len(), 1);
+    assert_eq!((later[0].0, later[0].1.seg.ack), (Instant::from_millis(40), 1007));
+    let (child, _) = p.stack.accept(l).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(p.stack.recv(p.now, child, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(
+        p.stack.recv(p.now, child, &mut buf),
+        Ok(0),
+        "then the end of the stream"
     );
 }
