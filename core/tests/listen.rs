@@ -417,7 +417,7 @@ fn l41_bad_ack_gets_reset_and_keeps_the_request() {
 }
 
 #[test]
-fn l41_out_of_window_gets_an_ack_rst_in_window_kills() {
+fn l41_l42_out_of_window_gets_an_ack_rst_in_window_kills() {
     let (mut p, _) = Peer::new(8, &[]);
     let synack = one(p.syn(5000)).seg;
     let ack = one(p.send(
@@ -1009,4 +1009,45 @@ fn l47_the_child_queues_data_and_fin_carried_by_the_third_ack() {
         Ok(0),
         "then the end of the stream"
     );
+}
+
+#[test]
+fn l35_a_cookie_child_has_no_rtt_sample_so_its_first_rto_is_3_s() {
+    let (mut p, l) = Peer::new(8, &[("net.ipv4.tcp_syncookies", "2")]);
+    let cookie = one(p.syn(5000)).seg;
+    p.at(0.1);
+    assert!(p.ack(5000, &cookie).is_empty());
+    let (child, _) = p.stack.accept(l).unwrap();
+    let start = p.now;
+    assert_eq!(p.stack.send(p.now, child, b"x"), Ok(1));
+    p.stack.poll_transmit(&mut [0u8; 1500]).expect("the data");
+    // TCP_TIMEOUT_FALLBACK, where a request's child would have srtt + max(2·srtt, 200 ms).
+    let mut times = Vec::new();
+    let end = start + synq_core::Duration::from_secs(4);
+    while let Some(d) = p.stack.poll_timeout().filter(|&d| d <= end) {
+        p.stack.handle_timeout(d);
+        while p.stack.poll_transmit(&mut [0u8; 1500]).is_some() {
+            times.push(d);
+        }
+    }
+    assert_eq!(times, [start + synq_core::Duration::from_secs(3)]);
+}
+
+/// L51 in a sans-IO stack: the stack never sleeps; a blocking caller waits for POLLIN and
+/// calls again (the drill's synq target does; `tcp_blocking_blocking-accept.pkt` passes).
+/// One child satisfies one accept(), as Linux's wake-one waiters do.
+#[test]
+fn l51_a_blocking_accept_is_poll_then_accept_and_one_child_serves_one_waiter() {
+    let (mut p, l) = Peer::new(8, &[]);
+    assert!(!p.stack.is_nonblocking(l).unwrap());
+    assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EAGAIN);
+    p.connect(5000);
+    assert_eq!(p.stack.poll(l).unwrap() & POLLIN, POLLIN);
+    assert!(p.stack.accept(l).is_ok());
+    assert_eq!(
+        p.stack.accept(l).unwrap_err(),
+        Errno::EAGAIN,
+        "the second waiter sleeps on"
+    );
+    assert_eq!(p.stack.poll(l).unwrap() & POLLIN, 0);
 }
