@@ -1051,3 +1051,37 @@ fn l51_a_blocking_accept_is_poll_then_accept_and_one_child_serves_one_waiter() {
     );
     assert_eq!(p.stack.poll(l).unwrap() & POLLIN, 0);
 }
+
+/// L8 with Linux's default `tcp_fastopen` = 1 (client only; synq has no server-side TFO): a
+/// listener takes no data from a SYN.
+#[test]
+fn l8_no_fast_open_by_default_a_syns_data_is_not_taken() {
+    let (mut p, _) = Peer::new(8, &[]);
+    let synack = one(p.send(5000, 1000, 0, TcpFlags::SYN, syn_options(), b"early data")).seg;
+    assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(synack.ack, 1001, "the SYN only");
+}
+
+/// L66 with the default `tcp_migrate_req` = 0: a reuseport member that closes takes its
+/// requests with it; their ACKs find the other member without a request: RST.
+#[test]
+fn l66_no_request_migration_by_default() {
+    let (mut p, plain) = Peer::new(8, &[]);
+    p.stack.close(p.now, plain).unwrap();
+    let group = [reuseport_listener(&mut p), reuseport_listener(&mut p)];
+    // A port whose SYN lands on group[0]: find it by completing handshakes.
+    let port = (6000..6100)
+        .find(|&port| {
+            p.connect(port);
+            let got = p.stack.accept(group[0]).is_ok();
+            let _ = p.stack.accept(group[1]);
+            got
+        })
+        .expect("some tuple hashes to the first member");
+    // A new request from that client (another ISN, after a reset of the old connection).
+    p.send(port, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[]);
+    let synack = one(p.syn(port)).seg;
+    p.stack.close(p.now, group[0]).unwrap();
+    let rst = one(p.ack(port, &synack)).seg;
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, synack.seq.wrapping_add(1)));
+}
