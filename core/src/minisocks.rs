@@ -201,7 +201,7 @@ impl Stack {
         child.bind_port_lock = l.bind_port_lock;
         child.peer = Some(SocketAddrV4::new(req.rmt_addr, req.rmt_port));
         child.parent = Some(listener);
-        let mut tcb = Tcb::new(req.snt_isn, req.rcv_nxt());
+        let mut tcb = self.tcb_pool.take(Tcb::new(req.snt_isn, req.rcv_nxt()));
         tcb.rcv_wnd = req.rcv_wnd;
         tcb.rcv_ssthresh = req.rcv_wnd;
         tcb.window_clamp = req.window_clamp;
@@ -231,7 +231,7 @@ impl Stack {
             .min(req.rcv_wnd / 2)
             .min(u32::from(TCP_MSS_DEFAULT))
             .max(88);
-        child.tcb = Some(self.tcb_pool.take(tcb));
+        child.tcb = Some(tcb);
         let fd = self.sockets.insert_hidden(child);
         // __inet_inherit_port: the child holds the listener's port at its own address.
         self.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(fd));
