@@ -206,9 +206,11 @@ impl Stack {
         }
         let tcb = socket.tcb.as_deref_mut().expect("queued data");
         let n = buf.len().min(tcb.recv_buf.len());
-        for (dst, src) in buf.iter_mut().zip(tcb.recv_buf.drain(..n)) {
-            *dst = src;
-        }
+        let (a, b) = tcb.recv_buf.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        tcb.recv_buf.drain(..n);
         // tcp_cleanup_rbuf: announce a window that at least doubled.
         let rcv_window_now = tcb.receive_window();
         if socket.shutdown & RCV_SHUTDOWN == 0 && 2 * rcv_window_now <= tcb.window_clamp {
@@ -276,10 +278,15 @@ impl Stack {
         self.sockets.release_fd(fd);
         self.sockets.get_mut(fd)?.parent = None;
         if self.sockets.get(fd)?.state == TcpState::FinWait2 {
-            let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
-            self.arm_timer(fd, TcpTimer::FinWait2, now + tmo);
+            self.arm_fin_wait2(now, fd);
         }
         Ok(())
+    }
+
+    /// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's FIN.
+    pub(crate) fn arm_fin_wait2(&mut self, now: Instant, fd: SocketId) {
+        let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
+        self.arm_timer(fd, TcpTimer::FinWait2, now + tmo);
     }
 
     /// `tcp_shutdown` for a connection: the `how + 1` bits join `sk_shutdown`; shutting

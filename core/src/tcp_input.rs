@@ -69,7 +69,7 @@ impl Stack {
         if !acceptable {
             if !f.rst() {
                 if f.syn() {
-                    return self.tcp_send_challenge_ack(now, fd);
+                    return self.syn_challenge(now, fd);
                 }
                 self.tcp_send_dupack(now, fd, seg);
             }
@@ -85,8 +85,7 @@ impl Stack {
         }
         // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2).
         if f.syn() {
-            self.mib.inc(Counter::TcpExtTCPSYNChallenge);
-            return self.tcp_send_challenge_ack(now, fd);
+            return self.syn_challenge(now, fd);
         }
         // Step 5: no ACK, no processing.
         if !f.ack() {
@@ -109,9 +108,7 @@ impl Stack {
                     s.shutdown |= SEND_SHUTDOWN;
                 }
                 if orphan {
-                    // tcp_fin_time: an orphan waits tcp_fin_timeout for the peer's FIN.
-                    let tmo = crate::Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
-                    self.arm_timer(fd, TcpTimer::FinWait2, now + tmo);
+                    self.arm_fin_wait2(now, fd);
                 }
             }
             TcpState::Closing if fin_acked => return self.tcp_time_wait(now, fd),
@@ -438,6 +435,13 @@ impl Stack {
         if !self.tcp_oow_rate_limited(now, fd, seg) {
             self.tcp_send_ack(now, fd);
         }
+    }
+
+    /// `syn_challenge` in `tcp_validate_incoming`: a SYN on a synchronized connection, in
+    /// or out of the window, is counted and challenged.
+    fn syn_challenge(&mut self, now: Instant, fd: SocketId) {
+        self.mib.inc(Counter::TcpExtTCPSYNChallenge);
+        self.tcp_send_challenge_ack(now, fd);
     }
 
     /// `tcp_send_challenge_ack` (RFC 5961): an ACK at `rcv_nxt`, within the per-socket
