@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::bind_table::Owner;
-use crate::ehash::EhashEntry;
+use crate::ehash::{EhashEntry, FourTuple};
 use crate::listener::tcp_clock_ms;
 use crate::mib::Counter;
 use crate::request_sock::{RequestId, RequestSock};
@@ -160,24 +160,42 @@ impl Stack {
     /// `tcp_v4_reqsk_send_ack`: seq = snt_isn + 1, ack = rcv_nxt, our window scaled by our
     /// shift, timestamps if in use.
     fn reqsk_send_ack(&mut self, now: Instant, req: &RequestSock) {
-        let ack = TcpRepr {
-            src_port: req.loc_port,
-            dst_port: req.rmt_port,
-            seq: req.snt_isn.wrapping_add(1),
-            ack: req.rcv_nxt(),
+        self.send_mini_ack(
+            now,
+            (req.tuple(), req.snt_isn.wrapping_add(1), req.rcv_nxt()),
+            req.rcv_wnd >> req.rcv_wscale,
+            req.has(RequestSock::TSTAMP_OK).then_some((req.ts_off, req.ts_recent)),
+        );
+    }
+
+    /// A bare ACK from a mini-socket (request or TIME_WAIT; Linux's control socket): for
+    /// `(tuple, seq, ack)`, with the (unscaled) window and, when timestamps are in use, our
+    /// clock plus `ts_off` echoing `ts_recent`.
+    fn send_mini_ack(
+        &mut self,
+        now: Instant,
+        (t, seq, ack): (FourTuple, u32, u32),
+        window: u32,
+        ts: Option<(u32, u32)>,
+    ) {
+        let seg = TcpRepr {
+            src_port: t.local_port,
+            dst_port: t.remote_port,
+            seq,
+            ack,
             flags: TcpFlags::ACK,
-            window: (req.rcv_wnd >> req.rcv_wscale).min(u32::from(u16::MAX)) as u16,
+            window: window.min(u32::from(u16::MAX)) as u16,
             urgent: 0,
             options: TcpOptions {
-                timestamp: req.has(RequestSock::TSTAMP_OK).then(|| Timestamp {
-                    tsval: tcp_clock_ms(now).wrapping_add(req.ts_off),
-                    tsecr: req.ts_recent,
+                timestamp: ts.map(|(ts_off, ts_recent)| Timestamp {
+                    tsval: tcp_clock_ms(now).wrapping_add(ts_off),
+                    tsecr: ts_recent,
                 }),
                 ..TcpOptions::default()
             },
             payload: &[],
         };
-        self.send_segment(req.loc_addr, req.rmt_addr, 0, &ack);
+        self.send_segment(t.local_addr, t.remote_addr, 0, &seg);
     }
 
     /// `tcp_v4_syn_recv_sock` + `tcp_create_openreq_child` + `inet_csk_reqsk_queue_add`
@@ -306,24 +324,13 @@ impl Stack {
                 self.mib.inc(Counter::TcpExtTCPACKSkippedTimeWait);
                 return true;
             }
-            let ack = TcpRepr {
-                src_port: tw.local.port(),
-                dst_port: tw.remote.port(),
-                seq: c.snd_nxt,
-                ack: c.rcv_nxt,
-                flags: TcpFlags::ACK,
-                window: (c.rcv_wnd >> c.rcv_wscale).min(u32::from(u16::MAX)) as u16,
-                urgent: 0,
-                options: TcpOptions {
-                    timestamp: c.tstamp_ok.then(|| Timestamp {
-                        tsval: tcp_clock_ms(now).wrapping_add(c.ts_off),
-                        tsecr: c.ts_recent,
-                    }),
-                    ..TcpOptions::default()
-                },
-                payload: &[],
-            };
-            self.send_segment(*tw.local.ip(), *tw.remote.ip(), 0, &ack);
+            // tcp_v4_timewait_ack
+            self.send_mini_ack(
+                now,
+                (tw.tuple(), c.snd_nxt, c.rcv_nxt),
+                c.rcv_wnd >> c.rcv_wscale,
+                c.tstamp_ok.then_some((c.ts_off, c.ts_recent)),
+            );
         }
         true
     }

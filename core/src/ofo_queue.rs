@@ -38,15 +38,13 @@ impl OfoQueue {
     }
 
     /// Holds `data` starting at `seq`; the parts already held are reported (the first one:
-    /// `tcp_data_queue_ofo` D-SACKs it) and kept once.
+    /// `tcp_data_queue_ofo` D-SACKs it) and kept once. A segment that continues the run it
+    /// touches (the usual case: the segments after a hole) is appended to it in place.
     pub fn insert(&mut self, seq: u32, data: &[u8]) -> Option<Duplicate> {
         let end = seq.wrapping_add(data.len() as u32);
-        let mut dup = None;
-        // The runs this one touches or overlaps: merge them all into one.
-        let first = self
-            .runs
-            .iter()
-            .position(|(s, d)| !before(s.wrapping_add(d.len() as u32), seq));
+        let run_end = |(s, d): &(u32, Vec<u8>)| s.wrapping_add(d.len() as u32);
+        // The runs this one touches or overlaps, first..=last.
+        let first = self.runs.iter().position(|r| !before(run_end(r), seq));
         let Some(first) = first.filter(|&i| !after(self.runs[i].0, end)) else {
             let at = self
                 .runs
@@ -61,34 +59,36 @@ impl OfoQueue {
             .take_while(|&i| !after(self.runs[i].0, end))
             .last()
             .expect("first qualifies");
+        let dup = self.runs[first..=last].iter().find_map(|r| {
+            let (s, e) = (r.0, run_end(r));
+            (before(s, end) && after(e, seq)).then(|| Duplicate {
+                seq: if after(s, seq) { s } else { seq },
+                end: if before(e, end) { e } else { end },
+            })
+        });
         let start = if before(seq, self.runs[first].0) {
             seq
         } else {
             self.runs[first].0
         };
-        let (last_seq, last_data) = &self.runs[last];
-        let last_end = last_seq.wrapping_add(last_data.len() as u32);
+        let last_end = run_end(&self.runs[last]);
         let stop = if after(end, last_end) { end } else { last_end };
+        if first == last && start == self.runs[first].0 {
+            // Only bytes past the run's end are new.
+            let run = &mut self.runs[first].1;
+            let new_from = (last_end.wrapping_sub(seq) as usize).min(data.len());
+            run.extend_from_slice(&data[new_from..]);
+            self.bytes += data.len() - new_from;
+            return dup;
+        }
+        // The new bytes first, then the runs over them: what was held stays.
         let mut merged = vec![0u8; stop.wrapping_sub(start) as usize];
-        let mut covered = vec![false; merged.len()];
+        let off = seq.wrapping_sub(start) as usize;
+        merged[off..off + data.len()].copy_from_slice(data);
         for (s, d) in self.runs.drain(first..=last) {
             let off = s.wrapping_sub(start) as usize;
             merged[off..off + d.len()].copy_from_slice(&d);
-            covered[off..off + d.len()].iter_mut().for_each(|c| *c = true);
             self.bytes -= d.len();
-            // The first stretch of the new data that was held already.
-            if dup.is_none() && before(s, end) && after(s.wrapping_add(d.len() as u32), seq) {
-                let a = if after(s, seq) { s } else { seq };
-                let e = s.wrapping_add(d.len() as u32);
-                let b = if before(e, end) { e } else { end };
-                dup = Some(Duplicate { seq: a, end: b });
-            }
-        }
-        let off = seq.wrapping_sub(start) as usize;
-        for (i, &b) in data.iter().enumerate() {
-            if !covered[off + i] {
-                merged[off + i] = b;
-            }
         }
         self.bytes += merged.len();
         self.runs.insert(first, (start, merged));

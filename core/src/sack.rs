@@ -39,11 +39,6 @@ impl SackState {
         &self.blocks[..usize::from(self.num)]
     }
 
-    /// The pending D-SACK range.
-    pub fn dsack(&self) -> Option<(u32, u32)> {
-        self.dsack
-    }
-
     /// `tcp_sack_new_ofo_skb`: `[seq, end)` was queued out of order.
     pub fn new_ofo(&mut self, seq: u32, end: u32) {
         let n = usize::from(self.num);

@@ -2,6 +2,7 @@
 //! per-socket options.
 
 use crate::accept_queue::AcceptQueue;
+use crate::ehash::FourTuple;
 use crate::errno::Errno;
 use crate::syn_queue::SynQueue;
 use crate::syncookies::SynqOverflow;
@@ -277,6 +278,17 @@ impl Socket {
     /// descriptor and no listener holds it.
     pub fn is_orphan(&self) -> bool {
         self.fd.is_none() && self.parent.is_none()
+    }
+
+    /// The connection's 4-tuple from our side (`None` before it has a peer).
+    pub fn tuple(&self) -> Option<FourTuple> {
+        let peer = self.peer?;
+        Some(FourTuple {
+            local_addr: self.rcv_saddr,
+            local_port: self.sport,
+            remote_port: peer.port(),
+            remote_addr: *peer.ip(),
+        })
     }
 
     /// getsockname(): the local address and the reported port.

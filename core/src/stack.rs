@@ -236,10 +236,7 @@ impl Stack {
         if socket.state == TcpState::Listen {
             self.inet_csk_listen_stop(now, fd);
         }
-        let socket = self.sockets.remove(fd)?;
-        if socket.num != 0 {
-            self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
-        }
+        self.inet_csk_destroy_sock(fd);
         Ok(())
     }
 

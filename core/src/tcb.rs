@@ -237,20 +237,14 @@ impl Tcb {
         self.write_seq.wrapping_sub(self.send_buf.len() as u32)
     }
 
-    /// Our FIN has been sent (it occupies `write_seq`).
-    pub fn fin_sent(&self) -> bool {
-        self.fin_queued && self.snd_nxt == self.write_seq.wrapping_add(1)
-    }
-
     /// Our FIN has been acknowledged.
     pub fn fin_acked(&self) -> bool {
         self.fin_queued && self.snd_una == self.write_seq.wrapping_add(1)
     }
 
-    /// Bytes written and not yet sent.
-    pub fn unsent(&self) -> u32 {
-        let unsent = self.write_seq.wrapping_sub(self.snd_nxt) as i32;
-        unsent.max(0) as u32
+    /// Bytes written and not yet sent, were `snd_nxt` the next to send.
+    pub fn unsent_from(&self, snd_nxt: u32) -> u32 {
+        (self.write_seq.wrapping_sub(snd_nxt) as i32).max(0) as u32
     }
 
     /// Sequence space sent and not acknowledged (`tcp_packets_in_flight` in bytes).
@@ -262,11 +256,6 @@ impl Tcb {
     pub fn receive_window(&self) -> u32 {
         let left = self.rcv_wup.wrapping_add(self.rcv_wnd).wrapping_sub(self.rcv_nxt) as i32;
         left.max(0) as u32
-    }
-
-    /// `copied_seq`: the sequence number of the next byte the user reads.
-    pub fn copied_seq(&self) -> u32 {
-        self.rcv_nxt.wrapping_sub(self.recv_buf.len() as u32)
     }
 
     /// The window the free receive space allows now, before the no-shrink rule: what the

@@ -98,9 +98,9 @@ impl Stack {
         }
     }
 
-    /// `inet_csk_destroy_sock`: a closed socket is freed with its timers, its established
-    /// hash entry and its port.
-    fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
+    /// `inet_csk_destroy_sock`: a closed socket (or one that never connected) is freed with
+    /// its timers, its established hash entry and its port.
+    pub(crate) fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
         let Ok(socket) = self.sockets.remove(fd) else { return };
         if let Some(tcb) = socket.tcb.as_deref() {
             for &t in tcb.timers.iter().flatten() {

@@ -3,10 +3,9 @@
 //! ACKs (`tcp_send_ack`, `tcp_send_delayed_ack`), the FIN (`tcp_send_fin`) and an active
 //! reset (`tcp_send_active_reset`).
 
-use crate::ehash::FourTuple;
 use crate::listener::tcp_clock_ms;
 use crate::mib::Counter;
-use crate::socket::{Socket, SocketId, TcpState};
+use crate::socket::{SocketId, TcpState};
 use crate::stack::{Stack, Timer};
 use crate::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
 use crate::time::{Duration, Instant};
@@ -14,19 +13,6 @@ use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 /// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
 pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
-
-impl Socket {
-    /// The connection's 4-tuple from our side (`None` before it has a peer).
-    pub(crate) fn tuple(&self) -> Option<FourTuple> {
-        let peer = self.peer?;
-        Some(FourTuple {
-            local_addr: self.rcv_saddr,
-            local_port: self.sport,
-            remote_port: peer.port(),
-            remote_addr: *peer.ip(),
-        })
-    }
-}
 
 impl Stack {
     /// `tcp_rto_min` and `tcp_rto_max` from the sysctls.
@@ -254,7 +240,7 @@ enum Next {
 /// ends with the FIN (`tcp_nagle_test`, Minshall's rule); one the window cut short waits for
 /// it to open (`tcp_snd_wnd_test`).
 fn next_segment(tcb: &crate::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) -> Next {
-    let unsent = (tcb.write_seq.wrapping_sub(snd_nxt) as i32).max(0) as u32;
+    let unsent = tcb.unsent_from(snd_nxt);
     let fin_due = tcb.fin_queued && snd_nxt == tcb.write_seq;
     if unsent == 0 {
         return if fin_due {

@@ -3,7 +3,7 @@
 //! (`tcp_delack_timer_handler`), an orphan's FIN_WAIT2 lifetime, and the end of TIME_WAIT
 //! (`tw_timer_handler`).
 
-use crate::ehash::{EhashEntry, FourTuple};
+use crate::ehash::EhashEntry;
 use crate::errno::Errno;
 use crate::mib::Counter;
 use crate::socket::SocketId;
@@ -11,7 +11,7 @@ use crate::stack::Stack;
 use crate::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp_output::TCP_PINGPONG_THRESH;
 use crate::time::{Duration, Instant};
-use crate::time_wait::TimeWaitId;
+use crate::time_wait::{TimeWaitId, TimeWaitSock};
 
 /// `TCP_RTO_MIN`: the base of the retransmission give-up model (not the sysctl).
 const TCP_RTO_MIN: Duration = Duration::from_millis(200);
@@ -75,7 +75,7 @@ impl Stack {
             return self.tcp_done(fd);
         }
         if tcb.in_flight() == 0 {
-            if tcb.unsent() == 0 || tcb.snd_wnd != 0 {
+            if tcb.unsent_from(tcb.snd_nxt) == 0 || tcb.snd_wnd != 0 {
                 return self.tcp_write_xmit(now, fd);
             }
             let seq = tcb.snd_una.wrapping_sub(1);
@@ -122,12 +122,8 @@ impl Stack {
     /// `tw_timer_handler` → `inet_twsk_kill`: a TIME_WAIT entry's time is up; its 4-tuple
     /// and port are free.
     pub(crate) fn tw_timer_handler(&mut self, id: TimeWaitId) {
-        let Some(tw) = self.time_waits.get(id) else { return };
-        let tuple = FourTuple {
-            local_addr: *tw.local.ip(),
-            local_port: tw.local.port(),
-            remote_port: tw.remote.port(),
-            remote_addr: *tw.remote.ip(),
+        let Some(tuple) = self.time_waits.get(id).map(TimeWaitSock::tuple) else {
+            return;
         };
         self.ehash.remove(&tuple, EhashEntry::TimeWait(id));
         self.remove_time_wait(id);

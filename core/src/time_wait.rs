@@ -6,6 +6,7 @@
 
 use std::net::SocketAddrV4;
 
+use crate::ehash::FourTuple;
 use crate::slab::{Slab, SlabKey};
 use crate::timer_wheel::TimerId;
 
@@ -50,6 +51,18 @@ pub struct TimeWaitSock {
     pub uid: u32,
     /// What it answers segments with.
     pub conn: TwConn,
+}
+
+impl TimeWaitSock {
+    /// The connection's 4-tuple from our side.
+    pub fn tuple(&self) -> FourTuple {
+        FourTuple {
+            local_addr: *self.local.ip(),
+            local_port: self.local.port(),
+            remote_port: self.remote.port(),
+            remote_addr: *self.remote.ip(),
+        }
+    }
 }
 
 impl SlabKey for TimeWaitId {
