@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
-use synq_drill::{run, SynqTarget, Verdict};
+use synq_drill::{SynqTarget, Verdict};
 
 /// Where scripts run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,13 +22,24 @@ pub struct DrillArgs {
     /// Print the reason for every script that does not pass, in full.
     #[arg(long)]
     verbose: bool,
+    /// Exit 0 even when some scripts could not be run on the target (otherwise: exit 2).
+    #[arg(long)]
+    allow_unsupported: bool,
     /// `-D NAME=VALUE` definitions scripts may use (TFO cookies, ICMP codes).
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     define: Vec<String>,
+    /// A packetdrill option for every script, without its dashes (`-O tolerance_usecs=10000`,
+    /// `-O mss=1000`, `-O tcp_ts_tick_usecs=1000`); script option lines come first, these
+    /// after, as on packetdrill's command line.
+    #[arg(short = 'O', long = "option", value_name = "NAME[=VALUE]")]
+    options: Vec<String>,
     /// Script files or folders of scripts.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
+
+/// How `synq drill` ended: `Err` with the exit status and message.
+pub type Outcome = Result<(), (u8, String)>;
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     if path.is_dir() {
@@ -51,41 +62,27 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     }
 }
 
-/// Runs one parsed script on a fresh target: a new synq stack, or a new network namespace
-/// with a TUN device for the kernel.
-pub fn run_one(
-    target: TargetName,
-    path: &Path,
-    script: synq_drill::ast::Script,
-    defines: std::collections::HashMap<String, String>,
-) -> Verdict {
-    match target {
-        TargetName::Synq => run(path, &script, &mut SynqTarget::new(), defines),
-        TargetName::Kernel => synq_drill::target_kernel::run_on_kernel(path, script, defines),
-    }
-}
-
-/// Runs the scripts; fails when any script fails.
-pub fn run_drill(args: &DrillArgs) -> Result<(), String> {
+/// Runs the scripts: exit status 1 when any failed, 2 when any could not be run (unless
+/// `--allow-unsupported`); a script that could not be run is never a pass.
+pub fn run_drill(args: &DrillArgs) -> Outcome {
     if args.target == TargetName::Kernel {
         if let Some(why) = synq_drill::target_kernel::unavailable() {
-            return Err(format!("drill: the kernel target needs root and iproute2: {why}"));
+            return Err((1, format!("drill: the kernel target needs root and iproute2: {why}")));
         }
     }
-    let mut defines = std::collections::HashMap::new();
+    let mut pd_args: Vec<String> = args.options.iter().map(|o| format!("--{o}")).collect();
     for d in &args.define {
-        let (k, v) = d.split_once('=').ok_or(format!("drill: -D {d}: expected NAME=VALUE"))?;
-        defines.insert(k.to_string(), v.to_string());
+        pd_args.push(format!("-D{d}"));
     }
     let mut scripts = Vec::new();
     for p in &args.paths {
-        collect(p, &mut scripts)?;
+        collect(p, &mut scripts).map_err(|e| (1, e))?;
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for path in &scripts {
-        let verdict = match synq_drill::parse_file(path) {
-            Ok(script) => run_one(args.target, path, script, defines.clone()),
-            Err(e) => Verdict::Fail(e.to_string()),
+        let verdict = match args.target {
+            TargetName::Synq => synq_drill::run_path(path, &pd_args, &mut SynqTarget::new()),
+            TargetName::Kernel => synq_drill::target_kernel::run_path(path, &pd_args),
         };
         let (word, detail) = match &verdict {
             Verdict::Pass => {
@@ -105,7 +102,8 @@ pub fn run_drill(args: &DrillArgs) -> Result<(), String> {
             None => println!("{word:<12} {}", path.display()),
             Some(m) if args.verbose => println!("{word:<12} {}\n             {m}", path.display()),
             Some(m) => {
-                let short: String = m.chars().take(160).collect();
+                let first = m.lines().next().unwrap_or_default();
+                let short: String = first.chars().take(160).collect();
                 println!(
                     "{word:<12} {}  {}",
                     path.display(),
@@ -116,7 +114,10 @@ pub fn run_drill(args: &DrillArgs) -> Result<(), String> {
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if failed > 0 {
-        return Err(format!("drill: {failed} script(s) failed"));
+        return Err((1, format!("drill: {failed} script(s) failed")));
+    }
+    if skipped > 0 && !args.allow_unsupported {
+        return Err((2, format!("drill: {skipped} script(s) could not be run on this target")));
     }
     Ok(())
 }

@@ -45,7 +45,7 @@ enum Command {
     },
     /// Measure synq next to the Linux kernel in the same run.
     Bench(bench::BenchArgs),
-    /// Run packetdrill scripts against synq (or, soon, the kernel).
+    /// Run packetdrill scripts against synq, or against this machine's kernel (`--target kernel`).
     Drill(drill::DrillArgs),
 }
 
@@ -67,7 +67,15 @@ fn main() -> ExitCode {
         Command::Sim(args) => demo::run(&args),
         Command::Nstat { zeros, sim } => demo::nstat(&sim, zeros),
         Command::Bench(args) => bench::run(&args),
-        Command::Drill(args) => drill::run_drill(&args),
+        Command::Drill(args) => {
+            return match drill::run_drill(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err((code, message)) => {
+                    eprintln!("synq: {message}");
+                    ExitCode::from(code)
+                }
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -131,6 +131,8 @@ pub struct TcpSpec {
     pub urg: Option<u32>,
     /// The option list.
     pub options: TcpOptionsSpec,
+    /// `src>dst` ports written before the flags (an inbound packet keeps them).
+    pub ports: Option<(u16, u16)>,
 }
 
 /// The option list of a packet line.

@@ -290,43 +290,69 @@ impl Parser<'_> {
                 }
                 continue;
             }
-            let time = self.time()?;
+            let (time, separator) = self.time()?;
             self.skip_ws();
             let action = self.action()?;
+            // packetdrill's grammar: `*` and `a~b` only time outbound packets, `a...b` only
+            // blocking system calls.
+            let outbound = matches!(&action, Action::Packet(p) if p.direction == Direction::Outbound);
+            let misplaced = match separator {
+                Some("...") => (!matches!(action, Action::Syscall(_))).then_some("a `...` end time"),
+                Some(_) if !outbound => Some("an event time range"),
+                None if time == EventTime::Any && !outbound => Some("event time <star>"),
+                _ => None,
+            };
+            if let Some(what) = misplaced {
+                return Err(ParseError {
+                    path: self.path.to_string(),
+                    loc,
+                    message: format!(
+                        "{what} can only be used with {}",
+                        if separator == Some("...") {
+                            "blocking system calls"
+                        } else {
+                            "outbound packets"
+                        }
+                    ),
+                });
+            }
             script.events.push(Event { loc, time, action });
             self.end_of_line()?;
         }
     }
 
-    fn time(&mut self) -> R<EventTime> {
+    /// An event time, and the separator of a range (`...` or `~`) if it is one.
+    fn time(&mut self) -> R<(EventTime, Option<&'static str>)> {
         if self.eat("*") {
-            return Ok(EventTime::Any);
+            return Ok((EventTime::Any, None));
         }
         let start_relative = self.eat("+");
         let start = self.seconds()?;
         // `a...b`: b is relative when a is (packetdrill's RELATIVE_RANGE_TIME);
         // `a~b`: b says so itself with its own `+`.
-        let end_relative = if self.eat("...") {
-            Some(self.eat("+") || start_relative)
+        let range = if self.eat("...") {
+            Some((start_relative, "..."))
         } else if self.eat("~") {
-            Some(self.eat("+"))
+            Some((self.eat("+"), "~"))
         } else {
             None
         };
-        if let Some(end_relative) = end_relative {
+        if let Some((end_relative, separator)) = range {
             let end = self.seconds()?;
-            return Ok(EventTime::Range {
+            let time = EventTime::Range {
                 start,
                 start_relative,
                 end,
                 end_relative,
-            });
+            };
+            return Ok((time, Some(separator)));
         }
-        Ok(if start_relative {
+        let time = if start_relative {
             EventTime::Relative(start)
         } else {
             EventTime::Absolute(start)
-        })
+        };
+        Ok((time, None))
     }
 
     fn action(&mut self) -> R<Action> {
@@ -372,21 +398,23 @@ impl Parser<'_> {
     fn packet(&mut self, direction: Direction) -> R<PacketSpec> {
         self.skip_space();
         let mut ip_annotations = Vec::new();
-        while self.peek() == Some(b'[') {
+        // IP fields in brackets or parentheses: `[ect0]`, `(tos 0x10)`.
+        while let Some(open @ (b'[' | b'(')) = self.peek() {
+            let close = if open == b'[' { b']' } else { b')' };
             self.bump();
             let start = self.pos;
-            while !matches!(self.peek(), None | Some(b']' | b'\n')) {
+            while !matches!(self.peek(), None | Some(b'\n')) && self.peek() != Some(close) {
                 self.bump();
             }
             ip_annotations.push(String::from_utf8_lossy(&self.src[start..self.pos]).into_owned());
-            self.expect("]")?;
+            self.expect(if open == b'[' { "]" } else { ")" })?;
             self.skip_space();
         }
         let kind = if self.starts_with("icmp") {
             self.bump_n(4);
             PacketKind::Icmp(self.icmp()?)
         } else {
-            PacketKind::Tcp(self.tcp()?)
+            PacketKind::Tcp(self.tcp(direction)?)
         };
         Ok(PacketSpec {
             direction,
@@ -406,7 +434,19 @@ impl Parser<'_> {
         Ok((seq, end, len))
     }
 
-    fn tcp(&mut self) -> R<TcpSpec> {
+    fn tcp(&mut self, direction: Direction) -> R<TcpSpec> {
+        // `src>dst` ports before the flags.
+        let ports = if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            let src = self.bounded(u64::from(u16::MAX))? as u16;
+            self.skip_space();
+            self.expect(">")?;
+            self.skip_space();
+            let dst = self.bounded(u64::from(u16::MAX))? as u16;
+            self.skip_space();
+            Some((src, dst))
+        } else {
+            None
+        };
         let start = self.pos;
         while matches!(self.peek(), Some(c) if FLAG_CHARS.contains(&c)) {
             self.bump();
@@ -426,6 +466,7 @@ impl Parser<'_> {
             win: None,
             urg: None,
             options: TcpOptionsSpec::Absent,
+            ports,
         };
         loop {
             self.skip_space();
@@ -441,7 +482,13 @@ impl Parser<'_> {
             } else if self.peek() == Some(b'<') {
                 self.bump();
                 spec.options = self.tcp_options()?;
+                if direction == Direction::Inbound && spec.options == TcpOptionsSpec::Any {
+                    return self.err("<...> for TCP options can only be used with outbound packets");
+                }
             } else {
+                if direction == Direction::Inbound && spec.win.is_none() {
+                    return self.err("window must be specified for inbound packets");
+                }
                 return Ok(spec);
             }
         }
@@ -574,11 +621,21 @@ impl Parser<'_> {
                 self.bump();
             }
             let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+            // packetdrill's `note`: words of letters, digits and `_`, not numbers.
+            let word = |w: &str| {
+                w.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') && !w.bytes().all(|c| c.is_ascii_digit())
+            };
+            if text.split_whitespace().next().is_none() || !text.split_whitespace().all(word) {
+                return self.err(format!("a note holds words only, found `({text})`"));
+            }
             self.expect(")")?;
             Some(text)
         } else {
             None
         };
+        if errno.is_some() && note.is_none() {
+            return self.err("an errno name must be followed by its text in parentheses");
+        }
         Ok(SyscallSpec {
             name,
             args,

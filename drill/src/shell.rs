@@ -1,6 +1,9 @@
-//! Shell lines of scripts, emulated as settings of the target: `sysctl -q name=value ...`,
-//! `set_sysctls.py /proc/sys/path=value ...`, the corpus's `defaults.sh` (its sysctl lines),
-//! and the restore script those write. Anything else is reported as unsupported.
+//! Shell lines of scripts, read as settings of a target without a shell of its own (synq):
+//! `sysctl -q name=value ...`, `set_sysctls.py /proc/sys/path=value ...`, shell scripts the
+//! line runs (the corpus's `defaults.sh`, found at the path as written, relative to the
+//! script's folder, as `/bin/sh` would find it), `nstat`, and the restore script those write.
+//! As in a shell, a command's status is its last line's. Anything else is reported as
+//! unsupported.
 
 use std::path::Path;
 
@@ -9,21 +12,24 @@ use std::path::Path;
 pub enum ShellAction {
     /// Set these sysctls, in order (dotted names).
     Sysctls(Vec<(String, String)>),
-    /// Nothing to do on a fresh target (a restore script, flushing tcp_metrics).
+    /// Nothing to do on a fresh target without a device (a restore script, flushing
+    /// tcp_metrics, `tc qdisc ... dev tun0`, `true`).
     Nothing,
-    /// A command for the test device (`ethtool -K tun0 ...`, `tc qdisc ... dev tun0 ...`).
-    Device(Vec<String>),
+    /// A shell script the line runs: its lines, its status the last one's.
+    Script(Vec<ShellAction>),
     /// `nstat -n`: remember the counters now.
     NstatReset,
-    /// `nstat [-s] | grep NAME | grep -q " N "`: the counter moved by N since the last
-    /// reset; without `-s` the reset point moves to now.
+    /// `nstat [-a] [-s] | grep NAME | grep -q " N "`: the counter moved by N since the last
+    /// reset (`-a`: since the start); without `-s` the reset point moves to now.
     NstatCheck {
         /// nstat name.
         name: String,
         /// Expected change.
         delta: u64,
-        /// Whether to move the reset point (plain `nstat`).
+        /// Whether to move the reset point (no `-s`).
         update: bool,
+        /// Absolute values (`-a`).
+        absolute: bool,
     },
 }
 
@@ -43,7 +49,15 @@ pub fn interpret(command: &str, script_dir: &Path) -> Result<Vec<ShellAction>, S
 }
 
 fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> {
-    let line = line.split(" > /dev/null").next().unwrap_or(line).trim();
+    // Redirections of output change nothing here.
+    let line = line
+        .split(" >")
+        .next()
+        .unwrap_or(line)
+        .split(" 2>")
+        .next()
+        .unwrap_or(line)
+        .trim();
     let words = split_words(line);
     let Some(first) = words.first() else {
         return Ok(ShellAction::Nothing);
@@ -75,37 +89,21 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
     if program == "nstat" {
         return nstat(line);
     }
-    if program.starts_with("sysctl_restore_") || line.starts_with("ip tcp_metrics flush") {
+    if program.starts_with("sysctl_restore_")
+        || line.starts_with("ip tcp_metrics flush")
+        || program == "true"
+        || (program == "tc" && words.iter().any(|w| w == "tun0"))
+    {
         return Ok(ShellAction::Nothing);
     }
-    if (program == "ethtool" || program == "tc") && words.iter().any(|w| w == "tun0") {
-        let argv = line.split(" 2>").next().unwrap_or(line);
-        return Ok(ShellAction::Device(split_words(argv)));
-    }
-    if program.ends_with("defaults.sh") {
-        let text = ["defaults.sh", "common_defaults.sh", "tcp_common_defaults.sh"]
-            .iter()
-            .find_map(|name| std::fs::read_to_string(script_dir.join(name)).ok())
-            .ok_or(format!("no defaults.sh beside the script for `{line}`"))?;
-        return Ok(defaults(&text));
+    if program.ends_with(".sh") && first.contains('/') {
+        let path = script_dir.join(first);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("`{first}`: {e}"))?;
+        let dir = path.parent().unwrap_or(script_dir);
+        return interpret(&text, dir).map(ShellAction::Script);
     }
     Err(format!("unsupported shell command `{line}`"))
 }
-
-/// The corpus's `defaults.sh`: its `sysctl` lines; its `ip tcp_metrics flush` and `tc qdisc`
-/// lines prepare a kernel for packetdrill and have no synq counterpart.
-fn defaults(text: &str) -> ShellAction {
-    let mut sysctls = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| l.starts_with("sysctl")) {
-        if let Ok(ShellAction::Sysctls(v)) = interpret_line(line, Path::new(".")) {
-            sysctls.extend(v);
-        }
-    }
-    ShellAction::Sysctls(sysctls)
-}
-
-// (defaults.sh's `tc qdisc add dev tun0 root pfifo` is left out: packetdrill's own tun device
-// setup; a fresh tun0 here has no pacing qdisc either.)
 
 /// The two shapes of `nstat` lines the corpus uses.
 fn nstat(line: &str) -> Result<ShellAction, String> {
@@ -114,7 +112,12 @@ fn nstat(line: &str) -> Result<ShellAction, String> {
     if stages.len() == 1 && first.len() == 2 && first[1] == "-n" {
         return Ok(ShellAction::NstatReset);
     }
-    let update = !first.iter().any(|w| w == "-s");
+    let flags: Vec<&str> = first[1..].iter().map(String::as_str).collect();
+    if flags.iter().any(|f| !matches!(*f, "-s" | "-a" | "-z")) {
+        return Err(format!("unsupported nstat command `{line}`"));
+    }
+    let update = !flags.contains(&"-s");
+    let absolute = flags.contains(&"-a");
     if let [_, grep_name, grep_value] = &stages[..] {
         if let ([g1, name], [g2, q, value]) = (&grep_name[..], &grep_value[..]) {
             if g1 == "grep" && g2 == "grep" && q == "-q" {
@@ -123,6 +126,7 @@ fn nstat(line: &str) -> Result<ShellAction, String> {
                         name: name.clone(),
                         delta,
                         update,
+                        absolute,
                     });
                 }
             }
@@ -205,9 +209,7 @@ mod tests {
             "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
             here,
         );
-        assert!(
-            matches!(&a.unwrap()[..], [ShellAction::Device(x), ShellAction::Device(y)] if x[0] == "tc" && y.len() == 9)
-        );
+        assert_eq!(a.unwrap(), vec![ShellAction::Nothing, ShellAction::Nothing]);
         assert_eq!(interpret("nstat -n", here).unwrap(), vec![ShellAction::NstatReset]);
         let a = interpret("nstat -s | grep TcpExtTCPRcvQDrop| grep -q \" 1 \"", here).unwrap();
         assert_eq!(
@@ -215,9 +217,20 @@ mod tests {
             vec![ShellAction::NstatCheck {
                 name: "TcpExtTCPRcvQDrop".into(),
                 delta: 1,
-                update: false
+                update: false,
+                absolute: false
             }]
         );
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/packetdrill/gtests/net/tcp/mss");
+        if corpus.is_dir() {
+            // `../common/defaults.sh` is that file, whose status is its last line's.
+            let a = interpret("../common/defaults.sh", &corpus).unwrap();
+            let [ShellAction::Script(lines)] = &a[..] else {
+                panic!("{a:?}")
+            };
+            assert!(lines.contains(&ShellAction::Sysctls(vec![("net.ipv4.tcp_sack".into(), "1".into())])));
+        }
+        assert!(interpret("./no_such_defaults.sh", here).is_err());
         assert!(interpret("ip link show", here).unwrap_err().contains("unsupported"));
     }
 }

@@ -1,27 +1,26 @@
 //! The kernel target: the script's system calls made for real on this machine's Linux, its
 //! packets exchanged through a TUN device `tun0`, in real time, inside a fresh network
-//! namespace (create it with [`in_fresh_netns`]): `tun0` holds 192.168.0.1/16 and routes
-//! 192.0.2.0/24, the script's remote end. Nothing leaves the namespace.
+//! namespace of its own: `tun0` holds the local address (192.168.0.1/16 by default) and routes
+//! the remote end's /24 (192.0.2.0/24), as packetdrill's `local_netdev_new` sets it up. Its
+//! backtick commands run under `/bin/sh -c` from the script's folder, as packetdrill's
+//! `system()` runs them. Nothing leaves the namespace.
 
 use crate::ast::Micros;
-use crate::packet::{BIND_PORT, CONNECT_PORT, LOCAL_IP, REMOTE_IP};
+use crate::config::Config;
 use crate::runner::{Arg, CallError, SysResult, Target};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use synq_peer::{sockaddr, Tun};
 
 pub use synq_peer::unavailable;
 
-/// Runs a script on this machine's kernel, in a fresh network namespace of its own.
-pub fn run_on_kernel(
-    path: &std::path::Path,
-    script: crate::ast::Script,
-    defines: std::collections::HashMap<String, String>,
-) -> crate::Verdict {
-    let path = path.to_path_buf();
+/// Runs the script at `path` (see [`crate::run_path`]) on this machine's kernel, in a fresh
+/// network namespace of its own.
+pub fn run_path(path: &std::path::Path, args: &[String]) -> crate::Verdict {
+    let (path, args) = (path.to_path_buf(), args.to_vec());
     let outcome = synq_peer::in_fresh_netns(&[], move || match KernelTarget::new() {
-        Ok(mut k) => crate::run(&path, &script, &mut k, defines),
+        Ok(mut k) => crate::run_path(&path, &args, &mut k),
         Err(e) => crate::Verdict::Unsupported(format!("kernel target setup: {e}")),
     });
     outcome.unwrap_or_else(|e| crate::Verdict::Unsupported(format!("kernel target setup: {e}")))
@@ -31,14 +30,18 @@ pub fn run_on_kernel(
 pub struct KernelTarget {
     tun: Tun,
     start: Instant,
-    /// Set per socket after socket(): a namespace may refuse the global setting.
-    congestion: Option<String>,
     fds: Vec<i32>,
     /// A blocking call running on its own thread: its name and where its result comes.
     pending: Option<(String, mpsc::Receiver<(Micros, SysResult)>)>,
     buf: Vec<u8>,
     /// `--mss`: inbound segments longer than this go in as GSO packets of this size.
     mss: Option<u16>,
+    /// Where `bind(fd, ..., ...)` and `connect(fd, ..., ...)` go.
+    bind_addr: SocketAddrV4,
+    connect_addr: SocketAddrV4,
+    remote_ip: Ipv4Addr,
+    /// nstat's history file for this run's commands (this namespace's counters only).
+    nstat_history: std::path::PathBuf,
 }
 
 /// Length of `struct virtio_net_hdr`.
@@ -49,6 +52,7 @@ impl Drop for KernelTarget {
         for &fd in &self.fds {
             unsafe { libc::close(fd) };
         }
+        let _ = std::fs::remove_file(&self.nstat_history);
     }
 }
 
@@ -70,8 +74,15 @@ fn int(args: &[Arg], i: usize) -> Result<i64, CallError> {
         .ok_or_else(|| CallError::Unsupported(format!("argument {} is not an integer", i + 1)))
 }
 
+/// Where `bind(fd, ..., ...)` and `connect(fd, ..., ...)` go.
+#[derive(Clone, Copy)]
+struct Addrs {
+    bind: SocketAddrV4,
+    connect: SocketAddrV4,
+}
+
 /// Makes one system call; `Send` so that blocking calls can run on a thread of their own.
-fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
+fn call(name: &str, args: &[Arg], addrs: Addrs) -> Result<SysResult, CallError> {
     let fd = || int(args, 0).map(|v| v as i32);
     unsafe {
         Ok(match name {
@@ -82,26 +93,31 @@ fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
                 };
                 ret(libc::socket(domain as i32, int(args, 1)? as i32, int(args, 2)? as i32) as isize)
             }
-            "bind" | "connect" => {
+            "bind" => {
                 if args.get(1) != Some(&Arg::Any) {
-                    return Err(CallError::Unsupported(format!(
-                        "{name}() to an address other than `...`"
-                    )));
+                    return Err(CallError::Unsupported("bind() to an address other than `...`".into()));
                 }
-                let addr = if name == "bind" {
-                    SocketAddrV4::new(LOCAL_IP, BIND_PORT)
-                } else {
-                    SocketAddrV4::new(REMOTE_IP, CONNECT_PORT)
-                };
-                let sa = sockaddr(addr);
-                let p = &sa as *const _ as *const libc::sockaddr;
+                let sa = sockaddr(addrs.bind);
                 let len = std::mem::size_of_val(&sa) as libc::socklen_t;
-                ret(if name == "bind" {
-                    libc::bind(fd()?, p, len)
-                } else {
-                    libc::connect(fd()?, p, len)
-                } as isize)
+                ret(libc::bind(fd()?, &sa as *const _ as *const libc::sockaddr, len) as isize)
             }
+            // `connect(fd, ..., ...)` goes to the connect address; `connect(fd, AF_UNSPEC, ...)`
+            // (any family number) passes a zeroed sockaddr_storage of that family, as
+            // packetdrill's `run_syscall_connect` does.
+            "connect" => match args.get(1) {
+                Some(Arg::Any) => {
+                    let sa = sockaddr(addrs.connect);
+                    let len = std::mem::size_of_val(&sa) as libc::socklen_t;
+                    ret(libc::connect(fd()?, &sa as *const _ as *const libc::sockaddr, len) as isize)
+                }
+                Some(Arg::Int(family)) => {
+                    let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+                    ss.ss_family = *family as libc::sa_family_t;
+                    let len = std::mem::size_of_val(&ss) as libc::socklen_t;
+                    ret(libc::connect(fd()?, &ss as *const _ as *const libc::sockaddr, len) as isize)
+                }
+                _ => return Err(CallError::Unsupported("connect() to this address".into())),
+            },
             "listen" => ret(libc::listen(fd()?, int(args, 1)? as i32) as isize),
             "accept" | "accept4" => ret(libc::accept(fd()?, std::ptr::null_mut(), std::ptr::null_mut()) as isize),
             "close" => ret(libc::close(fd()?) as isize),
@@ -128,23 +144,44 @@ fn call(name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
                     len as libc::socklen_t,
                 ) as isize)
             }
+            // As packetdrill's `syscall_getsockopt`: the script's optlen is passed in and must
+            // come back; a string value is compared over that length, a `[n]` as an int.
             "getsockopt" => {
-                let mut v: i32 = 0;
-                let mut len: libc::socklen_t = 4;
+                let want_len = int(args, 4)?;
+                let mut buf = vec![0u8; want_len.clamp(0, 1024) as usize + 1];
+                let mut len = want_len.clamp(0, 1024) as libc::socklen_t;
                 let rc = libc::getsockopt(
                     fd()?,
                     int(args, 1)? as i32,
                     int(args, 2)? as i32,
-                    &mut v as *mut i32 as *mut libc::c_void,
+                    buf.as_mut_ptr() as *mut libc::c_void,
                     &mut len,
                 );
                 if rc == 0 {
-                    if let Some(w) = args.get(3).and_then(Arg::int) {
-                        if (w as i32) != v {
+                    if i64::from(len) != want_len {
+                        return Err(CallError::Mismatch(format!(
+                            "Bad getsockopt optlen: expected: {want_len} actual: {len}"
+                        )));
+                    }
+                    let got = &buf[..len as usize];
+                    match args.get(3) {
+                        Some(Arg::Str(s)) if s.as_bytes() != got => {
                             return Err(CallError::Mismatch(format!(
-                                "getsockopt() value: expected {w}, got {v}"
-                            )));
+                                "Bad getsockopt optval: expected: '{s}' actual: '{}'",
+                                String::from_utf8_lossy(got)
+                            )))
                         }
+                        Some(Arg::List(v)) => {
+                            if let (Some(w), Ok(b)) = (v.first().and_then(Arg::int), <[u8; 4]>::try_from(got)) {
+                                let v = i32::from_ne_bytes(b);
+                                if w as i32 != v {
+                                    return Err(CallError::Mismatch(format!(
+                                        "Bad getsockopt optval: expected: {w} actual: {v}"
+                                    )));
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 ret(rc as isize)
@@ -410,7 +447,8 @@ fn jiffy_aligned_start() -> Instant {
 }
 
 impl KernelTarget {
-    /// Sets up `tun0` in the calling thread's (fresh) namespace.
+    /// Makes `tun0` in the calling thread's (fresh) namespace; [`Target::configure`] gives it
+    /// its addresses.
     pub fn new() -> Result<KernelTarget, String> {
         // No IPv6 chatter (router solicitations, MLD) on the device.
         let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
@@ -419,18 +457,30 @@ impl KernelTarget {
         // As packetdrill's tun0: checksum and TSO offload on, so that the kernel hands on
         // each segment it built, whole, with the flags it set.
         tun.set_offload(0x01 | 0x02 | 0x04)?;
-        synq_peer::ip(&["addr", "add", &format!("{LOCAL_IP}/16"), "dev", "tun0"])?;
-        synq_peer::ip(&["link", "set", "tun0", "mtu", "1500", "up"])?;
-        synq_peer::ip(&["route", "add", "192.0.2.0/24", "dev", "tun0"])?;
+        let config = Config::default();
         Ok(KernelTarget {
             tun,
-            start: jiffy_aligned_start(),
-            congestion: None,
+            start: Instant::now(),
             fds: Vec::new(),
             pending: None,
             buf: vec![0; 65536 + VNET_HDR_LEN],
             mss: None,
+            bind_addr: SocketAddrV4::new(config.local_ip, config.bind_port),
+            connect_addr: SocketAddrV4::new(config.remote_ip, config.connect_port),
+            remote_ip: config.remote_ip,
+            nstat_history: std::env::temp_dir().join(format!(
+                "synq-drill-nstat-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            )),
         })
+    }
+
+    fn addrs(&self) -> Addrs {
+        Addrs {
+            bind: self.bind_addr,
+            connect: self.connect_addr,
+        }
     }
 
     fn elapsed(&self) -> Micros {
@@ -451,7 +501,7 @@ impl KernelTarget {
                     let at = self.elapsed();
                     let d = &self.buf[VNET_HDR_LEN..n];
                     // Only IPv4 for the script's end; anything else (IPv6, IGMP) is noise.
-                    if n >= 20 && d[0] >> 4 == 4 && d[16..20] == REMOTE_IP.octets() {
+                    if n >= 20 && d[0] >> 4 == 4 && d[16..20] == self.remote_ip.octets() {
                         out.push((at, d.to_vec()));
                         if first {
                             return out;
@@ -486,66 +536,56 @@ impl Target for KernelTarget {
         }
     }
 
-    fn set_mss(&mut self, mss: u16) {
-        self.mss = Some(mss);
-    }
-
-    fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let path = format!("/proc/sys/{}", name.replace('.', "/"));
-        match std::fs::write(&path, value) {
-            Ok(()) => Ok(()),
-            // A knob this kernel does not have changes nothing.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            // A namespace may only pick some congestion controls: set it on each socket.
-            Err(e) if name == "net.ipv4.tcp_congestion_control" => {
-                static SAID: std::sync::Once = std::sync::Once::new();
-                SAID.call_once(|| {
-                    tracing::warn!("{name}={value} refused here ({e}): set on each socket with TCP_CONGESTION instead")
-                });
-                self.congestion = Some(value.to_string());
-                Ok(())
-            }
-            Err(e) => Err(format!("{path}: {e}")),
-        }
-    }
-
-    fn device_command(&mut self, argv: &[String]) -> Result<(), String> {
-        let out = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .output()
-            .map_err(|e| format!("`{}`: {e} (install it to run this script)", argv.join(" ")))?;
-        if out.status.success() || argv.iter().any(|a| a == "delete") {
-            Ok(())
-        } else {
-            Err(format!(
-                "`{}`: {}",
-                argv.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-
     fn checksums_complete(&self) -> bool {
         false
     }
 
-    fn counters(&mut self) -> Result<std::collections::HashMap<String, u64>, String> {
-        let mut out = std::collections::HashMap::new();
-        for file in ["/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"] {
-            let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-            let lines: Vec<&str> = text.lines().collect();
-            for pair in lines.chunks(2) {
-                let [names, values] = pair else { continue };
-                let (prefix, names) = names.split_once(':').unwrap_or(("", names));
-                let values = values.split_once(':').map_or(*values, |(_, v)| v);
-                for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
-                    if let Ok(v) = v.parse::<i64>() {
-                        out.insert(format!("{prefix}{n}"), v.max(0) as u64);
-                    }
-                }
-            }
+    fn configure(&mut self, config: &Config) -> Result<(), CallError> {
+        let setup = |args: &[&str]| synq_peer::ip(args).map_err(CallError::Unsupported);
+        if !config.is_anyip {
+            setup(&[
+                "addr",
+                "add",
+                &format!("{}/{}", config.local_ip, config.prefix_len()),
+                "dev",
+                "tun0",
+            ])?;
         }
-        Ok(out)
+        setup(&["link", "set", "tun0", "up"])?;
+        setup(&["route", "add", &format!("{}/32", config.remote_ip), "dev", "tun0"])?;
+        self.mss = config.mss;
+        self.bind_addr = SocketAddrV4::new(config.local_ip, config.bind_port);
+        self.connect_addr = SocketAddrV4::new(config.remote_ip, config.connect_port);
+        self.remote_ip = config.remote_ip;
+        // As packetdrill: `ifconfig tun0 mtu N`, whose failure (no ifconfig) goes unnoticed.
+        if config.mtu != 1500 {
+            let _ = self.command(&format!("ifconfig tun0 mtu {}", config.mtu), std::path::Path::new("/"));
+        }
+        Ok(())
+    }
+
+    fn start_clock(&mut self) {
+        self.start = jiffy_aligned_start();
+    }
+
+    fn command(&mut self, command: &str, dir: &std::path::Path) -> Result<(), CallError> {
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(dir)
+            .env("PACKETDRILL_PID", std::process::id().to_string())
+            .env("NSTAT_HISTORY", &self.nstat_history)
+            .stdin(std::process::Stdio::null())
+            .status()
+            .map_err(|e| CallError::Unsupported(format!("/bin/sh: {e}")))?;
+        // `safe_system`: a non-zero exit fails; of deaths by signal only SIGINT and SIGQUIT do.
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(0), _) => Ok(()),
+            (Some(n), _) => Err(CallError::Mismatch(format!("non-zero status {n}"))),
+            (None, Some(sig @ (libc::SIGINT | libc::SIGQUIT))) => Err(CallError::Mismatch(format!("got signal {sig}"))),
+            (None, _) => Ok(()),
+        }
     }
 
     fn tcp_info(&mut self, fd: i64) -> Result<std::collections::HashMap<String, i64>, String> {
@@ -649,20 +689,9 @@ impl Target for KernelTarget {
     }
 
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
-        let r = call(name, args)?;
+        let r = call(name, args, self.addrs())?;
         if let (SysResult::Ok(fd), "socket" | "accept" | "accept4") = (r, name) {
             self.fds.push(fd as i32);
-            if let (Some(cc), "socket") = (&self.congestion, name) {
-                unsafe {
-                    libc::setsockopt(
-                        fd as i32,
-                        libc::SOL_TCP,
-                        libc::TCP_CONGESTION,
-                        cc.as_ptr() as *const libc::c_void,
-                        cc.len() as libc::socklen_t,
-                    );
-                }
-            }
         }
         if let ("close", SysResult::Ok(_)) = (name, r) {
             if let Some(fd) = args.first().and_then(Arg::int) {
@@ -674,9 +703,9 @@ impl Target for KernelTarget {
 
     fn start_call(&mut self, name: &str, args: &[Arg]) -> Result<(), CallError> {
         let (tx, rx) = mpsc::channel();
-        let (owned, args, start) = (name.to_string(), args.to_vec(), self.start);
+        let (owned, args, start, addrs) = (name.to_string(), args.to_vec(), self.start, self.addrs());
         std::thread::spawn(move || {
-            let r = call(&owned, &args);
+            let r = call(&owned, &args, addrs);
             let at = start.elapsed().as_micros() as Micros;
             let _ = tx.send((at, r.unwrap_or(SysResult::Err(libc::ENOSYS))));
         });

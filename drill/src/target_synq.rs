@@ -1,9 +1,12 @@
 //! The synq target: a [`Stack`] at the script's local address in virtual time (exact timing,
-//! no root). System calls map to the stack's socket calls.
+//! no root). System calls map to the stack's socket calls; backtick commands are read as the
+//! settings they make ([`crate::shell`]).
 
 use crate::ast::Micros;
-use crate::packet::{BIND_PORT, CONNECT_PORT, LOCAL_IP, REMOTE_IP};
+use crate::config::Config;
 use crate::runner::{Arg, CallError, SysResult, Target};
+use crate::shell::{self, ShellAction};
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use synq_core::consts::*;
 use synq_core::{Credentials, Errno, Instant, SocketId, Stack, StackConfig};
@@ -18,7 +21,34 @@ pub struct SynqTarget {
     /// A blocking call (a `...` window) still waiting, and the result of one that ended.
     blocked: Option<Blocked>,
     ended: Option<(Micros, SysResult)>,
+    /// Where `bind(fd, ..., ...)` and `connect(fd, ..., ...)` go.
+    bind_addr: SocketAddrV4,
+    connect_addr: SocketAddrV4,
+    /// Counters at the last `nstat` that moved nstat's history.
+    nstat_base: HashMap<String, u64>,
 }
+
+/// Linux 6.18 knobs that synq accepts without modelling what they change (congestion
+/// control, loss recovery, pacing, ECN, Fast Open): a script may set them, as on Linux.
+const UNMODELLED_KNOBS: &[&str] = &[
+    "net.ipv4.tcp_congestion_control",
+    "net.ipv4.tcp_dsack",
+    "net.ipv4.tcp_early_retrans",
+    "net.ipv4.tcp_ecn_option",
+    "net.ipv4.tcp_fack",
+    "net.ipv4.tcp_fastopen",
+    "net.ipv4.tcp_fastopen_key",
+    "net.ipv4.tcp_frto",
+    "net.ipv4.tcp_min_tso_segs",
+    "net.ipv4.tcp_notsent_lowat",
+    "net.ipv4.tcp_pacing_ca_ratio",
+    "net.ipv4.tcp_pacing_ss_ratio",
+    "net.ipv4.tcp_recovery",
+    "net.ipv4.tcp_reordering",
+    "net.ipv4.tcp_shrink_window",
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_tso_win_divisor",
+];
 
 /// A blocking call in progress: retried whenever the stack's state may have changed (a
 /// datagram in, a timer), as the kernel wakes a sleeping caller. `written` counts what a
@@ -36,24 +66,88 @@ impl Default for SynqTarget {
 }
 
 impl SynqTarget {
-    /// A fresh stack owning [`LOCAL_IP`], its sockets owned by root (as packetdrill runs).
+    /// A fresh stack at packetdrill's default local address, its sockets owned by root (as
+    /// packetdrill runs); [`Target::configure`] sets it up for a run.
     pub fn new() -> SynqTarget {
+        let config = Config::default();
         SynqTarget {
-            stack: Stack::new(Self::config(1500)),
+            stack: Stack::new(Self::stack_config(&config)),
             now: 0,
             buf: vec![0; 65535],
             sent: Default::default(),
             blocked: None,
             ended: None,
+            bind_addr: SocketAddrV4::new(config.local_ip, config.bind_port),
+            connect_addr: SocketAddrV4::new(config.remote_ip, config.connect_port),
+            nstat_base: HashMap::new(),
         }
     }
 
-    fn config(mtu: u16) -> StackConfig {
-        let mut config = StackConfig::new(LOCAL_IP);
-        config.credentials = Credentials::ROOT;
-        config.seed = 1;
-        config.mtu = mtu;
-        config
+    fn stack_config(config: &Config) -> StackConfig {
+        let mut c = StackConfig::new(config.local_ip);
+        c.credentials = Credentials::ROOT;
+        c.seed = 1;
+        c.mtu = config.mtu.min(u32::from(u16::MAX)) as u16;
+        c
+    }
+
+    /// One line of a backtick command: `Ok(true)` when it succeeded as its shell command
+    /// would have.
+    fn apply(&mut self, action: ShellAction) -> Result<bool, CallError> {
+        Ok(match action {
+            ShellAction::Nothing => true,
+            // A script's status is its last line's.
+            ShellAction::Script(lines) => {
+                let mut ok = true;
+                for line in lines {
+                    ok = self.apply(line)?;
+                }
+                ok
+            }
+            // `sysctl` fails on a name Linux does not have or a value it refuses, after
+            // setting the others.
+            ShellAction::Sysctls(v) => {
+                let mut ok = true;
+                for (name, value) in v {
+                    ok &= match self.stack.sysctl.set(&name, &value) {
+                        Ok(()) => true,
+                        Err(Errno::ENOENT) => UNMODELLED_KNOBS.contains(&name.as_str()),
+                        Err(_) => false,
+                    };
+                }
+                ok
+            }
+            ShellAction::NstatReset => {
+                self.nstat_base = self.counters();
+                true
+            }
+            ShellAction::NstatCheck {
+                name,
+                delta,
+                update,
+                absolute,
+            } => {
+                let now = self.counters();
+                let base = if absolute {
+                    0
+                } else {
+                    self.nstat_base.get(&name).copied().unwrap_or(0)
+                };
+                let moved = now.get(&name).copied().unwrap_or(0).saturating_sub(base);
+                if update {
+                    self.nstat_base = now;
+                }
+                moved == delta
+            }
+        })
+    }
+
+    fn counters(&self) -> HashMap<String, u64> {
+        let mib = self.stack.mib();
+        synq_core::Counter::ALL
+            .iter()
+            .map(|&c| (c.name().to_string(), mib.get(c)))
+            .collect()
     }
 
     fn instant(t: Micros) -> Instant {
@@ -230,22 +324,28 @@ impl Target for SynqTarget {
         .collect())
     }
 
-    fn sysctl(&mut self, name: &str, value: &str) -> Result<(), String> {
-        match self.stack.sysctl.set(name, value) {
-            Ok(()) => Ok(()),
-            // Knobs synq does not model (tcp_frto, tcp_congestion_control, ...) change nothing
-            // synq does; values synq models must be valid.
-            Err(Errno::ENOENT) => Ok(()),
-            Err(e) => Err(e.to_string()),
+    fn configure(&mut self, config: &Config) -> Result<(), CallError> {
+        if config.is_anyip {
+            return Err(CallError::Unsupported(
+                "--is_anyip (a transparent listener) on synq".into(),
+            ));
         }
+        self.stack = Stack::new(Self::stack_config(config));
+        self.bind_addr = SocketAddrV4::new(config.local_ip, config.bind_port);
+        self.connect_addr = SocketAddrV4::new(config.remote_ip, config.connect_port);
+        Ok(())
     }
 
-    fn counters(&mut self) -> Result<std::collections::HashMap<String, u64>, String> {
-        let mib = self.stack.mib();
-        Ok(synq_core::Counter::ALL
-            .iter()
-            .map(|&c| (c.name().to_string(), mib.get(c)))
-            .collect())
+    fn command(&mut self, command: &str, dir: &std::path::Path) -> Result<(), CallError> {
+        let mut ok = true;
+        for action in shell::interpret(command, dir).map_err(CallError::Unsupported)? {
+            ok = self.apply(action)?;
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(CallError::Mismatch("non-zero status 1".into()))
+        }
     }
 
     fn syscall(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
@@ -264,7 +364,7 @@ impl Target for SynqTarget {
             }
             "bind" => {
                 let addr = match args.get(1) {
-                    Some(Arg::Any) => SocketAddrV4::new(LOCAL_IP, BIND_PORT),
+                    Some(Arg::Any) => self.bind_addr,
                     _ => return Err(CallError::Unsupported("bind() to an address other than `...`".into())),
                 };
                 result(s.bind(fd(args, 0)?, addr), |()| 0)
@@ -273,7 +373,7 @@ impl Target for SynqTarget {
             "accept" | "accept4" => result(s.accept(fd(args, 0)?), |(child, _)| child.raw().into()),
             "connect" => {
                 let addr = match args.get(1) {
-                    Some(Arg::Any) => SocketAddrV4::new(REMOTE_IP, CONNECT_PORT),
+                    Some(Arg::Any) => self.connect_addr,
                     _ => {
                         return Err(CallError::Unsupported(
                             "connect() to an address other than `...`".into(),

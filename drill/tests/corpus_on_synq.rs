@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 mod common;
 
 use std::path::{Path, PathBuf};
-use synq_drill::{run, SynqTarget, Verdict};
+use synq_drill::{SynqTarget, Verdict};
 
 fn expectations_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/drill/synq-expectations.txt")
@@ -21,6 +21,12 @@ fn key(path: &Path) -> String {
         .to_string()
 }
 
+/// The first line of a reason, without the script's path.
+fn first_line(m: &str) -> &str {
+    let line = m.lines().next().unwrap_or_default();
+    line.rsplit_once(".pkt:").map_or(line, |(_, r)| r)
+}
+
 #[test]
 fn corpus_on_synq_matches_expectations() {
     let Some(dir) = common::corpus_or_skip() else { return };
@@ -28,16 +34,13 @@ fn corpus_on_synq_matches_expectations() {
     let mut passed = 0;
     let all = common::scripts(&dir);
     for path in &all {
-        let script = synq_drill::parse_file(path).unwrap_or_else(|e| panic!("{e}"));
-        let reason = match run(path, &script, &mut SynqTarget::new(), Default::default()) {
+        let reason = match synq_drill::run_path(path, &common::reference_args(), &mut SynqTarget::new()) {
             Verdict::Pass => {
                 passed += 1;
                 continue;
             }
-            Verdict::Fail(m) => format!("fail: {}", m.rsplit_once(".pkt:").map_or(m.as_str(), |(_, r)| r)),
-            Verdict::Unsupported(m) => {
-                format!("unsupported: {}", m.rsplit_once(".pkt:").map_or(m.as_str(), |(_, r)| r))
-            }
+            Verdict::Fail(m) => format!("fail: {}", first_line(&m)),
+            Verdict::Unsupported(m) => format!("unsupported: {}", first_line(&m)),
         };
         actual.insert(key(path), reason);
     }

@@ -1,6 +1,8 @@
 //! The shared packetdrill corpus beside the repository (`../shared/packetdrill`), read at
 //! run time and never copied.
 
+#![allow(dead_code)] // each test uses some of these
+
 use std::path::{Path, PathBuf};
 
 /// Where CI and the developers have the corpus.
@@ -34,4 +36,38 @@ pub fn scripts(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// The arguments `../shared/tools/packetdrill/run` gives every script besides the addresses
+/// (which are packetdrill's defaults here): the corpus's `-D` definitions.
+pub fn reference_args() -> Vec<String> {
+    [
+        "-DTFO_COOKIE=3021b9d889017eeb",
+        "-DTFO_COOKIE_ZERO=b7c12350a90dc8f5",
+        "-DCMSG_LEVEL_IP=SOL_IP",
+        "-DCMSG_TYPE_RECVERR=IP_RECVERR",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Our own scripts in `tests/drill/<name>/`, sorted.
+pub fn own(name: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/drill").join(name);
+    scripts(&dir.canonicalize().unwrap_or(dir))
+}
+
+/// Under `CI=true` a test that needs the kernel target must run; elsewhere it may skip.
+pub fn kernel_or_skip() -> bool {
+    match synq_drill::target_kernel::unavailable() {
+        None => true,
+        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("kernel target cannot run under CI: {why}")
+        }
+        Some(why) => {
+            eprintln!("SKIPPED kernel target: {why}");
+            false
+        }
+    }
 }
