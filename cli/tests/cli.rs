@@ -135,7 +135,8 @@ fn drill_reports_one_line_per_script_and_a_summary() {
     let (ok, out, err) = synq(&["drill", "--verbose", &format!("{root}/fail/wrong_flag.pkt")]);
     assert!(!ok);
     assert!(
-        out.contains("FAIL") && out.contains("wrong_flag.pkt:3: flags: expected R actual R."),
+        out.contains("FAIL")
+            && out.contains("wrong_flag.pkt:3: error handling packet: live packet field tcp_ack: expected: 0 (0x0) vs actual: 1 (0x1)"),
         "{out}"
     );
     assert!(err.contains("1 script(s) failed"), "{err}");
