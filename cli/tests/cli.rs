@@ -143,3 +143,24 @@ fn drill_reports_one_line_per_script_and_a_summary() {
     let (ok, _, err) = synq(&["drill", "no/such/script.pkt"]);
     assert!(!ok && err.contains("no such file"), "{err}");
 }
+
+/// A script that could not be run is not a pass: exit status 2, unless allowed.
+#[test]
+fn drill_exits_2_when_a_script_could_not_be_run() {
+    let dir = std::env::temp_dir().join(format!("synq-cli-drill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("epoll.pkt");
+    std::fs::write(&script, "0 epoll_create(1) = 3\n").unwrap();
+    let path = script.to_str().unwrap();
+    let status = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_synq"))
+            .args(args)
+            .output()
+            .expect("run synq")
+            .status
+            .code()
+    };
+    assert_eq!(status(&["drill", path]), Some(2));
+    assert_eq!(status(&["drill", "--allow-unsupported", path]), Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

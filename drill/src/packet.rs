@@ -569,14 +569,15 @@ impl Sockets {
     /// Checks an outbound datagram of the socket under test against its line
     /// (`verify_outbound_live_packet`): the error names the first field that differs and
     /// shows the script's packet and the actual one in the script's numbers.
-    /// `ts_tolerance` is the tolerance in microseconds for a checked TSval.
+    /// `ts_tolerance` is the tolerance in microseconds for a checked TSval. On success, the
+    /// packet as the script's numbers show it (for a later timing report).
     pub fn check_outbound(
         &mut self,
         spec: &TcpSpec,
         ip_info: &IpInfo,
         bytes: &[u8],
         ts_tolerance: i64,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         let (ip, payload) = Ipv4Repr::parse_bytes(bytes).map_err(|e| format!("outbound datagram: {e}"))?;
         let header = synq_wire::Ipv4Packet::new_checked(bytes).map_err(|e| e.to_string())?;
         if !header.verify_checksum() {
@@ -683,7 +684,7 @@ impl Sockets {
             }
             Ok(())
         };
-        checks().map_err(mismatch)
+        checks().map(|()| actual.to_string()).map_err(mismatch)
     }
 }
 

@@ -486,12 +486,13 @@ impl Runner {
         }
         // TSval tolerance counts from the start of the script (`verify_outbound_tcp_option`).
         let ts_tolerance = self.tolerance(at, Some(0));
-        if let Err(m) = self.sockets.check_outbound(spec, &ip, &bytes, ts_tolerance) {
-            return self.fail(e, format!("error handling packet: {m}"));
-        }
+        let actual = match self.sockets.check_outbound(spec, &ip, &bytes, ts_tolerance) {
+            Ok(actual) => actual,
+            Err(m) => return self.fail(e, format!("error handling packet: {m}")),
+        };
         self.on_time(e, "outbound packet", at, end, live_at)
             .map_err(|v| match v {
-                Verdict::Fail(m) => Verdict::Fail(format!("{m}\n   actual packet: {}", synq_sim::describe(&bytes))),
+                Verdict::Fail(m) => Verdict::Fail(format!("{m}\n   actual packet: {} {actual}", secs(live_at))),
                 other => other,
             })
     }

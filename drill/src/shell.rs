@@ -17,6 +17,10 @@ pub enum ShellAction {
     Nothing,
     /// A shell script the line runs: its lines, its status the last one's.
     Script(Vec<ShellAction>),
+    /// `false`: a command that fails.
+    False,
+    /// `exit N`: the end of the command, with status N.
+    Exit(u8),
     /// `nstat -n`: remember the counters now.
     NstatReset,
     /// `nstat [-a] [-s] | grep NAME | grep -q " N "`: the counter moved by N since the last
@@ -88,6 +92,17 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
     }
     if program == "nstat" {
         return nstat(line);
+    }
+    match (program, &words[1..]) {
+        ("false", []) => return Ok(ShellAction::False),
+        ("exit", []) => return Ok(ShellAction::Exit(0)),
+        ("exit", [n]) => {
+            return n
+                .parse::<i64>()
+                .map(|n| ShellAction::Exit(n as u8))
+                .map_err(|_| format!("unsupported shell command `{line}`"))
+        }
+        _ => {}
     }
     if program.starts_with("sysctl_restore_")
         || line.starts_with("ip tcp_metrics flush")
@@ -231,6 +246,10 @@ mod tests {
             assert!(lines.contains(&ShellAction::Sysctls(vec![("net.ipv4.tcp_sack".into(), "1".into())])));
         }
         assert!(interpret("./no_such_defaults.sh", here).is_err());
+        assert_eq!(
+            interpret("false; exit 3", here).unwrap(),
+            vec![ShellAction::False, ShellAction::Exit(3)]
+        );
         assert!(interpret("ip link show", here).unwrap_err().contains("unsupported"));
     }
 }

@@ -96,6 +96,8 @@ impl SynqTarget {
     fn apply(&mut self, action: ShellAction) -> Result<bool, CallError> {
         Ok(match action {
             ShellAction::Nothing => true,
+            ShellAction::False => false,
+            ShellAction::Exit(status) => status == 0,
             // A script's status is its last line's.
             ShellAction::Script(lines) => {
                 let mut ok = true;
@@ -339,12 +341,16 @@ impl Target for SynqTarget {
     fn command(&mut self, command: &str, dir: &std::path::Path) -> Result<(), CallError> {
         let mut ok = true;
         for action in shell::interpret(command, dir).map_err(CallError::Unsupported)? {
+            let exit = matches!(action, ShellAction::Exit(_));
             ok = self.apply(action)?;
+            if exit {
+                break;
+            }
         }
         if ok {
             Ok(())
         } else {
-            Err(CallError::Mismatch("non-zero status 1".into()))
+            Err(CallError::Mismatch("non-zero status".into()))
         }
     }
 
