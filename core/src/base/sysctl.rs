@@ -7,8 +7,8 @@
 //! by dotted name and value text, as `sysctl -w` does, and get `EINVAL` for a value Linux
 //! refuses. An unknown name gives `ENOENT`, as opening `/proc/sys/<name>` does on Linux.
 
-use crate::errno::Errno;
-use crate::port_bitmap::PortBitmap;
+use crate::base::errno::Errno;
+use crate::inet::port_bitmap::PortBitmap;
 
 /// Linux's `proc_do_large_bitmap` input for `ip_local_reserved_ports`: comma-separated
 /// ports and `lo-hi` ranges, no spaces; the empty string clears the set.

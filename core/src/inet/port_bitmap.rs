@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn first_clear_matches_a_port_by_port_scan() {
-        let mut rng = crate::rng::Rng::seed_from_u64(3);
+        let mut rng = crate::base::rng::Rng::seed_from_u64(3);
         for _ in 0..300 {
             let mut a = PortBitmap::default();
             let mut b = PortBitmap::default();

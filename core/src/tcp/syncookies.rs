@@ -9,11 +9,11 @@
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
-use crate::ehash::FourTuple;
-use crate::isn::SipKey;
-use crate::rng::Rng;
-use crate::sysctl::Sysctl;
-use crate::time::Instant;
+use crate::base::rng::Rng;
+use crate::base::sysctl::Sysctl;
+use crate::base::time::Instant;
+use crate::inet::ehash::FourTuple;
+use crate::tcp::isn::SipKey;
 
 /// `msstab`: the four MSS values a cookie can carry, smallest first.
 pub const MSSTAB: [u16; 4] = [536, 1300, 1440, 1460];

@@ -10,11 +10,11 @@
 //! any owner, ports with a wildcard owner, ports with an owner at each specific address) let
 //! the ephemeral search test 64 candidate ports a word at a time.
 
-use crate::errno::Errno;
-use crate::port_bitmap::PortBitmap;
-use crate::rng::Rng;
-use crate::socket::SocketId;
-use crate::time_wait::TimeWaitId;
+use crate::base::errno::Errno;
+use crate::base::rng::Rng;
+use crate::inet::port_bitmap::PortBitmap;
+use crate::inet::socket::SocketId;
+use crate::inet::time_wait::TimeWaitId;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -149,7 +149,7 @@ impl Positions {
 
 /// The bind table's maps hash with the stack's fast multiply hasher: their keys (our ports,
 /// our addresses, our sockets) are chosen locally, never by a peer, so no secret key is needed.
-type FastMap<K, V> = HashMap<K, V, crate::ehash::TupleHashBuilder>;
+type FastMap<K, V> = HashMap<K, V, crate::inet::ehash::TupleHashBuilder>;
 
 /// `inet_bind_conflict`'s pairwise predicate for one address-overlapping owner (rule B13).
 /// `relax` and `reuseport_ok` are Linux's parameters: bind()/listen() pass (true, true), the

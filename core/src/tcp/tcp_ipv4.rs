@@ -1,11 +1,11 @@
 //! TCP input for IPv4 (`tcp_v4_rcv`) and the reset sent when no socket wants a segment
 //! (`tcp_v4_send_reset`).
 
-use crate::ehash::{EhashEntry, FourTuple};
-use crate::mib::Counter;
-use crate::socket::SocketId;
+use crate::base::mib::Counter;
+use crate::base::time::Instant;
+use crate::inet::ehash::{EhashEntry, FourTuple};
+use crate::inet::socket::SocketId;
 use crate::stack::Stack;
-use crate::time::Instant;
 use std::net::Ipv4Addr;
 use synq_wire::{ip_proto, Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
 

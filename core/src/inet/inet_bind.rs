@@ -1,13 +1,13 @@
 //! bind() and listen() on the stack: Linux's `inet_bind_sk`/`__inet_bind`, `__sys_listen`/
 //! `__inet_listen_sk`/`inet_csk_listen_start`, and `inet_csk_get_port` tying a socket to the
-//! [`BindTable`](crate::bind_table::BindTable) (spec rules B4–B10, B16–B18, B20).
+//! [`BindTable`](crate::inet::bind_table::BindTable) (spec rules B4–B10, B16–B18, B20).
 
-use crate::bind_table::{Binder, Owner, OwnerState, OwnerView};
-use crate::consts::{AF_INET, AF_UNSPEC};
-use crate::errno::Errno;
-use crate::socket::{SocketId, SocketTable, TcpState};
+use crate::base::consts::{AF_INET, AF_UNSPEC};
+use crate::base::errno::Errno;
+use crate::inet::bind_table::{Binder, Owner, OwnerState, OwnerView};
+use crate::inet::socket::{SocketId, SocketTable, TcpState};
+use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TimeWaitTable};
 use crate::stack::Stack;
-use crate::time_wait::{TimeWaitId, TimeWaitSock, TimeWaitTable};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Length of `struct sockaddr_in`.

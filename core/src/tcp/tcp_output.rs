@@ -3,12 +3,12 @@
 //! ACKs (`tcp_send_ack`, `tcp_send_delayed_ack`), the FIN (`tcp_send_fin`) and an active
 //! reset (`tcp_send_active_reset`).
 
-use crate::listener::tcp_clock_ms;
-use crate::mib::Counter;
-use crate::socket::{SocketId, TcpState};
+use crate::base::mib::Counter;
+use crate::base::time::{Duration, Instant};
+use crate::inet::socket::{SocketId, TcpState};
 use crate::stack::{Stack, Timer};
-use crate::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
-use crate::time::{Duration, Instant};
+use crate::tcp::listener::tcp_clock_ms;
+use crate::tcp::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 /// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
@@ -239,7 +239,7 @@ enum Next {
 /// the MSS waits while an earlier short one is in flight unless TCP_NODELAY is set or it
 /// ends with the FIN (`tcp_nagle_test`, Minshall's rule); one the window cut short waits for
 /// it to open (`tcp_snd_wnd_test`).
-fn next_segment(tcb: &crate::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) -> Next {
+fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) -> Next {
     let unsent = tcb.unsent_from(snd_nxt);
     let fin_due = tcb.fin_queued && snd_nxt == tcb.write_seq;
     if unsent == 0 {

@@ -9,7 +9,7 @@
 //! firing order: deadlines are kept to the nanosecond, and timers with equal deadlines fire
 //! in the order they were armed.
 
-use crate::time::Instant;
+use crate::base::time::Instant;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -356,7 +356,7 @@ mod tests {
         w.insert(now + Duration::from_nanos(923_430), 2);
         assert!(w.next_deadline().unwrap() <= d1);
     }
-    use crate::time::Duration;
+    use crate::base::time::Duration;
 
     fn drain(w: &mut TimerWheel<u32>, now: Instant) -> Vec<(Instant, u32)> {
         std::iter::from_fn(|| w.poll_expired(now)).collect()

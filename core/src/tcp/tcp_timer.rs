@@ -3,15 +3,15 @@
 //! (`tcp_delack_timer_handler`), an orphan's FIN_WAIT2 lifetime, and the end of TIME_WAIT
 //! (`tw_timer_handler`).
 
-use crate::ehash::EhashEntry;
-use crate::errno::Errno;
-use crate::mib::Counter;
-use crate::socket::SocketId;
+use crate::base::errno::Errno;
+use crate::base::mib::Counter;
+use crate::base::time::{Duration, Instant};
+use crate::inet::ehash::EhashEntry;
+use crate::inet::socket::SocketId;
+use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
 use crate::stack::Stack;
-use crate::tcb::{TcpTimer, TCP_ATO_MIN_MS};
-use crate::tcp_output::TCP_PINGPONG_THRESH;
-use crate::time::{Duration, Instant};
-use crate::time_wait::{TimeWaitId, TimeWaitSock};
+use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
+use crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
 
 /// `TCP_RTO_MIN`: the base of the retransmission give-up model (not the sysctl).
 const TCP_RTO_MIN: Duration = Duration::from_millis(200);

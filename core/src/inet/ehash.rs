@@ -6,10 +6,10 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::request_sock::RequestId;
-use crate::slab::SlabKey;
-use crate::socket::SocketId;
-use crate::time_wait::TimeWaitId;
+use crate::base::slab::SlabKey;
+use crate::inet::request_sock::RequestId;
+use crate::inet::socket::SocketId;
+use crate::inet::time_wait::TimeWaitId;
 
 /// A connection's 4-tuple from our side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::socket::SocketId;
+use crate::inet::socket::SocketId;
 
 /// A listener's accept queue.
 #[derive(Debug, Clone, Default)]

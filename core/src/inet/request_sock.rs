@@ -10,11 +10,11 @@ use core::time::Duration;
 
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
-use crate::ehash::FourTuple;
-use crate::slab::{Slab, SlabKey};
-use crate::socket::SocketId;
-use crate::syncookies::CookieOptions;
-use crate::timer_wheel::TimerId;
+use crate::base::slab::{Slab, SlabKey};
+use crate::base::timer_wheel::TimerId;
+use crate::inet::ehash::FourTuple;
+use crate::inet::socket::SocketId;
+use crate::tcp::syncookies::CookieOptions;
 
 /// `TCP_TIMEOUT_INIT`: the first SYN-ACK retransmission timeout (L22).
 pub const TCP_TIMEOUT_INIT: Duration = Duration::from_secs(1);

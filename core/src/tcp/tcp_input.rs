@@ -7,12 +7,12 @@
 //! answered at once with a duplicate ACK, without SACK blocks), fast retransmit and SACK
 //! processing (loss is repaired by the RTO alone), urgent data.
 
-use crate::listener::tcp_clock_ms;
-use crate::mib::Counter;
-use crate::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
+use crate::base::mib::Counter;
+use crate::base::time::Instant;
+use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::stack::Stack;
-use crate::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
-use crate::time::Instant;
+use crate::tcp::listener::tcp_clock_ms;
+use crate::tcp::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
 use synq_wire::{Ipv4Repr, TcpRepr};
 
 /// What `tcp_ack` made of a segment's acknowledgment.
@@ -362,7 +362,7 @@ impl Stack {
         tcb.sack = Default::default();
         match state {
             TcpState::Established | TcpState::SynRecv => {
-                tcb.ack.pingpong = tcb.ack.pingpong.max(crate::tcp_output::TCP_PINGPONG_THRESH);
+                tcb.ack.pingpong = tcb.ack.pingpong.max(crate::tcp::tcp_output::TCP_PINGPONG_THRESH);
                 self.tcp_set_state(fd, TcpState::CloseWait);
             }
             TcpState::FinWait1 => {
@@ -402,7 +402,7 @@ impl Stack {
         }
         let full_frame = tcb.rcv_nxt.wrapping_sub(tcb.rcv_wup) > tcb.ack.rcv_mss
             && (tcb.recv_buf.is_empty() || tcb.free_window() >= tcb.rcv_wnd);
-        let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp_output::TCP_PINGPONG_THRESH;
+        let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
         // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
         // first-three-then-compressed rule, spec E7).
         if full_frame || quick || tcb.ack.now || !tcb.ofo.is_empty() {
@@ -495,7 +495,7 @@ impl Stack {
 
 /// `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments, at least
 /// 2, at most [`TCP_MAX_QUICKACKS`].
-fn tcp_incr_quickack(tcb: &mut crate::tcb::Tcb) {
+fn tcp_incr_quickack(tcb: &mut crate::tcp::tcb::Tcb) {
     let quickacks = (tcb.rcv_wnd / (2 * tcb.ack.rcv_mss.max(1))).max(2);
     tcb.ack.quick = tcb.ack.quick.max(quickacks.min(u32::from(TCP_MAX_QUICKACKS)) as u8);
 }
@@ -503,7 +503,7 @@ fn tcp_incr_quickack(tcb: &mut crate::tcb::Tcb) {
 /// `tcp_event_data_recv`: an ACK is owed; the peer's segment size is measured; the first
 /// data starts the delayed-ACK engine in quick-ACK mode, later data adapts `ato` to the
 /// gaps between arrivals (a gap over the RTO means quick ACKs again); the window may grow.
-fn tcp_event_data_recv(tcb: &mut crate::tcb::Tcb, now: Instant, len: u32) {
+fn tcp_event_data_recv(tcb: &mut crate::tcp::tcb::Tcb, now: Instant, len: u32) {
     tcb.ack.pending = true;
     if len > tcb.ack.rcv_mss {
         tcb.ack.rcv_mss = len.min(u32::from(tcb.advmss));
@@ -540,7 +540,7 @@ pub(crate) fn rate_limited(last_ms: &mut u32, now: Instant, limit_ms: u32) -> bo
 
 /// `tcp_ofo_queue`: moves what the out-of-order queue continues onto the receive queue;
 /// bytes that were had already (below `rcv_nxt` as it stood) are D-SACKed.
-fn tcp_ofo_queue(tcb: &mut crate::tcb::Tcb) {
+fn tcp_ofo_queue(tcb: &mut crate::tcp::tcb::Tcb) {
     let dsack_high = tcb.rcv_nxt;
     while let Some((seq, data)) = tcb.ofo.pop_ready(tcb.rcv_nxt) {
         let end = seq.wrapping_add(data.len() as u32);

@@ -6,9 +6,9 @@
 
 use std::net::SocketAddrV4;
 
-use crate::ehash::FourTuple;
-use crate::slab::{Slab, SlabKey};
-use crate::timer_wheel::TimerId;
+use crate::base::slab::{Slab, SlabKey};
+use crate::base::timer_wheel::TimerId;
+use crate::inet::ehash::FourTuple;
 
 /// `TCP_TIMEWAIT_LEN`: how long a TIME_WAIT entry lives (60 s).
 pub const TCP_TIMEWAIT_LEN: crate::Duration = crate::Duration::from_secs(60);

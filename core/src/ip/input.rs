@@ -1,9 +1,9 @@
 //! IPv4 input: the checks of Linux's `ip_rcv_core` and `ip_local_deliver`, then the hand-off
 //! to TCP (`tcp_v4_rcv`) or ICMP (`icmp_rcv`). Whatever fails a check is counted and dropped.
 
-use crate::mib::Counter;
+use crate::base::mib::Counter;
+use crate::base::time::Instant;
 use crate::stack::Stack;
-use crate::time::Instant;
 use std::net::Ipv4Addr;
 use synq_wire::{ip_proto, Error, Ipv4Packet, Ipv4Repr};
 

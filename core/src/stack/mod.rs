@@ -6,23 +6,25 @@
 //! call [`Stack::handle_timeout`] next, and makes socket calls. The stack reads no clock:
 //! every call that can start or advance a timer takes `now`.
 
-use crate::bind_table::{BindTable, Owner};
-use crate::consts::*;
-use crate::ehash::{Ehash, TupleHashBuilder};
-use crate::errno::Errno;
-use crate::isn::IsnSecrets;
-use crate::listening_hash::ListeningHash;
-use crate::mib::{Counter, Mib};
-use crate::request_sock::{retrans_to_secs, secs_to_retrans, RequestId, RequestTable};
-use crate::rng::Rng;
-use crate::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
-use crate::syncookies::SynCookies;
-use crate::sysctl::Sysctl;
-use crate::tcb::TcpTimer;
-use crate::time::Instant;
-use crate::time_wait::{TimeWaitId, TimeWaitTable};
-use crate::timer_wheel::TimerWheel;
-use crate::tx_queue::TxQueue;
+pub(crate) mod tx_queue;
+
+use crate::base::consts::*;
+use crate::base::errno::Errno;
+use crate::base::mib::{Counter, Mib};
+use crate::base::rng::Rng;
+use crate::base::sysctl::Sysctl;
+use crate::base::time::Instant;
+use crate::base::timer_wheel::TimerWheel;
+use crate::inet::bind_table::{BindTable, Owner};
+use crate::inet::ehash::{Ehash, TupleHashBuilder};
+use crate::inet::listening_hash::ListeningHash;
+use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestId, RequestTable};
+use crate::inet::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
+use crate::inet::time_wait::{TimeWaitId, TimeWaitTable};
+use crate::stack::tx_queue::TxQueue;
+use crate::tcp::isn::IsnSecrets;
+use crate::tcp::syncookies::SynCookies;
+use crate::tcp::tcb::TcpTimer;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// How a stack is set up.
@@ -87,7 +89,7 @@ pub struct Stack {
     /// A segment's payload is gathered here from the send queue (no allocation per segment).
     pub(crate) scratch: Vec<u8>,
     /// Control blocks of closed connections, for the next ones.
-    pub(crate) tcb_pool: crate::tcb::TcbPool,
+    pub(crate) tcb_pool: crate::tcp::tcb::TcbPool,
     credentials: Credentials,
 }
 
@@ -384,7 +386,7 @@ impl Stack {
     }
 
     /// `poll(2)` readiness of one socket, as `tcp_poll` computes it (`POLLIN`, `POLLOUT`,
-    /// `POLLHUP`, ... from [`crate::consts`]).
+    /// `POLLHUP`, ... from [`crate::base::consts`]).
     pub fn poll(&self, fd: SocketId) -> Result<u16, Errno> {
         let fd = self.sockets.resolve(fd)?;
         let socket = self.sockets.get(fd)?;

@@ -1,10 +1,10 @@
 //! ICMP input (`icmp_rcv`): errors are validated, counted and, once TCP has sockets, handed
 //! to `tcp_v4_err` for the socket their quoted header names.
 
-use crate::ip_input::malformed_counter;
-use crate::mib::Counter;
+use crate::base::mib::Counter;
+use crate::base::time::Instant;
+use crate::ip::input::malformed_counter;
 use crate::stack::Stack;
-use crate::time::Instant;
 use synq_wire::{Error, IcmpMessage, IcmpRepr};
 
 impl Stack {

@@ -5,10 +5,10 @@
 
 use std::collections::VecDeque;
 
-use crate::ofo_queue::OfoQueue;
-use crate::sack::SackState;
-use crate::time::{Duration, Instant};
-use crate::timer_wheel::TimerId;
+use crate::base::time::{Duration, Instant};
+use crate::base::timer_wheel::TimerId;
+use crate::tcp::ofo_queue::OfoQueue;
+use crate::tcp::sack::SackState;
 
 /// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option, and the MSS a socket
 /// reports before it has a connection.

@@ -7,8 +7,8 @@ use core::net::Ipv4Addr;
 
 use siphasher::sip::SipHasher24;
 
-use crate::rng::Rng;
-use crate::time::Instant;
+use crate::base::rng::Rng;
+use crate::base::time::Instant;
 
 /// A 128-bit SipHash key.
 #[derive(Clone, Copy, PartialEq, Eq)]

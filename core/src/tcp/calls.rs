@@ -4,16 +4,16 @@
 
 use std::net::SocketAddrV4;
 
-use crate::bind_table::Owner;
-use crate::consts::*;
-use crate::ehash::EhashEntry;
-use crate::errno::Errno;
-use crate::mib::Counter;
-use crate::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::base::consts::*;
+use crate::base::errno::Errno;
+use crate::base::mib::Counter;
+use crate::base::time::{Duration, Instant};
+use crate::inet::bind_table::Owner;
+use crate::inet::ehash::EhashEntry;
+use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::inet::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
 use crate::stack::{Stack, Timer};
-use crate::tcb::TcpTimer;
-use crate::time::{Duration, Instant};
-use crate::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
+use crate::tcp::tcb::TcpTimer;
 
 /// What `getsockopt(TCP_INFO)` and `SO_MEMINFO` report that synq keeps (`tcp_get_info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

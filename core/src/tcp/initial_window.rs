@@ -1,7 +1,7 @@
 //! The receive window and window scale a SYN-ACK (or SYN) offers (spec L21): Linux's
 //! `tcp_select_initial_window` in `net/ipv4/tcp_output.c`, fed by `tcp_openreq_init_rwin`.
 
-use crate::sysctl::Sysctl;
+use crate::base::sysctl::Sysctl;
 
 /// `TCP_MAX_WSCALE` (RFC 7323 §2.3).
 pub const TCP_MAX_WSCALE: u8 = 14;

@@ -1,12 +1,12 @@
 //! Sockets as the stack holds them: fd-like handles into a slab, Linux's TCP states, and the
 //! per-socket options.
 
-use crate::accept_queue::AcceptQueue;
-use crate::ehash::FourTuple;
-use crate::errno::Errno;
-use crate::syn_queue::SynQueue;
-use crate::syncookies::SynqOverflow;
-use crate::tcb::{Tcb, TCP_MSS_DEFAULT};
+use crate::base::errno::Errno;
+use crate::inet::accept_queue::AcceptQueue;
+use crate::inet::ehash::FourTuple;
+use crate::inet::syn_queue::SynQueue;
+use crate::tcp::syncookies::SynqOverflow;
+use crate::tcp::tcb::{Tcb, TCP_MSS_DEFAULT};
 use core::fmt;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -4,15 +4,17 @@
 
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
-use crate::ehash::{EhashEntry, FourTuple};
-use crate::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
-use crate::mib::Counter;
-use crate::request_sock::{reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT};
-use crate::socket::{SocketId, SocketOptions, TcpState};
+use crate::base::mib::Counter;
+use crate::base::time::Instant;
+use crate::inet::ehash::{EhashEntry, FourTuple};
+use crate::inet::request_sock::{
+    reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT,
+};
+use crate::inet::socket::{SocketId, SocketOptions, TcpState};
 use crate::stack::{Stack, Timer};
-use crate::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieOptions};
-use crate::tcb::TCP_MSS_DEFAULT;
-use crate::time::Instant;
+use crate::tcp::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
+use crate::tcp::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieOptions};
+use crate::tcp::tcb::TCP_MSS_DEFAULT;
 
 /// IPv4 and TCP headers without options: the route's advertised MSS is the MTU less these.
 const IP_TCP_HEADERS: u16 = 40;

@@ -1,0 +1,4 @@
+//! IPv4: input (`ip_rcv`, `ip_local_deliver`) and ICMP errors to TCP (`icmp_unreach`).
+
+pub(crate) mod icmp;
+pub(crate) mod input;

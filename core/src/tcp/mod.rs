@@ -1,0 +1,17 @@
+//! TCP: the control block, input by state (`tcp_input`, `tcp_minisocks`), output, timers,
+//! the passive open (`tcp_conn_request`, SYN cookies), the user calls (`tcp.c`: send, receive,
+//! close, shutdown, poll), SACK and the out-of-order queue.
+
+pub mod calls;
+pub mod initial_window;
+pub mod isn;
+pub(crate) mod listener;
+pub mod ofo_queue;
+pub mod sack;
+pub mod syncookies;
+pub mod tcb;
+pub(crate) mod tcp_input;
+pub(crate) mod tcp_ipv4;
+pub(crate) mod tcp_minisocks;
+pub(crate) mod tcp_output;
+pub mod tcp_timer;
