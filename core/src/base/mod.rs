@@ -5,6 +5,7 @@ pub mod consts;
 pub mod errno;
 pub mod mib;
 pub mod rng;
+pub mod seq;
 pub mod slab;
 pub mod sysctl;
 pub mod time;

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::inet::socket::SocketId;
+use crate::inet::sock_id::SocketId;
 
 /// A listener's accept queue.
 #[derive(Debug, Clone, Default)]

@@ -149,7 +149,7 @@ impl Positions {
 
 /// The bind table's maps hash with the stack's fast multiply hasher: their keys (our ports,
 /// our addresses, our sockets) are chosen locally, never by a peer, so no secret key is needed.
-type FastMap<K, V> = HashMap<K, V, crate::inet::ehash::TupleHashBuilder>;
+type FastMap<K, V> = HashMap<K, V, crate::inet::tuple::TupleHashBuilder>;
 
 /// `inet_bind_conflict`'s pairwise predicate for one address-overlapping owner (rule B13).
 /// `relax` and `reuseport_ok` are Linux's parameters: bind()/listen() pass (true, true), the

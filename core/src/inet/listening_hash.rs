@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 
-use crate::inet::ehash::{FourTuple, TupleHashBuilder};
 use crate::inet::socket::SocketId;
+use crate::inet::tuple::{FourTuple, TupleHashBuilder};
 
 /// The listeners of a stack.
 #[derive(Debug, Default)]

@@ -9,6 +9,8 @@ pub(crate) mod inet_bind;
 pub mod listening_hash;
 pub mod port_bitmap;
 pub mod request_sock;
+pub mod sock_id;
 pub mod socket;
 pub mod syn_queue;
 pub mod time_wait;
+pub mod tuple;

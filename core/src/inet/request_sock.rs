@@ -12,8 +12,8 @@ use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::base::slab::{Slab, SlabKey};
 use crate::base::timer_wheel::TimerId;
-use crate::inet::ehash::FourTuple;
 use crate::inet::socket::SocketId;
+use crate::inet::tuple::FourTuple;
 use crate::tcp::syncookies::CookieOptions;
 
 /// `TCP_TIMEOUT_INIT`: the first SYN-ACK retransmission timeout (L22).

@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 
 use crate::base::slab::{Slab, SlabKey};
 use crate::base::timer_wheel::TimerId;
-use crate::inet::ehash::FourTuple;
+use crate::inet::tuple::FourTuple;
 
 /// `TCP_TIMEWAIT_LEN`: how long a TIME_WAIT entry lives (60 s).
 pub const TCP_TIMEWAIT_LEN: crate::Duration = crate::Duration::from_secs(60);

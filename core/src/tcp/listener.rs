@@ -6,11 +6,12 @@ use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 use crate::base::mib::Counter;
 use crate::base::time::Instant;
-use crate::inet::ehash::{EhashEntry, FourTuple};
+use crate::inet::ehash::EhashEntry;
 use crate::inet::request_sock::{
     reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT,
 };
 use crate::inet::socket::{SocketId, SocketOptions, TcpState};
+use crate::inet::tuple::FourTuple;
 use crate::stack::{Stack, Timer};
 use crate::tcp::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
 use crate::tcp::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieOptions};

@@ -2,7 +2,7 @@
 //! held as contiguous runs in sequence order (Linux coalesces adjacent skbs the same way),
 //! until the hole before them is filled (`tcp_data_queue_ofo`, `tcp_ofo_queue`).
 
-use crate::tcp::tcb::{after, before};
+use crate::base::seq::{after, before};
 
 /// Runs of bytes, each `(first sequence number, bytes)`, sorted, neither overlapping nor
 /// touching; and the sequence number of a FIN seen beyond `rcv_nxt`.

@@ -5,7 +5,7 @@
 //! go (`tcp_sack_remove`); a duplicate range is reported once, ahead of the SACK blocks
 //! (`tcp_dsack_set`, `tcp_dsack_extend`, cleared by `tcp_options_write`).
 
-use crate::tcp::tcb::{after, before};
+use crate::base::seq::{after, before};
 use synq_wire::SackBlocks;
 
 /// `TCP_NUM_SACKS`: SACK blocks remembered.

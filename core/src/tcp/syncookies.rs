@@ -12,7 +12,7 @@ use core::time::Duration;
 use crate::base::rng::Rng;
 use crate::base::sysctl::Sysctl;
 use crate::base::time::Instant;
-use crate::inet::ehash::FourTuple;
+use crate::inet::tuple::FourTuple;
 use crate::tcp::isn::SipKey;
 
 /// `msstab`: the four MSS values a cookie can carry, smallest first.

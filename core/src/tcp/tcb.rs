@@ -172,16 +172,6 @@ impl TcbPool {
     }
 }
 
-/// `before(a, b)` in sequence space.
-pub fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-/// `after(a, b)` in sequence space.
-pub fn after(a: u32, b: u32) -> bool {
-    before(b, a)
-}
-
 impl Tcb {
     /// A block for a connection whose handshake just completed; the queues empty, the RTO
     /// and windows at their initial values.
@@ -328,13 +318,6 @@ impl Tcb {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sequence_comparisons_wrap() {
-        assert!(before(u32::MAX, 0));
-        assert!(after(1, u32::MAX - 1));
-        assert!(!before(5, 5));
-    }
 
     #[test]
     fn first_rtt_sample_gives_rto_min_plus_srtt() {

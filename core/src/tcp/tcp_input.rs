@@ -8,11 +8,12 @@
 //! processing (loss is repaired by the RTO alone), urgent data.
 
 use crate::base::mib::Counter;
+use crate::base::seq::{after, before};
 use crate::base::time::Instant;
 use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::stack::Stack;
 use crate::tcp::listener::tcp_clock_ms;
-use crate::tcp::tcb::{after, before, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
+use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
 use synq_wire::{Ipv4Repr, TcpRepr};
 
 /// What `tcp_ack` made of a segment's acknowledgment.

@@ -3,8 +3,9 @@
 
 use crate::base::mib::Counter;
 use crate::base::time::Instant;
-use crate::inet::ehash::{EhashEntry, FourTuple};
+use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::SocketId;
+use crate::inet::tuple::FourTuple;
 use crate::stack::Stack;
 use std::net::Ipv4Addr;
 use synq_wire::{ip_proto, Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};

@@ -8,15 +8,17 @@ use std::net::SocketAddrV4;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::base::mib::Counter;
+use crate::base::seq::{after, before};
 use crate::base::time::{Duration, Instant};
 use crate::inet::bind_table::Owner;
-use crate::inet::ehash::{EhashEntry, FourTuple};
+use crate::inet::ehash::EhashEntry;
 use crate::inet::request_sock::{RequestId, RequestSock};
 use crate::inet::socket::{Socket, SocketId, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TCP_TIMEWAIT_LEN};
+use crate::inet::tuple::FourTuple;
 use crate::stack::{Stack, Timer};
 use crate::tcp::listener::tcp_clock_ms;
-use crate::tcp::tcb::{after, before, Tcb, TCP_INIT_CWND, TCP_MSS_DEFAULT};
+use crate::tcp::tcb::{Tcb, TCP_INIT_CWND, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_input::rate_limited;
 
 /// `tcp_in_window`: whether [seq, end_seq) touches the window [s_win, e_win).
