@@ -52,8 +52,8 @@ impl Stack {
             info.ato = t.ack.ato_ms * 1000;
             info.rcv_mss = t.ack.rcv_mss;
             info.advmss = u32::from(t.advmss);
-            info.snd_cwnd = t.cwnd;
-            info.snd_ssthresh = t.ssthresh;
+            info.snd_cwnd = t.cwnd.cwnd;
+            info.snd_ssthresh = t.cwnd.ssthresh;
         }
         Ok(info)
     }

@@ -3,6 +3,7 @@
 //! close, shutdown, poll), SACK and the out-of-order queue.
 
 pub mod calls;
+pub mod cong;
 pub mod initial_window;
 pub mod isn;
 pub(crate) mod listener;

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use crate::base::time::{Duration, Instant};
 use crate::base::timer_wheel::TimerId;
+use crate::tcp::cong::{CongestionControl, Cwnd};
 use crate::tcp::ofo_queue::OfoQueue;
 use crate::tcp::sack::SackState;
 
@@ -124,14 +125,12 @@ pub struct Tcb {
     pub retrans_stamp: Option<Instant>,
     /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
     pub rtt_seq: Option<(u32, Instant)>,
-    /// `snd_cwnd` and `snd_ssthresh`, in segments.
-    pub cwnd: u32,
-    pub ssthresh: u32,
+    /// The congestion window and the algorithm that moves it.
+    pub cwnd: Cwnd,
+    pub ca: CongestionControl,
     /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
     /// Nagle: another short one waits only while that one is unacknowledged).
     pub snd_sml: u32,
-    /// Acknowledged segments toward the next congestion-avoidance increase.
-    pub cwnd_cnt: u32,
     /// The delayed-ACK engine.
     pub ack: AckState,
     /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
@@ -212,10 +211,9 @@ impl Tcb {
             retransmits: 0,
             retrans_stamp: None,
             rtt_seq: None,
-            cwnd: TCP_INIT_CWND,
-            ssthresh: u32::MAX >> 1,
+            cwnd: Cwnd::initial(TCP_INIT_CWND),
+            ca: CongestionControl::default(),
             snd_sml: snd_isn.wrapping_add(1),
-            cwnd_cnt: 0,
             ack: AckState::default(),
             last_oow_ack_ms: 0,
             timers: [None; 3],

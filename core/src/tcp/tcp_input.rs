@@ -12,6 +12,7 @@ use crate::base::seq::{after, before};
 use crate::base::time::Instant;
 use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::stack::Stack;
+use crate::tcp::cong::CongestionOps;
 use crate::tcp::listener::tcp_clock_ms;
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
 use synq_wire::{Ipv4Repr, TcpRepr};
@@ -201,17 +202,8 @@ impl Stack {
         if let Some(rtt) = sample {
             tcb.rtt_sample(rtt, rto_min, rto_max);
         }
-        // Congestion window (Reno): slow start below ssthresh, then +1 per window acked.
-        let segs = acked.div_ceil(mss);
-        if tcb.cwnd < tcb.ssthresh {
-            tcb.cwnd = (tcb.cwnd + segs).min(tcb.ssthresh.max(tcb.cwnd + 1));
-        } else {
-            tcb.cwnd_cnt += segs;
-            if tcb.cwnd_cnt >= tcb.cwnd {
-                tcb.cwnd_cnt = 0;
-                tcb.cwnd += 1;
-            }
-        }
+        // `tcp_cong_control`: the algorithm grows the window by what was acknowledged.
+        tcb.ca.cong_avoid(&mut tcb.cwnd, acked.div_ceil(mss));
         tcb.retransmits = 0;
         tcb.backoff = 0;
         tcb.retrans_stamp = None;

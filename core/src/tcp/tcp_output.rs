@@ -251,7 +251,7 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: boo
         };
     }
     let in_flight = snd_nxt.wrapping_sub(tcb.snd_una);
-    if in_flight.div_ceil(mss) >= tcb.cwnd {
+    if in_flight.div_ceil(mss) >= tcb.cwnd.cwnd {
         return Next::Wait;
     }
     let room = (tcb.snd_una.wrapping_add(tcb.snd_wnd).wrapping_sub(snd_nxt) as i32).max(0) as u32;

@@ -10,6 +10,7 @@ use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::SocketId;
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
 use crate::stack::Stack;
+use crate::tcp::cong::CongestionOps;
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
 
@@ -86,11 +87,12 @@ impl Stack {
         }
         self.mib.inc(Counter::TcpExtTCPTimeouts);
         if tcb.retransmits == 0 {
-            tcb.ssthresh = (tcb.in_flight().div_ceil(mss) / 2).max(2);
+            tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd, tcb.in_flight().div_ceil(mss));
             tcb.retrans_stamp = Some(tcb.rtt_seq.map_or(now - tcb.rto, |(_, sent)| sent));
         }
-        tcb.cwnd = 1;
-        tcb.cwnd_cnt = 0;
+        // `tcp_enter_loss`: one segment, then slow start again.
+        tcb.cwnd.cwnd = 1;
+        tcb.cwnd.cnt = 0;
         tcb.rtt_seq = None;
         tcb.retransmits = tcb.retransmits.saturating_add(1);
         tcb.backoff = tcb.backoff.saturating_add(1);
