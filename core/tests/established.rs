@@ -26,6 +26,30 @@ struct Seg {
     sack: Vec<(u32, u32)>,
 }
 
+impl Seg {
+    /// A datagram the stack sent, with seq relative to `s_base` (its ISN + 1) and ack/SACK to
+    /// the peer's ISN.
+    fn parse(d: &[u8], s_base: u32) -> Seg {
+        let (ip, payload) = Ipv4Repr::parse_bytes(d).unwrap();
+        let s = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+        let rel_ack = |a: u32| a.wrapping_sub(C_ISN);
+        Seg {
+            seq: s.seq.wrapping_sub(s_base).wrapping_add(1),
+            ack: if s.flags.ack() { rel_ack(s.ack) } else { 0 },
+            flags: s.flags,
+            window: s.window,
+            len: s.payload.len(),
+            sack: s
+                .options
+                .sack_blocks
+                .as_slice()
+                .iter()
+                .map(|&(l, r)| (rel_ack(l), rel_ack(r)))
+                .collect(),
+        }
+    }
+}
+
 /// The peer of one accepted connection.
 struct Conn {
     stack: Stack,
@@ -98,26 +122,9 @@ impl Conn {
     /// What the stack sent, with seq/ack relative to both ISNs.
     fn drain(&mut self) -> Vec<Seg> {
         let mut out = Vec::new();
-        let mut buf = [0u8; 1500];
-        while let Some(n) = self.stack.poll_transmit(&mut buf) {
-            let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
-            let s = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
-            let rel_ack = |a: u32| a.wrapping_sub(C_ISN);
-            out.push(Seg {
-                seq: s.seq.wrapping_sub(self.s_base).wrapping_add(1),
-                ack: if s.flags.ack() { rel_ack(s.ack) } else { 0 },
-                flags: s.flags,
-                window: s.window,
-                len: s.payload.len(),
-                sack: s
-                    .options
-                    .sack_blocks
-                    .as_slice()
-                    .iter()
-                    .map(|&(l, r)| (rel_ack(l), rel_ack(r)))
-                    .collect(),
-            });
-        }
+        let s_base = self.s_base;
+        self.stack
+            .drain_transmit(&mut [0u8; 1500], |d| out.push(Seg::parse(d, s_base)));
         out
     }
 
@@ -125,12 +132,10 @@ impl Conn {
     fn at(&mut self, secs: f64) -> Vec<(f64, Seg)> {
         let t = Instant::from_nanos((secs * 1e9).round() as u64);
         let mut sent = Vec::new();
-        while let Some(d) = self.stack.poll_timeout().filter(|&d| d <= t) {
-            self.now = d.max(self.now);
-            self.stack.handle_timeout(self.now);
-            let at = self.now.as_nanos() as f64 / 1e9;
-            sent.extend(self.drain().into_iter().map(|s| (at, s)));
-        }
+        let s_base = self.s_base;
+        self.stack.run_until(self.now, t, &mut [0u8; 1500], |at, d| {
+            sent.push((at.as_nanos() as f64 / 1e9, Seg::parse(d, s_base)))
+        });
         self.now = t;
         sent
     }

@@ -19,6 +19,19 @@ struct Out {
     seg: TcpRepr<'static>,
 }
 
+impl Out {
+    /// A datagram the stack sent (handshake segments carry no data).
+    fn parse(d: &[u8]) -> Out {
+        let (ip, payload) = Ipv4Repr::parse_bytes(d).unwrap();
+        let seg = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+        assert!(seg.payload.is_empty(), "no data in the handshake");
+        Out {
+            ip,
+            seg: TcpRepr { payload: &[], ..seg },
+        }
+    }
+}
+
 struct Peer {
     stack: Stack,
     now: Instant,
@@ -58,11 +71,8 @@ impl Peer {
     /// Runs the stack's timers up to `t` and collects what it sent, with the send times.
     fn run_until(&mut self, t: Instant) -> Vec<(Instant, Out)> {
         let mut sent = Vec::new();
-        while let Some(d) = self.stack.poll_timeout().filter(|&d| d <= t) {
-            self.now = d.max(self.now);
-            self.stack.handle_timeout(self.now);
-            sent.extend(self.drain().into_iter().map(|o| (self.now, o)));
-        }
+        self.stack
+            .run_until(self.now, t, &mut [0u8; 1500], |at, d| sent.push((at, Out::parse(d))));
         self.now = t;
         sent
     }
@@ -74,13 +84,7 @@ impl Peer {
     fn drain(&mut self) -> Vec<Out> {
         let mut out = Vec::new();
         let mut buf = [0u8; 1500];
-        while let Some(n) = self.stack.poll_transmit(&mut buf) {
-            let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
-            let seg = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
-            assert!(seg.payload.is_empty(), "no data in the handshake");
-            let seg = TcpRepr { payload: &[], ..seg };
-            out.push(Out { ip, seg });
-        }
+        self.stack.drain_transmit(&mut buf, |d| out.push(Out::parse(d)));
         out
     }
 
@@ -1024,12 +1028,7 @@ fn l35_a_cookie_child_has_no_rtt_sample_so_its_first_rto_is_3_s() {
     // TCP_TIMEOUT_FALLBACK, where a request's child would have srtt + max(2·srtt, 200 ms).
     let mut times = Vec::new();
     let end = start + synq_core::Duration::from_secs(4);
-    while let Some(d) = p.stack.poll_timeout().filter(|&d| d <= end) {
-        p.stack.handle_timeout(d);
-        while p.stack.poll_transmit(&mut [0u8; 1500]).is_some() {
-            times.push(d);
-        }
-    }
+    p.stack.run_until(start, end, &mut [0u8; 1500], |at, _| times.push(at));
     assert_eq!(times, [start + synq_core::Duration::from_secs(3)]);
 }
 

@@ -40,10 +40,7 @@ fn syn() -> TcpRepr<'static> {
 
 fn transmitted(stack: &mut Stack) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut buf = [0u8; 1500];
-    while let Some(n) = stack.poll_transmit(&mut buf) {
-        out.push(buf[..n].to_vec());
-    }
+    stack.drain_transmit(&mut [0u8; 1500], |d| out.push(d.to_vec()));
     out
 }
 

@@ -156,24 +156,18 @@ impl SynqTarget {
         Instant::from_micros(t.max(0) as u64)
     }
 
-    /// The first whole microsecond at or after `t` (a timer deadline may fall between two):
-    /// running the stack then is never too early to fire it.
+    /// The first whole microsecond at or after `t` (a timer deadline may fall between two).
     fn micros_at_or_after(t: Instant) -> Micros {
         t.as_nanos().div_ceil(1_000) as Micros
     }
 
-    /// Runs the stack's timers due by `t` one deadline at a time, keeping what it sends and
-    /// retrying a blocked call after each; true if one ran.
+    /// Runs the stack's timers due by `t` one deadline at a time ([`Stack::step_timers`]),
+    /// keeping what it sends and retrying a blocked call after each; true if one ran.
     fn step(&mut self, t: Micros) -> bool {
-        let Some(deadline) = self.stack.poll_timeout() else {
+        let Some(at) = self.stack.step_timers(Self::instant(self.now), Self::instant(t)) else {
             return false;
         };
-        let at = Self::micros_at_or_after(deadline).max(self.now);
-        if at > t {
-            return false;
-        }
-        self.now = at;
-        self.stack.handle_timeout(Self::instant(at));
+        self.now = Self::micros_at_or_after(at).max(self.now);
         self.collect();
         self.retry();
         true
@@ -216,9 +210,9 @@ impl SynqTarget {
 
     /// Moves what the stack sent into `sent`, stamped with the current time.
     fn collect(&mut self) {
-        while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
-            self.sent.push_back((self.now, self.buf[..n].to_vec()));
-        }
+        let (now, sent) = (self.now, &mut self.sent);
+        self.stack
+            .drain_transmit(&mut self.buf, |d| sent.push_back((now, d.to_vec())));
     }
 
     fn drain(&mut self) -> Vec<(Micros, Vec<u8>)> {

@@ -69,15 +69,17 @@ fuzz_target!(|data: &[u8]| {
         t[20 + optlen..].copy_from_slice(payload);
         TcpPacket::new_checked(&mut *t).unwrap().fill_checksum(CLIENT, SERVER);
         stack.receive(now, &d);
+        let then = now;
         now = now + Duration::from_millis(u64::from(h[10]) * 16);
-        stack.handle_timeout(now);
-        while let Some(n) = stack.poll_transmit(&mut buf) {
-            let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
+        let mut saw = |d: &[u8]| {
+            let (ip, payload) = Ipv4Repr::parse_bytes(d).unwrap();
             let seg = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
             if seg.flags.syn() && seg.flags.ack() {
                 last_synack[usize::from(seg.dst_port.wrapping_sub(40000) & 3)] = seg.seq;
             }
-        }
+        };
+        stack.drain_transmit(&mut buf, &mut saw);
+        stack.run_until(then, now, &mut buf, |_, d| saw(d));
         if h[12] & 0x80 != 0 {
             if let Ok((child, _)) = stack.accept(l) {
                 children.push(child);

@@ -9,9 +9,8 @@ use synq_wire::{Ipv4Repr, TcpRepr};
 fuzz_target!(|data: &[u8]| {
     let mut stack = Stack::new(StackConfig::new(Ipv4Addr::new(10, 0, 0, 2)));
     stack.receive(Instant::ZERO, data);
-    let mut buf = [0u8; 1500];
-    while let Some(n) = stack.poll_transmit(&mut buf) {
-        let (ip, payload) = Ipv4Repr::parse_bytes(&buf[..n]).unwrap();
+    stack.drain_transmit(&mut [0u8; 1500], |d| {
+        let (ip, payload) = Ipv4Repr::parse_bytes(d).unwrap();
         TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
-    }
+    });
 });

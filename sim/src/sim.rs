@@ -84,6 +84,8 @@ pub struct Sim {
     next_seq: u64,
     trace: Option<Vec<TraceEntry>>,
     tx_buf: Vec<u8>,
+    /// Datagrams a stack just sent, on their way to the links (kept for its capacity).
+    tx_out: Vec<Vec<u8>>,
 }
 
 impl Sim {
@@ -98,6 +100,7 @@ impl Sim {
             next_seq: 0,
             trace: None,
             tx_buf: vec![0; 65535],
+            tx_out: Vec::new(),
         }
     }
 
@@ -269,13 +272,14 @@ impl Sim {
 
     /// Sends what a stack queued and keeps one timer event armed at its next deadline.
     fn service(&mut self, host: HostId) {
-        let mut buf = std::mem::take(&mut self.tx_buf);
-        while let Endpoint::Stack { stack, .. } = &mut self.hosts[host.0].endpoint {
-            let Some(n) = stack.poll_transmit(&mut buf) else { break };
-            let datagram = buf[..n].to_vec();
+        let (mut buf, mut out) = (std::mem::take(&mut self.tx_buf), std::mem::take(&mut self.tx_out));
+        if let Endpoint::Stack { stack, .. } = &mut self.hosts[host.0].endpoint {
+            stack.drain_transmit(&mut buf, |d| out.push(d.to_vec()));
+        }
+        for datagram in out.drain(..) {
             self.transmit(host, datagram);
         }
-        self.tx_buf = buf;
+        (self.tx_buf, self.tx_out) = (buf, out);
         let Endpoint::Stack { stack, armed } = &mut self.hosts[host.0].endpoint else {
             return;
         };

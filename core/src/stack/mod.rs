@@ -185,6 +185,34 @@ impl Stack {
         }
     }
 
+    // ---------------------------------------------------------------- driving in virtual time
+
+    /// Fires the earliest timer deadline due by `until` (at `now` if it is already past) and
+    /// returns the time it fired at; `None` when nothing is due by then.
+    pub fn step_timers(&mut self, now: Instant, until: Instant) -> Option<Instant> {
+        let at = self.poll_timeout().filter(|&d| d <= until)?.max(now);
+        self.handle_timeout(at);
+        Some(at)
+    }
+
+    /// Hands every queued datagram to `sent`, in order, through `buf`.
+    pub fn drain_transmit(&mut self, buf: &mut [u8], mut sent: impl FnMut(&[u8])) {
+        while let Some(n) = self.poll_transmit(buf) {
+            sent(&buf[..n]);
+        }
+    }
+
+    /// The drive loop of a driver in virtual time: from `now` to `until`, each timer deadline
+    /// due fires at its own time ([`Stack::step_timers`]) and every datagram it makes the
+    /// stack send goes to `sent` with that time.
+    pub fn run_until(&mut self, now: Instant, until: Instant, buf: &mut [u8], mut sent: impl FnMut(Instant, &[u8])) {
+        let mut t = now;
+        while let Some(at) = self.step_timers(t, until) {
+            t = at;
+            self.drain_transmit(buf, |d| sent(at, d));
+        }
+    }
+
     // ---------------------------------------------------------------- socket calls
 
     /// `socket(2)` owned by the stack's default credentials; see [`Stack::socket_as`].
