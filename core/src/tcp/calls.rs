@@ -85,7 +85,7 @@ impl Stack {
         }
         let tuple = socket.tuple();
         if let Some(tcb) = socket.tcb.as_deref_mut() {
-            for t in tcb.timers.iter_mut().filter_map(Option::take) {
+            for t in tcb.timers.take_all() {
                 self.timers.cancel(t);
             }
         }
@@ -103,7 +103,7 @@ impl Stack {
     pub(crate) fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
         let Ok(socket) = self.sockets.remove(fd) else { return };
         if let Some(tcb) = socket.tcb.as_deref() {
-            for &t in tcb.timers.iter().flatten() {
+            for t in tcb.timers.armed() {
                 self.timers.cancel(t);
             }
         }

@@ -33,11 +33,46 @@ pub const TCP_MAX_QUICKACKS: u8 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpTimer {
     /// Retransmission of the oldest unacknowledged segment (RTO).
-    Retransmit = 0,
+    Retransmit,
     /// The delayed ACK.
-    DelAck = 1,
+    DelAck,
     /// An orphan's FIN_WAIT2 lifetime (`tcp_fin_timeout`, run by the keepalive timer).
-    FinWait2 = 2,
+    FinWait2,
+}
+
+impl TcpTimer {
+    /// How many kinds there are.
+    pub const COUNT: usize = 3;
+}
+
+/// A connection's armed timers, one slot per [`TcpTimer`] (the wheel entry, to cancel or
+/// look up), indexed by the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimerTable([Option<TimerId>; TcpTimer::COUNT]);
+
+impl TimerTable {
+    /// Every armed timer's entry, leaving the table empty.
+    pub fn take_all(&mut self) -> impl Iterator<Item = TimerId> + '_ {
+        self.0.iter_mut().filter_map(Option::take)
+    }
+
+    /// Every armed timer's entry.
+    pub fn armed(&self) -> impl Iterator<Item = TimerId> + '_ {
+        self.0.iter().flatten().copied()
+    }
+}
+
+impl std::ops::Index<TcpTimer> for TimerTable {
+    type Output = Option<TimerId>;
+    fn index(&self, kind: TcpTimer) -> &Option<TimerId> {
+        &self.0[kind as usize]
+    }
+}
+
+impl std::ops::IndexMut<TcpTimer> for TimerTable {
+    fn index_mut(&mut self, kind: TcpTimer) -> &mut Option<TimerId> {
+        &mut self.0[kind as usize]
+    }
 }
 
 /// `icsk_ack`: the delayed-ACK engine's state.
@@ -136,7 +171,7 @@ pub struct Tcb {
     /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
     pub last_oow_ack_ms: u32,
     /// Armed timers, by [`TcpTimer`].
-    pub timers: [Option<TimerId>; 3],
+    pub timers: TimerTable,
 }
 
 /// Freed control blocks kept for the next connections, so that a steady stream of
@@ -216,7 +251,7 @@ impl Tcb {
             snd_sml: snd_isn.wrapping_add(1),
             ack: AckState::default(),
             last_oow_ack_ms: 0,
-            timers: [None; 3],
+            timers: TimerTable::default(),
         }
     }
 

@@ -29,10 +29,10 @@ impl Stack {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
-        if let Some(old) = tcb.timers[kind as usize].take() {
+        if let Some(old) = tcb.timers[kind].take() {
             self.timers.cancel(old);
         }
-        tcb.timers[kind as usize] = Some(self.timers.insert(deadline, Timer::Tcp(fd, kind)));
+        tcb.timers[kind] = Some(self.timers.insert(deadline, Timer::Tcp(fd, kind)));
     }
 
     /// Stops one of a connection's timers.
@@ -40,7 +40,7 @@ impl Stack {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
-        if let Some(old) = tcb.timers[kind as usize].take() {
+        if let Some(old) = tcb.timers[kind].take() {
             self.timers.cancel(old);
         }
     }
@@ -94,7 +94,7 @@ impl Stack {
         tcb.ack.quick = tcb.ack.quick.saturating_sub(1);
         tcb.ack.pending = false;
         tcb.ack.now = false;
-        let delack = tcb.timers[TcpTimer::DelAck as usize].take();
+        let delack = tcb.timers[TcpTimer::DelAck].take();
         let src = socket.rcv_saddr;
         if let Some(t) = delack {
             self.timers.cancel(t);
@@ -143,7 +143,7 @@ impl Stack {
             ato = ato.min(max_ato);
         }
         let mut deadline = now + Duration::from_millis(u64::from(ato.min(TCP_DELACK_MAX_MS)));
-        if let Some(armed) = tcb.timers[TcpTimer::DelAck as usize].and_then(|t| self.timers.deadline(t)) {
+        if let Some(armed) = tcb.timers[TcpTimer::DelAck].and_then(|t| self.timers.deadline(t)) {
             if armed <= now + Duration::from_millis(u64::from(ato >> 2)) {
                 return self.tcp_send_ack(now, fd);
             }
@@ -168,7 +168,7 @@ impl Stack {
         let nodelay = socket.options.nodelay;
         let Some(tcb) = socket.tcb.as_deref() else { return };
         let mut next = next_segment(tcb, tcb.snd_nxt, mss, nodelay);
-        if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit as usize].is_none() {
+        if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
             let rto = tcb.rto;
             return self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
         }
@@ -217,7 +217,7 @@ impl Stack {
         if tcb.ack.ato_ms != 0 && now_ms.wrapping_sub(tcb.ack.lrcvtime_ms) < tcb.ack.ato_ms {
             tcb.ack.pingpong = tcb.ack.pingpong.saturating_add(1);
         }
-        if tcb.timers[TcpTimer::Retransmit as usize].is_none() {
+        if tcb.timers[TcpTimer::Retransmit].is_none() {
             let rto = tcb.rto;
             self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
         }

@@ -36,7 +36,7 @@ impl Stack {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
-        tcb.timers[kind as usize] = None;
+        tcb.timers[kind] = None;
         match kind {
             TcpTimer::Retransmit => self.tcp_retransmit_timer(now, fd),
             TcpTimer::DelAck => self.tcp_delack_timer(now, fd),
