@@ -10,6 +10,16 @@ pub fn after(a: u32, b: u32) -> bool {
     before(b, a)
 }
 
+/// `tcp_in_window`: whether [seq, end_seq) touches the window [s_win, e_win).
+pub fn tcp_in_window(seq: u32, end_seq: u32, s_win: u32, e_win: u32) -> bool {
+    seq == s_win || (after(end_seq, s_win) && before(seq, e_win)) || (seq == e_win && seq == end_seq)
+}
+
+/// `between(x, lo, hi)`: lo ≤ x ≤ hi in sequence space.
+pub fn between(x: u32, lo: u32, hi: u32) -> bool {
+    hi.wrapping_sub(lo) >= x.wrapping_sub(lo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

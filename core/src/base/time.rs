@@ -99,6 +99,11 @@ impl fmt::Debug for Instant {
     }
 }
 
+/// The TCP clock in milliseconds that timestamps count (`tcp_clock_ms`).
+pub fn tcp_clock_ms(now: Instant) -> u32 {
+    now.as_millis() as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::stack::tx_queue::TxQueue;
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::syncookies::SynCookies;
-use crate::tcp::tcb::TcpTimer;
+use crate::tcp::tcb::{TcpTimer, TCP_MIN_MSS};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// How a stack is set up.
@@ -334,7 +334,7 @@ impl Stack {
             }
             // do_tcp_setsockopt
             (SOL_TCP, TCP_MAXSEG) => {
-                if val != 0 && !(TCP_MIN_MSS..=MAX_TCP_WINDOW).contains(&val) {
+                if val != 0 && !(i32::from(TCP_MIN_MSS)..=MAX_TCP_WINDOW).contains(&val) {
                     return Err(Errno::EINVAL);
                 }
                 o.user_mss = val as u16;
@@ -552,8 +552,6 @@ impl Stack {
     }
 }
 
-/// `TCP_MIN_MSS`: the smallest TCP_MAXSEG.
-const TCP_MIN_MSS: i32 = 88;
 /// `MAX_TCP_WINDOW`: the largest TCP_MAXSEG.
 const MAX_TCP_WINDOW: i32 = 32767;
 /// `MAX_TCP_SYNCNT`: the largest TCP_SYNCNT.

@@ -5,7 +5,7 @@
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 use crate::base::mib::Counter;
-use crate::base::time::Instant;
+use crate::base::time::{tcp_clock_ms, Instant};
 use crate::inet::ehash::EhashEntry;
 use crate::inet::request_sock::{
     reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT,
@@ -19,11 +19,6 @@ use crate::tcp::tcb::TCP_MSS_DEFAULT;
 
 /// IPv4 and TCP headers without options: the route's advertised MSS is the MTU less these.
 const IP_TCP_HEADERS: u16 = 40;
-
-/// The TCP clock in milliseconds that timestamps count (`tcp_clock_ms`).
-pub(crate) fn tcp_clock_ms(now: Instant) -> u32 {
-    now.as_millis() as u32
-}
 
 impl Stack {
     /// Our MSS for a connection of a socket with TCP_MAXSEG `user_mss` (`tcp_mss_clamp` of
@@ -351,7 +346,7 @@ impl Stack {
             return false;
         }
         let (incarnation, lopts) = (l.incarnation, l.options);
-        let Some(mss) = self.syncookies.cookie_v4_check(tuple.into(), seg.seq, seg.ack, now) else {
+        let Some(mss) = self.syncookies.cookie_v4_check_mss(tuple.into(), seg.seq, seg.ack, now) else {
             self.mib.inc(Counter::TcpExtSyncookiesFailed);
             return false;
         };

@@ -105,7 +105,7 @@ impl SynCookies {
     /// `__cookie_v4_check` (L32, L37 step 3): the MSS a returning ACK's cookie encodes, or
     /// `None` when it is forged, damaged or older than [`MAX_SYNCOOKIE_AGE`] periods. `seq` and
     /// `ack` are the ACK's own numbers (the cookie is `ack − 1`, the client ISN `seq − 1`).
-    pub fn cookie_v4_check(&self, f: CookieFlow, seq: u32, ack: u32, now: Instant) -> Option<u16> {
+    pub fn cookie_v4_check_mss(&self, f: CookieFlow, seq: u32, ack: u32, now: Instant) -> Option<u16> {
         let cookie = ack.wrapping_sub(1);
         let client_isn = seq.wrapping_sub(1);
         let count = tcp_cookie_time(now);
@@ -240,7 +240,10 @@ mod tests {
         ] {
             let (cookie, mss) = c.cookie_v4_init_sequence(flow(), 1000, peer, at);
             assert_eq!(mss, got, "peer MSS {peer}");
-            assert_eq!(c.cookie_v4_check(flow(), 1001, cookie.wrapping_add(1), at), Some(got));
+            assert_eq!(
+                c.cookie_v4_check_mss(flow(), 1001, cookie.wrapping_add(1), at),
+                Some(got)
+            );
         }
     }
 
@@ -265,18 +268,18 @@ mod tests {
         let c = cookies();
         let issued = Instant::from_millis(59_900);
         let (cookie, _) = c.cookie_v4_init_sequence(flow(), 5, 1460, issued);
-        let check = |s: u64| c.cookie_v4_check(flow(), 6, cookie.wrapping_add(1), Instant::from_millis(s));
+        let check = |s: u64| c.cookie_v4_check_mss(flow(), 6, cookie.wrapping_add(1), Instant::from_millis(s));
         assert_eq!(check(59_999), Some(1460));
         assert_eq!(check(119_999), Some(1460), "next minute still good");
         assert_eq!(check(120_000), None, "two minutes on: too old");
         // Issued at the start of a minute: good for just under two minutes.
         let (cookie, _) = c.cookie_v4_init_sequence(flow(), 5, 1460, Instant::from_secs(60));
         assert_eq!(
-            c.cookie_v4_check(flow(), 6, cookie.wrapping_add(1), Instant::from_millis(179_999)),
+            c.cookie_v4_check_mss(flow(), 6, cookie.wrapping_add(1), Instant::from_millis(179_999)),
             Some(1460)
         );
         assert_eq!(
-            c.cookie_v4_check(flow(), 6, cookie.wrapping_add(1), Instant::from_secs(180)),
+            c.cookie_v4_check_mss(flow(), 6, cookie.wrapping_add(1), Instant::from_secs(180)),
             None
         );
     }
@@ -287,27 +290,27 @@ mod tests {
         let now = Instant::from_secs(1);
         let (cookie, _) = c.cookie_v4_init_sequence(flow(), 5, 1460, now);
         let ack = cookie.wrapping_add(1);
-        assert_eq!(c.cookie_v4_check(flow(), 6, ack, now), Some(1460));
+        assert_eq!(c.cookie_v4_check_mss(flow(), 6, ack, now), Some(1460));
         // The client ISN is an additive offset, as in Linux: a few off shifts the MSS index
         // (caught only when it leaves 0..4), more is refused.
-        assert_eq!(c.cookie_v4_check(flow(), 5, ack, now), None, "index 4");
-        assert_eq!(c.cookie_v4_check(flow(), 7, ack, now), Some(1440), "index 2");
-        assert_eq!(c.cookie_v4_check(flow(), 1006, ack, now), None, "other client ISN");
+        assert_eq!(c.cookie_v4_check_mss(flow(), 5, ack, now), None, "index 4");
+        assert_eq!(c.cookie_v4_check_mss(flow(), 7, ack, now), Some(1440), "index 2");
+        assert_eq!(c.cookie_v4_check_mss(flow(), 1006, ack, now), None, "other client ISN");
         assert_eq!(
-            c.cookie_v4_check(flow(), 6, ack.wrapping_add(1), now),
+            c.cookie_v4_check_mss(flow(), 6, ack.wrapping_add(1), now),
             None,
             "other ack"
         );
         let other = CookieFlow { sport: 40001, ..flow() };
-        assert_eq!(c.cookie_v4_check(other, 6, ack, now), None, "other 4-tuple");
+        assert_eq!(c.cookie_v4_check_mss(other, 6, ack, now), None, "other 4-tuple");
         assert_eq!(
-            cookies_other().cookie_v4_check(flow(), 6, ack, now),
+            cookies_other().cookie_v4_check_mss(flow(), 6, ack, now),
             None,
             "other secrets"
         );
         // Random acks: only about 4 in 2^24 · 256 / 2 pass; none of these.
         let mut rng = Rng::seed_from_u64(9);
-        assert!((0..10_000).all(|_| c.cookie_v4_check(flow(), 6, rng.next_u32(), now).is_none()));
+        assert!((0..10_000).all(|_| c.cookie_v4_check_mss(flow(), 6, rng.next_u32(), now).is_none()));
     }
 
     fn cookies_other() -> SynCookies {

@@ -15,6 +15,9 @@ use crate::tcp::sack::SackState;
 /// reports before it has a connection.
 pub const TCP_MSS_DEFAULT: u16 = 536;
 
+/// `TCP_MIN_MSS`: the smallest MSS (and TCP_MAXSEG) Linux uses.
+pub const TCP_MIN_MSS: u16 = 88;
+
 /// `TCP_INIT_CWND`: the initial congestion window, in segments (RFC 6928).
 pub const TCP_INIT_CWND: u32 = 10;
 

@@ -3,17 +3,16 @@
 //! SYN, no ACK), `tcp_ack`, the state moves an ACK of our FIN makes, `tcp_data_queue`,
 //! `tcp_fin`, and the ACK decision (`__tcp_ack_snd_check`, `tcp_event_data_recv`).
 //!
-//! Not built (yet): an out-of-order queue (a segment beyond `rcv_nxt` is dropped and
-//! answered at once with a duplicate ACK, without SACK blocks), fast retransmit and SACK
-//! processing (loss is repaired by the RTO alone), urgent data.
+//! Not built (yet): fast retransmit and SACK processing on the sending side (loss is
+//! repaired by the RTO alone), urgent data.
 
 use crate::base::mib::Counter;
 use crate::base::seq::{after, before};
+use crate::base::time::tcp_clock_ms;
 use crate::base::time::Instant;
 use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::stack::Stack;
 use crate::tcp::cong::CongestionOps;
-use crate::tcp::listener::tcp_clock_ms;
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
 use synq_wire::{Ipv4Repr, TcpRepr};
 

@@ -8,7 +8,8 @@ use std::net::SocketAddrV4;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::base::mib::Counter;
-use crate::base::seq::{after, before};
+use crate::base::seq::{after, before, between, tcp_in_window};
+use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
@@ -17,19 +18,8 @@ use crate::inet::socket::{Socket, SocketId, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TCP_TIMEWAIT_LEN};
 use crate::inet::tuple::FourTuple;
 use crate::stack::{Stack, Timer};
-use crate::tcp::listener::tcp_clock_ms;
-use crate::tcp::tcb::{Tcb, TCP_INIT_CWND, TCP_MSS_DEFAULT};
+use crate::tcp::tcb::{Tcb, TCP_INIT_CWND, TCP_MIN_MSS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_input::rate_limited;
-
-/// `tcp_in_window`: whether [seq, end_seq) touches the window [s_win, e_win).
-fn tcp_in_window(seq: u32, end_seq: u32, s_win: u32, e_win: u32) -> bool {
-    seq == s_win || (after(end_seq, s_win) && before(seq, e_win)) || (seq == e_win && seq == end_seq)
-}
-
-/// `between(x, lo, hi)`: lo ≤ x ≤ hi in sequence space.
-fn between(x: u32, lo: u32, hi: u32) -> bool {
-    hi.wrapping_sub(lo) >= x.wrapping_sub(lo)
-}
 
 impl Stack {
     /// `tcp_check_req` (L26, L27, L41–L45) for a segment whose 4-tuple names request `id`.
@@ -250,7 +240,7 @@ impl Stack {
         tcb.ack.rcv_mss = u32::from(tcb.advmss.min(tcb.mss_clamp))
             .min(req.rcv_wnd / 2)
             .min(u32::from(TCP_MSS_DEFAULT))
-            .max(88);
+            .max(u32::from(TCP_MIN_MSS));
         child.tcb = Some(tcb);
         let fd = self.sockets.insert_hidden(child);
         // __inet_inherit_port: the child holds the listener's port at its own address.

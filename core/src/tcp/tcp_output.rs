@@ -5,10 +5,10 @@
 
 use crate::base::mib::Counter;
 use crate::base::seq::{after, before};
+use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SocketId, TcpState};
 use crate::stack::{Stack, Timer};
-use crate::tcp::listener::tcp_clock_ms;
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
