@@ -132,8 +132,8 @@ impl Stack {
             reuse_port: socket.options.reuse_port,
             uid: socket.creds.uid,
             conn: TwConn {
-                rcv_nxt: tcb.rcv_nxt,
-                snd_nxt: tcb.snd_nxt,
+                rcv_nxt: tcb.rcv_nxt.0,
+                snd_nxt: tcb.snd_nxt.0,
                 rcv_wnd: tcb.rcv_wnd,
                 rcv_wscale: tcb.rcv_wscale,
                 tstamp_ok: tcb.tstamp_ok,
@@ -174,7 +174,7 @@ impl Stack {
         }
         let n = data.len().min(room);
         tcb.send_buf.extend(&data[..n]);
-        tcb.write_seq = tcb.write_seq.wrapping_add(n as u32);
+        tcb.write_seq += n as u32;
         self.tcp_write_xmit(now, fd);
         Ok(n)
     }

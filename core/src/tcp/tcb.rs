@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use crate::base::seq::SeqNum;
 use crate::base::time::{Duration, Instant};
 use crate::base::timer_wheel::TimerId;
 use crate::tcp::cong::{CongestionControl, Cwnd};
@@ -102,22 +103,22 @@ pub struct AckState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tcb {
     /// `snd_una`, `snd_nxt`: oldest unacknowledged and next sequence number to send.
-    pub snd_una: u32,
-    pub snd_nxt: u32,
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
     /// The highest sequence number sent: `snd_nxt` goes back to `snd_una` when the RTO
     /// resends everything in flight, ACKs up to here stay valid.
-    pub snd_max: u32,
+    pub snd_max: SeqNum,
     /// `snd_wnd`: the peer's window, scaled; `max_window` the largest it has offered.
     pub snd_wnd: u32,
     pub max_window: u32,
     /// `snd_wl1`: the sequence number of the segment that last updated `snd_wnd`.
-    pub snd_wl1: u32,
+    pub snd_wl1: SeqNum,
     /// `rcv_nxt`: next sequence number expected.
-    pub rcv_nxt: u32,
+    pub rcv_nxt: SeqNum,
     /// `rcv_wnd`: the window we offered last, at `rcv_wup` (`rcv_nxt` then);
     /// `window_clamp` its ceiling; `rcv_ssthresh` how far it may open now.
     pub rcv_wnd: u32,
-    pub rcv_wup: u32,
+    pub rcv_wup: SeqNum,
     pub window_clamp: u32,
     pub rcv_ssthresh: u32,
     /// `mss_cache` source: the peer's MSS clamp (`rx_opt.mss_clamp`).
@@ -139,7 +140,7 @@ pub struct Tcb {
     /// ending at `write_seq`.
     pub send_buf: VecDeque<u8>,
     /// `write_seq`: the sequence number after the last byte the user wrote (our FIN's).
-    pub write_seq: u32,
+    pub write_seq: SeqNum,
     /// In-order bytes received and not yet read (from `copied_seq` to `rcv_nxt`).
     pub recv_buf: VecDeque<u8>,
     /// Bytes received beyond `rcv_nxt`.
@@ -162,13 +163,13 @@ pub struct Tcb {
     /// `retrans_stamp`: when the segment being retransmitted was first sent.
     pub retrans_stamp: Option<Instant>,
     /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
-    pub rtt_seq: Option<(u32, Instant)>,
+    pub rtt_seq: Option<(SeqNum, Instant)>,
     /// The congestion window and the algorithm that moves it.
     pub cwnd: Cwnd,
     pub ca: CongestionControl,
     /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
     /// Nagle: another short one waits only while that one is unacknowledged).
-    pub snd_sml: u32,
+    pub snd_sml: SeqNum,
     /// The delayed-ACK engine.
     pub ack: AckState,
     /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
@@ -212,11 +213,11 @@ impl TcbPool {
 impl Tcb {
     /// A block for a connection whose handshake just completed; the queues empty, the RTO
     /// and windows at their initial values.
-    pub fn new(snd_isn: u32, rcv_nxt: u32) -> Tcb {
+    pub fn new(snd_isn: SeqNum, rcv_nxt: SeqNum) -> Tcb {
         Tcb {
-            snd_una: snd_isn.wrapping_add(1),
-            snd_nxt: snd_isn.wrapping_add(1),
-            snd_max: snd_isn.wrapping_add(1),
+            snd_una: snd_isn + 1,
+            snd_nxt: snd_isn + 1,
+            snd_max: snd_isn + 1,
             snd_wnd: 0,
             max_window: 0,
             snd_wl1: rcv_nxt,
@@ -235,7 +236,7 @@ impl Tcb {
             sack_ok: false,
             ecn_ok: false,
             send_buf: VecDeque::new(),
-            write_seq: snd_isn.wrapping_add(1),
+            write_seq: snd_isn + 1,
             recv_buf: VecDeque::new(),
             ofo: OfoQueue::default(),
             sack: SackState::default(),
@@ -251,7 +252,7 @@ impl Tcb {
             rtt_seq: None,
             cwnd: Cwnd::initial(TCP_INIT_CWND),
             ca: CongestionControl::default(),
-            snd_sml: snd_isn.wrapping_add(1),
+            snd_sml: snd_isn + 1,
             ack: AckState::default(),
             last_oow_ack_ms: 0,
             timers: TimerTable::default(),
@@ -259,28 +260,28 @@ impl Tcb {
     }
 
     /// The sequence number of the first byte in `send_buf`.
-    pub fn send_buf_seq(&self) -> u32 {
-        self.write_seq.wrapping_sub(self.send_buf.len() as u32)
+    pub fn send_buf_seq(&self) -> SeqNum {
+        self.write_seq - self.send_buf.len() as u32
     }
 
     /// Our FIN has been acknowledged.
     pub fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una == self.write_seq.wrapping_add(1)
+        self.fin_queued && self.snd_una == self.write_seq + 1
     }
 
     /// Bytes written and not yet sent, were `snd_nxt` the next to send.
-    pub fn unsent_from(&self, snd_nxt: u32) -> u32 {
-        (self.write_seq.wrapping_sub(snd_nxt) as i32).max(0) as u32
+    pub fn unsent_from(&self, snd_nxt: SeqNum) -> u32 {
+        ((self.write_seq - snd_nxt) as i32).max(0) as u32
     }
 
     /// Sequence space sent and not acknowledged (`tcp_packets_in_flight` in bytes).
     pub fn in_flight(&self) -> u32 {
-        self.snd_nxt.wrapping_sub(self.snd_una)
+        self.snd_nxt - self.snd_una
     }
 
     /// `tcp_receive_window`: what is left of the window we offered last.
     pub fn receive_window(&self) -> u32 {
-        let left = self.rcv_wup.wrapping_add(self.rcv_wnd).wrapping_sub(self.rcv_nxt) as i32;
+        let left = ((self.rcv_wup + self.rcv_wnd) - self.rcv_nxt) as i32;
         left.max(0) as u32
     }
 
@@ -357,7 +358,7 @@ mod tests {
 
     #[test]
     fn first_rtt_sample_gives_rto_min_plus_srtt() {
-        let mut t = Tcb::new(0, 0);
+        let mut t = Tcb::new(SeqNum(0), SeqNum(0));
         t.rtt_sample(
             Duration::from_millis(10),
             Duration::from_millis(200),
@@ -378,7 +379,7 @@ mod tests {
 
     #[test]
     fn window_never_shrinks_and_rounds_up_to_the_scale() {
-        let mut t = Tcb::new(0, 1000);
+        let mut t = Tcb::new(SeqNum(0), SeqNum(1000));
         t.window_clamp = 64240;
         t.rcv_ssthresh = 64240;
         t.rcv_wscale = 10;
@@ -388,6 +389,6 @@ mod tests {
         t.rcv_nxt += 4000;
         // 64240 - 4000 free, but the right edge offered before stays.
         assert_eq!(t.select_window(), 60);
-        assert!(t.rcv_wup.wrapping_add(t.rcv_wnd) >= 1000 + 63 * 1024);
+        assert!((t.rcv_wup + t.rcv_wnd).0 >= 1000 + 63 * 1024);
     }
 }

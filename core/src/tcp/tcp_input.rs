@@ -7,7 +7,7 @@
 //! repaired by the RTO alone), urgent data.
 
 use crate::base::mib::Counter;
-use crate::base::seq::{after, before};
+use crate::base::seq::{before, SeqNum};
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::Instant;
 use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
@@ -37,7 +37,8 @@ impl Stack {
             return self.reply_reset(ip, seg);
         }
         let f = seg.flags;
-        let end_seq = seg.seq.wrapping_add(seg.segment_len() as u32);
+        let seq = SeqNum(seg.seq);
+        let end_seq = seq + seg.segment_len() as u32;
 
         // tcp_validate_incoming, step 1: PAWS (tcp_paws_discard).
         if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
@@ -47,12 +48,12 @@ impl Stack {
             }
         }
         // Step 1: tcp_sequence.
-        let limit = tcb.rcv_nxt.wrapping_add(tcb.receive_window());
-        let acceptable = if before(end_seq, tcb.rcv_wup) {
+        let limit = tcb.rcv_nxt + tcb.receive_window();
+        let acceptable = if end_seq.before(tcb.rcv_wup) {
             false
-        } else if after(end_seq, limit) && after(end_seq.wrapping_sub(u32::from(f.fin())), limit) {
+        } else if end_seq.after(limit) && (end_seq - u32::from(f.fin())).after(limit) {
             // Beyond the window: only a segment starting inside it, onto an empty queue.
-            let ok = !after(seg.seq, limit) && tcb.recv_buf.is_empty();
+            let ok = !seq.after(limit) && tcb.recv_buf.is_empty();
             if !ok {
                 self.mib.inc(Counter::TcpExtBeyondWindow);
             }
@@ -63,7 +64,7 @@ impl Stack {
         // tcp_reset_check: a reset at the sequence of the peer's FIN, after it.
         let fin_reset = f.rst()
             && matches!(state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
-            && seg.seq == tcb.rcv_nxt.wrapping_sub(1);
+            && seq == tcb.rcv_nxt - 1;
         if fin_reset {
             return self.tcp_reset(fd);
         }
@@ -79,7 +80,7 @@ impl Stack {
         // Step 2: RST (RFC 5961 3.2): exactly at rcv_nxt it resets, elsewhere in the window
         // it is challenged.
         if f.rst() {
-            if seg.seq == tcb.rcv_nxt {
+            if seq == tcb.rcv_nxt {
                 return self.tcp_reset(fd);
             }
             return self.tcp_send_challenge_ack(now, fd);
@@ -121,14 +122,14 @@ impl Stack {
         let rcv_shutdown = socket.shutdown & RCV_SHUTDOWN != 0;
         let Some(tcb) = socket.tcb.as_deref() else { return };
         match state {
-            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !before(seg.seq, tcb.rcv_nxt) => {}
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !seq.before(tcb.rcv_nxt) => {}
             _ => {
                 // RFC 1122: data after the user closed resets the connection.
-                let data_end = end_seq.wrapping_sub(u32::from(f.fin()));
+                let data_end = end_seq - u32::from(f.fin());
                 if matches!(state, TcpState::FinWait1 | TcpState::FinWait2)
                     && rcv_shutdown
                     && !seg.payload.is_empty()
-                    && after(data_end, tcb.rcv_nxt)
+                    && data_end.after(tcb.rcv_nxt)
                 {
                     self.mib.inc(Counter::TcpExtTCPAbortOnData);
                     self.tcp_reset(fd);
@@ -154,36 +155,34 @@ impl Stack {
         let Some(tcb) = socket.tcb.as_deref_mut() else {
             return AckResult::Old;
         };
-        let ack = seg.ack;
-        if after(ack, tcb.snd_max) {
+        let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
+        if ack.after(tcb.snd_max) {
             return AckResult::Unsent;
         }
-        if before(ack, tcb.snd_una) {
+        if ack.before(tcb.snd_una) {
             return AckResult::Old;
         }
         // tcp_replace_ts_recent
         if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
-            if !after(seg.seq, tcb.rcv_wup) && !before(ts.tsval, tcb.ts_recent) {
+            if !seq.after(tcb.rcv_wup) && !before(ts.tsval, tcb.ts_recent) {
                 tcb.ts_recent = ts.tsval;
             }
         }
         // tcp_ack_update_window
         let nwin = u32::from(seg.window) << tcb.snd_wscale;
-        if after(ack, tcb.snd_una) || after(seg.seq, tcb.snd_wl1) || (seg.seq == tcb.snd_wl1 && nwin > tcb.snd_wnd) {
+        if ack.after(tcb.snd_una) || seq.after(tcb.snd_wl1) || (seq == tcb.snd_wl1 && nwin > tcb.snd_wnd) {
             tcb.snd_wnd = nwin;
-            tcb.snd_wl1 = seg.seq;
+            tcb.snd_wl1 = seq;
             tcb.max_window = tcb.max_window.max(nwin);
         }
         if ack == tcb.snd_una {
             return AckResult::Old;
         }
-        let acked = ack.wrapping_sub(tcb.snd_una);
+        let acked = ack - tcb.snd_una;
         let data_acked = (acked as usize).min(tcb.send_buf.len());
         tcb.send_buf.drain(..data_acked);
         tcb.snd_una = ack;
-        if before(tcb.snd_nxt, ack) {
-            tcb.snd_nxt = ack;
-        }
+        tcb.snd_nxt = tcb.snd_nxt.max(ack);
         // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
         let sample = match (tcb.rtt_seq, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
             (_, Some(ts)) if tcb.retransmits == 0 && ts.tsecr != 0 => {
@@ -192,10 +191,10 @@ impl Stack {
                     tcp_clock_ms(now).wrapping_sub(sent_ms),
                 )))
             }
-            (Some((seq, sent)), _) if !before(ack, seq) => Some(now.saturating_duration_since(sent)),
+            (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
             _ => None,
         };
-        if tcb.rtt_seq.is_some_and(|(seq, _)| !before(ack, seq)) {
+        if tcb.rtt_seq.is_some_and(|(timed, _)| !ack.before(timed)) {
             tcb.rtt_seq = None;
         }
         if let Some(rtt) = sample {
@@ -228,23 +227,24 @@ impl Stack {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
-        let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
-        let end_seq = data_end.wrapping_add(u32::from(seg.flags.fin()));
+        let seq = SeqNum(seg.seq);
+        let data_end = seq + seg.payload.len() as u32;
+        let end_seq = data_end + u32::from(seg.flags.fin());
         let fin = seg.flags.fin();
         if seg.payload.is_empty() && !fin {
             return;
         }
-        let news = after(data_end, tcb.rcv_nxt) || (fin && data_end == tcb.rcv_nxt);
+        let news = data_end.after(tcb.rcv_nxt) || (fin && data_end == tcb.rcv_nxt);
         if !news {
             // Everything already received: a retransmission.
             self.mib.inc(Counter::TcpExtDelayedACKLost);
             if tcb.sack_ok {
-                tcb.sack.dsack_set(seg.seq, end_seq);
+                tcb.sack.dsack_set(seg.seq, end_seq.0);
                 self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
             }
             return self.tcp_enter_quickack_mode(fd, true);
         }
-        if after(seg.seq, tcb.rcv_nxt) {
+        if seq.after(tcb.rcv_nxt) {
             let grow = !seg.payload.is_empty();
             self.tcp_data_queue_ofo(fd, seg);
             if grow {
@@ -292,7 +292,7 @@ impl Stack {
             return;
         }
         let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        let ofo_span = tcb.ofo.end().map_or(0, |e| e.wrapping_sub(tcb.rcv_nxt));
+        let ofo_span = tcb.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv_nxt);
         let rcvwin = (tcb.rcvq_space << 1).saturating_add(ofo_span);
         let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
         if rcvbuf > socket.options.rcvbuf {
@@ -311,25 +311,26 @@ impl Stack {
             self.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
             return self.tcp_enter_quickack_mode(fd, true);
         }
-        if before(seg.seq, tcb.rcv_nxt) && tcb.sack_ok {
-            tcb.sack.dsack_set(seg.seq, tcb.rcv_nxt);
+        let seq = SeqNum(seg.seq);
+        if seq.before(tcb.rcv_nxt) && tcb.sack_ok {
+            tcb.sack.dsack_set(seg.seq, tcb.rcv_nxt.0);
             self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
         }
-        let skip = tcb.rcv_nxt.wrapping_sub(seg.seq) as usize;
+        let skip = (tcb.rcv_nxt - seq) as usize;
         let data = &seg.payload[skip.min(seg.payload.len())..];
         let mut fin_now = fin;
         if !data.is_empty() {
             tcb.recv_buf.extend(data);
-            tcb.rcv_nxt = tcb.rcv_nxt.wrapping_add(data.len() as u32);
+            tcb.rcv_nxt += data.len() as u32;
             tcp_event_data_recv(tcb, now, data.len() as u32);
             if !tcb.ofo.is_empty() {
                 tcp_ofo_queue(tcb);
                 if tcb.ofo.is_empty() {
                     tcb.ack.now = true; // RFC 5681 4.2: the hole is filled
                 }
-                fin_now |= tcb.ofo.fin == Some(tcb.rcv_nxt) && tcb.ofo.is_empty();
+                fin_now |= tcb.ofo.fin == Some(tcb.rcv_nxt.0) && tcb.ofo.is_empty();
             }
-            let (rcv_nxt, empty) = (tcb.rcv_nxt, tcb.ofo.is_empty());
+            let (rcv_nxt, empty) = (tcb.rcv_nxt.0, tcb.ofo.is_empty());
             tcb.sack.remove(rcv_nxt, empty);
         }
         if fin_now {
@@ -346,7 +347,7 @@ impl Stack {
         socket.shutdown |= RCV_SHUTDOWN;
         socket.done = true;
         let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        tcb.rcv_nxt = tcb.rcv_nxt.wrapping_add(1);
+        tcb.rcv_nxt += 1;
         tcb.ack.pending = true;
         // Nothing can follow a FIN: the out-of-order queue and every SACK block go, a pending
         // D-SACK with them (tcp_sack_reset).
@@ -392,7 +393,7 @@ impl Stack {
         if !tcb.ack.pending {
             return;
         }
-        let full_frame = tcb.rcv_nxt.wrapping_sub(tcb.rcv_wup) > tcb.ack.rcv_mss
+        let full_frame = tcb.rcv_nxt - tcb.rcv_wup > tcb.ack.rcv_mss
             && (tcb.recv_buf.is_empty() || tcb.free_window() >= tcb.rcv_wnd);
         let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
         // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
@@ -411,15 +412,16 @@ impl Stack {
         let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
             return;
         };
-        let end_seq = seg.seq.wrapping_add(seg.segment_len() as u32);
-        if seg.segment_len() != 0 && before(seg.seq, tcb.rcv_nxt) {
+        let seq = SeqNum(seg.seq);
+        let end_seq = seq + seg.segment_len() as u32;
+        if seg.segment_len() != 0 && seq.before(tcb.rcv_nxt) {
             self.mib.inc(Counter::TcpExtDelayedACKLost);
             let (sack_ok, rcv_nxt) = (tcb.sack_ok, tcb.rcv_nxt);
             self.tcp_enter_quickack_mode(fd, false);
             if sack_ok {
-                let end = if after(end_seq, rcv_nxt) { rcv_nxt } else { end_seq };
+                let end = end_seq.min(rcv_nxt);
                 if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-                    tcb.sack.dsack_set(seg.seq, end);
+                    tcb.sack.dsack_set(seg.seq, end.0);
                 }
                 self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
             }
@@ -534,16 +536,16 @@ pub(crate) fn rate_limited(last_ms: &mut u32, now: Instant, limit_ms: u32) -> bo
 /// bytes that were had already (below `rcv_nxt` as it stood) are D-SACKed.
 fn tcp_ofo_queue(tcb: &mut crate::tcp::tcb::Tcb) {
     let dsack_high = tcb.rcv_nxt;
-    while let Some((seq, data)) = tcb.ofo.pop_ready(tcb.rcv_nxt) {
-        let end = seq.wrapping_add(data.len() as u32);
-        if before(seq, dsack_high) && tcb.sack_ok {
-            let d_end = if before(end, dsack_high) { end } else { dsack_high };
-            tcb.sack.dsack_extend(seq, d_end);
+    while let Some((seq, data)) = tcb.ofo.pop_ready(tcb.rcv_nxt.0) {
+        let seq = SeqNum(seq);
+        let end = seq + data.len() as u32;
+        if seq.before(dsack_high) && tcb.sack_ok {
+            tcb.sack.dsack_extend(seq.0, end.min(dsack_high).0);
         }
-        if !after(end, tcb.rcv_nxt) {
+        if !end.after(tcb.rcv_nxt) {
             continue;
         }
-        let skip = tcb.rcv_nxt.wrapping_sub(seq) as usize;
+        let skip = (tcb.rcv_nxt - seq) as usize;
         tcb.recv_buf.extend(&data[skip..]);
         tcb.rcv_nxt = end;
     }

@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::base::mib::Counter;
-use crate::base::seq::{after, before, between, tcp_in_window};
+use crate::base::seq::{after, before, between, tcp_in_window, SeqNum};
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::bind_table::Owner;
@@ -211,7 +211,7 @@ impl Stack {
         child.bind_port_lock = l.bind_port_lock;
         child.peer = Some(SocketAddrV4::new(req.rmt_addr, req.rmt_port));
         child.parent = Some(listener);
-        let mut tcb = self.tcb_pool.take(Tcb::new(req.snt_isn, req.rcv_nxt()));
+        let mut tcb = self.tcb_pool.take(Tcb::new(SeqNum(req.snt_isn), SeqNum(req.rcv_nxt())));
         tcb.rcv_wnd = req.rcv_wnd;
         tcb.rcv_ssthresh = req.rcv_wnd;
         tcb.window_clamp = req.window_clamp;
@@ -259,9 +259,9 @@ impl Stack {
             return;
         };
         let Some(tcb) = socket.tcb.as_mut() else { return };
-        tcb.snd_una = seg.ack;
+        tcb.snd_una = SeqNum(seg.ack);
         tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
-        tcb.snd_wl1 = seg.seq;
+        tcb.snd_wl1 = SeqNum(seg.seq);
         tcb.max_window = tcb.max_window.max(tcb.snd_wnd);
         self.tcp_set_state(child, TcpState::Established);
         // A bare ACK has nothing more to give (tcp_check_req took its timestamp).

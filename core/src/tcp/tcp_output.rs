@@ -4,7 +4,7 @@
 //! reset (`tcp_send_active_reset`).
 
 use crate::base::mib::Counter;
-use crate::base::seq::{after, before};
+use crate::base::seq::SeqNum;
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SocketId, TcpState};
@@ -48,14 +48,14 @@ impl Stack {
     /// `tcp_transmit_skb`: one segment of connection `fd` with sequence number `seq`, `len`
     /// bytes of the send queue from `seq` on, and `flags` with ACK. It carries our window (`tcp_select_window`) and the timestamp option
     /// when in use. Sending an ACK settles the ACK owed (`tcp_event_ack_sent`).
-    pub(crate) fn tcp_transmit(&mut self, now: Instant, fd: SocketId, seq: u32, len: u32, flags: TcpFlags) {
+    pub(crate) fn tcp_transmit(&mut self, now: Instant, fd: SocketId, seq: SeqNum, len: u32, flags: TcpFlags) {
         let mut payload = std::mem::take(&mut self.scratch);
         payload.clear();
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
         let (Some(tcb), Some(peer)) = (socket.tcb.as_deref_mut(), socket.peer) else {
             return;
         };
-        let offset = seq.wrapping_sub(tcb.send_buf_seq()) as usize;
+        let offset = (seq - tcb.send_buf_seq()) as usize;
         if len > 0 {
             let (a, b) = tcb.send_buf.as_slices();
             let end = offset + len as usize;
@@ -70,8 +70,8 @@ impl Stack {
         let seg = TcpRepr {
             src_port: socket.sport,
             dst_port: peer.port(),
-            seq,
-            ack: tcb.rcv_nxt,
+            seq: seq.0,
+            ack: tcb.rcv_nxt.0,
             flags: flags | TcpFlags::ACK,
             window,
             urgent: 0,
@@ -177,7 +177,7 @@ impl Stack {
                 return;
             };
             let seq = tcb.snd_nxt;
-            let end = seq.wrapping_add(len + u32::from(fin));
+            let end = seq + len + u32::from(fin);
             next = next_segment(tcb, end, mss, nodelay);
             let mut flags = TcpFlags::ACK;
             if len > 0 && !matches!(next, Next::Send { .. }) {
@@ -186,7 +186,7 @@ impl Stack {
             if fin {
                 flags |= TcpFlags::FIN;
             }
-            if before(seq, tcb.snd_max) {
+            if seq.before(tcb.snd_max) {
                 self.mib.inc(Counter::TcpRetransSegs);
             }
             self.tcp_transmit(now, fd, seq, len, flags);
@@ -206,10 +206,8 @@ impl Stack {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
-        tcb.snd_nxt = tcb.snd_nxt.wrapping_add(len);
-        if after(tcb.snd_nxt, tcb.snd_max) {
-            tcb.snd_max = tcb.snd_nxt;
-        }
+        tcb.snd_nxt += len;
+        tcb.snd_max = tcb.snd_max.max(tcb.snd_nxt);
         if tcb.rtt_seq.is_none() && tcb.retransmits == 0 {
             tcb.rtt_seq = Some((tcb.snd_nxt, now));
         }
@@ -240,7 +238,7 @@ enum Next {
 /// the MSS waits while an earlier short one is in flight unless TCP_NODELAY is set or it
 /// ends with the FIN (`tcp_nagle_test`, Minshall's rule); one the window cut short waits for
 /// it to open (`tcp_snd_wnd_test`).
-fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: bool) -> Next {
+fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: bool) -> Next {
     let unsent = tcb.unsent_from(snd_nxt);
     let fin_due = tcb.fin_queued && snd_nxt == tcb.write_seq;
     if unsent == 0 {
@@ -250,11 +248,11 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: boo
             Next::Wait
         };
     }
-    let in_flight = snd_nxt.wrapping_sub(tcb.snd_una);
+    let in_flight = snd_nxt - tcb.snd_una;
     if in_flight.div_ceil(mss) >= tcb.cwnd.cwnd {
         return Next::Wait;
     }
-    let room = (tcb.snd_una.wrapping_add(tcb.snd_wnd).wrapping_sub(snd_nxt) as i32).max(0) as u32;
+    let room = (((tcb.snd_una + tcb.snd_wnd) - snd_nxt) as i32).max(0) as u32;
     let len = unsent.min(mss).min(room);
     if len == 0 {
         return if in_flight == 0 { Next::ZeroWindow } else { Next::Wait };
@@ -263,7 +261,7 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: u32, mss: u32, nodelay: boo
     let fin = last && tcb.fin_queued;
     // tcp_nagle_check with tcp_minshall_check: a short segment waits while an earlier short
     // one is unacknowledged.
-    let small_in_flight = after(tcb.snd_sml, tcb.snd_una) && !after(tcb.snd_sml, snd_nxt);
+    let small_in_flight = tcb.snd_sml.after(tcb.snd_una) && !tcb.snd_sml.after(snd_nxt);
     if len < mss && in_flight > 0 && (!last || (!fin && !nodelay && small_in_flight)) {
         return Next::Wait;
     }

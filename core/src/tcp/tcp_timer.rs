@@ -79,7 +79,7 @@ impl Stack {
             if tcb.unsent_from(tcb.snd_nxt) == 0 || tcb.snd_wnd != 0 {
                 return self.tcp_write_xmit(now, fd);
             }
-            let seq = tcb.snd_una.wrapping_sub(1);
+            let seq = tcb.snd_una - 1;
             tcb.backoff = tcb.backoff.saturating_add(1);
             let wait = (tcb.rto * (1u32 << tcb.backoff.min(16))).min(rto_max);
             self.tcp_transmit(now, fd, seq, 0, synq_wire::TcpFlags::ACK);
