@@ -209,10 +209,10 @@ impl Socket {
         let Some(t) = &self.tcb else { return TCP_MSS_DEFAULT };
         let options = if t.tstamp_ok { 12 } else { 0 };
         let mss = u32::from(t.advmss.min(t.mss_clamp) - options);
-        let cutoff = if t.max_window > u32::from(TCP_MSS_DEFAULT) {
-            t.max_window >> 1
+        let cutoff = if t.snd.max_window > u32::from(TCP_MSS_DEFAULT) {
+            t.snd.max_window >> 1
         } else {
-            t.max_window
+            t.snd.max_window
         };
         if cutoff != 0 && mss > cutoff {
             return cutoff.max(u32::from(68 - 20 - options)) as u16;

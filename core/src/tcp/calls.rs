@@ -46,9 +46,9 @@ impl Stack {
             ..TcpInfo::default()
         };
         if let Some(t) = socket.tcb.as_deref() {
-            info.retransmits = t.retransmits;
-            info.backoff = t.backoff;
-            info.rto = t.rto.as_micros() as u32;
+            info.retransmits = t.rtt.retransmits;
+            info.backoff = t.rtt.backoff;
+            info.rto = t.rtt.rto.as_micros() as u32;
             info.ato = t.ack.ato_ms * 1000;
             info.rcv_mss = t.ack.rcv_mss;
             info.advmss = u32::from(t.advmss);
@@ -132,10 +132,10 @@ impl Stack {
             reuse_port: socket.options.reuse_port,
             uid: socket.creds.uid,
             conn: TwConn {
-                rcv_nxt: tcb.rcv_nxt.0,
-                snd_nxt: tcb.snd_nxt.0,
-                rcv_wnd: tcb.rcv_wnd,
-                rcv_wscale: tcb.rcv_wscale,
+                rcv_nxt: tcb.rcv.nxt.0,
+                snd_nxt: tcb.snd.nxt.0,
+                rcv_wnd: tcb.rcv.wnd,
+                rcv_wscale: tcb.rcv.wscale,
                 tstamp_ok: tcb.tstamp_ok,
                 ts_recent: tcb.ts_recent,
                 ts_off: tcb.ts_off,
@@ -168,13 +168,13 @@ impl Stack {
         let Some(tcb) = socket.tcb.as_deref_mut() else {
             return Err(Errno::EPIPE);
         };
-        let room = sndbuf.saturating_sub(tcb.send_buf.len());
+        let room = sndbuf.saturating_sub(tcb.snd.buf.len());
         if room == 0 && !data.is_empty() {
             return Err(Errno::EAGAIN);
         }
         let n = data.len().min(room);
-        tcb.send_buf.extend(&data[..n]);
-        tcb.write_seq += n as u32;
+        tcb.snd.buf.extend(&data[..n]);
+        tcb.snd.write_seq += n as u32;
         self.tcp_write_xmit(now, fd);
         Ok(n)
     }
@@ -188,7 +188,7 @@ impl Stack {
         if socket.state == TcpState::Listen {
             return Err(Errno::ENOTCONN);
         }
-        let queued = socket.tcb.as_deref().is_some_and(|t| !t.recv_buf.is_empty());
+        let queued = socket.tcb.as_deref().is_some_and(|t| !t.rcv.buf.is_empty());
         if !queued || buf.is_empty() {
             if socket.done {
                 return Ok(0);
@@ -205,16 +205,16 @@ impl Stack {
             return if buf.is_empty() { Ok(0) } else { Err(Errno::EAGAIN) };
         }
         let tcb = socket.tcb.as_deref_mut().expect("queued data");
-        let n = buf.len().min(tcb.recv_buf.len());
-        let (a, b) = tcb.recv_buf.as_slices();
+        let n = buf.len().min(tcb.rcv.buf.len());
+        let (a, b) = tcb.rcv.buf.as_slices();
         let from_a = n.min(a.len());
         buf[..from_a].copy_from_slice(&a[..from_a]);
         buf[from_a..n].copy_from_slice(&b[..n - from_a]);
-        tcb.recv_buf.drain(..n);
+        tcb.rcv.buf.drain(..n);
         // tcp_cleanup_rbuf: announce a window that at least doubled.
-        let rcv_window_now = tcb.receive_window();
-        if socket.shutdown & RCV_SHUTDOWN == 0 && 2 * rcv_window_now <= tcb.window_clamp {
-            let new = tcb.free_window();
+        let rcv_window_now = tcb.rcv.window();
+        if socket.shutdown & RCV_SHUTDOWN == 0 && 2 * rcv_window_now <= tcb.rcv.window_clamp {
+            let new = tcb.rcv.free_window();
             if new != 0 && new >= 2 * rcv_window_now {
                 self.tcp_send_ack(now, fd);
             }
@@ -239,7 +239,7 @@ impl Stack {
     /// `tcp_send_fin`: the FIN is queued after the data and pushed.
     fn tcp_send_fin(&mut self, now: Instant, fd: SocketId) {
         if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-            tcb.fin_queued = true;
+            tcb.snd.fin_queued = true;
         }
         self.tcp_write_xmit(now, fd);
     }
@@ -253,7 +253,7 @@ impl Stack {
     pub(crate) fn tcp_close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
         let socket = self.sockets.get_mut(fd)?;
         socket.shutdown = SHUTDOWN_MASK;
-        let unread = socket.tcb.as_deref().is_some_and(|t| !t.recv_buf.is_empty());
+        let unread = socket.tcb.as_deref().is_some_and(|t| !t.rcv.buf.is_empty());
         let abort = socket.options.linger == Some(0);
         if socket.state != TcpState::Close {
             if unread {
@@ -328,11 +328,11 @@ impl Stack {
             return Ok(mask);
         }
         if let Some(tcb) = socket.tcb.as_deref() {
-            if !tcb.recv_buf.is_empty() {
+            if !tcb.rcv.buf.is_empty() {
                 mask |= POLLIN | POLLRDNORM;
             }
             // sk_stream_is_writeable: free space at least half of what is queued.
-            let queued = tcb.send_buf.len() as u32;
+            let queued = tcb.snd.buf.len() as u32;
             let free = socket.options.sndbuf.saturating_sub(queued);
             if socket.shutdown & SEND_SHUTDOWN != 0 || free >= queued / 2 {
                 mask |= POLLOUT | POLLWRNORM;

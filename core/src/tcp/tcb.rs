@@ -99,58 +99,60 @@ pub struct AckState {
     pub rcv_mss: u32,
 }
 
-/// A connection's sequence, queue, timer and option state.
+/// The sending half (`tp->snd_*`, the write queue).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tcb {
+pub struct SendState {
     /// `snd_una`, `snd_nxt`: oldest unacknowledged and next sequence number to send.
-    pub snd_una: SeqNum,
-    pub snd_nxt: SeqNum,
-    /// The highest sequence number sent: `snd_nxt` goes back to `snd_una` when the RTO
-    /// resends everything in flight, ACKs up to here stay valid.
-    pub snd_max: SeqNum,
+    pub una: SeqNum,
+    pub nxt: SeqNum,
+    /// The highest sequence number sent: `nxt` goes back to `una` when the RTO resends
+    /// everything in flight, ACKs up to here stay valid.
+    pub max: SeqNum,
     /// `snd_wnd`: the peer's window, scaled; `max_window` the largest it has offered.
-    pub snd_wnd: u32,
+    pub wnd: u32,
     pub max_window: u32,
-    /// `snd_wl1`: the sequence number of the segment that last updated `snd_wnd`.
-    pub snd_wl1: SeqNum,
-    /// `rcv_nxt`: next sequence number expected.
-    pub rcv_nxt: SeqNum,
-    /// `rcv_wnd`: the window we offered last, at `rcv_wup` (`rcv_nxt` then);
-    /// `window_clamp` its ceiling; `rcv_ssthresh` how far it may open now.
-    pub rcv_wnd: u32,
-    pub rcv_wup: SeqNum,
-    pub window_clamp: u32,
-    pub rcv_ssthresh: u32,
-    /// `mss_cache` source: the peer's MSS clamp (`rx_opt.mss_clamp`).
-    pub mss_clamp: u16,
-    /// Our advertised MSS (`advmss`).
-    pub advmss: u16,
-    /// Window scale shifts: the peer's (`snd_wscale`) and ours (`rcv_wscale`), 0 unless
-    /// negotiated.
-    pub snd_wscale: u8,
-    pub rcv_wscale: u8,
-    /// Timestamps in use; `ts_recent` the peer's latest TSval, `ts_off` our offset.
-    pub tstamp_ok: bool,
-    pub ts_recent: u32,
-    pub ts_off: u32,
-    /// SACK permitted both ways; ECN negotiated.
-    pub sack_ok: bool,
-    pub ecn_ok: bool,
+    /// `snd_wl1`: the sequence number of the segment that last updated `wnd`.
+    pub wl1: SeqNum,
+    /// `snd_wscale`: the peer's window scale shift, 0 unless negotiated.
+    pub wscale: u8,
     /// Bytes the user wrote that are not yet acknowledged: sent ones, then unsent ones,
     /// ending at `write_seq`.
-    pub send_buf: VecDeque<u8>,
+    pub buf: VecDeque<u8>,
     /// `write_seq`: the sequence number after the last byte the user wrote (our FIN's).
     pub write_seq: SeqNum,
-    /// In-order bytes received and not yet read (from `copied_seq` to `rcv_nxt`).
-    pub recv_buf: VecDeque<u8>,
-    /// Bytes received beyond `rcv_nxt`.
+    /// Our FIN is queued after the data (`write_seq` is its sequence number).
+    pub fin_queued: bool,
+    /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
+    /// Nagle: another short one waits only while that one is unacknowledged).
+    pub sml: SeqNum,
+}
+
+/// The receiving half (`tp->rcv_*`, the receive and out-of-order queues).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvState {
+    /// `rcv_nxt`: next sequence number expected.
+    pub nxt: SeqNum,
+    /// `rcv_wnd`: the window we offered last, at `wup` (`nxt` then); `window_clamp` its
+    /// ceiling; `ssthresh` (`rcv_ssthresh`) how far it may open now.
+    pub wnd: u32,
+    pub wup: SeqNum,
+    pub window_clamp: u32,
+    pub ssthresh: u32,
+    /// `rcv_wscale`: our window scale shift, 0 unless negotiated.
+    pub wscale: u8,
+    /// In-order bytes received and not yet read (from `copied_seq` to `nxt`).
+    pub buf: VecDeque<u8>,
+    /// Bytes received beyond `nxt`.
     pub ofo: OfoQueue,
     /// The SACK and D-SACK blocks our ACKs carry.
     pub sack: SackState,
-    /// Our FIN is queued after the data (`write_seq` is its sequence number).
-    pub fin_queued: bool,
     /// `rcvq_space.space`: what the receiver consumes per RTT, the base of buffer growth.
-    pub rcvq_space: u32,
+    pub space: u32,
+}
+
+/// The RTT estimator and the retransmission timeout it sets (`tp->srtt_us`, `icsk_rto`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RttState {
     /// `srtt_us` (×8) and `mdev_us` (×4) of the RTT estimator; `rttvar_us` as Linux keeps it.
     pub srtt_us: u32,
     pub mdev_us: u32,
@@ -163,19 +165,39 @@ pub struct Tcb {
     /// `retrans_stamp`: when the segment being retransmitted was first sent.
     pub retrans_stamp: Option<Instant>,
     /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
-    pub rtt_seq: Option<(SeqNum, Instant)>,
+    pub timed: Option<(SeqNum, Instant)>,
+}
+
+/// A connection's control block: the two halves, the RTT estimator, congestion control,
+/// the delayed-ACK engine, the timers, and what the handshake negotiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tcb {
+    /// The sending half.
+    pub snd: SendState,
+    /// The receiving half.
+    pub rcv: RecvState,
+    /// RTT and RTO.
+    pub rtt: RttState,
     /// The congestion window and the algorithm that moves it.
     pub cwnd: Cwnd,
     pub ca: CongestionControl,
-    /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
-    /// Nagle: another short one waits only while that one is unacknowledged).
-    pub snd_sml: SeqNum,
     /// The delayed-ACK engine.
     pub ack: AckState,
-    /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
-    pub last_oow_ack_ms: u32,
     /// Armed timers, by [`TcpTimer`].
     pub timers: TimerTable,
+    /// `mss_cache` source: the peer's MSS clamp (`rx_opt.mss_clamp`).
+    pub mss_clamp: u16,
+    /// Our advertised MSS (`advmss`).
+    pub advmss: u16,
+    /// Timestamps in use; `ts_recent` the peer's latest TSval, `ts_off` our offset.
+    pub tstamp_ok: bool,
+    pub ts_recent: u32,
+    pub ts_off: u32,
+    /// SACK permitted both ways; ECN negotiated.
+    pub sack_ok: bool,
+    pub ecn_ok: bool,
+    /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
+    pub last_oow_ack_ms: u32,
 }
 
 /// Freed control blocks kept for the next connections, so that a steady stream of
@@ -215,93 +237,103 @@ impl Tcb {
     /// and windows at their initial values.
     pub fn new(snd_isn: SeqNum, rcv_nxt: SeqNum) -> Tcb {
         Tcb {
-            snd_una: snd_isn + 1,
-            snd_nxt: snd_isn + 1,
-            snd_max: snd_isn + 1,
-            snd_wnd: 0,
-            max_window: 0,
-            snd_wl1: rcv_nxt,
-            rcv_nxt,
-            rcv_wnd: 0,
-            rcv_wup: rcv_nxt,
-            window_clamp: 0,
-            rcv_ssthresh: 0,
+            snd: SendState {
+                una: snd_isn + 1,
+                nxt: snd_isn + 1,
+                max: snd_isn + 1,
+                wnd: 0,
+                max_window: 0,
+                wl1: rcv_nxt,
+                wscale: 0,
+                buf: VecDeque::new(),
+                write_seq: snd_isn + 1,
+                fin_queued: false,
+                sml: snd_isn + 1,
+            },
+            rcv: RecvState {
+                nxt: rcv_nxt,
+                wnd: 0,
+                wup: rcv_nxt,
+                window_clamp: 0,
+                ssthresh: 0,
+                wscale: 0,
+                buf: VecDeque::new(),
+                ofo: OfoQueue::default(),
+                sack: SackState::default(),
+                space: 0,
+            },
+            rtt: RttState {
+                srtt_us: 0,
+                mdev_us: 0,
+                rttvar_us: 0,
+                rto: TCP_TIMEOUT_FALLBACK,
+                backoff: 0,
+                retransmits: 0,
+                retrans_stamp: None,
+                timed: None,
+            },
+            cwnd: Cwnd::initial(TCP_INIT_CWND),
+            ca: CongestionControl::default(),
+            ack: AckState::default(),
+            timers: TimerTable::default(),
             mss_clamp: TCP_MSS_DEFAULT,
             advmss: TCP_MSS_DEFAULT,
-            snd_wscale: 0,
-            rcv_wscale: 0,
             tstamp_ok: false,
             ts_recent: 0,
             ts_off: 0,
             sack_ok: false,
             ecn_ok: false,
-            send_buf: VecDeque::new(),
-            write_seq: snd_isn + 1,
-            recv_buf: VecDeque::new(),
-            ofo: OfoQueue::default(),
-            sack: SackState::default(),
-            fin_queued: false,
-            rcvq_space: 0,
-            srtt_us: 0,
-            mdev_us: 0,
-            rttvar_us: 0,
-            rto: TCP_TIMEOUT_FALLBACK,
-            backoff: 0,
-            retransmits: 0,
-            retrans_stamp: None,
-            rtt_seq: None,
-            cwnd: Cwnd::initial(TCP_INIT_CWND),
-            ca: CongestionControl::default(),
-            snd_sml: snd_isn + 1,
-            ack: AckState::default(),
             last_oow_ack_ms: 0,
-            timers: TimerTable::default(),
         }
     }
+}
 
-    /// The sequence number of the first byte in `send_buf`.
-    pub fn send_buf_seq(&self) -> SeqNum {
-        self.write_seq - self.send_buf.len() as u32
+impl SendState {
+    /// The sequence number of the first byte in `buf`.
+    pub fn buf_seq(&self) -> SeqNum {
+        self.write_seq - self.buf.len() as u32
     }
 
     /// Our FIN has been acknowledged.
     pub fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una == self.write_seq + 1
+        self.fin_queued && self.una == self.write_seq + 1
     }
 
-    /// Bytes written and not yet sent, were `snd_nxt` the next to send.
-    pub fn unsent_from(&self, snd_nxt: SeqNum) -> u32 {
-        ((self.write_seq - snd_nxt) as i32).max(0) as u32
+    /// Bytes written and not yet sent, were `nxt` the next to send.
+    pub fn unsent_from(&self, nxt: SeqNum) -> u32 {
+        ((self.write_seq - nxt) as i32).max(0) as u32
     }
 
     /// Sequence space sent and not acknowledged (`tcp_packets_in_flight` in bytes).
     pub fn in_flight(&self) -> u32 {
-        self.snd_nxt - self.snd_una
+        self.nxt - self.una
     }
+}
 
+impl RecvState {
     /// `tcp_receive_window`: what is left of the window we offered last.
-    pub fn receive_window(&self) -> u32 {
-        let left = ((self.rcv_wup + self.rcv_wnd) - self.rcv_nxt) as i32;
+    pub fn window(&self) -> u32 {
+        let left = ((self.wup + self.wnd) - self.nxt) as i32;
         left.max(0) as u32
     }
 
     /// The window the free receive space allows now, before the no-shrink rule: what the
-    /// clamp leaves after the unread and the out-of-order bytes, at most `rcv_ssthresh`.
+    /// clamp leaves after the unread and the out-of-order bytes, at most `ssthresh`.
     pub fn free_window(&self) -> u32 {
         self.window_clamp
-            .saturating_sub((self.recv_buf.len() + self.ofo.bytes()) as u32)
-            .min(self.rcv_ssthresh)
+            .saturating_sub((self.buf.len() + self.ofo.bytes()) as u32)
+            .min(self.ssthresh)
     }
 
     /// `__tcp_select_window` + `tcp_select_window`: the window to offer now, and that offer
-    /// recorded (`rcv_wnd`, `rcv_wup`). The free space is what the clamp leaves after the
-    /// unread bytes, at most `rcv_ssthresh`; the window never shrinks (`tcp_shrink_window`
-    /// = 0) and, scaled, is rounded up to the scale's granularity. Returns the header field.
+    /// recorded (`wnd`, `wup`). The free space is what the clamp leaves after the unread
+    /// bytes, at most `ssthresh`; the window never shrinks (`tcp_shrink_window` = 0) and,
+    /// scaled, is rounded up to the scale's granularity. Returns the header field.
     pub fn select_window(&mut self) -> u16 {
-        let scale = 1u32 << self.rcv_wscale;
+        let scale = 1u32 << self.wscale;
         let free = self.free_window();
-        let cur = self.receive_window();
-        let mut window = if self.rcv_wscale != 0 {
+        let cur = self.window();
+        let mut window = if self.wscale != 0 {
             free.div_ceil(scale) * scale
         } else {
             free
@@ -309,24 +341,26 @@ impl Tcb {
         if window < cur {
             window = cur.div_ceil(scale) * scale;
         }
-        self.rcv_wnd = window;
-        self.rcv_wup = self.rcv_nxt;
-        (window >> self.rcv_wscale).min(u32::from(u16::MAX)) as u16
+        self.wnd = window;
+        self.wup = self.nxt;
+        (window >> self.wscale).min(u32::from(u16::MAX)) as u16
     }
 
-    /// `tcp_grow_window`: an in-order data segment opens `rcv_ssthresh` by two of the peer's
-    /// segments, up to the clamp.
-    pub fn grow_window(&mut self) {
-        if self.rcv_ssthresh < self.window_clamp {
-            let incr = 2 * self.ack.rcv_mss.max(u32::from(TCP_MSS_DEFAULT));
-            self.rcv_ssthresh = (self.rcv_ssthresh + incr).min(self.window_clamp);
+    /// `tcp_grow_window`: an in-order data segment opens `ssthresh` by two of the peer's
+    /// segments (`rcv_mss`), up to the clamp.
+    pub fn grow_window(&mut self, rcv_mss: u32) {
+        if self.ssthresh < self.window_clamp {
+            let incr = 2 * rcv_mss.max(u32::from(TCP_MSS_DEFAULT));
+            self.ssthresh = (self.ssthresh + incr).min(self.window_clamp);
         }
     }
+}
 
+impl RttState {
     /// `tcp_rtt_estimator` + `tcp_set_rto` (RFC 6298 with Linux's variance rules): folds an
     /// RTT sample into `srtt`/`mdev` and sets the RTO to `srtt + rttvar`, `rttvar` at least
     /// `rto_min`, the result at most `rto_max`.
-    pub fn rtt_sample(&mut self, rtt: Duration, rto_min: Duration, rto_max: Duration) {
+    pub fn sample(&mut self, rtt: Duration, rto_min: Duration, rto_max: Duration) {
         let m = rtt.as_micros().min(u128::from(u32::MAX >> 4)) as u32;
         let rto_min_us = rto_min.as_micros() as u32;
         if self.srtt_us == 0 {
@@ -359,19 +393,19 @@ mod tests {
     #[test]
     fn first_rtt_sample_gives_rto_min_plus_srtt() {
         let mut t = Tcb::new(SeqNum(0), SeqNum(0));
-        t.rtt_sample(
+        t.rtt.sample(
             Duration::from_millis(10),
             Duration::from_millis(200),
             Duration::from_secs(120),
         );
-        assert_eq!(t.rto, Duration::from_millis(210));
-        t.rtt_sample(
+        assert_eq!(t.rtt.rto, Duration::from_millis(210));
+        t.rtt.sample(
             Duration::from_millis(10),
             Duration::from_millis(200),
             Duration::from_secs(120),
         );
         assert_eq!(
-            t.rto,
+            t.rtt.rto,
             Duration::from_millis(210),
             "a steady RTT keeps rttvar at rto_min"
         );
@@ -380,15 +414,15 @@ mod tests {
     #[test]
     fn window_never_shrinks_and_rounds_up_to_the_scale() {
         let mut t = Tcb::new(SeqNum(0), SeqNum(1000));
-        t.window_clamp = 64240;
-        t.rcv_ssthresh = 64240;
-        t.rcv_wscale = 10;
-        assert_eq!(t.select_window(), 63);
-        assert_eq!(t.rcv_wnd, 63 * 1024);
-        t.recv_buf.extend(std::iter::repeat_n(0, 4000));
-        t.rcv_nxt += 4000;
+        t.rcv.window_clamp = 64240;
+        t.rcv.ssthresh = 64240;
+        t.rcv.wscale = 10;
+        assert_eq!(t.rcv.select_window(), 63);
+        assert_eq!(t.rcv.wnd, 63 * 1024);
+        t.rcv.buf.extend(std::iter::repeat_n(0, 4000));
+        t.rcv.nxt += 4000;
         // 64240 - 4000 free, but the right edge offered before stays.
-        assert_eq!(t.select_window(), 60);
-        assert!((t.rcv_wup + t.rcv_wnd).0 >= 1000 + 63 * 1024);
+        assert_eq!(t.rcv.select_window(), 60);
+        assert!((t.rcv.wup + t.rcv.wnd).0 >= 1000 + 63 * 1024);
     }
 }

@@ -48,12 +48,12 @@ impl Stack {
             }
         }
         // Step 1: tcp_sequence.
-        let limit = tcb.rcv_nxt + tcb.receive_window();
-        let acceptable = if end_seq.before(tcb.rcv_wup) {
+        let limit = tcb.rcv.nxt + tcb.rcv.window();
+        let acceptable = if end_seq.before(tcb.rcv.wup) {
             false
         } else if end_seq.after(limit) && (end_seq - u32::from(f.fin())).after(limit) {
             // Beyond the window: only a segment starting inside it, onto an empty queue.
-            let ok = !seq.after(limit) && tcb.recv_buf.is_empty();
+            let ok = !seq.after(limit) && tcb.rcv.buf.is_empty();
             if !ok {
                 self.mib.inc(Counter::TcpExtBeyondWindow);
             }
@@ -64,7 +64,7 @@ impl Stack {
         // tcp_reset_check: a reset at the sequence of the peer's FIN, after it.
         let fin_reset = f.rst()
             && matches!(state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
-            && seq == tcb.rcv_nxt - 1;
+            && seq == tcb.rcv.nxt - 1;
         if fin_reset {
             return self.tcp_reset(fd);
         }
@@ -80,7 +80,7 @@ impl Stack {
         // Step 2: RST (RFC 5961 3.2): exactly at rcv_nxt it resets, elsewhere in the window
         // it is challenged.
         if f.rst() {
-            if seq == tcb.rcv_nxt {
+            if seq == tcb.rcv.nxt {
                 return self.tcp_reset(fd);
             }
             return self.tcp_send_challenge_ack(now, fd);
@@ -102,7 +102,7 @@ impl Stack {
         let Ok(socket) = self.sockets.get_mut(fd) else { return };
         let orphan = socket.is_orphan();
         let Some(tcb) = socket.tcb.as_deref() else { return };
-        let fin_acked = tcb.fin_acked();
+        let fin_acked = tcb.snd.fin_acked();
         match state {
             TcpState::FinWait1 if fin_acked => {
                 self.tcp_set_state(fd, TcpState::FinWait2);
@@ -122,14 +122,14 @@ impl Stack {
         let rcv_shutdown = socket.shutdown & RCV_SHUTDOWN != 0;
         let Some(tcb) = socket.tcb.as_deref() else { return };
         match state {
-            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !seq.before(tcb.rcv_nxt) => {}
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !seq.before(tcb.rcv.nxt) => {}
             _ => {
                 // RFC 1122: data after the user closed resets the connection.
                 let data_end = end_seq - u32::from(f.fin());
                 if matches!(state, TcpState::FinWait1 | TcpState::FinWait2)
                     && rcv_shutdown
                     && !seg.payload.is_empty()
-                    && data_end.after(tcb.rcv_nxt)
+                    && data_end.after(tcb.rcv.nxt)
                 {
                     self.mib.inc(Counter::TcpExtTCPAbortOnData);
                     self.tcp_reset(fd);
@@ -156,36 +156,36 @@ impl Stack {
             return AckResult::Old;
         };
         let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
-        if ack.after(tcb.snd_max) {
+        if ack.after(tcb.snd.max) {
             return AckResult::Unsent;
         }
-        if ack.before(tcb.snd_una) {
+        if ack.before(tcb.snd.una) {
             return AckResult::Old;
         }
         // tcp_replace_ts_recent
         if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
-            if !seq.after(tcb.rcv_wup) && !before(ts.tsval, tcb.ts_recent) {
+            if !seq.after(tcb.rcv.wup) && !before(ts.tsval, tcb.ts_recent) {
                 tcb.ts_recent = ts.tsval;
             }
         }
         // tcp_ack_update_window
-        let nwin = u32::from(seg.window) << tcb.snd_wscale;
-        if ack.after(tcb.snd_una) || seq.after(tcb.snd_wl1) || (seq == tcb.snd_wl1 && nwin > tcb.snd_wnd) {
-            tcb.snd_wnd = nwin;
-            tcb.snd_wl1 = seq;
-            tcb.max_window = tcb.max_window.max(nwin);
+        let nwin = u32::from(seg.window) << tcb.snd.wscale;
+        if ack.after(tcb.snd.una) || seq.after(tcb.snd.wl1) || (seq == tcb.snd.wl1 && nwin > tcb.snd.wnd) {
+            tcb.snd.wnd = nwin;
+            tcb.snd.wl1 = seq;
+            tcb.snd.max_window = tcb.snd.max_window.max(nwin);
         }
-        if ack == tcb.snd_una {
+        if ack == tcb.snd.una {
             return AckResult::Old;
         }
-        let acked = ack - tcb.snd_una;
-        let data_acked = (acked as usize).min(tcb.send_buf.len());
-        tcb.send_buf.drain(..data_acked);
-        tcb.snd_una = ack;
-        tcb.snd_nxt = tcb.snd_nxt.max(ack);
+        let acked = ack - tcb.snd.una;
+        let data_acked = (acked as usize).min(tcb.snd.buf.len());
+        tcb.snd.buf.drain(..data_acked);
+        tcb.snd.una = ack;
+        tcb.snd.nxt = tcb.snd.nxt.max(ack);
         // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
-        let sample = match (tcb.rtt_seq, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
-            (_, Some(ts)) if tcb.retransmits == 0 && ts.tsecr != 0 => {
+        let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
+            (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => {
                 let sent_ms = ts.tsecr.wrapping_sub(tcb.ts_off);
                 Some(crate::Duration::from_millis(u64::from(
                     tcp_clock_ms(now).wrapping_sub(sent_ms),
@@ -194,22 +194,23 @@ impl Stack {
             (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
             _ => None,
         };
-        if tcb.rtt_seq.is_some_and(|(timed, _)| !ack.before(timed)) {
-            tcb.rtt_seq = None;
+        if tcb.rtt.timed.is_some_and(|(timed, _)| !ack.before(timed)) {
+            tcb.rtt.timed = None;
         }
         if let Some(rtt) = sample {
-            tcb.rtt_sample(rtt, rto_min, rto_max);
+            tcb.rtt.sample(rtt, rto_min, rto_max);
         }
         // `tcp_cong_control`: the algorithm grows the window by what was acknowledged.
         tcb.ca.cong_avoid(&mut tcb.cwnd, acked.div_ceil(mss));
-        tcb.retransmits = 0;
-        tcb.backoff = 0;
-        tcb.retrans_stamp = None;
-        if tcb.srtt_us != 0 {
-            tcb.rto = crate::Duration::from_micros(u64::from((tcb.srtt_us >> 3) + tcb.rttvar_us)).min(rto_max);
+        tcb.rtt.retransmits = 0;
+        tcb.rtt.backoff = 0;
+        tcb.rtt.retrans_stamp = None;
+        if tcb.rtt.srtt_us != 0 {
+            tcb.rtt.rto =
+                crate::Duration::from_micros(u64::from((tcb.rtt.srtt_us >> 3) + tcb.rtt.rttvar_us)).min(rto_max);
         }
-        let rto = tcb.rto;
-        if tcb.in_flight() == 0 {
+        let rto = tcb.rtt.rto;
+        if tcb.snd.in_flight() == 0 {
             self.cancel_timer(fd, TcpTimer::Retransmit);
         } else {
             self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
@@ -234,17 +235,17 @@ impl Stack {
         if seg.payload.is_empty() && !fin {
             return;
         }
-        let news = data_end.after(tcb.rcv_nxt) || (fin && data_end == tcb.rcv_nxt);
+        let news = data_end.after(tcb.rcv.nxt) || (fin && data_end == tcb.rcv.nxt);
         if !news {
             // Everything already received: a retransmission.
             self.mib.inc(Counter::TcpExtDelayedACKLost);
             if tcb.sack_ok {
-                tcb.sack.dsack_set(seg.seq, end_seq.0);
+                tcb.rcv.sack.dsack_set(seg.seq, end_seq.0);
                 self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
             }
             return self.tcp_enter_quickack_mode(fd, true);
         }
-        if seq.after(tcb.rcv_nxt) {
+        if seq.after(tcb.rcv.nxt) {
             let grow = !seg.payload.is_empty();
             self.tcp_data_queue_ofo(fd, seg);
             if grow {
@@ -264,18 +265,18 @@ impl Stack {
         let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
         if !seg.payload.is_empty() {
             self.mib.inc(Counter::TcpExtTCPOFOQueue);
-            if let Some(d) = tcb.ofo.insert(seg.seq, seg.payload) {
+            if let Some(d) = tcb.rcv.ofo.insert(seg.seq, seg.payload) {
                 if tcb.sack_ok {
-                    tcb.sack.dsack_set(d.seq, d.end);
+                    tcb.rcv.sack.dsack_set(d.seq, d.end);
                     self.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
                 }
             }
             if tcb.sack_ok {
-                tcb.sack.new_ofo(seg.seq, data_end);
+                tcb.rcv.sack.new_ofo(seg.seq, data_end);
             }
         }
         if seg.flags.fin() {
-            tcb.ofo.fin = Some(data_end);
+            tcb.rcv.ofo.fin = Some(data_end);
         }
         tcb.ack.pending = true;
         tcb.ack.now = true;
@@ -292,12 +293,12 @@ impl Stack {
             return;
         }
         let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        let ofo_span = tcb.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv_nxt);
-        let rcvwin = (tcb.rcvq_space << 1).saturating_add(ofo_span);
+        let ofo_span = tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt);
+        let rcvwin = (tcb.rcv.space << 1).saturating_add(ofo_span);
         let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
         if rcvbuf > socket.options.rcvbuf {
             socket.options.rcvbuf = rcvbuf;
-            tcb.window_clamp = tcb.window_clamp.max(rcvbuf / 2);
+            tcb.rcv.window_clamp = tcb.rcv.window_clamp.max(rcvbuf / 2);
         }
     }
 
@@ -307,31 +308,31 @@ impl Stack {
             return;
         };
         let fin = seg.flags.fin();
-        if tcb.receive_window() == 0 && !seg.payload.is_empty() {
+        if tcb.rcv.window() == 0 && !seg.payload.is_empty() {
             self.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
             return self.tcp_enter_quickack_mode(fd, true);
         }
         let seq = SeqNum(seg.seq);
-        if seq.before(tcb.rcv_nxt) && tcb.sack_ok {
-            tcb.sack.dsack_set(seg.seq, tcb.rcv_nxt.0);
+        if seq.before(tcb.rcv.nxt) && tcb.sack_ok {
+            tcb.rcv.sack.dsack_set(seg.seq, tcb.rcv.nxt.0);
             self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
         }
-        let skip = (tcb.rcv_nxt - seq) as usize;
+        let skip = (tcb.rcv.nxt - seq) as usize;
         let data = &seg.payload[skip.min(seg.payload.len())..];
         let mut fin_now = fin;
         if !data.is_empty() {
-            tcb.recv_buf.extend(data);
-            tcb.rcv_nxt += data.len() as u32;
+            tcb.rcv.buf.extend(data);
+            tcb.rcv.nxt += data.len() as u32;
             tcp_event_data_recv(tcb, now, data.len() as u32);
-            if !tcb.ofo.is_empty() {
+            if !tcb.rcv.ofo.is_empty() {
                 tcp_ofo_queue(tcb);
-                if tcb.ofo.is_empty() {
+                if tcb.rcv.ofo.is_empty() {
                     tcb.ack.now = true; // RFC 5681 4.2: the hole is filled
                 }
-                fin_now |= tcb.ofo.fin == Some(tcb.rcv_nxt.0) && tcb.ofo.is_empty();
+                fin_now |= tcb.rcv.ofo.fin == Some(tcb.rcv.nxt.0) && tcb.rcv.ofo.is_empty();
             }
-            let (rcv_nxt, empty) = (tcb.rcv_nxt.0, tcb.ofo.is_empty());
-            tcb.sack.remove(rcv_nxt, empty);
+            let (rcv_nxt, empty) = (tcb.rcv.nxt.0, tcb.rcv.ofo.is_empty());
+            tcb.rcv.sack.remove(rcv_nxt, empty);
         }
         if fin_now {
             self.tcp_fin(now, fd);
@@ -347,12 +348,12 @@ impl Stack {
         socket.shutdown |= RCV_SHUTDOWN;
         socket.done = true;
         let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        tcb.rcv_nxt += 1;
+        tcb.rcv.nxt += 1;
         tcb.ack.pending = true;
         // Nothing can follow a FIN: the out-of-order queue and every SACK block go, a pending
         // D-SACK with them (tcp_sack_reset).
-        tcb.ofo = Default::default();
-        tcb.sack = Default::default();
+        tcb.rcv.ofo = Default::default();
+        tcb.rcv.sack = Default::default();
         match state {
             TcpState::Established | TcpState::SynRecv => {
                 tcb.ack.pingpong = tcb.ack.pingpong.max(crate::tcp::tcp_output::TCP_PINGPONG_THRESH);
@@ -393,12 +394,12 @@ impl Stack {
         if !tcb.ack.pending {
             return;
         }
-        let full_frame = tcb.rcv_nxt - tcb.rcv_wup > tcb.ack.rcv_mss
-            && (tcb.recv_buf.is_empty() || tcb.free_window() >= tcb.rcv_wnd);
+        let full_frame = tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss
+            && (tcb.rcv.buf.is_empty() || tcb.rcv.free_window() >= tcb.rcv.wnd);
         let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
         // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
         // first-three-then-compressed rule, spec E7).
-        if full_frame || quick || tcb.ack.now || !tcb.ofo.is_empty() {
+        if full_frame || quick || tcb.ack.now || !tcb.rcv.ofo.is_empty() {
             self.tcp_send_ack(now, fd);
         } else {
             self.tcp_send_delayed_ack(now, fd);
@@ -414,14 +415,14 @@ impl Stack {
         };
         let seq = SeqNum(seg.seq);
         let end_seq = seq + seg.segment_len() as u32;
-        if seg.segment_len() != 0 && seq.before(tcb.rcv_nxt) {
+        if seg.segment_len() != 0 && seq.before(tcb.rcv.nxt) {
             self.mib.inc(Counter::TcpExtDelayedACKLost);
-            let (sack_ok, rcv_nxt) = (tcb.sack_ok, tcb.rcv_nxt);
+            let (sack_ok, rcv_nxt) = (tcb.sack_ok, tcb.rcv.nxt);
             self.tcp_enter_quickack_mode(fd, false);
             if sack_ok {
                 let end = end_seq.min(rcv_nxt);
                 if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-                    tcb.sack.dsack_set(seg.seq, end.0);
+                    tcb.rcv.sack.dsack_set(seg.seq, end.0);
                 }
                 self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
             }
@@ -490,7 +491,7 @@ impl Stack {
 /// `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments, at least
 /// 2, at most [`TCP_MAX_QUICKACKS`].
 fn tcp_incr_quickack(tcb: &mut crate::tcp::tcb::Tcb) {
-    let quickacks = (tcb.rcv_wnd / (2 * tcb.ack.rcv_mss.max(1))).max(2);
+    let quickacks = (tcb.rcv.wnd / (2 * tcb.ack.rcv_mss.max(1))).max(2);
     tcb.ack.quick = tcb.ack.quick.max(quickacks.min(u32::from(TCP_MAX_QUICKACKS)) as u8);
 }
 
@@ -508,7 +509,7 @@ fn tcp_event_data_recv(tcb: &mut crate::tcp::tcb::Tcb, now: Instant, len: u32) {
         tcb.ack.ato_ms = TCP_ATO_MIN_MS;
     } else {
         let m = now_ms.wrapping_sub(tcb.ack.lrcvtime_ms);
-        let rto_ms = tcb.rto.as_millis() as u32;
+        let rto_ms = tcb.rtt.rto.as_millis() as u32;
         if m <= TCP_ATO_MIN_MS / 2 {
             tcb.ack.ato_ms = (tcb.ack.ato_ms >> 1) + TCP_ATO_MIN_MS / 2;
         } else if m < tcb.ack.ato_ms {
@@ -518,7 +519,7 @@ fn tcp_event_data_recv(tcb: &mut crate::tcp::tcb::Tcb, now: Instant, len: u32) {
         }
     }
     tcb.ack.lrcvtime_ms = now_ms;
-    tcb.grow_window();
+    tcb.rcv.grow_window(tcb.ack.rcv_mss);
 }
 
 /// The test behind `__tcp_oow_rate_limited`: true when an answer went out less than
@@ -535,18 +536,18 @@ pub(crate) fn rate_limited(last_ms: &mut u32, now: Instant, limit_ms: u32) -> bo
 /// `tcp_ofo_queue`: moves what the out-of-order queue continues onto the receive queue;
 /// bytes that were had already (below `rcv_nxt` as it stood) are D-SACKed.
 fn tcp_ofo_queue(tcb: &mut crate::tcp::tcb::Tcb) {
-    let dsack_high = tcb.rcv_nxt;
-    while let Some((seq, data)) = tcb.ofo.pop_ready(tcb.rcv_nxt.0) {
+    let dsack_high = tcb.rcv.nxt;
+    while let Some((seq, data)) = tcb.rcv.ofo.pop_ready(tcb.rcv.nxt.0) {
         let seq = SeqNum(seq);
         let end = seq + data.len() as u32;
         if seq.before(dsack_high) && tcb.sack_ok {
-            tcb.sack.dsack_extend(seq.0, end.min(dsack_high).0);
+            tcb.rcv.sack.dsack_extend(seq.0, end.min(dsack_high).0);
         }
-        if !end.after(tcb.rcv_nxt) {
+        if !end.after(tcb.rcv.nxt) {
             continue;
         }
-        let skip = (tcb.rcv_nxt - seq) as usize;
-        tcb.recv_buf.extend(&data[skip..]);
-        tcb.rcv_nxt = end;
+        let skip = (tcb.rcv.nxt - seq) as usize;
+        tcb.rcv.buf.extend(&data[skip..]);
+        tcb.rcv.nxt = end;
     }
 }

@@ -212,17 +212,17 @@ impl Stack {
         child.peer = Some(SocketAddrV4::new(req.rmt_addr, req.rmt_port));
         child.parent = Some(listener);
         let mut tcb = self.tcb_pool.take(Tcb::new(SeqNum(req.snt_isn), SeqNum(req.rcv_nxt())));
-        tcb.rcv_wnd = req.rcv_wnd;
-        tcb.rcv_ssthresh = req.rcv_wnd;
-        tcb.window_clamp = req.window_clamp;
+        tcb.rcv.wnd = req.rcv_wnd;
+        tcb.rcv.ssthresh = req.rcv_wnd;
+        tcb.rcv.window_clamp = req.window_clamp;
         tcb.mss_clamp = req.mss;
         tcb.advmss = req.advmss;
-        tcb.snd_wscale = if req.has(RequestSock::WSCALE_OK) {
+        tcb.snd.wscale = if req.has(RequestSock::WSCALE_OK) {
             req.snd_wscale
         } else {
             0
         };
-        tcb.rcv_wscale = req.rcv_wscale;
+        tcb.rcv.wscale = req.rcv_wscale;
         tcb.tstamp_ok = req.has(RequestSock::TSTAMP_OK);
         tcb.ts_recent = req.ts_recent;
         tcb.ts_off = req.ts_off;
@@ -232,10 +232,10 @@ impl Stack {
         // was retransmitted (Karn) or never timed (a cookie); without one the RTO falls back
         // to 3 s (tcp_init_metrics).
         if let Some(rtt) = rtt {
-            tcb.rtt_sample(rtt, self.rto_min(), self.rto_max());
+            tcb.rtt.sample(rtt, self.rto_min(), self.rto_max());
         }
         // tcp_init_buffer_space
-        tcb.rcvq_space = req.rcv_wnd.min(TCP_INIT_CWND * u32::from(req.advmss));
+        tcb.rcv.space = req.rcv_wnd.min(TCP_INIT_CWND * u32::from(req.advmss));
         // tcp_initialize_rcv_mss: our first guess at the peer's segment size.
         tcb.ack.rcv_mss = u32::from(tcb.advmss.min(tcb.mss_clamp))
             .min(req.rcv_wnd / 2)
@@ -259,10 +259,10 @@ impl Stack {
             return;
         };
         let Some(tcb) = socket.tcb.as_mut() else { return };
-        tcb.snd_una = SeqNum(seg.ack);
-        tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
-        tcb.snd_wl1 = SeqNum(seg.seq);
-        tcb.max_window = tcb.max_window.max(tcb.snd_wnd);
+        tcb.snd.una = SeqNum(seg.ack);
+        tcb.snd.wnd = u32::from(seg.window) << tcb.snd.wscale;
+        tcb.snd.wl1 = SeqNum(seg.seq);
+        tcb.snd.max_window = tcb.snd.max_window.max(tcb.snd.wnd);
         self.tcp_set_state(child, TcpState::Established);
         // A bare ACK has nothing more to give (tcp_check_req took its timestamp).
         if !seg.payload.is_empty() || seg.flags.fin() {

@@ -55,9 +55,9 @@ impl Stack {
         let (Some(tcb), Some(peer)) = (socket.tcb.as_deref_mut(), socket.peer) else {
             return;
         };
-        let offset = (seq - tcb.send_buf_seq()) as usize;
+        let offset = (seq - tcb.snd.buf_seq()) as usize;
         if len > 0 {
-            let (a, b) = tcb.send_buf.as_slices();
+            let (a, b) = tcb.snd.buf.as_slices();
             let end = offset + len as usize;
             if offset < a.len() {
                 payload.extend_from_slice(&a[offset..end.min(a.len())]);
@@ -66,12 +66,12 @@ impl Stack {
                 payload.extend_from_slice(&b[offset.saturating_sub(a.len())..end - a.len()]);
             }
         }
-        let window = tcb.select_window();
+        let window = tcb.rcv.select_window();
         let seg = TcpRepr {
             src_port: socket.sport,
             dst_port: peer.port(),
             seq: seq.0,
-            ack: tcb.rcv_nxt.0,
+            ack: tcb.rcv.nxt.0,
             flags: flags | TcpFlags::ACK,
             window,
             urgent: 0,
@@ -82,7 +82,7 @@ impl Stack {
                 }),
                 // tcp_established_options: as many blocks as the option space leaves.
                 sack_blocks: if tcb.sack_ok {
-                    tcb.sack.take_option(if tcb.tstamp_ok { 3 } else { 4 })
+                    tcb.rcv.sack.take_option(if tcb.tstamp_ok { 3 } else { 4 })
                 } else {
                     Default::default()
                 },
@@ -121,7 +121,7 @@ impl Stack {
         let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
             return;
         };
-        self.tcp_transmit(now, fd, tcb.snd_nxt, 0, flags);
+        self.tcp_transmit(now, fd, tcb.snd.nxt, 0, flags);
     }
 
     /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms
@@ -137,8 +137,8 @@ impl Stack {
             } else {
                 500
             };
-            if tcb.srtt_us != 0 {
-                max_ato = max_ato.min((tcb.srtt_us >> 3).div_ceil(1000).max(TCP_ATO_MIN_MS));
+            if tcb.rtt.srtt_us != 0 {
+                max_ato = max_ato.min((tcb.rtt.srtt_us >> 3).div_ceil(1000).max(TCP_ATO_MIN_MS));
             }
             ato = ato.min(max_ato);
         }
@@ -167,16 +167,16 @@ impl Stack {
         let mss = u32::from(socket.mss_cache()).max(1);
         let nodelay = socket.options.nodelay;
         let Some(tcb) = socket.tcb.as_deref() else { return };
-        let mut next = next_segment(tcb, tcb.snd_nxt, mss, nodelay);
+        let mut next = next_segment(tcb, tcb.snd.nxt, mss, nodelay);
         if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
-            let rto = tcb.rto;
+            let rto = tcb.rtt.rto;
             return self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
         }
         while let Next::Send { len, fin } = next {
             let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
                 return;
             };
-            let seq = tcb.snd_nxt;
+            let seq = tcb.snd.nxt;
             let end = seq + len + u32::from(fin);
             next = next_segment(tcb, end, mss, nodelay);
             let mut flags = TcpFlags::ACK;
@@ -186,13 +186,13 @@ impl Stack {
             if fin {
                 flags |= TcpFlags::FIN;
             }
-            if seq.before(tcb.snd_max) {
+            if seq.before(tcb.snd.max) {
                 self.mib.inc(Counter::TcpRetransSegs);
             }
             self.tcp_transmit(now, fd, seq, len, flags);
             if len < mss {
                 if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-                    tcb.snd_sml = end;
+                    tcb.snd.sml = end;
                 }
             }
             self.tcp_event_new_data_sent(now, fd, len + u32::from(fin));
@@ -206,17 +206,17 @@ impl Stack {
         let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
             return;
         };
-        tcb.snd_nxt += len;
-        tcb.snd_max = tcb.snd_max.max(tcb.snd_nxt);
-        if tcb.rtt_seq.is_none() && tcb.retransmits == 0 {
-            tcb.rtt_seq = Some((tcb.snd_nxt, now));
+        tcb.snd.nxt += len;
+        tcb.snd.max = tcb.snd.max.max(tcb.snd.nxt);
+        if tcb.rtt.timed.is_none() && tcb.rtt.retransmits == 0 {
+            tcb.rtt.timed = Some((tcb.snd.nxt, now));
         }
         let now_ms = tcp_clock_ms(now);
         if tcb.ack.ato_ms != 0 && now_ms.wrapping_sub(tcb.ack.lrcvtime_ms) < tcb.ack.ato_ms {
             tcb.ack.pingpong = tcb.ack.pingpong.saturating_add(1);
         }
         if tcb.timers[TcpTimer::Retransmit].is_none() {
-            let rto = tcb.rto;
+            let rto = tcb.rtt.rto;
             self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
         }
     }
@@ -239,8 +239,8 @@ enum Next {
 /// ends with the FIN (`tcp_nagle_test`, Minshall's rule); one the window cut short waits for
 /// it to open (`tcp_snd_wnd_test`).
 fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: bool) -> Next {
-    let unsent = tcb.unsent_from(snd_nxt);
-    let fin_due = tcb.fin_queued && snd_nxt == tcb.write_seq;
+    let unsent = tcb.snd.unsent_from(snd_nxt);
+    let fin_due = tcb.snd.fin_queued && snd_nxt == tcb.snd.write_seq;
     if unsent == 0 {
         return if fin_due {
             Next::Send { len: 0, fin: true }
@@ -248,20 +248,20 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: 
             Next::Wait
         };
     }
-    let in_flight = snd_nxt - tcb.snd_una;
+    let in_flight = snd_nxt - tcb.snd.una;
     if in_flight.div_ceil(mss) >= tcb.cwnd.cwnd {
         return Next::Wait;
     }
-    let room = (((tcb.snd_una + tcb.snd_wnd) - snd_nxt) as i32).max(0) as u32;
+    let room = (((tcb.snd.una + tcb.snd.wnd) - snd_nxt) as i32).max(0) as u32;
     let len = unsent.min(mss).min(room);
     if len == 0 {
         return if in_flight == 0 { Next::ZeroWindow } else { Next::Wait };
     }
     let last = len == unsent;
-    let fin = last && tcb.fin_queued;
+    let fin = last && tcb.snd.fin_queued;
     // tcp_nagle_check with tcp_minshall_check: a short segment waits while an earlier short
     // one is unacknowledged.
-    let small_in_flight = tcb.snd_sml.after(tcb.snd_una) && !tcb.snd_sml.after(snd_nxt);
+    let small_in_flight = tcb.snd.sml.after(tcb.snd.una) && !tcb.snd.sml.after(snd_nxt);
     if len < mss && in_flight > 0 && (!last || (!fin && !nodelay && small_in_flight)) {
         return Next::Wait;
     }

@@ -66,8 +66,9 @@ impl Stack {
         } else {
             retries2
         };
-        if tcb.retransmits > 0
+        if tcb.rtt.retransmits > 0
             && tcb
+                .rtt
                 .retrans_stamp
                 .is_some_and(|t| now.saturating_duration_since(t) >= tcp_model_timeout(boundary.into(), TCP_RTO_MIN))
         {
@@ -75,29 +76,29 @@ impl Stack {
             self.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
             return self.tcp_done(fd);
         }
-        if tcb.in_flight() == 0 {
-            if tcb.unsent_from(tcb.snd_nxt) == 0 || tcb.snd_wnd != 0 {
+        if tcb.snd.in_flight() == 0 {
+            if tcb.snd.unsent_from(tcb.snd.nxt) == 0 || tcb.snd.wnd != 0 {
                 return self.tcp_write_xmit(now, fd);
             }
-            let seq = tcb.snd_una - 1;
-            tcb.backoff = tcb.backoff.saturating_add(1);
-            let wait = (tcb.rto * (1u32 << tcb.backoff.min(16))).min(rto_max);
+            let seq = tcb.snd.una - 1;
+            tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
+            let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
             self.tcp_transmit(now, fd, seq, 0, synq_wire::TcpFlags::ACK);
             return self.arm_timer(fd, TcpTimer::Retransmit, now + wait);
         }
         self.mib.inc(Counter::TcpExtTCPTimeouts);
-        if tcb.retransmits == 0 {
-            tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd, tcb.in_flight().div_ceil(mss));
-            tcb.retrans_stamp = Some(tcb.rtt_seq.map_or(now - tcb.rto, |(_, sent)| sent));
+        if tcb.rtt.retransmits == 0 {
+            tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd, tcb.snd.in_flight().div_ceil(mss));
+            tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
         }
         // `tcp_enter_loss`: one segment, then slow start again.
         tcb.cwnd.cwnd = 1;
         tcb.cwnd.cnt = 0;
-        tcb.rtt_seq = None;
-        tcb.retransmits = tcb.retransmits.saturating_add(1);
-        tcb.backoff = tcb.backoff.saturating_add(1);
-        tcb.rto = (tcb.rto * 2).min(rto_max);
-        tcb.snd_nxt = tcb.snd_una;
+        tcb.rtt.timed = None;
+        tcb.rtt.retransmits = tcb.rtt.retransmits.saturating_add(1);
+        tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
+        tcb.rtt.rto = (tcb.rtt.rto * 2).min(rto_max);
+        tcb.snd.nxt = tcb.snd.una;
         self.tcp_write_xmit(now, fd);
     }
 
@@ -112,7 +113,7 @@ impl Stack {
             return;
         }
         if tcb.ack.pingpong < TCP_PINGPONG_THRESH {
-            tcb.ack.ato_ms = (tcb.ack.ato_ms << 1).min(tcb.rto.as_millis() as u32);
+            tcb.ack.ato_ms = (tcb.ack.ato_ms << 1).min(tcb.rtt.rto.as_millis() as u32);
         } else {
             tcb.ack.pingpong = 0;
             tcb.ack.ato_ms = TCP_ATO_MIN_MS;
