@@ -22,11 +22,14 @@ use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestId, Req
 use crate::inet::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitTable};
 use crate::inet::tuple::TupleHashBuilder;
+use crate::ip::icmp::icmp_rcv;
+use crate::ip::input::ip_rcv;
 use crate::stack::tx_queue::TxQueue;
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::syncookies::SynCookies;
 use crate::tcp::tcb::{TcpTimer, TCP_MIN_MSS};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use synq_wire::ip_proto;
 
 /// How a stack is set up.
 #[derive(Debug, Clone)]
@@ -153,6 +156,26 @@ impl Stack {
     }
 
     // ---------------------------------------------------------------- IO
+
+    /// Takes one inbound IPv4 datagram (`ip_rcv`): checked and counted by the IP layer, then
+    /// handed to TCP or ICMP. Never panics, whatever the bytes.
+    pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
+        let addrs = &self.addrs;
+        let Some((ip, payload)) = ip_rcv(&mut self.mib, |a| addrs.contains(&a), datagram) else {
+            return;
+        };
+        match ip.protocol {
+            ip_proto::TCP => {
+                self.mib.inc(Counter::IpInDelivers);
+                self.tcp_v4_rcv(now, &ip, payload);
+            }
+            ip_proto::ICMP => {
+                self.mib.inc(Counter::IpInDelivers);
+                icmp_rcv(&mut self.mib, payload);
+            }
+            _ => self.mib.inc(Counter::IpInUnknownProtos),
+        }
+    }
 
     /// Copies the next outbound IPv4 datagram into `buf` and returns its length; `None` when
     /// nothing waits. `buf` should hold [`Stack::mtu`] bytes: a datagram that does not fit is

@@ -6,6 +6,7 @@ use crate::base::time::Instant;
 use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::SocketId;
 use crate::inet::tuple::FourTuple;
+use crate::ip::input::drop_malformed;
 use crate::stack::Stack;
 use std::net::Ipv4Addr;
 use synq_wire::{ip_proto, Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
@@ -53,7 +54,7 @@ impl Stack {
                 if e == Error::BadChecksum {
                     self.mib.inc(Counter::TcpInCsumErrors);
                 }
-                return self.drop_malformed(Counter::TcpInErrs, e);
+                return drop_malformed(&mut self.mib, Counter::TcpInErrs, e);
             }
         };
         let tuple = FourTuple {
