@@ -6,6 +6,7 @@
 //! call [`Stack::handle_timeout`] next, and makes socket calls. The stack reads no clock:
 //! every call that can start or advance a timer takes `now`.
 
+mod bind;
 pub(crate) mod tx_queue;
 
 use crate::base::consts::*;
