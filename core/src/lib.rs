@@ -20,6 +20,7 @@ pub use inet::inet_bind::{sockaddr_in, SOCKADDR_IN_LEN};
 pub use inet::socket::{Credentials, SocketId, TcpState};
 pub use inet::time_wait::{TimeWaitId, TimeWaitSock};
 pub use inet::{bind_table, port_bitmap, request_sock};
-pub use stack::{Stack, StackConfig, Timer};
+pub use stack::{Stack, StackConfig};
 pub use tcp::calls::TcpInfo;
+pub use tcp::ctx::Timer;
 pub use tcp::tcp_ipv4::tcp_v4_send_reset;

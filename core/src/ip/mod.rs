@@ -2,3 +2,4 @@
 
 pub(crate) mod icmp;
 pub(crate) mod input;
+pub(crate) mod output;

@@ -7,7 +7,7 @@
 //! every call that can start or advance a timer takes `now`.
 
 mod bind;
-pub(crate) mod tx_queue;
+mod tcp;
 
 use crate::base::consts::*;
 use crate::base::errno::Errno;
@@ -19,16 +19,17 @@ use crate::base::timer_wheel::TimerWheel;
 use crate::inet::bind_table::{BindTable, Owner};
 use crate::inet::ehash::Ehash;
 use crate::inet::listening_hash::ListeningHash;
-use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestId, RequestTable};
+use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestTable};
 use crate::inet::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
-use crate::inet::time_wait::{TimeWaitId, TimeWaitTable};
+use crate::inet::time_wait::TimeWaitTable;
 use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
-use crate::stack::tx_queue::TxQueue;
+use crate::ip::output::TxQueue;
+use crate::tcp::ctx::{Ctx, Timer};
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::syncookies::SynCookies;
-use crate::tcp::tcb::{TcpTimer, TCP_MIN_MSS};
+use crate::tcp::tcb::TCP_MIN_MSS;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_wire::ip_proto;
 
@@ -59,17 +60,6 @@ impl StackConfig {
             credentials: Credentials::NOBODY,
         }
     }
-}
-
-/// What the stack's timers stand for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {
-    /// A request sock's SYN-ACK retransmission and expiry (`rsk_timer`).
-    SynAck(RequestId),
-    /// One of a connection's timers.
-    Tcp(SocketId, TcpTimer),
-    /// The end of a TIME_WAIT entry (`tw_timer`).
-    TimeWait(TimeWaitId),
 }
 
 /// One host's TCP/IPv4 stack.
@@ -124,6 +114,20 @@ impl Stack {
             tcb_pool: Default::default(),
             credentials: config.credentials,
         }
+    }
+
+    /// The shared parts a TCP handler borrows, and the socket table beside them.
+    pub(crate) fn ctx(&mut self) -> (Ctx<'_>, &mut SocketTable) {
+        (
+            Ctx {
+                sysctl: &self.sysctl,
+                mib: &mut self.mib,
+                timers: &mut self.timers,
+                tx: &mut self.tx,
+                scratch: &mut self.scratch,
+            },
+            &mut self.sockets,
+        )
     }
 
     /// The host's addresses.

@@ -12,7 +12,8 @@ use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::inet::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
-use crate::stack::{Stack, Timer};
+use crate::stack::Stack;
+use crate::tcp::ctx::Timer;
 use crate::tcp::tcb::TcpTimer;
 
 /// What `getsockopt(TCP_INFO)` and `SO_MEMINFO` report that synq keeps (`tcp_get_info`).

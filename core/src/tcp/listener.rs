@@ -12,7 +12,8 @@ use crate::inet::request_sock::{
 };
 use crate::inet::socket::{SocketId, SocketOptions, TcpState};
 use crate::inet::tuple::FourTuple;
-use crate::stack::{Stack, Timer};
+use crate::stack::Stack;
+use crate::tcp::ctx::Timer;
 use crate::tcp::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
 use crate::tcp::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieOptions};
 use crate::tcp::tcb::TCP_MSS_DEFAULT;

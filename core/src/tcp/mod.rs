@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod cong;
+pub(crate) mod ctx;
 pub mod initial_window;
 pub mod isn;
 pub(crate) mod listener;

@@ -7,9 +7,10 @@ use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::SocketId;
 use crate::inet::tuple::FourTuple;
 use crate::ip::input::drop_malformed;
+use crate::ip::output::ip_send_tcp;
 use crate::stack::Stack;
 use std::net::Ipv4Addr;
-use synq_wire::{ip_proto, Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, IPV4_HEADER_LEN};
+use synq_wire::{Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr};
 
 /// The reset Linux's `tcp_v4_send_reset` answers `seg` with, or `None` for a reset (never a
 /// RST in answer to a RST). With ACK set, the reset takes its sequence number from the
@@ -101,30 +102,17 @@ impl Stack {
         }
     }
 
-    /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl`, DF set and IP ID 0 (what
-    /// `ip_build_and_send_pkt` does for a DF datagram) and the given TOS; counts it. False if
-    /// it could not be built.
+    /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl` and the given TOS
+    /// ([`ip_send_tcp`]); false if it could not be built.
     pub(crate) fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &TcpRepr<'_>) -> bool {
-        let mut ip = Ipv4Repr::new(src, dst, ip_proto::TCP, seg.buffer_len());
-        ip.ttl = self.sysctl.ip_default_ttl;
-        ip.tos = tos;
-        let len = IPV4_HEADER_LEN + seg.buffer_len();
-        let queued = self.tx.push_with(len, |buf| {
-            ip.emit(buf)?;
-            seg.emit(&mut buf[IPV4_HEADER_LEN..], ip.src_addr, ip.dst_addr)
-                .map(drop)
-        });
-        match queued {
-            Ok(()) => {
-                self.mib.inc(Counter::TcpOutSegs);
-                self.mib.inc(Counter::IpOutRequests);
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not build a segment");
-                false
-            }
-        }
+        ip_send_tcp(
+            &mut self.tx,
+            &mut self.mib,
+            self.sysctl.ip_default_ttl,
+            (src, dst),
+            tos,
+            seg,
+        )
     }
 }
 

@@ -17,7 +17,8 @@ use crate::inet::request_sock::{RequestId, RequestSock};
 use crate::inet::socket::{Socket, SocketId, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TCP_TIMEWAIT_LEN};
 use crate::inet::tuple::FourTuple;
-use crate::stack::{Stack, Timer};
+use crate::stack::Stack;
+use crate::tcp::ctx::Timer;
 use crate::tcp::tcb::{Tcb, TCP_INIT_CWND, TCP_MIN_MSS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_input::rate_limited;
 

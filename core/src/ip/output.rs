@@ -1,7 +1,11 @@
-//! Outbound datagrams waiting for the driver's `poll_transmit`. Buffers are recycled, so
-//! that a steady stream of packets allocates nothing once the queue has warmed up.
+//! IPv4 output: datagrams built (`ip_build_and_send_pkt`) into the queue that waits for the
+//! driver's `poll_transmit`. Buffers are recycled, so that a steady stream of packets
+//! allocates nothing once the queue has warmed up.
 
+use crate::base::mib::{Counter, Mib};
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use synq_wire::{ip_proto, Ipv4Repr, TcpRepr, IPV4_HEADER_LEN};
 
 /// A FIFO of datagrams with a pool of spare buffers.
 #[derive(Debug, Default)]
@@ -43,6 +47,38 @@ impl TxQueue {
         };
         self.spare.push(buf);
         Some(result)
+    }
+}
+
+/// `ip_build_and_send_pkt` for a TCP segment: queues `seg` from `src` to `dst` with TTL
+/// `ttl`, DF set, IP ID 0 and TOS `tos`, and counts it. False if it could not be built.
+pub(crate) fn ip_send_tcp(
+    tx: &mut TxQueue,
+    mib: &mut Mib,
+    ttl: u8,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    tos: u8,
+    seg: &TcpRepr<'_>,
+) -> bool {
+    let mut ip = Ipv4Repr::new(src, dst, ip_proto::TCP, seg.buffer_len());
+    ip.ttl = ttl;
+    ip.tos = tos;
+    let len = IPV4_HEADER_LEN + seg.buffer_len();
+    let queued = tx.push_with(len, |buf| {
+        ip.emit(buf)?;
+        seg.emit(&mut buf[IPV4_HEADER_LEN..], ip.src_addr, ip.dst_addr)
+            .map(drop)
+    });
+    match queued {
+        Ok(()) => {
+            mib.inc(Counter::TcpOutSegs);
+            mib.inc(Counter::IpOutRequests);
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not build a segment");
+            false
+        }
     }
 }
 

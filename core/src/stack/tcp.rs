@@ -1,0 +1,79 @@
+//! The stack's side of the TCP handlers that are functions over borrowed parts: each finds
+//! the socket and lends the handler the shared parts ([`Stack::ctx`]).
+
+use crate::base::seq::SeqNum;
+use crate::base::time::{Duration, Instant};
+use crate::inet::socket::SocketId;
+use crate::stack::Stack;
+use crate::tcp::tcb::TcpTimer;
+use crate::tcp::tcp_output;
+use synq_wire::TcpFlags;
+
+impl Stack {
+    /// `tcp_rto_min` from the sysctl.
+    pub(crate) fn rto_min(&self) -> Duration {
+        Duration::from_micros(self.sysctl.tcp_rto_min_us.max(1) as u64)
+    }
+
+    /// `tcp_rto_max` from the sysctl.
+    pub(crate) fn rto_max(&self) -> Duration {
+        Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)
+    }
+
+    /// Arms (or re-arms) one of connection `fd`'s timers.
+    pub(crate) fn arm_timer(&mut self, fd: SocketId, kind: TcpTimer, deadline: Instant) {
+        let (mut cx, sockets) = self.ctx();
+        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+            cx.arm_timer(tcb, fd, kind, deadline);
+        }
+    }
+
+    /// Stops one of connection `fd`'s timers.
+    pub(crate) fn cancel_timer(&mut self, fd: SocketId, kind: TcpTimer) {
+        let (mut cx, sockets) = self.ctx();
+        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+            cx.cancel_timer(tcb, kind);
+        }
+    }
+
+    /// [`tcp_output::tcp_transmit`] for connection `fd`.
+    pub(crate) fn tcp_transmit(&mut self, now: Instant, fd: SocketId, seq: SeqNum, len: u32, flags: TcpFlags) {
+        let (mut cx, sockets) = self.ctx();
+        if let Ok(s) = sockets.get_mut(fd) {
+            tcp_output::tcp_transmit(&mut cx, now, s, seq, len, flags);
+        }
+    }
+
+    /// `tcp_send_ack`: a bare ACK at `snd_nxt`.
+    pub(crate) fn tcp_send_ack(&mut self, now: Instant, fd: SocketId) {
+        self.send_control(now, fd, TcpFlags::ACK);
+    }
+
+    /// `tcp_send_active_reset`: RST|ACK at `snd_nxt` (L61).
+    pub(crate) fn tcp_send_active_reset(&mut self, now: Instant, fd: SocketId) {
+        self.send_control(now, fd, TcpFlags::RST | TcpFlags::ACK);
+    }
+
+    fn send_control(&mut self, now: Instant, fd: SocketId, flags: TcpFlags) {
+        let (mut cx, sockets) = self.ctx();
+        if let Ok(s) = sockets.get_mut(fd) {
+            tcp_output::send_control(&mut cx, now, s, flags);
+        }
+    }
+
+    /// [`tcp_output::tcp_send_delayed_ack`] for connection `fd`.
+    pub(crate) fn tcp_send_delayed_ack(&mut self, now: Instant, fd: SocketId) {
+        let (mut cx, sockets) = self.ctx();
+        if let Ok(s) = sockets.get_mut(fd) {
+            tcp_output::tcp_send_delayed_ack(&mut cx, now, fd, s);
+        }
+    }
+
+    /// [`tcp_output::tcp_write_xmit`] for connection `fd`.
+    pub(crate) fn tcp_write_xmit(&mut self, now: Instant, fd: SocketId) {
+        let (mut cx, sockets) = self.ctx();
+        if let Ok(s) = sockets.get_mut(fd) {
+            tcp_output::tcp_write_xmit(&mut cx, now, fd, s);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! What a TCP handler borrows besides the socket it acts on: the knobs, the counters, the
+//! timer wheel, the transmit queue and a scratch buffer ([`Ctx`]), and what the timers stand
+//! for ([`Timer`]).
+
+use crate::base::mib::Mib;
+use crate::base::sysctl::Sysctl;
+use crate::base::time::Instant;
+use crate::base::timer_wheel::TimerWheel;
+use crate::inet::request_sock::RequestId;
+use crate::inet::socket::SocketId;
+use crate::inet::time_wait::TimeWaitId;
+use crate::ip::output::{ip_send_tcp, TxQueue};
+use crate::tcp::tcb::{Tcb, TcpTimer};
+use std::net::Ipv4Addr;
+use synq_wire::TcpRepr;
+
+/// What the stack's timers stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// A request sock's SYN-ACK retransmission and expiry (`rsk_timer`).
+    SynAck(RequestId),
+    /// One of a connection's timers.
+    Tcp(SocketId, TcpTimer),
+    /// The end of a TIME_WAIT entry (`tw_timer`).
+    TimeWait(TimeWaitId),
+}
+
+/// The stack's shared parts a TCP handler works with.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub sysctl: &'a Sysctl,
+    pub mib: &'a mut Mib,
+    pub timers: &'a mut TimerWheel<Timer>,
+    pub tx: &'a mut TxQueue,
+    /// A segment's payload is gathered here from the send queue (no allocation per segment).
+    pub scratch: &'a mut Vec<u8>,
+}
+
+impl Ctx<'_> {
+    /// Arms (or re-arms) one of connection `fd`'s timers.
+    pub fn arm_timer(&mut self, tcb: &mut Tcb, fd: SocketId, kind: TcpTimer, deadline: Instant) {
+        if let Some(old) = tcb.timers[kind].take() {
+            self.timers.cancel(old);
+        }
+        tcb.timers[kind] = Some(self.timers.insert(deadline, Timer::Tcp(fd, kind)));
+    }
+
+    /// Stops one of a connection's timers.
+    pub fn cancel_timer(&mut self, tcb: &mut Tcb, kind: TcpTimer) {
+        if let Some(old) = tcb.timers[kind].take() {
+            self.timers.cancel(old);
+        }
+    }
+
+    /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl` and TOS `tos`; false if it
+    /// could not be built.
+    pub fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &TcpRepr<'_>) -> bool {
+        ip_send_tcp(self.tx, self.mib, self.sysctl.ip_default_ttl, (src, dst), tos, seg)
+    }
+}
