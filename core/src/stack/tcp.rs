@@ -1,12 +1,15 @@
 //! The stack's side of the TCP handlers that are functions over borrowed parts: each finds
 //! the socket and lends the handler the shared parts ([`Stack::ctx`]).
 
-use crate::base::seq::SeqNum;
+use crate::base::mib::Counter;
 use crate::base::time::{Duration, Instant};
+use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::SocketId;
+use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
 use crate::stack::Stack;
 use crate::tcp::tcb::TcpTimer;
 use crate::tcp::tcp_output;
+use crate::tcp::tcp_timer::{self, Fired};
 use synq_wire::TcpFlags;
 
 impl Stack {
@@ -33,14 +36,6 @@ impl Stack {
         let (mut cx, sockets) = self.ctx();
         if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
             cx.cancel_timer(tcb, kind);
-        }
-    }
-
-    /// [`tcp_output::tcp_transmit`] for connection `fd`.
-    pub(crate) fn tcp_transmit(&mut self, now: Instant, fd: SocketId, seq: SeqNum, len: u32, flags: TcpFlags) {
-        let (mut cx, sockets) = self.ctx();
-        if let Ok(s) = sockets.get_mut(fd) {
-            tcp_output::tcp_transmit(&mut cx, now, s, seq, len, flags);
         }
     }
 
@@ -75,5 +70,26 @@ impl Stack {
         if let Ok(s) = sockets.get_mut(fd) {
             tcp_output::tcp_write_xmit(&mut cx, now, fd, s);
         }
+    }
+
+    /// Runs connection `fd`'s timer `kind` ([`tcp_timer::tcp_timer`]); `tcp_done` if it
+    /// ended the connection.
+    pub(crate) fn tcp_timer(&mut self, now: Instant, fd: SocketId, kind: TcpTimer) {
+        let (mut cx, sockets) = self.ctx();
+        let Ok(s) = sockets.get_mut(fd) else { return };
+        if tcp_timer::tcp_timer(&mut cx, now, fd, s, kind) == Fired::Done {
+            self.tcp_done(fd);
+        }
+    }
+
+    /// `tw_timer_handler` → `inet_twsk_kill`: a TIME_WAIT entry's time is up; its 4-tuple
+    /// and port are free.
+    pub(crate) fn tw_timer_handler(&mut self, id: TimeWaitId) {
+        let Some(tuple) = self.time_waits.get(id).map(TimeWaitSock::tuple) else {
+            return;
+        };
+        self.ehash.remove(&tuple, EhashEntry::TimeWait(id));
+        self.remove_time_wait(id);
+        self.mib.inc(Counter::TcpExtTW);
     }
 }

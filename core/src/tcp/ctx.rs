@@ -4,7 +4,7 @@
 
 use crate::base::mib::Mib;
 use crate::base::sysctl::Sysctl;
-use crate::base::time::Instant;
+use crate::base::time::{Duration, Instant};
 use crate::base::timer_wheel::TimerWheel;
 use crate::inet::request_sock::RequestId;
 use crate::inet::socket::SocketId;
@@ -37,6 +37,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `tcp_rto_max` from the sysctl.
+    pub fn rto_max(&self) -> Duration {
+        Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)
+    }
+
     /// Arms (or re-arms) one of connection `fd`'s timers.
     pub fn arm_timer(&mut self, tcb: &mut Tcb, fd: SocketId, kind: TcpTimer, deadline: Instant) {
         if let Some(old) = tcb.timers[kind].take() {

@@ -1,18 +1,16 @@
 //! A connection's timers (`tcp_timer.c`): retransmission (`tcp_retransmit_timer`,
 //! `tcp_write_timeout`, the zero-window probe), the delayed ACK
-//! (`tcp_delack_timer_handler`), an orphan's FIN_WAIT2 lifetime, and the end of TIME_WAIT
-//! (`tw_timer_handler`).
+//! (`tcp_delack_timer_handler`) and an orphan's FIN_WAIT2 lifetime.
 
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
 use crate::base::time::{Duration, Instant};
-use crate::inet::ehash::EhashEntry;
-use crate::inet::socket::SocketId;
-use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
-use crate::stack::Stack;
+use crate::inet::socket::{Socket, SocketId};
 use crate::tcp::cong::CongestionOps;
+use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
-use crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
+use crate::tcp::tcp_output::{send_control, tcp_transmit, tcp_write_xmit, TCP_PINGPONG_THRESH};
+use synq_wire::TcpFlags;
 
 /// `TCP_RTO_MIN`: the base of the retransmission give-up model (not the sysctl).
 const TCP_RTO_MIN: Duration = Duration::from_millis(200);
@@ -30,108 +28,111 @@ pub fn tcp_model_timeout(boundary: u32, rto_base: Duration) -> Duration {
     }
 }
 
-impl Stack {
-    /// Runs a connection timer that fired.
-    pub(crate) fn tcp_timer(&mut self, now: Instant, fd: SocketId, kind: TcpTimer) {
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return;
-        };
-        tcb.timers[kind] = None;
-        match kind {
-            TcpTimer::Retransmit => self.tcp_retransmit_timer(now, fd),
-            TcpTimer::DelAck => self.tcp_delack_timer(now, fd),
-            // The orphan's FIN_WAIT2 ran out: it goes without a word.
-            TcpTimer::FinWait2 => self.tcp_done(fd),
-        }
-    }
+/// What a connection's timer leaves for the stack to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fired {
+    /// Nothing more.
+    Nothing,
+    /// The connection is over (`tcp_done`): it gave up, or an orphan's FIN_WAIT2 ran out.
+    Done,
+}
 
-    /// `tcp_retransmit_timer`: gives up after `tcp_retries2` (an orphan: `tcp_orphan_retries`,
-    /// 0 meaning 8) as `retransmits_timed_out` models them — ETIMEDOUT, TCPAbortOnTimeout;
-    /// otherwise halves ssthresh, drops the window to one segment, doubles the RTO and sends
-    /// again from `snd_una` (go-back-N). With nothing in flight and a zero window it sends a
-    /// window probe (`tcp_xmit_probe_skb`: an ACK one below `snd_una`).
-    fn tcp_retransmit_timer(&mut self, now: Instant, fd: SocketId) {
-        let rto_max = self.rto_max();
-        let (retries2, orphan_retries) = (self.sysctl.tcp_retries2, self.sysctl.tcp_orphan_retries);
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let orphan = socket.is_orphan();
-        let mss = u32::from(socket.mss_cache()).max(1);
-        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        let boundary = if orphan {
-            if orphan_retries == 0 {
-                8
-            } else {
-                orphan_retries
-            }
+/// Runs connection `fd`'s timer `kind`, which fired.
+pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket, kind: TcpTimer) -> Fired {
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return Fired::Nothing;
+    };
+    tcb.timers[kind] = None;
+    match kind {
+        TcpTimer::Retransmit => tcp_retransmit_timer(cx, now, fd, socket),
+        TcpTimer::DelAck => {
+            tcp_delack_timer(cx, now, socket);
+            Fired::Nothing
+        }
+        // The orphan's FIN_WAIT2 ran out: it goes without a word.
+        TcpTimer::FinWait2 => Fired::Done,
+    }
+}
+
+/// `tcp_retransmit_timer`: gives up after `tcp_retries2` (an orphan: `tcp_orphan_retries`, 0
+/// meaning 8) as `retransmits_timed_out` models them — ETIMEDOUT, TCPAbortOnTimeout;
+/// otherwise halves ssthresh, drops the window to one segment, doubles the RTO and sends
+/// again from `snd_una` (go-back-N). With nothing in flight and a zero window it sends a
+/// window probe (`tcp_xmit_probe_skb`: an ACK one below `snd_una`).
+fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) -> Fired {
+    let rto_max = cx.rto_max();
+    let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
+    let orphan = socket.is_orphan();
+    let mss = u32::from(socket.mss_cache()).max(1);
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return Fired::Nothing;
+    };
+    let boundary = if orphan {
+        if orphan_retries == 0 {
+            8
         } else {
-            retries2
-        };
-        if tcb.rtt.retransmits > 0
-            && tcb
-                .rtt
-                .retrans_stamp
-                .is_some_and(|t| now.saturating_duration_since(t) >= tcp_model_timeout(boundary.into(), TCP_RTO_MIN))
-        {
-            socket.error = Some(Errno::ETIMEDOUT);
-            self.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
-            return self.tcp_done(fd);
+            orphan_retries
         }
-        if tcb.snd.in_flight() == 0 {
-            if tcb.snd.unsent_from(tcb.snd.nxt) == 0 || tcb.snd.wnd != 0 {
-                return self.tcp_write_xmit(now, fd);
-            }
-            let seq = tcb.snd.una - 1;
-            tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
-            let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
-            self.tcp_transmit(now, fd, seq, 0, synq_wire::TcpFlags::ACK);
-            return self.arm_timer(fd, TcpTimer::Retransmit, now + wait);
+    } else {
+        retries2
+    };
+    if tcb.rtt.retransmits > 0
+        && tcb
+            .rtt
+            .retrans_stamp
+            .is_some_and(|t| now.saturating_duration_since(t) >= tcp_model_timeout(boundary.into(), TCP_RTO_MIN))
+    {
+        socket.error = Some(Errno::ETIMEDOUT);
+        cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
+        return Fired::Done;
+    }
+    if tcb.snd.in_flight() == 0 {
+        if tcb.snd.unsent_from(tcb.snd.nxt) == 0 || tcb.snd.wnd != 0 {
+            tcp_write_xmit(cx, now, fd, socket);
+            return Fired::Nothing;
         }
-        self.mib.inc(Counter::TcpExtTCPTimeouts);
-        if tcb.rtt.retransmits == 0 {
-            tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd, tcb.snd.in_flight().div_ceil(mss));
-            tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
-        }
-        // `tcp_enter_loss`: one segment, then slow start again.
-        tcb.cwnd.cwnd = 1;
-        tcb.cwnd.cnt = 0;
-        tcb.rtt.timed = None;
-        tcb.rtt.retransmits = tcb.rtt.retransmits.saturating_add(1);
+        let seq = tcb.snd.una - 1;
         tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
-        tcb.rtt.rto = (tcb.rtt.rto * 2).min(rto_max);
-        tcb.snd.nxt = tcb.snd.una;
-        self.tcp_write_xmit(now, fd);
-    }
-
-    /// `tcp_delack_timer_handler`: the owed ACK goes out. Outside ping-pong the timeout was
-    /// too short and doubles (up to the RTO); in ping-pong the reply did not come, so
-    /// ping-pong ends and `ato` is reset.
-    fn tcp_delack_timer(&mut self, now: Instant, fd: SocketId) {
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return;
-        };
-        if !tcb.ack.pending {
-            return;
+        let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
+        tcp_transmit(cx, now, socket, seq, 0, TcpFlags::ACK);
+        if let Some(tcb) = socket.tcb.as_deref_mut() {
+            cx.arm_timer(tcb, fd, TcpTimer::Retransmit, now + wait);
         }
-        if tcb.ack.pingpong < TCP_PINGPONG_THRESH {
-            tcb.ack.ato_ms = (tcb.ack.ato_ms << 1).min(tcb.rtt.rto.as_millis() as u32);
-        } else {
-            tcb.ack.pingpong = 0;
-            tcb.ack.ato_ms = TCP_ATO_MIN_MS;
-        }
-        self.mib.inc(Counter::TcpExtDelayedACKs);
-        self.tcp_send_ack(now, fd);
+        return Fired::Nothing;
     }
+    cx.mib.inc(Counter::TcpExtTCPTimeouts);
+    if tcb.rtt.retransmits == 0 {
+        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd, tcb.snd.in_flight().div_ceil(mss));
+        tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
+    }
+    // `tcp_enter_loss`: one segment, then slow start again.
+    tcb.cwnd.cwnd = 1;
+    tcb.cwnd.cnt = 0;
+    tcb.rtt.timed = None;
+    tcb.rtt.retransmits = tcb.rtt.retransmits.saturating_add(1);
+    tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
+    tcb.rtt.rto = (tcb.rtt.rto * 2).min(rto_max);
+    tcb.snd.nxt = tcb.snd.una;
+    tcp_write_xmit(cx, now, fd, socket);
+    Fired::Nothing
+}
 
-    /// `tw_timer_handler` → `inet_twsk_kill`: a TIME_WAIT entry's time is up; its 4-tuple
-    /// and port are free.
-    pub(crate) fn tw_timer_handler(&mut self, id: TimeWaitId) {
-        let Some(tuple) = self.time_waits.get(id).map(TimeWaitSock::tuple) else {
-            return;
-        };
-        self.ehash.remove(&tuple, EhashEntry::TimeWait(id));
-        self.remove_time_wait(id);
-        self.mib.inc(Counter::TcpExtTW);
+/// `tcp_delack_timer_handler`: the owed ACK goes out. Outside ping-pong the timeout was too
+/// short and doubles (up to the RTO); in ping-pong the reply did not come, so ping-pong ends
+/// and `ato` is reset.
+fn tcp_delack_timer(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
+    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    if !tcb.ack.pending {
+        return;
     }
+    if tcb.ack.pingpong < TCP_PINGPONG_THRESH {
+        tcb.ack.ato_ms = (tcb.ack.ato_ms << 1).min(tcb.rtt.rto.as_millis() as u32);
+    } else {
+        tcb.ack.pingpong = 0;
+        tcb.ack.ato_ms = TCP_ATO_MIN_MS;
+    }
+    cx.mib.inc(Counter::TcpExtDelayedACKs);
+    send_control(cx, now, socket, TcpFlags::ACK);
 }
 
 #[cfg(test)]
