@@ -8,9 +8,10 @@ use crate::inet::socket::SocketId;
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
 use crate::stack::Stack;
 use crate::tcp::tcb::TcpTimer;
+use crate::tcp::tcp_input::{self, Disposition};
 use crate::tcp::tcp_output;
 use crate::tcp::tcp_timer::{self, Fired};
-use synq_wire::TcpFlags;
+use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 impl Stack {
     /// `tcp_rto_min` from the sysctl.
@@ -21,22 +22,6 @@ impl Stack {
     /// `tcp_rto_max` from the sysctl.
     pub(crate) fn rto_max(&self) -> Duration {
         Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)
-    }
-
-    /// Arms (or re-arms) one of connection `fd`'s timers.
-    pub(crate) fn arm_timer(&mut self, fd: SocketId, kind: TcpTimer, deadline: Instant) {
-        let (mut cx, sockets) = self.ctx();
-        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-            cx.arm_timer(tcb, fd, kind, deadline);
-        }
-    }
-
-    /// Stops one of connection `fd`'s timers.
-    pub(crate) fn cancel_timer(&mut self, fd: SocketId, kind: TcpTimer) {
-        let (mut cx, sockets) = self.ctx();
-        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-            cx.cancel_timer(tcb, kind);
-        }
     }
 
     /// `tcp_send_ack`: a bare ACK at `snd_nxt`.
@@ -53,14 +38,6 @@ impl Stack {
         let (mut cx, sockets) = self.ctx();
         if let Ok(s) = sockets.get_mut(fd) {
             tcp_output::send_control(&mut cx, now, s, flags);
-        }
-    }
-
-    /// [`tcp_output::tcp_send_delayed_ack`] for connection `fd`.
-    pub(crate) fn tcp_send_delayed_ack(&mut self, now: Instant, fd: SocketId) {
-        let (mut cx, sockets) = self.ctx();
-        if let Ok(s) = sockets.get_mut(fd) {
-            tcp_output::tcp_send_delayed_ack(&mut cx, now, fd, s);
         }
     }
 
@@ -91,5 +68,17 @@ impl Stack {
         self.ehash.remove(&tuple, EhashEntry::TimeWait(id));
         self.remove_time_wait(id);
         self.mib.inc(Counter::TcpExtTW);
+    }
+
+    /// Segment processing for connection `fd` ([`tcp_input::tcp_rcv_synchronized`]), then
+    /// what it decided for the connection.
+    pub(crate) fn tcp_rcv_synchronized(&mut self, now: Instant, fd: SocketId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        let (mut cx, sockets) = self.ctx();
+        let Ok(s) = sockets.get_mut(fd) else { return };
+        match tcp_input::tcp_rcv_synchronized(&mut cx, now, fd, s, ip, seg) {
+            Disposition::Keep => {}
+            Disposition::Done => self.tcp_done(fd),
+            Disposition::TimeWait => self.tcp_time_wait(now, fd),
+        }
     }
 }

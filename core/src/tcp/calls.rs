@@ -6,15 +6,15 @@ use std::net::SocketAddrV4;
 
 use crate::base::consts::*;
 use crate::base::errno::Errno;
-use crate::base::mib::Counter;
+use crate::base::mib::{Counter, Mib};
 use crate::base::time::{Duration, Instant};
 use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
-use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::inet::socket::{Socket, SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::inet::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
 use crate::stack::Stack;
-use crate::tcp::ctx::Timer;
-use crate::tcp::tcb::TcpTimer;
+use crate::tcp::ctx::{Ctx, Timer};
+use crate::tcp::tcb::{Tcb, TcpTimer};
 
 /// What `getsockopt(TCP_INFO)` and `SO_MEMINFO` report that synq keeps (`tcp_get_info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,6 +33,26 @@ pub struct TcpInfo {
     /// `sk_rcvbuf`, `sk_sndbuf` (SO_MEMINFO).
     pub rcvbuf: u32,
     pub sndbuf: u32,
+}
+
+/// `tcp_set_state`, with the `TcpCurrEstab` gauge: up on entering ESTABLISHED (or CLOSE_WAIT
+/// straight from SYN_RECV), down on leaving ESTABLISHED or CLOSE_WAIT for any other state.
+pub(crate) fn tcp_set_state(mib: &mut Mib, socket: &mut Socket, state: TcpState) {
+    let old = socket.state;
+    socket.state = state;
+    match state {
+        TcpState::Established if old != TcpState::Established => mib.inc(Counter::TcpCurrEstab),
+        TcpState::CloseWait if old == TcpState::SynRecv => mib.inc(Counter::TcpCurrEstab),
+        TcpState::Established | TcpState::CloseWait => {}
+        _ if matches!(old, TcpState::Established | TcpState::CloseWait) => mib.dec(Counter::TcpCurrEstab),
+        _ => {}
+    }
+}
+
+/// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's FIN.
+pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, fd: SocketId, tcb: &mut Tcb) {
+    let tmo = Duration::from_secs(cx.sysctl.tcp_fin_timeout.max(1) as u64);
+    cx.arm_timer(tcb, fd, TcpTimer::FinWait2, now + tmo);
 }
 
 impl Stack {
@@ -59,19 +79,10 @@ impl Stack {
         Ok(info)
     }
 
-    /// `tcp_set_state`, with the `TcpCurrEstab` gauge: up on entering ESTABLISHED (or
-    /// CLOSE_WAIT straight from SYN_RECV), down on leaving ESTABLISHED or CLOSE_WAIT for
-    /// any other state.
+    /// [`tcp_set_state`] for socket `fd`.
     pub(crate) fn tcp_set_state(&mut self, fd: SocketId, state: TcpState) {
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let old = socket.state;
-        socket.state = state;
-        match state {
-            TcpState::Established if old != TcpState::Established => self.mib.inc(Counter::TcpCurrEstab),
-            TcpState::CloseWait if old == TcpState::SynRecv => self.mib.inc(Counter::TcpCurrEstab),
-            TcpState::Established | TcpState::CloseWait => {}
-            _ if matches!(old, TcpState::Established | TcpState::CloseWait) => self.mib.dec(Counter::TcpCurrEstab),
-            _ => {}
+        if let Ok(socket) = self.sockets.get_mut(fd) {
+            tcp_set_state(&mut self.mib, socket, state);
         }
     }
 
@@ -284,10 +295,12 @@ impl Stack {
         Ok(())
     }
 
-    /// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's FIN.
+    /// [`arm_fin_wait2`] for socket `fd`.
     pub(crate) fn arm_fin_wait2(&mut self, now: Instant, fd: SocketId) {
-        let tmo = Duration::from_secs(self.sysctl.tcp_fin_timeout.max(1) as u64);
-        self.arm_timer(fd, TcpTimer::FinWait2, now + tmo);
+        let (mut cx, sockets) = self.ctx();
+        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+            arm_fin_wait2(&mut cx, now, fd, tcb);
+        }
     }
 
     /// `tcp_shutdown` for a connection: the `how + 1` bits join `sk_shutdown`; shutting

@@ -37,6 +37,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `tcp_rto_min` from the sysctl.
+    pub fn rto_min(&self) -> Duration {
+        Duration::from_micros(self.sysctl.tcp_rto_min_us.max(1) as u64)
+    }
+
     /// `tcp_rto_max` from the sysctl.
     pub fn rto_max(&self) -> Duration {
         Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)

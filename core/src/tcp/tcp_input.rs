@@ -6,15 +6,19 @@
 //! Not built (yet): fast retransmit and SACK processing on the sending side (loss is
 //! repaired by the RTO alone), urgent data.
 
+use crate::base::errno::Errno;
 use crate::base::mib::Counter;
 use crate::base::seq::{before, SeqNum};
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::Instant;
-use crate::inet::socket::{SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
-use crate::stack::Stack;
+use crate::inet::socket::{Socket, SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
+use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
 use crate::tcp::cong::CongestionOps;
-use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
-use synq_wire::{Ipv4Repr, TcpRepr};
+use crate::tcp::ctx::Ctx;
+use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
+use crate::tcp::tcp_ipv4::reply_reset;
+use crate::tcp::tcp_output::{send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
+use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 /// What `tcp_ack` made of a segment's acknowledgment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,470 +31,481 @@ enum AckResult {
     Ok,
 }
 
-impl Stack {
-    /// `tcp_rcv_established` / `tcp_rcv_state_process` for a connection socket.
-    pub(crate) fn tcp_rcv_synchronized(&mut self, now: Instant, fd: SocketId, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let state = socket.state;
-        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        if state == TcpState::Close {
-            return self.reply_reset(ip, seg);
-        }
-        let f = seg.flags;
-        let seq = SeqNum(seg.seq);
-        let end_seq = seq + seg.segment_len() as u32;
+/// What segment processing leaves for the stack to do to the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Disposition {
+    /// It goes on.
+    Keep,
+    /// It is over (`tcp_done`; a reset already set the error the user sees).
+    Done,
+    /// It moves to TIME_WAIT (`tcp_time_wait`).
+    TimeWait,
+}
 
-        // tcp_validate_incoming, step 1: PAWS (tcp_paws_discard).
-        if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
-            if before(ts.tsval, tcb.ts_recent) && !f.rst() {
-                self.mib.inc(Counter::TcpExtPAWSEstab);
-                return self.tcp_send_dupack(now, fd, seg);
-            }
-        }
-        // Step 1: tcp_sequence.
-        let limit = tcb.rcv.nxt + tcb.rcv.window();
-        let acceptable = if end_seq.before(tcb.rcv.wup) {
-            false
-        } else if end_seq.after(limit) && (end_seq - u32::from(f.fin())).after(limit) {
-            // Beyond the window: only a segment starting inside it, onto an empty queue.
-            let ok = !seq.after(limit) && tcb.rcv.buf.is_empty();
-            if !ok {
-                self.mib.inc(Counter::TcpExtBeyondWindow);
-            }
-            ok
-        } else {
-            true
-        };
-        // tcp_reset_check: a reset at the sequence of the peer's FIN, after it.
-        let fin_reset = f.rst()
-            && matches!(state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
-            && seq == tcb.rcv.nxt - 1;
-        if fin_reset {
-            return self.tcp_reset(fd);
-        }
-        if !acceptable {
-            if !f.rst() {
-                if f.syn() {
-                    return self.syn_challenge(now, fd);
-                }
-                self.tcp_send_dupack(now, fd, seg);
-            }
-            return;
-        }
-        // Step 2: RST (RFC 5961 3.2): exactly at rcv_nxt it resets, elsewhere in the window
-        // it is challenged.
-        if f.rst() {
-            if seq == tcb.rcv.nxt {
-                return self.tcp_reset(fd);
-            }
-            return self.tcp_send_challenge_ack(now, fd);
-        }
-        // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2).
-        if f.syn() {
-            return self.syn_challenge(now, fd);
-        }
-        // Step 5: no ACK, no processing.
-        if !f.ack() {
-            return;
-        }
-        match self.tcp_ack(now, fd, seg) {
-            AckResult::Unsent if state == TcpState::Established => return,
-            AckResult::Unsent => return self.tcp_send_challenge_ack(now, fd),
-            AckResult::Old | AckResult::Ok => {}
-        }
-        // The state moves an ACK of our FIN makes.
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let orphan = socket.is_orphan();
-        let Some(tcb) = socket.tcb.as_deref() else { return };
-        let fin_acked = tcb.snd.fin_acked();
-        match state {
-            TcpState::FinWait1 if fin_acked => {
-                self.tcp_set_state(fd, TcpState::FinWait2);
-                if let Ok(s) = self.sockets.get_mut(fd) {
-                    s.shutdown |= SEND_SHUTDOWN;
-                }
-                if orphan {
-                    self.arm_fin_wait2(now, fd);
-                }
-            }
-            TcpState::Closing if fin_acked => return self.tcp_time_wait(now, fd),
-            TcpState::LastAck if fin_acked => return self.tcp_done(fd),
-            _ => {}
-        }
-        let Ok(socket) = self.sockets.get(fd) else { return };
-        let state = socket.state;
-        let rcv_shutdown = socket.shutdown & RCV_SHUTDOWN != 0;
-        let Some(tcb) = socket.tcb.as_deref() else { return };
-        match state {
-            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !seq.before(tcb.rcv.nxt) => {}
-            _ => {
-                // RFC 1122: data after the user closed resets the connection.
-                let data_end = end_seq - u32::from(f.fin());
-                if matches!(state, TcpState::FinWait1 | TcpState::FinWait2)
-                    && rcv_shutdown
-                    && !seg.payload.is_empty()
-                    && data_end.after(tcb.rcv.nxt)
-                {
-                    self.mib.inc(Counter::TcpExtTCPAbortOnData);
-                    self.tcp_reset(fd);
-                    return self.reply_reset(ip, seg);
-                }
-                self.tcp_data_queue(now, fd, seg);
-            }
-        }
-        self.tcp_write_xmit(now, fd);
-        self.tcp_ack_snd_check(now, fd);
+/// `tcp_rcv_established` / `tcp_rcv_state_process` for connection `fd`.
+pub(crate) fn tcp_rcv_synchronized(
+    cx: &mut Ctx,
+    now: Instant,
+    fd: SocketId,
+    socket: &mut Socket,
+    ip: &Ipv4Repr,
+    seg: &TcpRepr<'_>,
+) -> Disposition {
+    let state = socket.state;
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return Disposition::Keep;
+    };
+    if state == TcpState::Close {
+        reply_reset(cx, ip, seg);
+        return Disposition::Keep;
     }
+    let f = seg.flags;
+    let seq = SeqNum(seg.seq);
+    let end_seq = seq + seg.segment_len() as u32;
 
-    /// `tcp_ack`: checks the acknowledgment against what we sent, updates the peer's window
-    /// (`tcp_ack_update_window`), frees acknowledged bytes, takes an RTT sample (Karn's
-    /// rule), grows the congestion window (slow start, then one segment per window) and
-    /// restarts or stops the RTO timer. Also `tcp_replace_ts_recent`.
-    fn tcp_ack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) -> AckResult {
-        let (rto_min, rto_max) = (self.rto_min(), self.rto_max());
-        let Ok(socket) = self.sockets.get_mut(fd) else {
-            return AckResult::Old;
-        };
-        let mss = u32::from(socket.mss_cache()).max(1);
-        let Some(tcb) = socket.tcb.as_deref_mut() else {
-            return AckResult::Old;
-        };
-        let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
-        if ack.after(tcb.snd.max) {
-            return AckResult::Unsent;
-        }
-        if ack.before(tcb.snd.una) {
-            return AckResult::Old;
-        }
-        // tcp_replace_ts_recent
-        if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
-            if !seq.after(tcb.rcv.wup) && !before(ts.tsval, tcb.ts_recent) {
-                tcb.ts_recent = ts.tsval;
-            }
-        }
-        // tcp_ack_update_window
-        let nwin = u32::from(seg.window) << tcb.snd.wscale;
-        if ack.after(tcb.snd.una) || seq.after(tcb.snd.wl1) || (seq == tcb.snd.wl1 && nwin > tcb.snd.wnd) {
-            tcb.snd.wnd = nwin;
-            tcb.snd.wl1 = seq;
-            tcb.snd.max_window = tcb.snd.max_window.max(nwin);
-        }
-        if ack == tcb.snd.una {
-            return AckResult::Old;
-        }
-        let acked = ack - tcb.snd.una;
-        let data_acked = (acked as usize).min(tcb.snd.buf.len());
-        tcb.snd.buf.drain(..data_acked);
-        tcb.snd.una = ack;
-        tcb.snd.nxt = tcb.snd.nxt.max(ack);
-        // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
-        let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
-            (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => {
-                let sent_ms = ts.tsecr.wrapping_sub(tcb.ts_off);
-                Some(crate::Duration::from_millis(u64::from(
-                    tcp_clock_ms(now).wrapping_sub(sent_ms),
-                )))
-            }
-            (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
-            _ => None,
-        };
-        if tcb.rtt.timed.is_some_and(|(timed, _)| !ack.before(timed)) {
-            tcb.rtt.timed = None;
-        }
-        if let Some(rtt) = sample {
-            tcb.rtt.sample(rtt, rto_min, rto_max);
-        }
-        // `tcp_cong_control`: the algorithm grows the window by what was acknowledged.
-        tcb.ca.cong_avoid(&mut tcb.cwnd, acked.div_ceil(mss));
-        tcb.rtt.retransmits = 0;
-        tcb.rtt.backoff = 0;
-        tcb.rtt.retrans_stamp = None;
-        if tcb.rtt.srtt_us != 0 {
-            tcb.rtt.rto =
-                crate::Duration::from_micros(u64::from((tcb.rtt.srtt_us >> 3) + tcb.rtt.rttvar_us)).min(rto_max);
-        }
-        let rto = tcb.rtt.rto;
-        if tcb.snd.in_flight() == 0 {
-            self.cancel_timer(fd, TcpTimer::Retransmit);
-        } else {
-            self.arm_timer(fd, TcpTimer::Retransmit, now + rto);
-        }
-        AckResult::Ok
-    }
-
-    /// `tcp_data_queue`: in-order data joins the receive queue, then whatever the
-    /// out-of-order queue now continues (`tcp_ofo_queue`; bytes had twice are D-SACKed, an
-    /// ACK goes at once when the hole is filled); a segment beyond `rcv_nxt` waits in the
-    /// out-of-order queue and is SACKed and ACKed at once; an old one (all or partly below
-    /// `rcv_nxt`) is D-SACKed with quick ACKs; data past a zero window is dropped. A FIN in
-    /// order is `tcp_fin`, one beyond waits with its data.
-    fn tcp_data_queue(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return;
-        };
-        let seq = SeqNum(seg.seq);
-        let data_end = seq + seg.payload.len() as u32;
-        let end_seq = data_end + u32::from(seg.flags.fin());
-        let fin = seg.flags.fin();
-        if seg.payload.is_empty() && !fin {
-            return;
-        }
-        let news = data_end.after(tcb.rcv.nxt) || (fin && data_end == tcb.rcv.nxt);
-        if !news {
-            // Everything already received: a retransmission.
-            self.mib.inc(Counter::TcpExtDelayedACKLost);
-            if tcb.sack_ok {
-                tcb.rcv.sack.dsack_set(seg.seq, end_seq.0);
-                self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
-            }
-            return self.tcp_enter_quickack_mode(fd, true);
-        }
-        if seq.after(tcb.rcv.nxt) {
-            let grow = !seg.payload.is_empty();
-            self.tcp_data_queue_ofo(fd, seg);
-            if grow {
-                self.tcp_rcvbuf_grow(fd);
-            }
-            return;
-        }
-        self.tcp_data_queue_in_order(now, fd, seg);
-    }
-
-    /// `tcp_data_queue_ofo`: the segment waits beyond `rcv_nxt`, is SACKed (what was held
-    /// already is D-SACKed) and ACKed at once.
-    fn tcp_data_queue_ofo(&mut self, fd: SocketId, seg: &TcpRepr<'_>) {
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return;
-        };
-        let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
-        if !seg.payload.is_empty() {
-            self.mib.inc(Counter::TcpExtTCPOFOQueue);
-            if let Some(d) = tcb.rcv.ofo.insert(seg.seq, seg.payload) {
-                if tcb.sack_ok {
-                    tcb.rcv.sack.dsack_set(d.seq, d.end);
-                    self.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
-                }
-            }
-            if tcb.sack_ok {
-                tcb.rcv.sack.new_ofo(seg.seq, data_end);
-            }
-        }
-        if seg.flags.fin() {
-            tcb.rcv.ofo.fin = Some(data_end);
-        }
-        tcb.ack.pending = true;
-        tcb.ack.now = true;
-    }
-
-    /// `tcp_rcvbuf_grow` after out-of-order data: the buffer grows to hold two rounds of
-    /// `rcvq_space` plus the span the out-of-order queue reaches, as space for that window
-    /// (twice it), up to `tcp_rmem[2]` — not while the socket waits in the accept queue or
-    /// is an orphan (no `sk_socket`), nor when SO_RCVBUF fixed it.
-    fn tcp_rcvbuf_grow(&mut self, fd: SocketId) {
-        let rmem_max = self.sysctl.tcp_rmem[2].max(0) as u32;
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        if socket.fd.is_none() || socket.options.rcvbuf_locked {
-            return;
-        }
-        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        let ofo_span = tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt);
-        let rcvwin = (tcb.rcv.space << 1).saturating_add(ofo_span);
-        let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
-        if rcvbuf > socket.options.rcvbuf {
-            socket.options.rcvbuf = rcvbuf;
-            tcb.rcv.window_clamp = tcb.rcv.window_clamp.max(rcvbuf / 2);
+    // tcp_validate_incoming, step 1: PAWS (tcp_paws_discard).
+    if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
+        if before(ts.tsval, tcb.ts_recent) && !f.rst() {
+            cx.mib.inc(Counter::TcpExtPAWSEstab);
+            tcp_send_dupack(cx, now, socket, seg);
+            return Disposition::Keep;
         }
     }
-
-    /// `tcp_data_queue` for a segment at or before `rcv_nxt`.
-    fn tcp_data_queue_in_order(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return;
-        };
-        let fin = seg.flags.fin();
-        if tcb.rcv.window() == 0 && !seg.payload.is_empty() {
-            self.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
-            return self.tcp_enter_quickack_mode(fd, true);
-        }
-        let seq = SeqNum(seg.seq);
-        if seq.before(tcb.rcv.nxt) && tcb.sack_ok {
-            tcb.rcv.sack.dsack_set(seg.seq, tcb.rcv.nxt.0);
-            self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
-        }
-        let skip = (tcb.rcv.nxt - seq) as usize;
-        let data = &seg.payload[skip.min(seg.payload.len())..];
-        let mut fin_now = fin;
-        if !data.is_empty() {
-            tcb.rcv.buf.extend(data);
-            tcb.rcv.nxt += data.len() as u32;
-            tcp_event_data_recv(tcb, now, data.len() as u32);
-            if !tcb.rcv.ofo.is_empty() {
-                tcp_ofo_queue(tcb);
-                if tcb.rcv.ofo.is_empty() {
-                    tcb.ack.now = true; // RFC 5681 4.2: the hole is filled
-                }
-                fin_now |= tcb.rcv.ofo.fin == Some(tcb.rcv.nxt.0) && tcb.rcv.ofo.is_empty();
-            }
-            let (rcv_nxt, empty) = (tcb.rcv.nxt.0, tcb.rcv.ofo.is_empty());
-            tcb.rcv.sack.remove(rcv_nxt, empty);
-        }
-        if fin_now {
-            self.tcp_fin(now, fd);
-        }
-    }
-
-    /// `tcp_fin`: the peer's FIN in order. The out-of-order queue and SACK state are reset;
-    /// reads end; ESTABLISHED becomes CLOSE_WAIT (and
-    /// ACKs go ping-pong), FIN_WAIT1 CLOSING and FIN_WAIT2 TIME_WAIT, both ACKed at once.
-    fn tcp_fin(&mut self, now: Instant, fd: SocketId) {
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        let state = socket.state;
-        socket.shutdown |= RCV_SHUTDOWN;
-        socket.done = true;
-        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
-        tcb.rcv.nxt += 1;
-        tcb.ack.pending = true;
-        // Nothing can follow a FIN: the out-of-order queue and every SACK block go, a pending
-        // D-SACK with them (tcp_sack_reset).
-        tcb.rcv.ofo = Default::default();
-        tcb.rcv.sack = Default::default();
-        match state {
-            TcpState::Established | TcpState::SynRecv => {
-                tcb.ack.pingpong = tcb.ack.pingpong.max(crate::tcp::tcp_output::TCP_PINGPONG_THRESH);
-                self.tcp_set_state(fd, TcpState::CloseWait);
-            }
-            TcpState::FinWait1 => {
-                self.tcp_send_ack(now, fd);
-                self.tcp_set_state(fd, TcpState::Closing);
-            }
-            TcpState::FinWait2 => {
-                self.tcp_send_ack(now, fd);
-                self.tcp_time_wait(now, fd);
-            }
-            _ => {}
-        }
-    }
-
-    /// `tcp_enter_quickack_mode` (+ `inet_csk_schedule_ack`): ACK the next segments at
-    /// once; with `now`, this one too.
-    fn tcp_enter_quickack_mode(&mut self, fd: SocketId, ack_now: bool) {
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return;
-        };
-        tcp_incr_quickack(tcb);
-        tcb.ack.pingpong = 0;
-        tcb.ack.ato_ms = TCP_ATO_MIN_MS;
-        tcb.ack.pending = true;
-        tcb.ack.now |= ack_now;
-    }
-
-    /// `__tcp_ack_snd_check`: an owed ACK goes now when more than a full segment arrived
-    /// since the last window update and the user keeps up (or the window would open), in
-    /// quick-ACK mode, or when one was demanded; otherwise it is delayed.
-    pub(crate) fn tcp_ack_snd_check(&mut self, now: Instant, fd: SocketId) {
-        let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
-            return;
-        };
-        if !tcb.ack.pending {
-            return;
-        }
-        let full_frame = tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss
-            && (tcb.rcv.buf.is_empty() || tcb.rcv.free_window() >= tcb.rcv.wnd);
-        let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < crate::tcp::tcp_output::TCP_PINGPONG_THRESH;
-        // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
-        // first-three-then-compressed rule, spec E7).
-        if full_frame || quick || tcb.ack.now || !tcb.rcv.ofo.is_empty() {
-            self.tcp_send_ack(now, fd);
-        } else {
-            self.tcp_send_delayed_ack(now, fd);
-        }
-    }
-
-    /// `tcp_send_dupack`: an immediate ACK for an unacceptable segment (rate-limited by
-    /// `tcp_invalid_ratelimit` unless it carries data); a segment starting before `rcv_nxt`
-    /// also puts the receiver in quick-ACK mode and is D-SACKed.
-    fn tcp_send_dupack(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) {
-        let Some(tcb) = self.sockets.get(fd).ok().and_then(|s| s.tcb.as_deref()) else {
-            return;
-        };
-        let seq = SeqNum(seg.seq);
-        let end_seq = seq + seg.segment_len() as u32;
-        if seg.segment_len() != 0 && seq.before(tcb.rcv.nxt) {
-            self.mib.inc(Counter::TcpExtDelayedACKLost);
-            let (sack_ok, rcv_nxt) = (tcb.sack_ok, tcb.rcv.nxt);
-            self.tcp_enter_quickack_mode(fd, false);
-            if sack_ok {
-                let end = end_seq.min(rcv_nxt);
-                if let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
-                    tcb.rcv.sack.dsack_set(seg.seq, end.0);
-                }
-                self.mib.inc(Counter::TcpExtTCPDSACKOldSent);
-            }
-        }
-        if !self.tcp_oow_rate_limited(now, fd, seg) {
-            self.tcp_send_ack(now, fd);
-        }
-    }
-
-    /// `syn_challenge` in `tcp_validate_incoming`: a SYN on a synchronized connection, in
-    /// or out of the window, is counted and challenged.
-    fn syn_challenge(&mut self, now: Instant, fd: SocketId) {
-        self.mib.inc(Counter::TcpExtTCPSYNChallenge);
-        self.tcp_send_challenge_ack(now, fd);
-    }
-
-    /// `tcp_send_challenge_ack` (RFC 5961): an ACK at `rcv_nxt`, within the per-socket
-    /// out-of-window rate limit.
-    fn tcp_send_challenge_ack(&mut self, now: Instant, fd: SocketId) {
-        if self.sock_oow_rate_limited(now, fd, Counter::TcpExtTCPACKSkippedChallenge) {
-            return;
-        }
-        self.mib.inc(Counter::TcpExtTCPChallengeACK);
-        self.tcp_send_ack(now, fd);
-    }
-
-    /// `tcp_oow_rate_limited`: one answer per `tcp_invalid_ratelimit` ms to out-of-window
-    /// segments; one carrying data or a FIN (and no SYN) always passes.
-    fn tcp_oow_rate_limited(&mut self, now: Instant, fd: SocketId, seg: &TcpRepr<'_>) -> bool {
-        if seg.segment_len() != 0 && !seg.flags.syn() {
-            return false;
-        }
-        self.sock_oow_rate_limited(now, fd, Counter::TcpExtTCPACKSkippedSeq)
-    }
-
-    /// `__tcp_oow_rate_limited`: the per-socket budget that out-of-window ACKs and challenge
-    /// ACKs share; `skipped` counts an answer it holds back.
-    fn sock_oow_rate_limited(&mut self, now: Instant, fd: SocketId, skipped: Counter) -> bool {
-        let limit = self.sysctl.tcp_invalid_ratelimit.max(0) as u32;
-        let Some(tcb) = self.sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) else {
-            return true;
-        };
-        if rate_limited(&mut tcb.last_oow_ack_ms, now, limit) {
-            self.mib.inc(skipped);
-            return true;
-        }
+    // Step 1: tcp_sequence.
+    let limit = tcb.rcv.nxt + tcb.rcv.window();
+    let acceptable = if end_seq.before(tcb.rcv.wup) {
         false
-    }
-
-    /// `tcp_reset`: the peer reset the connection. The user sees ECONNRESET (EPIPE in
-    /// CLOSE_WAIT); the connection is done.
-    pub(crate) fn tcp_reset(&mut self, fd: SocketId) {
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        socket.error = Some(match socket.state {
-            TcpState::CloseWait => crate::Errno::EPIPE,
-            TcpState::SynSent => crate::Errno::ECONNREFUSED,
-            _ => crate::Errno::ECONNRESET,
-        });
-        if matches!(socket.state, TcpState::Established | TcpState::CloseWait) {
-            self.mib.inc(Counter::TcpEstabResets);
+    } else if end_seq.after(limit) && (end_seq - u32::from(f.fin())).after(limit) {
+        // Beyond the window: only a segment starting inside it, onto an empty queue.
+        let ok = !seq.after(limit) && tcb.rcv.buf.is_empty();
+        if !ok {
+            cx.mib.inc(Counter::TcpExtBeyondWindow);
         }
-        self.tcp_done(fd);
+        ok
+    } else {
+        true
+    };
+    // tcp_reset_check: a reset at the sequence of the peer's FIN, after it.
+    let fin_reset = f.rst()
+        && matches!(state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
+        && seq == tcb.rcv.nxt - 1;
+    if fin_reset {
+        return tcp_reset(cx, socket);
     }
+    if !acceptable {
+        if !f.rst() {
+            if f.syn() {
+                syn_challenge(cx, now, socket);
+            } else {
+                tcp_send_dupack(cx, now, socket, seg);
+            }
+        }
+        return Disposition::Keep;
+    }
+    // Step 2: RST (RFC 5961 3.2): exactly at rcv_nxt it resets, elsewhere in the window it
+    // is challenged.
+    if f.rst() {
+        if seq == tcb.rcv.nxt {
+            return tcp_reset(cx, socket);
+        }
+        tcp_send_challenge_ack(cx, now, socket);
+        return Disposition::Keep;
+    }
+    // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2).
+    if f.syn() {
+        syn_challenge(cx, now, socket);
+        return Disposition::Keep;
+    }
+    // Step 5: no ACK, no processing.
+    if !f.ack() {
+        return Disposition::Keep;
+    }
+    match tcp_ack(cx, now, fd, socket, seg) {
+        AckResult::Unsent if state == TcpState::Established => return Disposition::Keep,
+        AckResult::Unsent => {
+            tcp_send_challenge_ack(cx, now, socket);
+            return Disposition::Keep;
+        }
+        AckResult::Old | AckResult::Ok => {}
+    }
+    // The state moves an ACK of our FIN makes.
+    let orphan = socket.is_orphan();
+    let Some(tcb) = socket.tcb.as_deref() else {
+        return Disposition::Keep;
+    };
+    let fin_acked = tcb.snd.fin_acked();
+    match state {
+        TcpState::FinWait1 if fin_acked => {
+            tcp_set_state(cx.mib, socket, TcpState::FinWait2);
+            socket.shutdown |= SEND_SHUTDOWN;
+            if orphan {
+                if let Some(tcb) = socket.tcb.as_deref_mut() {
+                    arm_fin_wait2(cx, now, fd, tcb);
+                }
+            }
+        }
+        TcpState::Closing if fin_acked => return Disposition::TimeWait,
+        TcpState::LastAck if fin_acked => return Disposition::Done,
+        _ => {}
+    }
+    let state = socket.state;
+    let rcv_shutdown = socket.shutdown & RCV_SHUTDOWN != 0;
+    let Some(tcb) = socket.tcb.as_deref() else {
+        return Disposition::Keep;
+    };
+    match state {
+        TcpState::CloseWait | TcpState::Closing | TcpState::LastAck if !seq.before(tcb.rcv.nxt) => {}
+        _ => {
+            // RFC 1122: data after the user closed resets the connection.
+            let data_end = end_seq - u32::from(f.fin());
+            if matches!(state, TcpState::FinWait1 | TcpState::FinWait2)
+                && rcv_shutdown
+                && !seg.payload.is_empty()
+                && data_end.after(tcb.rcv.nxt)
+            {
+                cx.mib.inc(Counter::TcpExtTCPAbortOnData);
+                let done = tcp_reset(cx, socket);
+                reply_reset(cx, ip, seg);
+                return done;
+            }
+            if tcp_data_queue(cx, now, socket, seg) == Disposition::TimeWait {
+                return Disposition::TimeWait;
+            }
+        }
+    }
+    tcp_write_xmit(cx, now, fd, socket);
+    tcp_ack_snd_check(cx, now, fd, socket);
+    Disposition::Keep
+}
+
+/// `tcp_ack`: checks the acknowledgment against what we sent, updates the peer's window
+/// (`tcp_ack_update_window`), frees acknowledged bytes, takes an RTT sample (Karn's rule),
+/// grows the congestion window (slow start, then one segment per window) and restarts or
+/// stops the RTO timer. Also `tcp_replace_ts_recent`.
+fn tcp_ack(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
+    let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
+    let mss = u32::from(socket.mss_cache()).max(1);
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return AckResult::Old;
+    };
+    let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
+    if ack.after(tcb.snd.max) {
+        return AckResult::Unsent;
+    }
+    if ack.before(tcb.snd.una) {
+        return AckResult::Old;
+    }
+    // tcp_replace_ts_recent
+    if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
+        if !seq.after(tcb.rcv.wup) && !before(ts.tsval, tcb.ts_recent) {
+            tcb.ts_recent = ts.tsval;
+        }
+    }
+    // tcp_ack_update_window
+    let nwin = u32::from(seg.window) << tcb.snd.wscale;
+    if ack.after(tcb.snd.una) || seq.after(tcb.snd.wl1) || (seq == tcb.snd.wl1 && nwin > tcb.snd.wnd) {
+        tcb.snd.wnd = nwin;
+        tcb.snd.wl1 = seq;
+        tcb.snd.max_window = tcb.snd.max_window.max(nwin);
+    }
+    if ack == tcb.snd.una {
+        return AckResult::Old;
+    }
+    let acked = ack - tcb.snd.una;
+    let data_acked = (acked as usize).min(tcb.snd.buf.len());
+    tcb.snd.buf.drain(..data_acked);
+    tcb.snd.una = ack;
+    tcb.snd.nxt = tcb.snd.nxt.max(ack);
+    // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
+    let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
+        (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => {
+            let sent_ms = ts.tsecr.wrapping_sub(tcb.ts_off);
+            Some(crate::Duration::from_millis(u64::from(
+                tcp_clock_ms(now).wrapping_sub(sent_ms),
+            )))
+        }
+        (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
+        _ => None,
+    };
+    if tcb.rtt.timed.is_some_and(|(timed, _)| !ack.before(timed)) {
+        tcb.rtt.timed = None;
+    }
+    if let Some(rtt) = sample {
+        tcb.rtt.sample(rtt, rto_min, rto_max);
+    }
+    // `tcp_cong_control`: the algorithm grows the window by what was acknowledged.
+    tcb.ca.cong_avoid(&mut tcb.cwnd, acked.div_ceil(mss));
+    tcb.rtt.retransmits = 0;
+    tcb.rtt.backoff = 0;
+    tcb.rtt.retrans_stamp = None;
+    if tcb.rtt.srtt_us != 0 {
+        tcb.rtt.rto = crate::Duration::from_micros(u64::from((tcb.rtt.srtt_us >> 3) + tcb.rtt.rttvar_us)).min(rto_max);
+    }
+    let rto = tcb.rtt.rto;
+    if tcb.snd.in_flight() == 0 {
+        cx.cancel_timer(tcb, TcpTimer::Retransmit);
+    } else {
+        cx.arm_timer(tcb, fd, TcpTimer::Retransmit, now + rto);
+    }
+    AckResult::Ok
+}
+
+/// `tcp_data_queue`: in-order data joins the receive queue, then whatever the out-of-order
+/// queue now continues (`tcp_ofo_queue`; bytes had twice are D-SACKed, an ACK goes at once
+/// when the hole is filled); a segment beyond `rcv_nxt` waits in the out-of-order queue and
+/// is SACKed and ACKed at once; an old one (all or partly below `rcv_nxt`) is D-SACKed with
+/// quick ACKs; data past a zero window is dropped. A FIN in order is `tcp_fin`, one beyond
+/// waits with its data.
+fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) -> Disposition {
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return Disposition::Keep;
+    };
+    let seq = SeqNum(seg.seq);
+    let data_end = seq + seg.payload.len() as u32;
+    let end_seq = data_end + u32::from(seg.flags.fin());
+    let fin = seg.flags.fin();
+    if seg.payload.is_empty() && !fin {
+        return Disposition::Keep;
+    }
+    let news = data_end.after(tcb.rcv.nxt) || (fin && data_end == tcb.rcv.nxt);
+    if !news {
+        // Everything already received: a retransmission.
+        cx.mib.inc(Counter::TcpExtDelayedACKLost);
+        if tcb.sack_ok {
+            tcb.rcv.sack.dsack_set(seg.seq, end_seq.0);
+            cx.mib.inc(Counter::TcpExtTCPDSACKOldSent);
+        }
+        tcp_enter_quickack_mode(tcb, true);
+        return Disposition::Keep;
+    }
+    if seq.after(tcb.rcv.nxt) {
+        tcp_data_queue_ofo(cx, tcb, seg);
+        if !seg.payload.is_empty() {
+            tcp_rcvbuf_grow(cx, socket);
+        }
+        return Disposition::Keep;
+    }
+    tcp_data_queue_in_order(cx, now, socket, seg)
+}
+
+/// `tcp_data_queue_ofo`: the segment waits beyond `rcv_nxt`, is SACKed (what was held
+/// already is D-SACKed) and ACKed at once.
+fn tcp_data_queue_ofo(cx: &mut Ctx, tcb: &mut Tcb, seg: &TcpRepr<'_>) {
+    let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
+    if !seg.payload.is_empty() {
+        cx.mib.inc(Counter::TcpExtTCPOFOQueue);
+        if let Some(d) = tcb.rcv.ofo.insert(seg.seq, seg.payload) {
+            if tcb.sack_ok {
+                tcb.rcv.sack.dsack_set(d.seq, d.end);
+                cx.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
+            }
+        }
+        if tcb.sack_ok {
+            tcb.rcv.sack.new_ofo(seg.seq, data_end);
+        }
+    }
+    if seg.flags.fin() {
+        tcb.rcv.ofo.fin = Some(data_end);
+    }
+    tcb.ack.pending = true;
+    tcb.ack.now = true;
+}
+
+/// `tcp_rcvbuf_grow` after out-of-order data: the buffer grows to hold two rounds of
+/// `rcvq_space` plus the span the out-of-order queue reaches, as space for that window
+/// (twice it), up to `tcp_rmem[2]` — not while the socket waits in the accept queue or is an
+/// orphan (no `sk_socket`), nor when SO_RCVBUF fixed it.
+fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket) {
+    let rmem_max = cx.sysctl.tcp_rmem[2].max(0) as u32;
+    if socket.fd.is_none() || socket.options.rcvbuf_locked {
+        return;
+    }
+    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    let ofo_span = tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt);
+    let rcvwin = (tcb.rcv.space << 1).saturating_add(ofo_span);
+    let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
+    if rcvbuf > socket.options.rcvbuf {
+        socket.options.rcvbuf = rcvbuf;
+        tcb.rcv.window_clamp = tcb.rcv.window_clamp.max(rcvbuf / 2);
+    }
+}
+
+/// `tcp_data_queue` for a segment at or before `rcv_nxt`.
+fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) -> Disposition {
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return Disposition::Keep;
+    };
+    let fin = seg.flags.fin();
+    if tcb.rcv.window() == 0 && !seg.payload.is_empty() {
+        cx.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
+        tcp_enter_quickack_mode(tcb, true);
+        return Disposition::Keep;
+    }
+    let seq = SeqNum(seg.seq);
+    if seq.before(tcb.rcv.nxt) && tcb.sack_ok {
+        tcb.rcv.sack.dsack_set(seg.seq, tcb.rcv.nxt.0);
+        cx.mib.inc(Counter::TcpExtTCPDSACKOldSent);
+    }
+    let skip = (tcb.rcv.nxt - seq) as usize;
+    let data = &seg.payload[skip.min(seg.payload.len())..];
+    let mut fin_now = fin;
+    if !data.is_empty() {
+        tcb.rcv.buf.extend(data);
+        tcb.rcv.nxt += data.len() as u32;
+        tcp_event_data_recv(tcb, now, data.len() as u32);
+        if !tcb.rcv.ofo.is_empty() {
+            tcp_ofo_queue(tcb);
+            if tcb.rcv.ofo.is_empty() {
+                tcb.ack.now = true; // RFC 5681 4.2: the hole is filled
+            }
+            fin_now |= tcb.rcv.ofo.fin == Some(tcb.rcv.nxt.0) && tcb.rcv.ofo.is_empty();
+        }
+        let (rcv_nxt, empty) = (tcb.rcv.nxt.0, tcb.rcv.ofo.is_empty());
+        tcb.rcv.sack.remove(rcv_nxt, empty);
+    }
+    if fin_now {
+        return tcp_fin(cx, now, socket);
+    }
+    Disposition::Keep
+}
+
+/// `tcp_fin`: the peer's FIN in order. The out-of-order queue and SACK state are reset;
+/// reads end; ESTABLISHED becomes CLOSE_WAIT (and ACKs go ping-pong), FIN_WAIT1 CLOSING and
+/// FIN_WAIT2 TIME_WAIT, both ACKed at once.
+fn tcp_fin(cx: &mut Ctx, now: Instant, socket: &mut Socket) -> Disposition {
+    let state = socket.state;
+    socket.shutdown |= RCV_SHUTDOWN;
+    socket.done = true;
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return Disposition::Keep;
+    };
+    tcb.rcv.nxt += 1;
+    tcb.ack.pending = true;
+    // Nothing can follow a FIN: the out-of-order queue and every SACK block go, a pending
+    // D-SACK with them (tcp_sack_reset).
+    tcb.rcv.ofo = Default::default();
+    tcb.rcv.sack = Default::default();
+    match state {
+        TcpState::Established | TcpState::SynRecv => {
+            tcb.ack.pingpong = tcb.ack.pingpong.max(TCP_PINGPONG_THRESH);
+            tcp_set_state(cx.mib, socket, TcpState::CloseWait);
+        }
+        TcpState::FinWait1 => {
+            send_control(cx, now, socket, TcpFlags::ACK);
+            tcp_set_state(cx.mib, socket, TcpState::Closing);
+        }
+        TcpState::FinWait2 => {
+            send_control(cx, now, socket, TcpFlags::ACK);
+            return Disposition::TimeWait;
+        }
+        _ => {}
+    }
+    Disposition::Keep
+}
+
+/// `tcp_enter_quickack_mode` (+ `inet_csk_schedule_ack`): ACK the next segments at once;
+/// with `ack_now`, this one too.
+fn tcp_enter_quickack_mode(tcb: &mut Tcb, ack_now: bool) {
+    tcp_incr_quickack(tcb);
+    tcb.ack.pingpong = 0;
+    tcb.ack.ato_ms = TCP_ATO_MIN_MS;
+    tcb.ack.pending = true;
+    tcb.ack.now |= ack_now;
+}
+
+/// `__tcp_ack_snd_check`: an owed ACK goes now when more than a full segment arrived since
+/// the last window update and the user keeps up (or the window would open), in quick-ACK
+/// mode, or when one was demanded; otherwise it is delayed.
+pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) {
+    let Some(tcb) = socket.tcb.as_deref() else { return };
+    if !tcb.ack.pending {
+        return;
+    }
+    let full_frame =
+        tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss && (tcb.rcv.buf.is_empty() || tcb.rcv.free_window() >= tcb.rcv.wnd);
+    let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < TCP_PINGPONG_THRESH;
+    // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
+    // first-three-then-compressed rule, spec E7).
+    if full_frame || quick || tcb.ack.now || !tcb.rcv.ofo.is_empty() {
+        send_control(cx, now, socket, TcpFlags::ACK);
+    } else {
+        tcp_send_delayed_ack(cx, now, fd, socket);
+    }
+}
+
+/// `tcp_send_dupack`: an immediate ACK for an unacceptable segment (rate-limited by
+/// `tcp_invalid_ratelimit` unless it carries data); a segment starting before `rcv_nxt` also
+/// puts the receiver in quick-ACK mode and is D-SACKed.
+fn tcp_send_dupack(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) {
+    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    let seq = SeqNum(seg.seq);
+    let end_seq = seq + seg.segment_len() as u32;
+    if seg.segment_len() != 0 && seq.before(tcb.rcv.nxt) {
+        cx.mib.inc(Counter::TcpExtDelayedACKLost);
+        let rcv_nxt = tcb.rcv.nxt;
+        tcp_enter_quickack_mode(tcb, false);
+        if tcb.sack_ok {
+            tcb.rcv.sack.dsack_set(seg.seq, end_seq.min(rcv_nxt).0);
+            cx.mib.inc(Counter::TcpExtTCPDSACKOldSent);
+        }
+    }
+    // tcp_oow_rate_limited: one answer per `tcp_invalid_ratelimit` ms to out-of-window
+    // segments; one carrying data or a FIN (and no SYN) always passes.
+    let data = seg.segment_len() != 0 && !seg.flags.syn();
+    if data || !sock_oow_rate_limited(cx, now, socket, Counter::TcpExtTCPACKSkippedSeq) {
+        send_control(cx, now, socket, TcpFlags::ACK);
+    }
+}
+
+/// `syn_challenge` in `tcp_validate_incoming`: a SYN on a synchronized connection, in or
+/// out of the window, is counted and challenged.
+fn syn_challenge(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
+    cx.mib.inc(Counter::TcpExtTCPSYNChallenge);
+    tcp_send_challenge_ack(cx, now, socket);
+}
+
+/// `tcp_send_challenge_ack` (RFC 5961): an ACK at `rcv_nxt`, within the per-socket
+/// out-of-window rate limit.
+fn tcp_send_challenge_ack(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
+    if sock_oow_rate_limited(cx, now, socket, Counter::TcpExtTCPACKSkippedChallenge) {
+        return;
+    }
+    cx.mib.inc(Counter::TcpExtTCPChallengeACK);
+    send_control(cx, now, socket, TcpFlags::ACK);
+}
+
+/// `__tcp_oow_rate_limited`: the per-socket budget that out-of-window ACKs and challenge
+/// ACKs share; `skipped` counts an answer it holds back.
+fn sock_oow_rate_limited(cx: &mut Ctx, now: Instant, socket: &mut Socket, skipped: Counter) -> bool {
+    let limit = cx.sysctl.tcp_invalid_ratelimit.max(0) as u32;
+    let Some(tcb) = socket.tcb.as_deref_mut() else {
+        return true;
+    };
+    if rate_limited(&mut tcb.last_oow_ack_ms, now, limit) {
+        cx.mib.inc(skipped);
+        return true;
+    }
+    false
+}
+
+/// `tcp_reset`: the peer reset the connection. The user sees ECONNRESET (EPIPE in
+/// CLOSE_WAIT); the connection is done.
+fn tcp_reset(cx: &mut Ctx, socket: &mut Socket) -> Disposition {
+    socket.error = Some(match socket.state {
+        TcpState::CloseWait => Errno::EPIPE,
+        TcpState::SynSent => Errno::ECONNREFUSED,
+        _ => Errno::ECONNRESET,
+    });
+    if matches!(socket.state, TcpState::Established | TcpState::CloseWait) {
+        cx.mib.inc(Counter::TcpEstabResets);
+    }
+    Disposition::Done
 }
 
 /// `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments, at least
 /// 2, at most [`TCP_MAX_QUICKACKS`].
-fn tcp_incr_quickack(tcb: &mut crate::tcp::tcb::Tcb) {
+fn tcp_incr_quickack(tcb: &mut Tcb) {
     let quickacks = (tcb.rcv.wnd / (2 * tcb.ack.rcv_mss.max(1))).max(2);
     tcb.ack.quick = tcb.ack.quick.max(quickacks.min(u32::from(TCP_MAX_QUICKACKS)) as u8);
 }
@@ -498,7 +513,7 @@ fn tcp_incr_quickack(tcb: &mut crate::tcp::tcb::Tcb) {
 /// `tcp_event_data_recv`: an ACK is owed; the peer's segment size is measured; the first
 /// data starts the delayed-ACK engine in quick-ACK mode, later data adapts `ato` to the
 /// gaps between arrivals (a gap over the RTO means quick ACKs again); the window may grow.
-fn tcp_event_data_recv(tcb: &mut crate::tcp::tcb::Tcb, now: Instant, len: u32) {
+fn tcp_event_data_recv(tcb: &mut Tcb, now: Instant, len: u32) {
     tcb.ack.pending = true;
     if len > tcb.ack.rcv_mss {
         tcb.ack.rcv_mss = len.min(u32::from(tcb.advmss));
@@ -535,7 +550,7 @@ pub(crate) fn rate_limited(last_ms: &mut u32, now: Instant, limit_ms: u32) -> bo
 
 /// `tcp_ofo_queue`: moves what the out-of-order queue continues onto the receive queue;
 /// bytes that were had already (below `rcv_nxt` as it stood) are D-SACKed.
-fn tcp_ofo_queue(tcb: &mut crate::tcp::tcb::Tcb) {
+fn tcp_ofo_queue(tcb: &mut Tcb) {
     let dsack_high = tcb.rcv.nxt;
     while let Some((seq, data)) = tcb.rcv.ofo.pop_ready(tcb.rcv.nxt.0) {
         let seq = SeqNum(seq);

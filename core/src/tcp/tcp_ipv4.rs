@@ -9,6 +9,7 @@ use crate::inet::tuple::FourTuple;
 use crate::ip::input::drop_malformed;
 use crate::ip::output::ip_send_tcp;
 use crate::stack::Stack;
+use crate::tcp::ctx::Ctx;
 use std::net::Ipv4Addr;
 use synq_wire::{Error, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr};
 
@@ -40,6 +41,17 @@ pub fn tcp_v4_send_reset<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
         options: TcpOptions::default(),
         payload: &[],
     })
+}
+
+/// Answers `seg` (carried by `ip`) with `tcp_v4_send_reset`'s reset, if any: from the
+/// address it was sent to, with the incoming TOS without its ECN bits (Linux's control
+/// socket).
+pub(crate) fn reply_reset(cx: &mut Ctx, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+    if let Some(rst) = tcp_v4_send_reset(seg) {
+        if cx.send_segment(ip.dst_addr, ip.src_addr, ip.tos & !0b11, &rst) {
+            cx.mib.inc(Counter::TcpOutRsts);
+        }
+    }
 }
 
 impl Stack {
@@ -87,19 +99,10 @@ impl Stack {
             .find_map(|&a| self.listening.lookup(a, t))
     }
 
-    /// Answers `seg` (carried by `ip`) with `tcp_v4_send_reset`'s reset, if any.
+    /// [`reply_reset`] from the stack.
     pub(crate) fn reply_reset(&mut self, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
-        if let Some(rst) = tcp_v4_send_reset(seg) {
-            self.send_reset(ip, &rst);
-        }
-    }
-
-    /// Queues a reset in reply to a datagram with header `ip`: from the address it was sent
-    /// to, with the incoming TOS without its ECN bits (Linux's control socket).
-    fn send_reset(&mut self, ip: &Ipv4Repr, rst: &TcpRepr<'_>) {
-        if self.send_segment(ip.dst_addr, ip.src_addr, ip.tos & !0b11, rst) {
-            self.mib.inc(Counter::TcpOutRsts);
-        }
+        let (mut cx, _) = self.ctx();
+        reply_reset(&mut cx, ip, seg);
     }
 
     /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl` and the given TOS
