@@ -7,6 +7,7 @@
 //! every call that can start or advance a timer takes `now`.
 
 mod bind;
+mod inet_connection_sock;
 mod tcp;
 
 use crate::base::consts::*;

@@ -24,11 +24,6 @@ impl Stack {
         Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)
     }
 
-    /// `tcp_send_ack`: a bare ACK at `snd_nxt`.
-    pub(crate) fn tcp_send_ack(&mut self, now: Instant, fd: SocketId) {
-        self.send_control(now, fd, TcpFlags::ACK);
-    }
-
     /// `tcp_send_active_reset`: RST|ACK at `snd_nxt` (L61).
     pub(crate) fn tcp_send_active_reset(&mut self, now: Instant, fd: SocketId) {
         self.send_control(now, fd, TcpFlags::RST | TcpFlags::ACK);
@@ -38,14 +33,6 @@ impl Stack {
         let (mut cx, sockets) = self.ctx();
         if let Ok(s) = sockets.get_mut(fd) {
             tcp_output::send_control(&mut cx, now, s, flags);
-        }
-    }
-
-    /// [`tcp_output::tcp_write_xmit`] for connection `fd`.
-    pub(crate) fn tcp_write_xmit(&mut self, now: Instant, fd: SocketId) {
-        let (mut cx, sockets) = self.ctx();
-        if let Ok(s) = sockets.get_mut(fd) {
-            tcp_output::tcp_write_xmit(&mut cx, now, fd, s);
         }
     }
 
