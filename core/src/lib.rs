@@ -23,4 +23,4 @@ pub use inet::{bind_table, port_bitmap, request_sock};
 pub use stack::{Stack, StackConfig};
 pub use tcp::calls::TcpInfo;
 pub use tcp::ctx::Timer;
-pub use tcp::tcp_ipv4::tcp_v4_send_reset;
+pub use tcp::tcp_output::tcp_v4_send_reset;

@@ -14,7 +14,7 @@ use crate::base::errno::Errno;
 use crate::base::rng::Rng;
 use crate::inet::port_bitmap::PortBitmap;
 use crate::inet::socket::SocketId;
-use crate::inet::time_wait::TimeWaitId;
+use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TimeWaitTable};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -486,5 +486,24 @@ impl BindTable {
             return Err("port bitmaps disagree with the buckets".into());
         }
         Ok(())
+    }
+}
+/// Enters a TIME_WAIT entry and holds `tw.local`'s port for it in the bind table with the
+/// flags it carries (rule B15).
+pub(crate) fn insert_time_wait(
+    time_waits: &mut TimeWaitTable,
+    bind_table: &mut BindTable,
+    tw: TimeWaitSock,
+) -> TimeWaitId {
+    let id = time_waits.insert(tw);
+    bind_table.insert(tw.local.port(), *tw.local.ip(), Owner::TimeWait(id));
+    id
+}
+
+/// Removes a TIME_WAIT entry and frees its port (`inet_twsk_kill`). False if unknown.
+pub(crate) fn remove_time_wait(time_waits: &mut TimeWaitTable, bind_table: &mut BindTable, id: TimeWaitId) -> bool {
+    match time_waits.remove(id) {
+        Some(tw) => bind_table.remove(tw.local.port(), *tw.local.ip(), Owner::TimeWait(id)),
+        None => false,
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::base::consts::{AF_INET, AF_UNSPEC};
 use crate::base::errno::Errno;
-use crate::inet::bind_table::Owner;
+use crate::inet::bind_table;
 use crate::inet::inet_bind::{inet_csk_get_port, sockaddr_in, SOCKADDR_IN_LEN};
 use crate::inet::socket::{SocketId, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
@@ -118,19 +118,11 @@ impl Stack {
     /// it carries (rule B15). `tcp_time_wait` goes through here; tests use it to make TIME_WAIT
     /// owners directly.
     pub fn insert_time_wait(&mut self, tw: TimeWaitSock) -> TimeWaitId {
-        let id = self.time_waits.insert(tw);
-        self.bind_table
-            .insert(tw.local.port(), *tw.local.ip(), Owner::TimeWait(id));
-        id
+        bind_table::insert_time_wait(&mut self.time_waits, &mut self.bind_table, tw)
     }
 
     /// Removes a TIME_WAIT entry and frees its port (`inet_twsk_kill`). False if unknown.
     pub fn remove_time_wait(&mut self, id: TimeWaitId) -> bool {
-        match self.time_waits.remove(id) {
-            Some(tw) => self
-                .bind_table
-                .remove(tw.local.port(), *tw.local.ip(), Owner::TimeWait(id)),
-            None => false,
-        }
+        bind_table::remove_time_wait(&mut self.time_waits, &mut self.bind_table, id)
     }
 }

@@ -5,14 +5,9 @@
 
 use crate::base::errno::Errno;
 use crate::base::time::Instant;
-use crate::inet::bind_table::Owner;
-use crate::inet::ehash::EhashEntry;
-use crate::inet::socket::{SocketId, TcpState, SHUTDOWN_MASK};
-use crate::inet::time_wait::{TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
+use crate::inet::socket::{SocketId, TcpState};
 use crate::stack::Stack;
-use crate::tcp::calls::{self, arm_fin_wait2, tcp_set_state, TcpInfo};
-use crate::tcp::ctx::Timer;
-use std::net::SocketAddrV4;
+use crate::tcp::calls::{self, arm_fin_wait2, TcpInfo};
 
 impl Stack {
     /// `tcp_get_info`: the connection's state as TCP_INFO reports it.
@@ -38,89 +33,16 @@ impl Stack {
         Ok(info)
     }
 
-    /// [`tcp_set_state`] for socket `fd`.
-    pub(crate) fn tcp_set_state(&mut self, fd: SocketId, state: TcpState) {
-        if let Ok(socket) = self.sockets.get_mut(fd) {
-            tcp_set_state(&mut self.mib, socket, state);
-        }
-    }
-
-    /// `tcp_done`: the connection is over. Its timers stop, it leaves the established hash,
-    /// its port goes back unless the user chose it; an orphan is freed (its port with it).
+    /// [`calls::tcp_done`] for socket `fd`.
     pub(crate) fn tcp_done(&mut self, fd: SocketId) {
-        self.tcp_set_state(fd, TcpState::Close);
-        let Ok(socket) = self.sockets.get_mut(fd) else { return };
-        socket.shutdown = SHUTDOWN_MASK;
-        if socket.is_orphan() {
-            return self.inet_csk_destroy_sock(fd);
-        }
-        let tuple = socket.tuple();
-        if let Some(tcb) = socket.tcb.as_deref_mut() {
-            for t in tcb.timers.take_all() {
-                self.timers.cancel(t);
-            }
-        }
-        if let Some(t) = tuple {
-            self.ehash.remove(&t, EhashEntry::Socket(fd));
-        }
-        if !socket.bind_port_lock && socket.num != 0 {
-            self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
-            socket.num = 0;
-        }
+        let (mut cx, mut t) = self.parts();
+        calls::tcp_done(&mut cx, &mut t, fd);
     }
 
-    /// `inet_csk_destroy_sock`: a closed socket (or one that never connected) is freed with
-    /// its timers, its established hash entry and its port.
+    /// [`calls::inet_csk_destroy_sock`] for socket `fd`.
     pub(crate) fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
-        let Ok(socket) = self.sockets.remove(fd) else { return };
-        if let Some(tcb) = socket.tcb.as_deref() {
-            for t in tcb.timers.armed() {
-                self.timers.cancel(t);
-            }
-        }
-        if let Some(t) = socket.tuple() {
-            self.ehash.remove(&t, EhashEntry::Socket(fd));
-        }
-        if socket.num != 0 {
-            self.bind_table.remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
-        }
-        if let Some(tcb) = socket.tcb {
-            self.tcb_pool.give(tcb);
-        }
-    }
-
-    /// `tcp_time_wait`: a TIME_WAIT mini-socket takes the connection's place in the
-    /// established hash and the bind table for `TCP_TIMEWAIT_LEN`; the socket is done.
-    pub(crate) fn tcp_time_wait(&mut self, now: Instant, fd: SocketId) {
-        let Ok(socket) = self.sockets.get(fd) else { return };
-        let (Some(tcb), Some(peer), Some(tuple)) = (socket.tcb.as_deref(), socket.peer, socket.tuple()) else {
-            return;
-        };
-        let tw = TimeWaitSock {
-            local: SocketAddrV4::new(socket.rcv_saddr, socket.sport),
-            remote: peer,
-            reuse_addr: socket.options.reuse_addr,
-            reuse_port: socket.options.reuse_port,
-            uid: socket.creds.uid,
-            conn: TwConn {
-                rcv_nxt: tcb.rcv.nxt.0,
-                snd_nxt: tcb.snd.nxt.0,
-                rcv_wnd: tcb.rcv.wnd,
-                rcv_wscale: tcb.rcv.wscale,
-                tstamp_ok: tcb.tstamp_ok,
-                ts_recent: tcb.ts_recent,
-                ts_off: tcb.ts_off,
-                last_oow_ack_ms: 0,
-                timer: None,
-            },
-        };
-        let id = self.insert_time_wait(tw);
-        self.ehash.replace(tuple, EhashEntry::TimeWait(id));
-        let timer = self.timers.insert(now + TCP_TIMEWAIT_LEN, Timer::TimeWait(id));
-        if let Some(tw) = self.time_waits.get_mut(id) {
-            tw.conn.timer = Some(timer);
-        }
-        self.tcp_done(fd);
+        let (mut cx, mut t) = self.parts();
+        calls::inet_csk_destroy_sock(&mut cx, &mut t, fd);
     }
 
     /// [`arm_fin_wait2`] for socket `fd`.

@@ -27,10 +27,12 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
 use crate::ip::output::TxQueue;
-use crate::tcp::ctx::{Ctx, Timer};
+use crate::tcp::ctx::{Ctx, Tables, Timer};
 use crate::tcp::isn::IsnSecrets;
+use crate::tcp::listener::reqsk_timer_handler;
 use crate::tcp::syncookies::SynCookies;
 use crate::tcp::tcb::TCP_MIN_MSS;
+use crate::tcp::tcp_ipv4::tcp_v4_rcv;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_wire::ip_proto;
 
@@ -117,8 +119,8 @@ impl Stack {
         }
     }
 
-    /// The shared parts a TCP handler borrows, and the socket table beside them.
-    pub(crate) fn ctx(&mut self) -> (Ctx<'_>, &mut SocketTable) {
+    /// The shared parts a TCP handler borrows, and the tables beside them.
+    pub(crate) fn parts(&mut self) -> (Ctx<'_>, Tables<'_>) {
         (
             Ctx {
                 sysctl: &self.sysctl,
@@ -126,9 +128,26 @@ impl Stack {
                 timers: &mut self.timers,
                 tx: &mut self.tx,
                 scratch: &mut self.scratch,
+                isn: &self.isn,
+                syncookies: &self.syncookies,
+                mtu: self.mtu,
             },
-            &mut self.sockets,
+            Tables {
+                sockets: &mut self.sockets,
+                requests: &mut self.requests,
+                ehash: &mut self.ehash,
+                listening: &self.listening,
+                time_waits: &mut self.time_waits,
+                bind_table: &mut self.bind_table,
+                tcb_pool: &mut self.tcb_pool,
+            },
         )
+    }
+
+    /// The shared parts a TCP handler borrows, and the socket table beside them.
+    pub(crate) fn ctx(&mut self) -> (Ctx<'_>, &mut SocketTable) {
+        let (cx, t) = self.parts();
+        (cx, t.sockets)
     }
 
     /// The host's addresses.
@@ -173,7 +192,8 @@ impl Stack {
         match ip.protocol {
             ip_proto::TCP => {
                 self.mib.inc(Counter::IpInDelivers);
-                self.tcp_v4_rcv(now, &ip, payload);
+                let (mut cx, mut t) = self.parts();
+                tcp_v4_rcv(&mut cx, &mut t, now, &ip, payload);
             }
             ip_proto::ICMP => {
                 self.mib.inc(Counter::IpInDelivers);
@@ -207,7 +227,10 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((_, timer)) = self.timers.poll_expired(now) {
             match timer {
-                Timer::SynAck(id) => self.reqsk_timer_handler(now, id),
+                Timer::SynAck(id) => {
+                    let (mut cx, mut t) = self.parts();
+                    reqsk_timer_handler(&mut cx, &mut t, now, id);
+                }
                 Timer::Tcp(fd, kind) => self.tcp_timer(now, fd, kind),
                 Timer::TimeWait(id) => self.tw_timer_handler(id),
             }

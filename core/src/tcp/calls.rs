@@ -1,14 +1,16 @@
 //! The user's calls on a connection (`net/ipv4/tcp.c`) as functions of the socket and the
 //! context: `tcp_sendmsg`, `tcp_recvmsg` (with `tcp_cleanup_rbuf`), `tcp_close`,
-//! `tcp_shutdown`, `tcp_poll`, `tcp_get_info`; and `tcp_set_state`, which input and timers
-//! share. The table side (`tcp_done`, `tcp_time_wait`, orphaning) is the stack's.
+//! `tcp_shutdown`, `tcp_poll`; `tcp_set_state`, which input and timers share; and a
+//! connection's end on the tables (`tcp_done`, `inet_csk_destroy_sock`).
 
 use crate::base::consts::*;
 use crate::base::errno::Errno;
 use crate::base::mib::{Counter, Mib};
 use crate::base::time::{Duration, Instant};
+use crate::inet::bind_table::Owner;
+use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::{Socket, SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
-use crate::tcp::ctx::Ctx;
+use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::tcb::{Tcb, TcpTimer};
 use crate::tcp::tcp_output::{send_control, tcp_write_xmit};
 use synq_wire::TcpFlags;
@@ -50,6 +52,54 @@ pub(crate) fn tcp_set_state(mib: &mut Mib, socket: &mut Socket, state: TcpState)
 pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, fd: SocketId, tcb: &mut Tcb) {
     let tmo = Duration::from_secs(cx.sysctl.tcp_fin_timeout.max(1) as u64);
     cx.arm_timer(tcb, fd, TcpTimer::FinWait2, now + tmo);
+}
+
+/// `tcp_done`: the connection is over. Its timers stop, it leaves the established hash, its
+/// port goes back unless the user chose it; an orphan is freed (its port with it).
+pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SocketId) {
+    let Ok(socket) = tables.sockets.get_mut(fd) else { return };
+    tcp_set_state(cx.mib, socket, TcpState::Close);
+    socket.shutdown = SHUTDOWN_MASK;
+    if socket.is_orphan() {
+        return inet_csk_destroy_sock(cx, tables, fd);
+    }
+    let tuple = socket.tuple();
+    if let Some(tcb) = socket.tcb.as_deref_mut() {
+        for t in tcb.timers.take_all() {
+            cx.timers.cancel(t);
+        }
+    }
+    if let Some(t) = tuple {
+        tables.ehash.remove(&t, EhashEntry::Socket(fd));
+    }
+    if !socket.bind_port_lock && socket.num != 0 {
+        tables
+            .bind_table
+            .remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
+        socket.num = 0;
+    }
+}
+
+/// `inet_csk_destroy_sock`: a closed socket (or one that never connected) is freed with its
+/// timers, its established hash entry and its port.
+pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, fd: SocketId) {
+    let Ok(socket) = tables.sockets.remove(fd) else { return };
+    if let Some(tcb) = socket.tcb.as_deref() {
+        for t in tcb.timers.armed() {
+            cx.timers.cancel(t);
+        }
+    }
+    if let Some(t) = socket.tuple() {
+        tables.ehash.remove(&t, EhashEntry::Socket(fd));
+    }
+    if socket.num != 0 {
+        tables
+            .bind_table
+            .remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
+    }
+    if let Some(tcb) = socket.tcb {
+        tables.tcb_pool.give(tcb);
+    }
 }
 
 /// `tcp_sendmsg`: queues what the send buffer has room for and pushes it out. `EPIPE` once

@@ -6,11 +6,16 @@ use crate::base::mib::Mib;
 use crate::base::sysctl::Sysctl;
 use crate::base::time::{Duration, Instant};
 use crate::base::timer_wheel::TimerWheel;
-use crate::inet::request_sock::RequestId;
-use crate::inet::socket::SocketId;
-use crate::inet::time_wait::TimeWaitId;
+use crate::inet::bind_table::BindTable;
+use crate::inet::ehash::Ehash;
+use crate::inet::listening_hash::ListeningHash;
+use crate::inet::request_sock::{RequestId, RequestTable};
+use crate::inet::socket::{SocketId, SocketTable};
+use crate::inet::time_wait::{TimeWaitId, TimeWaitTable};
 use crate::ip::output::{ip_send_tcp, TxQueue};
-use crate::tcp::tcb::{Tcb, TcpTimer};
+use crate::tcp::isn::IsnSecrets;
+use crate::tcp::syncookies::SynCookies;
+use crate::tcp::tcb::{Tcb, TcbPool, TcpTimer};
 use std::net::Ipv4Addr;
 use synq_wire::TcpRepr;
 
@@ -34,6 +39,24 @@ pub(crate) struct Ctx<'a> {
     pub tx: &'a mut TxQueue,
     /// A segment's payload is gathered here from the send queue (no allocation per segment).
     pub scratch: &'a mut Vec<u8>,
+    /// The keys of ISNs and timestamp offsets, and of SYN cookies.
+    pub isn: &'a IsnSecrets,
+    pub syncookies: &'a SynCookies,
+    /// The link MTU (the route's advertised MSS is this less 40).
+    pub mtu: u16,
+}
+
+/// The stack's tables, for the handlers that move sockets between them: the passive open
+/// (requests, children, the accept queue), TIME_WAIT, a connection's end.
+#[derive(Debug)]
+pub(crate) struct Tables<'a> {
+    pub sockets: &'a mut SocketTable,
+    pub requests: &'a mut RequestTable,
+    pub ehash: &'a mut Ehash,
+    pub listening: &'a ListeningHash,
+    pub time_waits: &'a mut TimeWaitTable,
+    pub bind_table: &'a mut BindTable,
+    pub tcb_pool: &'a mut TcbPool,
 }
 
 impl Ctx<'_> {

@@ -16,8 +16,7 @@ use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
-use crate::tcp::tcp_ipv4::reply_reset;
-use crate::tcp::tcp_output::{send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
+use crate::tcp::tcp_output::{reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 /// What `tcp_ack` made of a segment's acknowledgment.

@@ -10,7 +10,7 @@ use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{Socket, SocketId, TcpState};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
-use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
+use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 /// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
 pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
@@ -172,6 +172,47 @@ pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, fd: SocketId, 
     }
 }
 
+/// The reset Linux's `tcp_v4_send_reset` answers `seg` with, or `None` for a reset (never a
+/// RST in answer to a RST). With ACK set, the reset takes its sequence number from the
+/// segment's acknowledgment and carries no ACK; otherwise it has sequence 0 and acknowledges
+/// everything the segment occupied (payload, SYN and FIN). Window 0, no options.
+pub fn tcp_v4_send_reset<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
+    if seg.flags.rst() {
+        return None;
+    }
+    let (seq, ack, flags) = if seg.flags.ack() {
+        (seg.ack, 0, TcpFlags::RST)
+    } else {
+        (
+            0,
+            seg.seq.wrapping_add(seg.segment_len() as u32),
+            TcpFlags::RST | TcpFlags::ACK,
+        )
+    };
+    Some(TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        seq,
+        ack,
+        flags,
+        window: 0,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    })
+}
+
+/// Answers `seg` (carried by `ip`) with `tcp_v4_send_reset`'s reset, if any: from the
+/// address it was sent to, with the incoming TOS without its ECN bits (Linux's control
+/// socket).
+pub(crate) fn reply_reset(cx: &mut Ctx, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+    if let Some(rst) = tcp_v4_send_reset(seg) {
+        if cx.send_segment(ip.dst_addr, ip.src_addr, ip.tos & !0b11, &rst) {
+            cx.mib.inc(Counter::TcpOutRsts);
+        }
+    }
+}
+
 /// What [`tcp_write_xmit`] can send next from `snd_nxt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -216,4 +257,53 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: 
         return Next::Wait;
     }
     Next::Send { len, fin }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(flags: TcpFlags, payload: &'static [u8]) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 1000,
+            ack: 5000,
+            flags,
+            window: 100,
+            payload,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reset_to_syn_acknowledges_the_syn() {
+        let rst = tcp_v4_send_reset(&seg(TcpFlags::SYN, b"")).unwrap();
+        assert_eq!((rst.src_port, rst.dst_port), (80, 40000));
+        assert_eq!((rst.seq, rst.ack, rst.flags), (0, 1001, TcpFlags::RST | TcpFlags::ACK));
+        assert_eq!(rst.window, 0);
+    }
+
+    #[test]
+    fn reset_to_ack_takes_its_sequence_from_the_ack() {
+        let rst = tcp_v4_send_reset(&seg(TcpFlags::ACK | TcpFlags::PSH, b"data")).unwrap();
+        assert_eq!((rst.seq, rst.ack, rst.flags), (5000, 0, TcpFlags::RST));
+    }
+
+    #[test]
+    fn reset_to_data_and_fin_without_ack_covers_both() {
+        let rst = tcp_v4_send_reset(&seg(TcpFlags::FIN, b"abc")).unwrap();
+        assert_eq!(rst.ack, 1004);
+        let wrap = TcpRepr {
+            seq: u32::MAX,
+            ..seg(TcpFlags::SYN, b"")
+        };
+        assert_eq!(tcp_v4_send_reset(&wrap).unwrap().ack, 0);
+    }
+
+    #[test]
+    fn never_a_reset_for_a_reset() {
+        assert_eq!(tcp_v4_send_reset(&seg(TcpFlags::RST, b"")), None);
+        assert_eq!(tcp_v4_send_reset(&seg(TcpFlags::RST | TcpFlags::ACK, b"")), None);
+    }
 }
