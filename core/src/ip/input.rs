@@ -35,6 +35,7 @@ fn is_martian_source(a: Ipv4Addr) -> bool {
 /// `ip_rcv_core` + `ip_local_deliver` for a host whose addresses `is_local` recognises: the
 /// header and its payload if the datagram is well formed, for us, from a possible source and
 /// not a fragment; otherwise it is counted and `None`.
+#[inline]
 pub(crate) fn ip_rcv<'a>(
     mib: &mut Mib,
     is_local: impl Fn(Ipv4Addr) -> bool,

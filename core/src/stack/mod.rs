@@ -120,6 +120,7 @@ impl Stack {
     }
 
     /// The shared parts a TCP handler borrows, and the tables beside them.
+    #[inline]
     pub(crate) fn parts(&mut self) -> (Ctx<'_>, Tables<'_>) {
         (
             Ctx {
@@ -145,6 +146,7 @@ impl Stack {
     }
 
     /// The shared parts a TCP handler borrows, and the socket table beside them.
+    #[inline]
     pub(crate) fn ctx(&mut self) -> (Ctx<'_>, &mut SocketTable) {
         let (cx, t) = self.parts();
         (cx, t.sockets)
