@@ -1,8 +1,12 @@
 //! synq's sans-IO TCP/IPv4 stack: packets and a time in; packets, events and timers out. No
 //! socket, thread or clock lives here; a driver (the simulator, the TUN driver) owns those.
 //!
-//! Files follow Linux's split of concepts, and each rule's doc comment names the Linux
-//! function it comes from, so that `grep tcp_v4_send_reset` finds our twin of it.
+//! Folders are layers, dependencies point down: `base` (time, timers, sequence numbers,
+//! errno, sysctls, counters), `ip`, `inet` (sockets, tables, request socks, TIME_WAIT), `tcp`
+//! (the protocol, as functions over the socket they act on and a borrowed context), and
+//! `stack`, the façade that owns everything and is the only `impl Stack`. Files follow
+//! Linux's split of concepts, and each rule's doc comment names the Linux function it comes
+//! from, so that `grep tcp_v4_send_reset` finds our twin of it.
 
 pub mod base;
 pub mod inet;
