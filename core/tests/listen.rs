@@ -32,6 +32,43 @@ impl Out {
     }
 }
 
+/// A segment from the client, field by field over a template: `In { seq: 1001, ..In::syn() }`.
+#[derive(Debug, Clone)]
+struct In<'a> {
+    port: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    options: TcpOptions,
+    payload: &'a [u8],
+}
+
+impl In<'static> {
+    /// A SYN from port 5000 with ISN 1000 and the usual Linux options without timestamps.
+    fn syn() -> In<'static> {
+        In {
+            port: 5000,
+            seq: 1000,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            options: syn_options(),
+            payload: &[],
+        }
+    }
+
+    /// A segment from port 5000 after that SYN (sequence 1001): no flags, no options.
+    fn seg() -> In<'static> {
+        In {
+            port: 5000,
+            seq: 1001,
+            ack: 0,
+            flags: TcpFlags::NONE,
+            options: TcpOptions::default(),
+            payload: &[],
+        }
+    }
+}
+
 struct Peer {
     stack: Stack,
     now: Instant,
@@ -88,26 +125,18 @@ impl Peer {
         out
     }
 
-    /// Injects a segment from CLIENT:`port` and returns what the stack answered at once.
-    fn send(
-        &mut self,
-        port: u16,
-        seq: u32,
-        ack: u32,
-        flags: TcpFlags,
-        options: TcpOptions,
-        payload: &[u8],
-    ) -> Vec<Out> {
+    /// Injects a segment from CLIENT and returns what the stack answered at once.
+    fn send(&mut self, seg: In<'_>) -> Vec<Out> {
         let seg = TcpRepr {
-            src_port: port,
+            src_port: seg.port,
             dst_port: PORT,
-            seq,
-            ack,
-            flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
             window: self.send_window,
             urgent: 0,
-            options,
-            payload,
+            options: seg.options,
+            payload: seg.payload,
         };
         self.stack
             .receive(self.now, &seg.to_ipv4_datagram(CLIENT, SERVER).unwrap());
@@ -116,19 +145,17 @@ impl Peer {
 
     /// A SYN from `port` with ISN 1000 and the usual Linux options without timestamps.
     fn syn(&mut self, port: u16) -> Vec<Out> {
-        self.send(port, 1000, 0, TcpFlags::SYN, syn_options(), &[])
+        self.send(In { port, ..In::syn() })
     }
 
     /// The third ACK for a SYN-ACK.
     fn ack(&mut self, port: u16, synack: &TcpRepr<'_>) -> Vec<Out> {
-        self.send(
+        self.send(In {
             port,
-            1001,
-            synack.seq.wrapping_add(1),
-            TcpFlags::ACK,
-            TcpOptions::default(),
-            &[],
-        )
+            ack: synack.seq.wrapping_add(1),
+            flags: TcpFlags::ACK,
+            ..In::seg()
+        })
     }
 
     /// A full handshake from `port`; returns the SYN-ACK.
@@ -157,17 +184,44 @@ fn l12_listen_state_flag_filter() {
     let (mut p, _) = Peer::new(8, &[]);
     // ACK (and SYN-ACK) → RST with seq = SEG.ACK, no ACK flag.
     for flags in [TcpFlags::ACK, TcpFlags::SYN | TcpFlags::ACK] {
-        let rst = one(p.send(5000, 1, 77, flags, TcpOptions::default(), &[])).seg;
+        let rst = one(p.send(In {
+            seq: 1,
+            ack: 77,
+            flags,
+            ..In::seg()
+        }))
+        .seg;
         assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, 77));
     }
     // RST, SYN+FIN, a bare FIN: silence.
-    assert!(p.send(5000, 1, 0, TcpFlags::RST, TcpOptions::default(), &[]).is_empty());
     assert!(p
-        .send(5000, 1, 0, TcpFlags::SYN | TcpFlags::FIN, syn_options(), &[])
+        .send(In {
+            seq: 1,
+            flags: TcpFlags::RST,
+            ..In::seg()
+        })
         .is_empty());
-    assert!(p.send(5000, 1, 0, TcpFlags::FIN, TcpOptions::default(), &[]).is_empty());
+    assert!(p
+        .send(In {
+            seq: 1,
+            flags: TcpFlags::SYN | TcpFlags::FIN,
+            ..In::syn()
+        })
+        .is_empty());
+    assert!(p
+        .send(In {
+            seq: 1,
+            flags: TcpFlags::FIN,
+            ..In::seg()
+        })
+        .is_empty());
     // A SYN with 10 bytes: the SYN-ACK acknowledges the SYN only.
-    let synack = one(p.send(5001, 1000, 0, TcpFlags::SYN, syn_options(), b"0123456789")).seg;
+    let synack = one(p.send(In {
+        port: 5001,
+        payload: b"0123456789",
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(synack.ack, 1001);
 }
 
@@ -194,11 +248,21 @@ fn l19_l20_l21_synack_options_and_window_as_linux_sends_them() {
         timestamp: Some(Timestamp { tsval: 4242, tsecr: 0 }),
         ..syn_options()
     };
-    let o = one(p.send(5001, 1000, 0, TcpFlags::SYN, ts, &[])).seg;
+    let o = one(p.send(In {
+        port: 5001,
+        options: ts,
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(o.window, 65160);
     assert_eq!(o.options.timestamp.map(|t| t.tsecr), Some(4242));
     // Nothing but MSS from a SYN with nothing else (sysctls off have the same effect).
-    let o = one(p.send(5002, 1000, 0, TcpFlags::SYN, TcpOptions::default(), &[])).seg;
+    let o = one(p.send(In {
+        port: 5002,
+        options: TcpOptions::default(),
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(
         o.options,
         TcpOptions {
@@ -217,14 +281,11 @@ fn l19_l20_l21_synack_options_and_window_as_linux_sends_them() {
         }
     );
     // ECE+CWR with tcp_ecn on (default 2): ECE in the SYN-ACK.
-    let o = one(p.send(
-        5004,
-        1000,
-        0,
-        TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
-        syn_options(),
-        &[],
-    ))
+    let o = one(p.send(In {
+        port: 5004,
+        flags: TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
+        ..In::syn()
+    }))
     .seg;
     assert_eq!(o.flags, TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE);
 }
@@ -298,8 +359,12 @@ fn l31_l37_l38_forged_cookie_ack_gets_reset_and_counts_failed() {
     // Without a recent overflow (syncookies 1, none sent) nothing is counted.
     let (mut p, _) = Peer::new(8, &[]);
     assert_eq!(
-        p.send(5000, 1001, 12345, TcpFlags::ACK, TcpOptions::default(), &[])
-            .len(),
+        p.send(In {
+            ack: 12345,
+            flags: TcpFlags::ACK,
+            ..In::seg()
+        })
+        .len(),
         1
     );
     assert_eq!(p.count(Counter::TcpExtSyncookiesFailed), 0);
@@ -314,7 +379,11 @@ fn l34_l36_cookie_with_timestamps_keeps_the_options() {
         timestamp: Some(Timestamp { tsval: 100, tsecr: 0 }),
         ..syn_options()
     };
-    let cookie = one(p.send(5000, 1000, 0, TcpFlags::SYN, opts, &[])).seg;
+    let cookie = one(p.send(In {
+        options: opts,
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(cookie.options.window_scale, Some(10));
     assert!(cookie.options.sack_permitted);
     let tsval = cookie.options.timestamp.unwrap().tsval;
@@ -326,7 +395,12 @@ fn l34_l36_cookie_with_timestamps_keeps_the_options() {
         ..TcpOptions::default()
     };
     assert!(p
-        .send(5000, 1001, cookie.seq.wrapping_add(1), TcpFlags::ACK, ack_opts, &[])
+        .send(In {
+            ack: cookie.seq.wrapping_add(1),
+            flags: TcpFlags::ACK,
+            options: ack_opts,
+            ..In::seg()
+        })
         .is_empty());
     assert_eq!(p.count(Counter::TcpExtSyncookiesRecv), 1);
     assert!(p.stack.accept(l).is_ok());
@@ -406,14 +480,11 @@ fn l26_duplicate_syn_resends_synack_rate_limited() {
 fn l41_bad_ack_gets_reset_and_keeps_the_request() {
     let (mut p, l) = Peer::new(8, &[]);
     let synack = one(p.syn(5000)).seg;
-    let rst = one(p.send(
-        5000,
-        1001,
-        synack.seq.wrapping_add(7),
-        TcpFlags::ACK,
-        TcpOptions::default(),
-        &[],
-    ))
+    let rst = one(p.send(In {
+        ack: synack.seq.wrapping_add(7),
+        flags: TcpFlags::ACK,
+        ..In::seg()
+    }))
     .seg;
     assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, synack.seq.wrapping_add(7)));
     assert!(p.ack(5000, &synack).is_empty());
@@ -424,14 +495,12 @@ fn l41_bad_ack_gets_reset_and_keeps_the_request() {
 fn l41_l42_out_of_window_gets_an_ack_rst_in_window_kills() {
     let (mut p, _) = Peer::new(8, &[]);
     let synack = one(p.syn(5000)).seg;
-    let ack = one(p.send(
-        5000,
-        999_999,
-        synack.seq.wrapping_add(1),
-        TcpFlags::ACK,
-        TcpOptions::default(),
-        &[],
-    ))
+    let ack = one(p.send(In {
+        seq: 999_999,
+        ack: synack.seq.wrapping_add(1),
+        flags: TcpFlags::ACK,
+        ..In::seg()
+    }))
     .seg;
     assert_eq!(
         (ack.flags, ack.seq, ack.ack),
@@ -439,10 +508,17 @@ fn l41_l42_out_of_window_gets_an_ack_rst_in_window_kills() {
     );
     // L42: a RST outside the window is ignored, one inside removes the request.
     assert!(p
-        .send(5000, 999_999, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .send(In {
+            seq: 999_999,
+            flags: TcpFlags::RST,
+            ..In::seg()
+        })
         .is_empty());
     assert!(p
-        .send(5000, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .send(In {
+            flags: TcpFlags::RST,
+            ..In::seg()
+        })
         .is_empty());
     assert_eq!(p.count(Counter::TcpExtEmbryonicRsts), 1);
     assert_eq!(p.count(Counter::TcpAttemptFails), 1);
@@ -591,14 +667,12 @@ fn l27_defer_accept_with_one_synack_retry_expires_at_7s() {
     let times: Vec<u64> = p.at(10.0).iter().map(|(t, _)| t.as_millis()).collect();
     assert_eq!(times, [3000]);
     assert_eq!(p.count(Counter::TcpExtTCPTimeouts), 3, "freed at 7 s");
-    let rst = one(p.send(
-        5000,
-        1001,
-        synack.seq.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        TcpOptions::default(),
-        b"x",
-    ))
+    let rst = one(p.send(In {
+        ack: synack.seq.wrapping_add(1),
+        flags: TcpFlags::ACK | TcpFlags::PSH,
+        payload: b"x",
+        ..In::seg()
+    }))
     .seg;
     assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, synack.seq.wrapping_add(1)));
 }
@@ -637,7 +711,11 @@ fn l33_cookie_child_mss_is_quantised() {
         mss: Some(1400),
         ..syn_options()
     };
-    let cookie = one(p.send(5000, 1000, 0, TcpFlags::SYN, opts, &[])).seg;
+    let cookie = one(p.send(In {
+        options: opts,
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(
         cookie.options,
         TcpOptions {
@@ -650,7 +728,12 @@ fn l33_cookie_child_mss_is_quantised() {
     assert!(p.ack(5000, &cookie).is_empty());
     let (child, _) = p.stack.accept(l).unwrap();
     assert_eq!(get_int(&mut p, child, SOL_TCP, TCP_MAXSEG), 502);
-    let cookie = one(p.send(5001, 1000, 0, TcpFlags::SYN, opts, &[])).seg;
+    let cookie = one(p.send(In {
+        port: 5001,
+        options: opts,
+        ..In::syn()
+    }))
+    .seg;
     p.send_window = 65535;
     assert!(p.ack(5001, &cookie).is_empty());
     let (child, _) = p.stack.accept(l).unwrap();
@@ -724,7 +807,11 @@ fn who_accepts(p: &mut Peer, listeners: &[SocketId], ports: std::ops::Range<u16>
             p.stack.close(p.now, child).unwrap();
             assert_eq!(one(p.drain()).seg.flags, TcpFlags::FIN | TcpFlags::ACK);
             assert!(p
-                .send(port, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+                .send(In {
+                    port,
+                    flags: TcpFlags::RST,
+                    ..In::seg()
+                })
                 .is_empty());
             member
         })
@@ -819,28 +906,41 @@ fn l41_paws_and_tsecr_rejects_answer_with_an_ack() {
         timestamp: Some(Timestamp { tsval: 1000, tsecr: 0 }),
         ..syn_options()
     };
-    let synack = one(p.send(5000, 1000, 0, TcpFlags::SYN, syn, &[])).seg;
+    let synack = one(p.send(In {
+        options: syn,
+        ..In::syn()
+    }))
+    .seg;
     let our_tsval = synack.options.timestamp.unwrap().tsval;
     let ack_no = synack.seq.wrapping_add(1);
     // An older TSval: PAWS reject, an ACK with TSecr = the SYN's TSval.
-    let a = one(p.send(5000, 1001, ack_no, TcpFlags::ACK, ts(999, our_tsval), &[])).seg;
+    let a = one(p.send(In {
+        ack: ack_no,
+        flags: TcpFlags::ACK,
+        options: ts(999, our_tsval),
+        ..In::seg()
+    }))
+    .seg;
     assert_eq!((a.flags, a.seq, a.ack), (TcpFlags::ACK, ack_no, 1001));
     assert_eq!(a.options.timestamp.map(|t| t.tsecr), Some(1000));
     assert_eq!(p.count(Counter::TcpExtPAWSEstab), 1);
     // A TSecr we never sent (rate limit: half a second later).
     p.at(0.6);
-    one(p.send(
-        5000,
-        1001,
-        ack_no,
-        TcpFlags::ACK,
-        ts(1001, our_tsval.wrapping_add(1_000_000)),
-        &[],
-    ));
+    one(p.send(In {
+        ack: ack_no,
+        flags: TcpFlags::ACK,
+        options: ts(1001, our_tsval.wrapping_add(1_000_000)),
+        ..In::seg()
+    }));
     assert_eq!(p.count(Counter::TcpExtTSEcrRejected), 1);
     assert_eq!(p.stack.accept(l).unwrap_err(), Errno::EAGAIN, "the request is kept");
     assert!(p
-        .send(5000, 1001, ack_no, TcpFlags::ACK, ts(1002, our_tsval), &[])
+        .send(In {
+            ack: ack_no,
+            flags: TcpFlags::ACK,
+            options: ts(1002, our_tsval),
+            ..In::seg()
+        })
         .is_empty());
     assert!(p.stack.accept(l).is_ok());
 }
@@ -849,16 +949,27 @@ fn l41_paws_and_tsecr_rejects_answer_with_an_ack() {
 fn l43_new_syn_out_of_window_gets_an_ack_for_the_old_request() {
     let (mut p, _) = Peer::new(8, &[]);
     let synack = one(p.syn(5000)).seg;
-    let a = one(p.send(5000, 900_000, 0, TcpFlags::SYN, syn_options(), &[])).seg;
+    let a = one(p.send(In {
+        seq: 900_000,
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(
         (a.flags, a.seq, a.ack),
         (TcpFlags::ACK, synack.seq.wrapping_add(1), 1001)
     );
     // The peer's reset (seq = our rcv_nxt) removes the request; its next SYN is new.
     assert!(p
-        .send(5000, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .send(In {
+            flags: TcpFlags::RST,
+            ..In::seg()
+        })
         .is_empty());
-    let fresh = one(p.send(5000, 900_000, 0, TcpFlags::SYN, syn_options(), &[])).seg;
+    let fresh = one(p.send(In {
+        seq: 900_000,
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(fresh.flags, TcpFlags::SYN | TcpFlags::ACK);
     assert_eq!(fresh.ack, 900_001);
 }
@@ -868,7 +979,10 @@ fn l54_a_child_reset_before_accept_is_still_accepted() {
     let (mut p, l) = Peer::new(8, &[]);
     p.connect(5000);
     assert!(p
-        .send(5000, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[])
+        .send(In {
+            flags: TcpFlags::RST,
+            ..In::seg()
+        })
         .is_empty());
     let (child, peer) = p.stack.accept(l).unwrap();
     assert_eq!(peer.port(), 5000);
@@ -992,14 +1106,12 @@ fn l47_the_child_queues_data_and_fin_carried_by_the_third_ack() {
     let (mut p, l) = Peer::new(8, &[]);
     let synack = one(p.syn(5000)).seg;
     let flags = TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN;
-    let now = p.send(
-        5000,
-        1001,
-        synack.seq.wrapping_add(1),
+    let now = p.send(In {
+        ack: synack.seq.wrapping_add(1),
         flags,
-        TcpOptions::default(),
-        b"hello",
-    );
+        payload: b"hello",
+        ..In::seg()
+    });
     assert!(now.is_empty(), "the FIN makes the ACK a delayed one");
     let later = p.at(1.0);
     assert_eq!(later.len(), 1);
@@ -1056,7 +1168,11 @@ fn l51_a_blocking_accept_is_poll_then_accept_and_one_child_serves_one_waiter() {
 #[test]
 fn l8_no_fast_open_by_default_a_syns_data_is_not_taken() {
     let (mut p, _) = Peer::new(8, &[]);
-    let synack = one(p.send(5000, 1000, 0, TcpFlags::SYN, syn_options(), b"early data")).seg;
+    let synack = one(p.send(In {
+        payload: b"early data",
+        ..In::syn()
+    }))
+    .seg;
     assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
     assert_eq!(synack.ack, 1001, "the SYN only");
 }
@@ -1078,7 +1194,11 @@ fn l66_no_request_migration_by_default() {
         })
         .expect("some tuple hashes to the first member");
     // A new request from that client (another ISN, after a reset of the old connection).
-    p.send(port, 1001, 0, TcpFlags::RST, TcpOptions::default(), &[]);
+    p.send(In {
+        port,
+        flags: TcpFlags::RST,
+        ..In::seg()
+    });
     let synack = one(p.syn(port)).seg;
     p.stack.close(p.now, group[0]).unwrap();
     let rst = one(p.ack(port, &synack)).seg;
