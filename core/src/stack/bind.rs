@@ -26,8 +26,8 @@ impl Stack {
     /// the port (`EADDRINUSE`, B10, B13–B16), unless port 0 with `IP_BIND_ADDRESS_NO_PORT`
     /// (B17).
     pub fn bind_raw(&mut self, fd: SocketId, sockaddr: &[u8]) -> Result<(), Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        let socket = self.sockets.get(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
+        let socket = self.tables.sockets.get(fd)?;
         if sockaddr.len() < SOCKADDR_IN_LEN {
             return Err(Errno::EINVAL);
         }
@@ -49,14 +49,14 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let no_port = port == 0 && socket.options.bind_address_no_port;
-        self.sockets.get_mut(fd)?.rcv_saddr = addr;
+        self.tables.sockets.get_mut(fd)?.rcv_saddr = addr;
         if !no_port {
             if let Err(e) = self.inet_csk_get_port(fd, port) {
-                self.sockets.get_mut(fd)?.rcv_saddr = Ipv4Addr::UNSPECIFIED;
+                self.tables.sockets.get_mut(fd)?.rcv_saddr = Ipv4Addr::UNSPECIFIED;
                 return Err(e);
             }
         }
-        let socket = self.sockets.get_mut(fd)?;
+        let socket = self.tables.sockets.get_mut(fd)?;
         socket.bind_addr_lock = !addr.is_unspecified();
         socket.bind_port_lock = port != 0;
         socket.sport = socket.num;
@@ -70,10 +70,10 @@ impl Stack {
     /// (`inet_csk_listen_start`, rule B18); on failure it is closed again and keeps its bind
     /// (`EADDRINUSE`). A listener only changes its backlog.
     pub fn listen(&mut self, fd: SocketId, backlog: i32) -> Result<(), Errno> {
-        let fd = self.sockets.resolve(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
         let somaxconn = self.sysctl.somaxconn.max(0) as u32;
         let backlog = (backlog as u32).min(somaxconn);
-        let socket = self.sockets.get_mut(fd)?;
+        let socket = self.tables.sockets.get_mut(fd)?;
         match socket.state {
             TcpState::Listen => {
                 socket.backlog = backlog;
@@ -87,13 +87,13 @@ impl Stack {
         let port = socket.num;
         match self.inet_csk_get_port(fd, port) {
             Ok(()) => {
-                let socket = self.sockets.get_mut(fd)?;
+                let socket = self.tables.sockets.get_mut(fd)?;
                 socket.sport = socket.num;
-                self.listening.add(socket.num, socket.rcv_saddr, fd);
+                self.tables.listening.add(socket.num, socket.rcv_saddr, fd);
                 Ok(())
             }
             Err(e) => {
-                self.sockets.get_mut(fd)?.state = TcpState::Close;
+                self.tables.sockets.get_mut(fd)?.state = TcpState::Close;
                 Err(e)
             }
         }
@@ -102,15 +102,15 @@ impl Stack {
     /// `inet_csk_get_port` for socket `fd`, recording the port as its `inet_num`.
     fn inet_csk_get_port(&mut self, fd: SocketId, port: u16) -> Result<(), Errno> {
         let port = inet_csk_get_port(
-            &mut self.bind_table,
-            &self.sockets,
-            &self.time_waits,
+            &mut self.tables.bind_table,
+            &self.tables.sockets,
+            &self.tables.time_waits,
             &self.sysctl,
             &mut self.rng,
             fd,
             port,
         )?;
-        self.sockets.get_mut(fd)?.num = port;
+        self.tables.sockets.get_mut(fd)?.num = port;
         Ok(())
     }
 
@@ -118,11 +118,11 @@ impl Stack {
     /// it carries (rule B15). `tcp_time_wait` goes through here; tests use it to make TIME_WAIT
     /// owners directly.
     pub fn insert_time_wait(&mut self, tw: TimeWaitSock) -> TimeWaitId {
-        bind_table::insert_time_wait(&mut self.time_waits, &mut self.bind_table, tw)
+        bind_table::insert_time_wait(&mut self.tables.time_waits, &mut self.tables.bind_table, tw)
     }
 
     /// Removes a TIME_WAIT entry and frees its port (`inet_twsk_kill`). False if unknown.
     pub fn remove_time_wait(&mut self, id: TimeWaitId) -> bool {
-        bind_table::remove_time_wait(&mut self.time_waits, &mut self.bind_table, id)
+        bind_table::remove_time_wait(&mut self.tables.time_waits, &mut self.tables.bind_table, id)
     }
 }

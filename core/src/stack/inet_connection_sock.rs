@@ -12,7 +12,7 @@ use crate::tcp::calls::{self, arm_fin_wait2, TcpInfo};
 impl Stack {
     /// `tcp_get_info`: the connection's state as TCP_INFO reports it.
     pub fn tcp_info(&self, fd: SocketId) -> Result<TcpInfo, Errno> {
-        let socket = self.sockets.get(fd)?;
+        let socket = self.tables.sockets.get(fd)?;
         let mut info = TcpInfo {
             state: socket.state as u8,
             snd_mss: u32::from(socket.mss_cache()),
@@ -35,14 +35,14 @@ impl Stack {
 
     /// [`calls::tcp_done`] for socket `fd`.
     pub(crate) fn tcp_done(&mut self, fd: SocketId) {
-        let (mut cx, mut t) = self.parts();
-        calls::tcp_done(&mut cx, &mut t, fd);
+        let (mut cx, t) = self.parts();
+        calls::tcp_done(&mut cx, t, fd);
     }
 
     /// [`calls::inet_csk_destroy_sock`] for socket `fd`.
     pub(crate) fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
-        let (mut cx, mut t) = self.parts();
-        calls::inet_csk_destroy_sock(&mut cx, &mut t, fd);
+        let (mut cx, t) = self.parts();
+        calls::inet_csk_destroy_sock(&mut cx, t, fd);
     }
 
     /// [`arm_fin_wait2`] for socket `fd`.
@@ -74,9 +74,9 @@ impl Stack {
             self.inet_csk_destroy_sock(fd);
             return Ok(());
         }
-        self.sockets.release_fd(fd);
-        self.sockets.get_mut(fd)?.parent = None;
-        if self.sockets.get(fd)?.state == TcpState::FinWait2 {
+        self.tables.sockets.release_fd(fd);
+        self.tables.sockets.get_mut(fd)?.parent = None;
+        if self.tables.sockets.get(fd)?.state == TcpState::FinWait2 {
             self.arm_fin_wait2(now, fd);
         }
         Ok(())
@@ -90,6 +90,6 @@ impl Stack {
 
     /// `poll(2)` on a connection ([`calls::tcp_poll`]).
     pub(crate) fn tcp_poll(&self, fd: SocketId) -> Result<u16, Errno> {
-        Ok(calls::tcp_poll(self.sockets.get(fd)?))
+        Ok(calls::tcp_poll(self.tables.sockets.get(fd)?))
     }
 }

@@ -27,7 +27,7 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
 use crate::ip::output::TxQueue;
-use crate::tcp::ctx::{Ctx, Tables, Timer};
+use crate::tcp::ctx::{Ctx, Shared, Tables, Timer};
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::listener::reqsk_timer_handler;
 use crate::tcp::syncookies::SynCookies;
@@ -69,25 +69,13 @@ impl StackConfig {
 #[derive(Debug)]
 pub struct Stack {
     addrs: Vec<Ipv4Addr>,
-    mtu: u16,
     /// Sysctl knobs, read by the stack on every decision they govern.
     pub sysctl: Sysctl,
-    pub(crate) mib: Mib,
-    pub(crate) sockets: SocketTable,
-    pub(crate) bind_table: BindTable,
-    pub(crate) time_waits: TimeWaitTable,
-    pub(crate) ehash: Ehash,
-    pub(crate) requests: RequestTable,
-    pub(crate) isn: IsnSecrets,
-    pub(crate) syncookies: SynCookies,
-    pub(crate) listening: ListeningHash,
-    pub(crate) timers: TimerWheel<Timer>,
-    pub(crate) tx: TxQueue,
+    /// Counters, timers, the transmit queue, keys: what every handler may touch.
+    pub(crate) shared: Shared,
+    /// Sockets, requests, TIME_WAIT entries and the tables that find them.
+    pub(crate) tables: Tables,
     pub(crate) rng: Rng,
-    /// A segment's payload is gathered here from the send queue (no allocation per segment).
-    pub(crate) scratch: Vec<u8>,
-    /// Control blocks of closed connections, for the next ones.
-    pub(crate) tcb_pool: crate::tcp::tcb::TcbPool,
     credentials: Credentials,
 }
 
@@ -97,51 +85,45 @@ impl Stack {
         // The secrets come from a generator of their own, so that drawing them leaves the
         // sequence of port choices as it was.
         let mut secrets = Rng::seed_from_u64(config.seed ^ 0x5345_4352_4554_5321);
+        let ehash = Ehash::with_hasher(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64()));
+        let isn = IsnSecrets::random(&mut secrets);
+        let syncookies = SynCookies::random(&mut secrets);
+        let listening = ListeningHash::new(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64()));
         Stack {
             addrs: config.addrs,
-            mtu: config.mtu,
             sysctl: config.sysctl,
-            mib: Mib::default(),
-            sockets: SocketTable::default(),
-            bind_table: BindTable::default(),
-            time_waits: TimeWaitTable::default(),
-            ehash: Ehash::with_hasher(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64())),
-            requests: RequestTable::default(),
-            isn: IsnSecrets::random(&mut secrets),
-            syncookies: SynCookies::random(&mut secrets),
-            listening: ListeningHash::new(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64())),
-            timers: TimerWheel::new(),
-            tx: TxQueue::default(),
+            shared: Shared {
+                mib: Mib::default(),
+                timers: TimerWheel::new(),
+                tx: TxQueue::default(),
+                scratch: Vec::new(),
+                isn,
+                syncookies,
+                mtu: config.mtu,
+            },
+            tables: Tables {
+                sockets: SocketTable::default(),
+                requests: RequestTable::default(),
+                ehash,
+                listening,
+                time_waits: TimeWaitTable::default(),
+                bind_table: BindTable::default(),
+                tcb_pool: Default::default(),
+            },
             rng: Rng::seed_from_u64(config.seed),
-            scratch: Vec::new(),
-            tcb_pool: Default::default(),
             credentials: config.credentials,
         }
     }
 
     /// The shared parts a TCP handler borrows, and the tables beside them.
     #[inline]
-    pub(crate) fn parts(&mut self) -> (Ctx<'_>, Tables<'_>) {
+    pub(crate) fn parts(&mut self) -> (Ctx<'_>, &mut Tables) {
         (
             Ctx {
                 sysctl: &self.sysctl,
-                mib: &mut self.mib,
-                timers: &mut self.timers,
-                tx: &mut self.tx,
-                scratch: &mut self.scratch,
-                isn: &self.isn,
-                syncookies: &self.syncookies,
-                mtu: self.mtu,
+                s: &mut self.shared,
             },
-            Tables {
-                sockets: &mut self.sockets,
-                requests: &mut self.requests,
-                ehash: &mut self.ehash,
-                listening: &self.listening,
-                time_waits: &mut self.time_waits,
-                bind_table: &mut self.bind_table,
-                tcb_pool: &mut self.tcb_pool,
-            },
+            &mut self.tables,
         )
     }
 
@@ -149,7 +131,7 @@ impl Stack {
     #[inline]
     pub(crate) fn ctx(&mut self) -> (Ctx<'_>, &mut SocketTable) {
         let (cx, t) = self.parts();
-        (cx, t.sockets)
+        (cx, &mut t.sockets)
     }
 
     /// The host's addresses.
@@ -164,22 +146,22 @@ impl Stack {
 
     /// Link MTU: the buffer `poll_transmit` needs at least.
     pub fn mtu(&self) -> u16 {
-        self.mtu
+        self.shared.mtu
     }
 
     /// The counters.
     pub fn mib(&self) -> &Mib {
-        &self.mib
+        &self.shared.mib
     }
 
     /// How the bind table names the socket behind descriptor `fd`.
     pub fn owner(&self, fd: SocketId) -> Result<Owner, Errno> {
-        Ok(Owner::Socket(self.sockets.resolve(fd)?))
+        Ok(Owner::Socket(self.tables.sockets.resolve(fd)?))
     }
 
     /// The bind table (read-only: for inspection and tests).
     pub fn bind_table(&self) -> &BindTable {
-        &self.bind_table
+        &self.tables.bind_table
     }
 
     // ---------------------------------------------------------------- IO
@@ -188,20 +170,20 @@ impl Stack {
     /// handed to TCP or ICMP. Never panics, whatever the bytes.
     pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
         let addrs = &self.addrs;
-        let Some((ip, payload)) = ip_rcv(&mut self.mib, |a| addrs.contains(&a), datagram) else {
+        let Some((ip, payload)) = ip_rcv(&mut self.shared.mib, |a| addrs.contains(&a), datagram) else {
             return;
         };
         match ip.protocol {
             ip_proto::TCP => {
-                self.mib.inc(Counter::IpInDelivers);
-                let (mut cx, mut t) = self.parts();
-                tcp_v4_rcv(&mut cx, &mut t, now, &ip, payload);
+                self.shared.mib.inc(Counter::IpInDelivers);
+                let (mut cx, t) = self.parts();
+                tcp_v4_rcv(&mut cx, t, now, &ip, payload);
             }
             ip_proto::ICMP => {
-                self.mib.inc(Counter::IpInDelivers);
-                icmp_rcv(&mut self.mib, payload);
+                self.shared.mib.inc(Counter::IpInDelivers);
+                icmp_rcv(&mut self.shared.mib, payload);
             }
-            _ => self.mib.inc(Counter::IpInUnknownProtos),
+            _ => self.shared.mib.inc(Counter::IpInUnknownProtos),
         }
     }
 
@@ -210,11 +192,11 @@ impl Stack {
     /// dropped and counted as `IpOutDiscards`.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
         loop {
-            match self.tx.pop_into(buf)? {
+            match self.shared.tx.pop_into(buf)? {
                 Ok(len) => return Some(len),
                 Err(len) => {
                     tracing::warn!(len, buf = buf.len(), "poll_transmit buffer too short; datagram dropped");
-                    self.mib.inc(Counter::IpOutDiscards);
+                    self.shared.mib.inc(Counter::IpOutDiscards);
                 }
             }
         }
@@ -222,16 +204,16 @@ impl Stack {
 
     /// When [`Stack::handle_timeout`] should next run; `None` while no timer is armed.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.timers.next_deadline()
+        self.shared.timers.next_deadline()
     }
 
     /// Runs every timer due at `now`, in deadline order.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((_, timer)) = self.timers.poll_expired(now) {
+        while let Some((_, timer)) = self.shared.timers.poll_expired(now) {
             match timer {
                 Timer::SynAck(id) => {
-                    let (mut cx, mut t) = self.parts();
-                    reqsk_timer_handler(&mut cx, &mut t, now, id);
+                    let (mut cx, t) = self.parts();
+                    reqsk_timer_handler(&mut cx, t, now, id);
                 }
                 Timer::Tcp(fd, kind) => self.tcp_timer(now, fd, kind),
                 Timer::TimeWait(id) => self.tw_timer_handler(id),
@@ -305,7 +287,7 @@ impl Stack {
         // tcp_init_sock
         socket.options.rcvbuf = self.sysctl.tcp_rmem[1].max(0) as u32;
         socket.options.sndbuf = self.sysctl.tcp_wmem[1].max(0) as u32;
-        Ok(self.sockets.insert(socket))
+        Ok(self.tables.sockets.insert(socket))
     }
 
     /// `close(2)`: a listener resets its unaccepted children (`inet_csk_listen_stop`, L60,
@@ -313,8 +295,8 @@ impl Stack {
     /// rule B20); a connection closes as `tcp_close` does (FIN, or a reset when data was
     /// left unread) and lives on without a descriptor until the close completes.
     pub fn close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        let socket = self.sockets.get(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
+        let socket = self.tables.sockets.get(fd)?;
         if socket.tcb.is_some() {
             return self.tcp_close(now, fd);
         }
@@ -327,15 +309,15 @@ impl Stack {
 
     /// `fcntl(F_SETFL, O_NONBLOCK)`.
     pub fn set_nonblocking(&mut self, fd: SocketId, nonblocking: bool) -> Result<(), Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        self.sockets.get_mut(fd)?.nonblocking = nonblocking;
+        let fd = self.tables.sockets.resolve(fd)?;
+        self.tables.sockets.get_mut(fd)?.nonblocking = nonblocking;
         Ok(())
     }
 
     /// `fcntl(F_GETFL) & O_NONBLOCK`.
     pub fn is_nonblocking(&self, fd: SocketId) -> Result<bool, Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        Ok(self.sockets.get(fd)?.nonblocking)
+        let fd = self.tables.sockets.resolve(fd)?;
+        Ok(self.tables.sockets.get(fd)?.nonblocking)
     }
 
     /// `setsockopt(2)` with the option value as bytes (a native-endian `int`). `SOL_SOCKET`
@@ -343,9 +325,9 @@ impl Stack {
     /// take a single byte, and an empty value means 0, as `do_ip_setsockopt` reads them.
     /// `ENOPROTOOPT` for an option synq does not have or that cannot be set.
     pub fn setsockopt(&mut self, fd: SocketId, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
-        let fd = self.sockets.resolve(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
         let (rmem_max, wmem_max) = (self.sysctl.rmem_max, self.sysctl.wmem_max);
-        let socket = self.sockets.get_mut(fd)?;
+        let socket = self.tables.sockets.get_mut(fd)?;
         if (level, name) == (SOL_SOCKET, SO_LINGER) {
             // sock_setsockopt: a whole struct linger; l_onoff 0 turns lingering off.
             let field = |i: usize| {
@@ -416,9 +398,9 @@ impl Stack {
     /// `out` is shorter than an `int`), and returns the bytes written. `SO_ERROR` clears the
     /// error.
     pub fn getsockopt(&mut self, fd: SocketId, level: i32, name: i32, out: &mut [u8]) -> Result<usize, Errno> {
-        let fd = self.sockets.resolve(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
         let syn_retries = self.sysctl.tcp_syn_retries;
-        let socket = self.sockets.get_mut(fd)?;
+        let socket = self.tables.sockets.get_mut(fd)?;
         let o = &socket.options;
         if (level, name) == (SOL_SOCKET, SO_LINGER) {
             let mut linger = [0u8; 8];
@@ -458,21 +440,21 @@ impl Stack {
 
     /// `getsockname(2)`: `0.0.0.0:0` until bound.
     pub fn getsockname(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        Ok(self.sockets.get(fd)?.local())
+        let fd = self.tables.sockets.resolve(fd)?;
+        Ok(self.tables.sockets.get(fd)?.local())
     }
 
     /// `getpeername(2)`: `ENOTCONN` until connected.
     pub fn getpeername(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        self.sockets.get(fd)?.peer.ok_or(Errno::ENOTCONN)
+        let fd = self.tables.sockets.resolve(fd)?;
+        self.tables.sockets.get(fd)?.peer.ok_or(Errno::ENOTCONN)
     }
 
     /// `poll(2)` readiness of one socket, as `tcp_poll` computes it (`POLLIN`, `POLLOUT`,
     /// `POLLHUP`, ... from [`crate::base::consts`]).
     pub fn poll(&self, fd: SocketId) -> Result<u16, Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        let socket = self.sockets.get(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
+        let socket = self.tables.sockets.get(fd)?;
         if socket.tcb.is_some() {
             return self.tcp_poll(fd);
         }
@@ -501,18 +483,18 @@ impl Stack {
     /// waits for [`POLLIN`] and calls again). The child is non-blocking only with
     /// `SOCK_NONBLOCK`.
     pub fn accept4(&mut self, fd: SocketId, flags: i32) -> Result<(SocketId, SocketAddrV4), Errno> {
-        let fd = self.sockets.resolve(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
         if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
             return Err(Errno::EINVAL);
         }
-        let listener = self.sockets.get_mut(fd)?;
+        let listener = self.tables.sockets.get_mut(fd)?;
         if listener.state != TcpState::Listen {
             return Err(Errno::EINVAL);
         }
         let child = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
         // The child gets its descriptor now (`fd_install`).
-        let child_fd = self.sockets.install_fd(child)?;
-        let child = self.sockets.get_mut(child_fd)?;
+        let child_fd = self.tables.sockets.install_fd(child)?;
+        let child = self.tables.sockets.get_mut(child_fd)?;
         child.parent = None;
         child.nonblocking = flags & SOCK_NONBLOCK != 0;
         let peer = child.peer.expect("a queued child has its peer");
@@ -528,7 +510,7 @@ impl Stack {
     /// `EAGAIN` when nothing fits (the stack never blocks: a blocking caller waits for
     /// [`POLLOUT`]), `EPIPE` when not connected or after SHUT_WR, a pending error first.
     pub fn send(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
-        let fd = self.sockets.resolve(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
         self.tcp_sendmsg(now, fd, data)
     }
 
@@ -536,7 +518,7 @@ impl Stack {
     /// `EAGAIN` while nothing is queued (a blocking caller waits for [`POLLIN`]); a pending
     /// error (`ECONNRESET`) once; `ENOTCONN` on a listener or an unconnected socket.
     pub fn recv(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
-        let fd = self.sockets.resolve(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
         self.tcp_recvmsg(now, fd, buf)
     }
 
@@ -545,8 +527,8 @@ impl Stack {
     /// queued children are reset, the port kept if the user chose it) and SHUT_WR does
     /// nothing. A connection shuts down as `tcp_shutdown` does (SHUT_WR sends the FIN).
     pub fn shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
-        let fd = self.sockets.resolve(fd)?;
-        let socket = self.sockets.get(fd)?;
+        let fd = self.tables.sockets.resolve(fd)?;
+        let socket = self.tables.sockets.get(fd)?;
         if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
             return Err(Errno::EINVAL);
         }
@@ -558,14 +540,14 @@ impl Stack {
             TcpState::Listen if how == SHUT_WR => Ok(()),
             TcpState::Listen => {
                 self.inet_csk_listen_stop(now, fd);
-                let socket = self.sockets.get_mut(fd)?;
+                let socket = self.tables.sockets.get_mut(fd)?;
                 socket.state = TcpState::Close;
                 // tcp_set_state(TCP_CLOSE): a port the user did not choose is given back.
                 if !socket.bind_port_lock && socket.num != 0 {
                     let (port, addr) = (socket.num, socket.rcv_saddr);
                     socket.num = 0;
                     socket.sport = 0;
-                    self.bind_table.remove(port, addr, Owner::Socket(fd));
+                    self.tables.bind_table.remove(port, addr, Owner::Socket(fd));
                 }
                 Ok(())
             }
@@ -577,11 +559,15 @@ impl Stack {
     /// (`inet_child_forget` → `tcp_disconnect`: a synchronized child is reset) and freed.
     /// The requests are left to their timers (L62).
     fn inet_csk_listen_stop(&mut self, now: Instant, fd: SocketId) {
-        let Ok(listener) = self.sockets.get_mut(fd) else { return };
-        self.listening.remove(listener.num, listener.rcv_saddr, fd);
+        let Ok(listener) = self.tables.sockets.get_mut(fd) else {
+            return;
+        };
+        self.tables.listening.remove(listener.num, listener.rcv_saddr, fd);
         let children: Vec<SocketId> = listener.accept_queue.drain().collect();
         for id in children {
-            let Ok(child) = self.sockets.get_mut(id) else { continue };
+            let Ok(child) = self.tables.sockets.get_mut(id) else {
+                continue;
+            };
             child.parent = None;
             if matches!(
                 child.state,
@@ -600,7 +586,7 @@ impl Stack {
     /// A call synq does not have yet: `EBADF` for a bad handle, else `ENOSYS`
     /// ("Function not implemented"), so that nothing pretends to work.
     fn not_implemented<T>(&self, fd: SocketId, call: &str) -> Result<T, Errno> {
-        self.sockets.get(fd)?;
+        self.tables.sockets.get(fd)?;
         tracing::debug!(call, %fd, "not implemented yet");
         Err(Errno::ENOSYS)
     }

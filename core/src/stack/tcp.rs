@@ -32,7 +32,7 @@ impl Stack {
 
     /// A TIME_WAIT entry's time is up ([`tcp_minisocks::inet_twsk_kill`]).
     pub(crate) fn tw_timer_handler(&mut self, id: TimeWaitId) {
-        let (mut cx, mut t) = self.parts();
-        tcp_minisocks::inet_twsk_kill(&mut cx, &mut t, id);
+        let (mut cx, t) = self.parts();
+        tcp_minisocks::inet_twsk_kill(&mut cx, t, id);
     }
 }

@@ -58,7 +58,7 @@ pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, fd: SocketId, tcb: &mut 
 /// port goes back unless the user chose it; an orphan is freed (its port with it).
 pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SocketId) {
     let Ok(socket) = tables.sockets.get_mut(fd) else { return };
-    tcp_set_state(cx.mib, socket, TcpState::Close);
+    tcp_set_state(&mut cx.mib, socket, TcpState::Close);
     socket.shutdown = SHUTDOWN_MASK;
     if socket.is_orphan() {
         return inet_csk_destroy_sock(cx, tables, fd);
@@ -209,7 +209,7 @@ pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut S
     if socket.state != TcpState::Close {
         if unread {
             cx.mib.inc(Counter::TcpExtTCPAbortOnClose);
-            tcp_set_state(cx.mib, socket, TcpState::Close);
+            tcp_set_state(&mut cx.mib, socket, TcpState::Close);
             send_control(cx, now, socket, TcpFlags::RST | TcpFlags::ACK);
         } else if abort {
             // SO_LINGER with a zero time: tcp_disconnect, a reset where one is owed.
@@ -217,8 +217,8 @@ pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut S
             if tcp_need_reset(socket.state) {
                 send_control(cx, now, socket, TcpFlags::RST | TcpFlags::ACK);
             }
-            tcp_set_state(cx.mib, socket, TcpState::Close);
-        } else if tcp_close_state(cx.mib, socket) {
+            tcp_set_state(&mut cx.mib, socket, TcpState::Close);
+        } else if tcp_close_state(&mut cx.mib, socket) {
             tcp_send_fin(cx, now, fd, socket);
         }
     }
@@ -245,7 +245,7 @@ pub(crate) fn tcp_shutdown(
             socket.state,
             TcpState::Established | TcpState::SynRecv | TcpState::CloseWait
         )
-        && tcp_close_state(cx.mib, socket)
+        && tcp_close_state(&mut cx.mib, socket)
     {
         tcp_send_fin(cx, now, fd, socket);
     }

@@ -30,33 +30,53 @@ pub enum Timer {
     TimeWait(TimeWaitId),
 }
 
-/// The stack's shared parts a TCP handler works with.
+/// The parts of the stack every TCP handler may touch; the stack owns them.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub mib: Mib,
+    pub timers: TimerWheel<Timer>,
+    pub tx: TxQueue,
+    /// A segment's payload is gathered here from the send queue (no allocation per segment).
+    pub scratch: Vec<u8>,
+    /// The keys of ISNs and timestamp offsets, and of SYN cookies.
+    pub isn: IsnSecrets,
+    pub syncookies: SynCookies,
+    /// The link MTU (the route's advertised MSS is this less 40).
+    pub mtu: u16,
+}
+
+/// What a TCP handler borrows besides the socket it acts on: the knobs (read) and the
+/// shared parts (`cx.mib`, `cx.timers`, ... through `Deref`).
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
     pub sysctl: &'a Sysctl,
-    pub mib: &'a mut Mib,
-    pub timers: &'a mut TimerWheel<Timer>,
-    pub tx: &'a mut TxQueue,
-    /// A segment's payload is gathered here from the send queue (no allocation per segment).
-    pub scratch: &'a mut Vec<u8>,
-    /// The keys of ISNs and timestamp offsets, and of SYN cookies.
-    pub isn: &'a IsnSecrets,
-    pub syncookies: &'a SynCookies,
-    /// The link MTU (the route's advertised MSS is this less 40).
-    pub mtu: u16,
+    pub s: &'a mut Shared,
+}
+
+impl std::ops::Deref for Ctx<'_> {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        self.s
+    }
+}
+
+impl std::ops::DerefMut for Ctx<'_> {
+    fn deref_mut(&mut self) -> &mut Shared {
+        self.s
+    }
 }
 
 /// The stack's tables, for the handlers that move sockets between them: the passive open
 /// (requests, children, the accept queue), TIME_WAIT, a connection's end.
 #[derive(Debug)]
-pub(crate) struct Tables<'a> {
-    pub sockets: &'a mut SocketTable,
-    pub requests: &'a mut RequestTable,
-    pub ehash: &'a mut Ehash,
-    pub listening: &'a ListeningHash,
-    pub time_waits: &'a mut TimeWaitTable,
-    pub bind_table: &'a mut BindTable,
-    pub tcb_pool: &'a mut TcbPool,
+pub(crate) struct Tables {
+    pub sockets: SocketTable,
+    pub requests: RequestTable,
+    pub ehash: Ehash,
+    pub listening: ListeningHash,
+    pub time_waits: TimeWaitTable,
+    pub bind_table: BindTable,
+    pub tcb_pool: TcbPool,
 }
 
 impl Ctx<'_> {
@@ -88,6 +108,13 @@ impl Ctx<'_> {
     /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl` and TOS `tos`; false if it
     /// could not be built.
     pub fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, tos: u8, seg: &TcpRepr<'_>) -> bool {
-        ip_send_tcp(self.tx, self.mib, self.sysctl.ip_default_ttl, (src, dst), tos, seg)
+        ip_send_tcp(
+            &mut self.s.tx,
+            &mut self.s.mib,
+            self.sysctl.ip_default_ttl,
+            (src, dst),
+            tos,
+            seg,
+        )
     }
 }

@@ -246,7 +246,7 @@ pub(crate) fn reqsk_timer_handler(cx: &mut Ctx, tables: &mut Tables, now: Instan
     let Some(req) = tables.requests.get_mut(id) else { return };
     req.timer = None;
     let req = req.clone();
-    if !request_listener_alive(tables.sockets, &req) {
+    if !request_listener_alive(&tables.sockets, &req) {
         drop_request(cx, tables, id); // L23 step 1: silently
         return;
     }

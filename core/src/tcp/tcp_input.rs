@@ -136,7 +136,7 @@ pub(crate) fn tcp_rcv_synchronized(
     let fin_acked = tcb.snd.fin_acked();
     match state {
         TcpState::FinWait1 if fin_acked => {
-            tcp_set_state(cx.mib, socket, TcpState::FinWait2);
+            tcp_set_state(&mut cx.mib, socket, TcpState::FinWait2);
             socket.shutdown |= SEND_SHUTDOWN;
             if orphan {
                 if let Some(tcb) = socket.tcb.as_deref_mut() {
@@ -388,11 +388,11 @@ fn tcp_fin(cx: &mut Ctx, now: Instant, socket: &mut Socket) -> Disposition {
     match state {
         TcpState::Established | TcpState::SynRecv => {
             tcb.ack.pingpong = tcb.ack.pingpong.max(TCP_PINGPONG_THRESH);
-            tcp_set_state(cx.mib, socket, TcpState::CloseWait);
+            tcp_set_state(&mut cx.mib, socket, TcpState::CloseWait);
         }
         TcpState::FinWait1 => {
             send_control(cx, now, socket, TcpFlags::ACK);
-            tcp_set_state(cx.mib, socket, TcpState::Closing);
+            tcp_set_state(&mut cx.mib, socket, TcpState::Closing);
         }
         TcpState::FinWait2 => {
             send_control(cx, now, socket, TcpFlags::ACK);

@@ -28,7 +28,7 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
             if e == Error::BadChecksum {
                 cx.mib.inc(Counter::TcpInCsumErrors);
             }
-            return drop_malformed(cx.mib, Counter::TcpInErrs, e);
+            return drop_malformed(&mut cx.mib, Counter::TcpInErrs, e);
         }
     };
     let tuple = FourTuple {
@@ -45,7 +45,7 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
         // and the segment goes on to the listeners.
         _ => {}
     }
-    if let Some(listener) = listener_for(tables.listening, &tuple) {
+    if let Some(listener) = listener_for(&tables.listening, &tuple) {
         return listen_rcv(cx, tables, now, listener, &tuple, ip, &seg);
     }
     tracing::trace!(%seg, src = %ip.src_addr, "no socket");

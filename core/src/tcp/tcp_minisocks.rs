@@ -39,7 +39,7 @@ pub(crate) fn tcp_check_req(
     let Some(req) = tables.requests.get(id).cloned() else {
         return true;
     };
-    if !request_listener_alive(tables.sockets, &req) {
+    if !request_listener_alive(&tables.sockets, &req) {
         drop_request(cx, tables, id);
         return false;
     }
@@ -293,7 +293,7 @@ pub(crate) fn child_process(
     tcb.snd.wnd = u32::from(seg.window) << tcb.snd.wscale;
     tcb.snd.wl1 = SeqNum(seg.seq);
     tcb.snd.max_window = tcb.snd.max_window.max(tcb.snd.wnd);
-    tcp_set_state(cx.mib, socket, TcpState::Established);
+    tcp_set_state(&mut cx.mib, socket, TcpState::Established);
     // A bare ACK has nothing more to give (tcp_check_req took its timestamp).
     if !seg.payload.is_empty() || seg.flags.fin() {
         tcp_v4_do_rcv(cx, tables, now, child, ip, seg);
@@ -406,7 +406,7 @@ pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, fd:
             timer: None,
         },
     };
-    let id = insert_time_wait(tables.time_waits, tables.bind_table, tw);
+    let id = insert_time_wait(&mut tables.time_waits, &mut tables.bind_table, tw);
     tables.ehash.replace(tuple, EhashEntry::TimeWait(id));
     let timer = cx.timers.insert(now + TCP_TIMEWAIT_LEN, Timer::TimeWait(id));
     if let Some(tw) = tables.time_waits.get_mut(id) {
@@ -422,7 +422,7 @@ pub(crate) fn inet_twsk_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) 
         return;
     };
     tables.ehash.remove(&tuple, EhashEntry::TimeWait(id));
-    remove_time_wait(tables.time_waits, tables.bind_table, id);
+    remove_time_wait(&mut tables.time_waits, &mut tables.bind_table, id);
     cx.mib.inc(Counter::TcpExtTW);
 }
 

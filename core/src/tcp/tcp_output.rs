@@ -24,7 +24,7 @@ pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq:
     let (Some(tcb), Some(peer)) = (socket.tcb.as_deref_mut(), socket.peer) else {
         return;
     };
-    let payload = &mut *cx.scratch;
+    let mut payload = std::mem::take(&mut cx.scratch);
     payload.clear();
     let offset = (seq - tcb.snd.buf_seq()) as usize;
     if len > 0 {
@@ -37,7 +37,6 @@ pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq:
             payload.extend_from_slice(&b[offset.saturating_sub(a.len())..end - a.len()]);
         }
     }
-    let payload = std::mem::take(payload);
     let window = tcb.rcv.select_window();
     let seg = TcpRepr {
         src_port,
@@ -70,7 +69,7 @@ pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq:
     if cx.send_segment(src, *peer.ip(), 0, &seg) && flags.rst() {
         cx.mib.inc(Counter::TcpOutRsts);
     }
-    *cx.scratch = payload;
+    cx.scratch = payload;
 }
 
 /// A segment without data at `snd_nxt`: `tcp_send_ack` (`ACK`) or `tcp_send_active_reset`
