@@ -21,7 +21,7 @@ pub use base::time::{Duration, Instant};
 pub use base::timer_wheel::{TimerId, TimerWheel};
 pub use base::{consts, rng};
 pub use inet::inet_bind::{sockaddr_in, SOCKADDR_IN_LEN};
-pub use inet::socket::{Credentials, SocketId, TcpState};
+pub use inet::socket::{Credentials, SockId, SocketId, TcpState};
 pub use inet::time_wait::{TimeWaitId, TimeWaitSock};
 pub use inet::{bind_table, port_bitmap, request_sock};
 pub use stack::{Stack, StackConfig};

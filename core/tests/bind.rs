@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::bind_table::{BindTable, Binder, Owner, OwnerState, OwnerView};
 use synq_core::consts::*;
-use synq_core::{sockaddr_in, Credentials, Errno, SocketId, Stack, TimeWaitSock};
+use synq_core::{sockaddr_in, Credentials, Errno, SockId, SocketId, Stack, TimeWaitSock};
 
 const P: u16 = 5000;
 
@@ -200,8 +200,8 @@ fn b13_b14_b15_rows_with_connected_owners_on_the_bind_table() {
         uid,
         state: OwnerState::Other,
     };
-    let a = Owner::Socket(SocketId::from_raw(3));
-    let b = Owner::Socket(SocketId::from_raw(4));
+    let a = Owner::Socket(SockId::from_index(3));
+    let b = Owner::Socket(SockId::from_index(4));
     // (row, A's address after connect (B22 re-homes a wildcard bind), A's view, B's addr, B's flags, B's uid, want)
     type Case = (&'static str, Ipv4Addr, OwnerView, Ipv4Addr, bool, bool, u32, bool);
     let cases: &[Case] = &[
@@ -633,7 +633,7 @@ mod same_port_as_linux {
                     reserved.insert(port);
                 }
                 while rng.below(100) < fill {
-                    let owner = Owner::Socket(SocketId::from_raw(next));
+                    let owner = Owner::Socket(SockId::from_index(next));
                     next += 1;
                     let v = OwnerView {
                         reuse_addr: rng.below(2) == 0,
@@ -648,7 +648,7 @@ mod same_port_as_linux {
             }
             let view = |o: Owner| views[&o];
             let binder = Binder {
-                owner: Owner::Socket(SocketId::from_raw(3)),
+                owner: Owner::Socket(SockId::from_index(3)),
                 addr: addrs[binder_addr],
                 view: OwnerView { reuse_addr: ra, reuse_port: rp, uid: 0, state: OwnerState::Other },
             };

@@ -3,12 +3,12 @@
 
 use std::collections::VecDeque;
 
-use crate::inet::sock_id::SocketId;
+use crate::inet::sock_id::SockId;
 
 /// A listener's accept queue.
 #[derive(Debug, Clone, Default)]
 pub struct AcceptQueue {
-    children: VecDeque<SocketId>,
+    children: VecDeque<SockId>,
 }
 
 impl AcceptQueue {
@@ -29,17 +29,17 @@ impl AcceptQueue {
     }
 
     /// `inet_csk_reqsk_queue_add`: a child at the tail.
-    pub fn push(&mut self, child: SocketId) {
+    pub fn push(&mut self, child: SockId) {
         self.children.push_back(child);
     }
 
     /// `reqsk_queue_remove`: the oldest child.
-    pub fn pop(&mut self) -> Option<SocketId> {
+    pub fn pop(&mut self) -> Option<SockId> {
         self.children.pop_front()
     }
 
     /// Takes every child out (listener close, L61).
-    pub fn drain(&mut self) -> impl Iterator<Item = SocketId> + '_ {
+    pub fn drain(&mut self) -> impl Iterator<Item = SockId> + '_ {
         self.children.drain(..)
     }
 }
@@ -52,10 +52,10 @@ mod tests {
     fn l16_full_only_when_more_than_backlog() {
         let mut q = AcceptQueue::default();
         assert!(!q.is_full(0));
-        q.push(SocketId::from_raw(5));
+        q.push(SockId::from_index(5));
         assert!(q.is_full(0), "backlog 0 admits one child");
         assert!(!q.is_full(1));
-        q.push(SocketId::from_raw(4));
-        assert_eq!(q.pop(), Some(SocketId::from_raw(5)), "FIFO");
+        q.push(SockId::from_index(4));
+        assert_eq!(q.pop(), Some(SockId::from_index(5)), "FIFO");
     }
 }

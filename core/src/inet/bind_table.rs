@@ -13,7 +13,7 @@
 use crate::base::errno::Errno;
 use crate::base::rng::Rng;
 use crate::inet::port_bitmap::PortBitmap;
-use crate::inet::socket::SocketId;
+use crate::inet::socket::SockId;
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TimeWaitTable};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Owner {
     /// A socket (bound, listening, connected, or an accepted child).
-    Socket(SocketId),
+    Socket(SockId),
     /// A TIME_WAIT mini-socket.
     TimeWait(TimeWaitId),
 }
@@ -100,7 +100,6 @@ const SPARE_LISTS: usize = 64;
 /// numbers and TIME_WAIT ids are small and dense), so that no hashing is needed.
 #[derive(Debug, Default)]
 struct Positions {
-    fds: Vec<u32>,
     socks: Vec<u32>,
     time_waits: Vec<u32>,
 }
@@ -110,8 +109,7 @@ impl Positions {
 
     fn slot(&mut self, owner: Owner) -> &mut u32 {
         let (v, i) = match owner {
-            Owner::Socket(id) if id.is_sock() => (&mut self.socks, id.sock_index()),
-            Owner::Socket(id) => (&mut self.fds, id.raw()),
+            Owner::Socket(id) => (&mut self.socks, id.index()),
             Owner::TimeWait(id) => (&mut self.time_waits, id.0),
         };
         let i = i as usize;
@@ -123,8 +121,7 @@ impl Positions {
 
     fn get(&self, owner: Owner) -> Option<u32> {
         let (v, i) = match owner {
-            Owner::Socket(id) if id.is_sock() => (&self.socks, id.sock_index()),
-            Owner::Socket(id) => (&self.fds, id.raw()),
+            Owner::Socket(id) => (&self.socks, id.index()),
             Owner::TimeWait(id) => (&self.time_waits, id.0),
         };
         v.get(i as usize).copied().filter(|&p| p != Self::NONE)
@@ -140,7 +137,7 @@ impl Positions {
     }
 
     fn len(&self) -> usize {
-        [&self.fds, &self.socks, &self.time_waits]
+        [&self.socks, &self.time_waits]
             .iter()
             .map(|v| v.iter().filter(|&&p| p != Self::NONE).count())
             .sum()

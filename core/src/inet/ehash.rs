@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::base::slab::SlabKey;
 use crate::inet::request_sock::RequestId;
-use crate::inet::socket::SocketId;
+use crate::inet::socket::SockId;
 use crate::inet::time_wait::TimeWaitId;
 use crate::inet::tuple::{FourTuple, TupleHashBuilder};
 
@@ -17,7 +17,7 @@ pub enum EhashEntry {
     /// A request sock (`TCP_NEW_SYN_RECV`).
     Request(RequestId),
     /// A full socket: a child on its listener's accept queue or an accepted connection.
-    Socket(SocketId),
+    Socket(SockId),
     /// A TIME_WAIT mini-socket.
     TimeWait(TimeWaitId),
 }
@@ -39,7 +39,7 @@ const INDEX_MASK: u32 = (1 << TAG_SHIFT) - 1;
 impl From<EhashEntry> for PackedEntry {
     fn from(e: EhashEntry) -> PackedEntry {
         match e {
-            EhashEntry::Socket(fd) => PackedEntry(fd.raw()),
+            EhashEntry::Socket(sk) => PackedEntry(sk.index()),
             EhashEntry::TimeWait(id) => PackedEntry(id.index() | 1 << TAG_SHIFT),
             EhashEntry::Request(id) => PackedEntry(id.index() | 2 << TAG_SHIFT),
         }
@@ -50,7 +50,7 @@ impl From<PackedEntry> for EhashEntry {
     fn from(p: PackedEntry) -> EhashEntry {
         let index = p.0 & INDEX_MASK;
         match p.0 >> TAG_SHIFT {
-            0 => EhashEntry::Socket(SocketId::from_stored(index)),
+            0 => EhashEntry::Socket(SockId::from_index(index)),
             1 => EhashEntry::TimeWait(TimeWaitId::from_index(index)),
             _ => EhashEntry::Request(RequestId::from_index(index)),
         }

@@ -7,7 +7,7 @@ use crate::base::errno::Errno;
 use crate::base::rng::Rng;
 use crate::base::sysctl::Sysctl;
 use crate::inet::bind_table::{BindTable, Binder, Owner, OwnerState, OwnerView};
-use crate::inet::socket::{SocketId, SocketTable, TcpState};
+use crate::inet::socket::{SockId, SocketTable, TcpState};
 use crate::inet::time_wait::TimeWaitTable;
 use std::net::SocketAddrV4;
 
@@ -64,7 +64,7 @@ pub(crate) fn inet_csk_get_port(
     time_waits: &TimeWaitTable,
     sysctl: &Sysctl,
     rng: &mut Rng,
-    fd: SocketId,
+    fd: SockId,
     port: u16,
 ) -> Result<u16, Errno> {
     let view = |o: Owner| owner_view(sockets, time_waits, o);

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 
-use crate::inet::socket::SocketId;
+use crate::inet::socket::SockId;
 use crate::inet::tuple::{FourTuple, TupleHashBuilder};
 
 /// The listeners of a stack.
 #[derive(Debug, Default)]
 pub struct ListeningHash {
     /// Members in slot order; more than one only for a reuseport group.
-    listeners: HashMap<(u16, Ipv4Addr), Vec<SocketId>>,
+    listeners: HashMap<(u16, Ipv4Addr), Vec<SockId>>,
     /// The key of `inet_ehashfn` for the choice within a group.
     key: TupleHashBuilder,
 }
@@ -29,12 +29,12 @@ impl ListeningHash {
     }
 
     /// `inet_hash` and `reuseport_add_sock`: a listener joins at the end of its group.
-    pub fn add(&mut self, port: u16, addr: Ipv4Addr, fd: SocketId) {
+    pub fn add(&mut self, port: u16, addr: Ipv4Addr, fd: SockId) {
         self.listeners.entry((port, addr)).or_default().push(fd);
     }
 
     /// `inet_unhash` and `reuseport_detach_sock`: the last member moves into the leaver's slot.
-    pub fn remove(&mut self, port: u16, addr: Ipv4Addr, fd: SocketId) {
+    pub fn remove(&mut self, port: u16, addr: Ipv4Addr, fd: SockId) {
         let Some(group) = self.listeners.get_mut(&(port, addr)) else {
             return;
         };
@@ -49,7 +49,7 @@ impl ListeningHash {
     /// The listener bound at `bound` on `t`'s port for a segment with 4-tuple `t`: the only
     /// one, or the member of a reuseport group at `(hash · n) >> 32`
     /// (`reuseport_select_sock_by_hash`, L65).
-    pub fn lookup(&self, bound: Ipv4Addr, t: &FourTuple) -> Option<SocketId> {
+    pub fn lookup(&self, bound: Ipv4Addr, t: &FourTuple) -> Option<SockId> {
         match self.listeners.get(&(t.local_port, bound))?.as_slice() {
             [only] => Some(*only),
             group => {

@@ -12,7 +12,7 @@ use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 use crate::base::slab::{Slab, SlabKey};
 use crate::base::timer_wheel::TimerId;
-use crate::inet::socket::SocketId;
+use crate::inet::socket::SockId;
 use crate::inet::tuple::FourTuple;
 use crate::tcp::syncookies::CookieOptions;
 
@@ -25,7 +25,7 @@ pub const TCP_RTO_MAX: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestSock {
     /// The listener the SYN arrived on (`rsk_listener`) and its incarnation.
-    pub listener: SocketId,
+    pub listener: SockId,
     pub listener_incarnation: u32,
     /// `ir_loc_addr`, `ir_num`: our side of the 4-tuple.
     pub loc_addr: Ipv4Addr,
@@ -278,7 +278,7 @@ mod tests {
 
     fn request(flags: u8) -> RequestSock {
         RequestSock {
-            listener: SocketId::from_raw(SocketId::FIRST),
+            listener: SockId::from_index(0),
             listener_incarnation: 1,
             loc_addr: Ipv4Addr::new(192, 168, 0, 1),
             loc_port: 8080,

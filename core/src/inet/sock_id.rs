@@ -1,12 +1,13 @@
-//! The numbers sockets go by: descriptors and sockets' own numbers.
+//! The two numbers a socket goes by, as two types: the descriptor the user holds
+//! ([`SocketId`], the lowest free number from 3 up, as Linux's `get_unused_fd_flags` picks after
+//! stdin, stdout and stderr) and the socket's own number ([`SockId`]), which never changes
+//! while it lives and is what the stack's tables hold (Linux's tables point at the
+//! `struct sock`, not at a file). [`SocketTable::resolve`](crate::inet::socket::SocketTable::resolve)
+//! turns the first into the second.
 
 use core::fmt;
 
-/// Names a socket. Two kinds of number are handed around: the descriptor the user holds
-/// (the lowest free number from 3 up, as Linux's `get_unused_fd_flags` picks after stdin,
-/// stdout and stderr) and the socket's own number, which never changes while it lives and is
-/// what the stack's tables hold (Linux's tables point at the `struct sock`, not at a file).
-/// Every call takes either; [`SocketTable::resolve`] turns a descriptor into the socket's own.
+/// A descriptor: what `socket()` and `accept()` return and every call takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SocketId(pub(crate) u32);
 
@@ -20,39 +21,36 @@ impl SocketId {
     }
 
     /// A descriptor from its number (it may name no socket: calls then fail with `EBADF`).
-    /// Sockets' own numbers are not reachable this way.
     pub const fn from_raw(n: u32) -> SocketId {
-        if n >= SOCK_BASE {
-            return SocketId(u32::MAX);
-        }
         SocketId(n)
-    }
-
-    /// A socket's own number as the stack stored it (ehash entries).
-    pub(crate) const fn from_stored(n: u32) -> SocketId {
-        SocketId(n)
-    }
-
-    /// True for a socket's own number, false for a descriptor.
-    pub const fn is_sock(self) -> bool {
-        self.0 >= SOCK_BASE
-    }
-
-    /// A socket's own number as an index from 0.
-    pub(crate) const fn sock_index(self) -> u32 {
-        self.0 - SOCK_BASE
     }
 }
 
 impl fmt::Display for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.is_sock() {
-            true => write!(f, "sk{}", self.sock_index()),
-            false => write!(f, "{}", self.0),
-        }
+        write!(f, "{}", self.0)
     }
 }
 
-/// Sockets' own numbers start here, out of the way of descriptors; below `1 << 30` so that an
-/// ehash entry can tag them in its two top bits.
-pub(crate) const SOCK_BASE: u32 = 1 << 29;
+/// A socket's own number: what the established hash, the bind table, the timers, the accept
+/// queue and a request's listener refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SockId(u32);
+
+impl SockId {
+    /// The socket with index `i` in its stack's table.
+    pub const fn from_index(i: u32) -> SockId {
+        SockId(i)
+    }
+
+    /// Its index in the stack's table, from 0.
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for SockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sk{}", self.0)
+    }
+}

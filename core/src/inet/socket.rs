@@ -3,8 +3,7 @@
 
 use crate::base::errno::Errno;
 use crate::inet::accept_queue::AcceptQueue;
-pub use crate::inet::sock_id::SocketId;
-use crate::inet::sock_id::SOCK_BASE;
+pub use crate::inet::sock_id::{SockId, SocketId};
 use crate::inet::syn_queue::SynQueue;
 use crate::inet::tuple::FourTuple;
 use crate::tcp::syncookies::SynqOverflow;
@@ -154,7 +153,7 @@ pub struct Socket {
     /// TCP_DEFER_ACCEPT, in SYN-ACK retransmissions (`rskq_defer_accept`, L27).
     pub defer_accept: u8,
     /// The listener an unaccepted child waits on.
-    pub parent: Option<SocketId>,
+    pub parent: Option<SockId>,
     /// A synchronized connection's state.
     pub tcb: Option<Box<Tcb>>,
     /// `sk_shutdown`: [`RCV_SHUTDOWN`] and [`SEND_SHUTDOWN`] bits.
@@ -251,7 +250,7 @@ pub struct SocketTable {
     socks: Vec<Option<Socket>>,
     free_socks: Vec<u32>,
     /// Descriptor `3 + i` names `fds[i]`.
-    fds: Vec<Option<SocketId>>,
+    fds: Vec<Option<SockId>>,
     free_fds: BinaryHeap<Reverse<u32>>,
     len: usize,
     incarnations: u32,
@@ -265,22 +264,22 @@ impl SocketTable {
     }
 
     /// Stores `socket` without a descriptor; returns its own number.
-    pub fn insert_hidden(&mut self, mut socket: Socket) -> SocketId {
+    pub fn insert_hidden(&mut self, mut socket: Socket) -> SockId {
         self.len += 1;
         self.incarnations = self.incarnations.wrapping_add(1);
         socket.incarnation = self.incarnations;
         socket.fd = None;
         if let Some(i) = self.free_socks.pop() {
             self.socks[i as usize] = Some(socket);
-            return SocketId(SOCK_BASE + i);
+            return SockId::from_index(i);
         }
         self.socks.push(Some(socket));
-        SocketId(SOCK_BASE + self.socks.len() as u32 - 1)
+        SockId::from_index(self.socks.len() as u32 - 1)
     }
 
-    /// Gives the socket `id` the lowest free descriptor (`fd_install`) and returns it.
-    pub fn install_fd(&mut self, id: SocketId) -> Result<SocketId, Errno> {
-        let id = self.resolve(id)?;
+    /// Gives socket `id` the lowest free descriptor (`fd_install`) and returns it.
+    pub fn install_fd(&mut self, id: SockId) -> Result<SocketId, Errno> {
+        self.get(id)?;
         let fd = match self.free_fds.pop() {
             Some(Reverse(i)) => {
                 self.fds[i as usize] = Some(id);
@@ -291,55 +290,48 @@ impl SocketTable {
                 SocketId(self.fds.len() as u32 - 1 + SocketId::FIRST)
             }
         };
-        self.sock_mut(id).expect("resolved").fd = Some(fd);
+        self.get_mut(id)?.fd = Some(fd);
         Ok(fd)
     }
 
     /// Takes the socket's descriptor away (`sock_orphan`); the socket stays.
-    pub fn release_fd(&mut self, id: SocketId) {
-        let Ok(id) = self.resolve(id) else { return };
-        if let Some(fd) = self.sock_mut(id).and_then(|s| s.fd.take()) {
+    pub fn release_fd(&mut self, id: SockId) {
+        if let Some(fd) = self.get_mut(id).ok().and_then(|s| s.fd.take()) {
             let i = fd.0 - SocketId::FIRST;
             self.fds[i as usize] = None;
             self.free_fds.push(Reverse(i));
         }
     }
 
-    /// The socket's own number for a descriptor or an own number; `EBADF` if none.
-    pub fn resolve(&self, id: SocketId) -> Result<SocketId, Errno> {
-        if id.is_sock() {
-            return match self.socks.get(id.sock_index() as usize) {
-                Some(Some(_)) => Ok(id),
-                _ => Err(Errno::EBADF),
-            };
-        }
-        id.0.checked_sub(SocketId::FIRST)
+    /// The socket descriptor `fd` names; `EBADF` if none.
+    pub fn resolve(&self, fd: SocketId) -> Result<SockId, Errno> {
+        fd.0.checked_sub(SocketId::FIRST)
             .and_then(|i| self.fds.get(i as usize).copied().flatten())
             .ok_or(Errno::EBADF)
     }
 
-    fn sock_mut(&mut self, id: SocketId) -> Option<&mut Socket> {
-        self.socks.get_mut(id.sock_index() as usize)?.as_mut()
+    /// Socket `id`, or `EBADF`.
+    pub fn get(&self, id: SockId) -> Result<&Socket, Errno> {
+        self.socks
+            .get(id.index() as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::EBADF)
     }
 
-    /// The socket behind `id`, or `EBADF`.
-    pub fn get(&self, id: SocketId) -> Result<&Socket, Errno> {
-        let id = self.resolve(id)?;
-        Ok(self.socks[id.sock_index() as usize].as_ref().expect("resolved"))
+    /// Socket `id`, mutable, or `EBADF`.
+    pub fn get_mut(&mut self, id: SockId) -> Result<&mut Socket, Errno> {
+        self.socks
+            .get_mut(id.index() as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::EBADF)
     }
 
-    /// The socket behind `id`, mutable, or `EBADF`.
-    pub fn get_mut(&mut self, id: SocketId) -> Result<&mut Socket, Errno> {
-        let id = self.resolve(id)?;
-        Ok(self.sock_mut(id).expect("resolved"))
-    }
-
-    /// Takes the socket out, freeing its number and its descriptor, or `EBADF`.
-    pub fn remove(&mut self, id: SocketId) -> Result<Socket, Errno> {
-        let id = self.resolve(id)?;
+    /// Takes socket `id` out, freeing its number and its descriptor, or `EBADF`.
+    pub fn remove(&mut self, id: SockId) -> Result<Socket, Errno> {
+        self.get(id)?;
         self.release_fd(id);
-        let i = id.sock_index();
-        let socket = self.socks[i as usize].take().expect("resolved");
+        let i = id.index();
+        let socket = self.socks[i as usize].take().expect("checked");
         self.free_socks.push(i);
         self.len -= 1;
         Ok(socket)
@@ -367,34 +359,28 @@ mod tests {
         let b = t.insert(Socket::new(Credentials::NOBODY, false));
         let c = t.insert(Socket::new(Credentials::NOBODY, false));
         assert_eq!((a.raw(), b.raw(), c.raw()), (3, 4, 5));
-        t.remove(b).unwrap();
-        t.remove(a).unwrap();
+        t.remove(t.resolve(b).unwrap()).unwrap();
+        t.remove(t.resolve(a).unwrap()).unwrap();
         assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 3);
         assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 4);
         assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 6);
         assert_eq!(t.len(), 4);
-        assert_eq!(t.get(SocketId::from_raw(2)).unwrap_err(), Errno::EBADF);
-        assert_eq!(t.remove(SocketId::from_raw(99)).unwrap_err(), Errno::EBADF);
+        assert_eq!(t.resolve(SocketId::from_raw(2)).unwrap_err(), Errno::EBADF);
+        assert_eq!(t.remove(SockId::from_index(99)).unwrap_err(), Errno::EBADF);
     }
 
     #[test]
     fn descriptors_come_and_go_the_socket_keeps_its_number() {
         let mut t = SocketTable::default();
         let child = t.insert_hidden(Socket::new(Credentials::NOBODY, false));
-        assert!(child.is_sock());
-        assert_eq!(
-            SocketId::from_raw(child.raw()).raw(),
-            u32::MAX,
-            "not reachable by number"
-        );
         let a = t.insert(Socket::new(Credentials::NOBODY, false));
         assert_eq!(a.raw(), 3);
         let fd = t.install_fd(child).unwrap();
         assert_eq!(fd.raw(), 4);
         assert_eq!(t.resolve(fd), Ok(child));
         let own = t.resolve(a).unwrap();
-        t.release_fd(a);
-        assert_eq!(t.get(a).unwrap_err(), Errno::EBADF);
+        t.release_fd(own);
+        assert_eq!(t.resolve(a).unwrap_err(), Errno::EBADF);
         assert!(t.get(own).unwrap().is_orphan());
         assert_eq!(t.len(), 2);
         assert_eq!(t.insert(Socket::new(Credentials::NOBODY, false)).raw(), 3);

@@ -6,7 +6,7 @@ use crate::base::consts::{AF_INET, AF_UNSPEC};
 use crate::base::errno::Errno;
 use crate::inet::bind_table;
 use crate::inet::inet_bind::{inet_csk_get_port, sockaddr_in, SOCKADDR_IN_LEN};
-use crate::inet::socket::{SocketId, TcpState};
+use crate::inet::socket::{SockId, SocketId, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
 use crate::stack::Stack;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -100,7 +100,7 @@ impl Stack {
     }
 
     /// `inet_csk_get_port` for socket `fd`, recording the port as its `inet_num`.
-    fn inet_csk_get_port(&mut self, fd: SocketId, port: u16) -> Result<(), Errno> {
+    fn inet_csk_get_port(&mut self, fd: SockId, port: u16) -> Result<(), Errno> {
         let port = inet_csk_get_port(
             &mut self.tables.bind_table,
             &self.tables.sockets,

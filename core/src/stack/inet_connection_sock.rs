@@ -5,14 +5,14 @@
 
 use crate::base::errno::Errno;
 use crate::base::time::Instant;
-use crate::inet::socket::{SocketId, TcpState};
+use crate::inet::socket::{SockId, SocketId, TcpState};
 use crate::stack::Stack;
 use crate::tcp::calls::{self, arm_fin_wait2, TcpInfo};
 
 impl Stack {
     /// `tcp_get_info`: the connection's state as TCP_INFO reports it.
     pub fn tcp_info(&self, fd: SocketId) -> Result<TcpInfo, Errno> {
-        let socket = self.tables.sockets.get(fd)?;
+        let socket = self.tables.sockets.get(self.tables.sockets.resolve(fd)?)?;
         let mut info = TcpInfo {
             state: socket.state as u8,
             snd_mss: u32::from(socket.mss_cache()),
@@ -34,19 +34,19 @@ impl Stack {
     }
 
     /// [`calls::tcp_done`] for socket `fd`.
-    pub(crate) fn tcp_done(&mut self, fd: SocketId) {
+    pub(crate) fn tcp_done(&mut self, fd: SockId) {
         let (mut cx, t) = self.parts();
         calls::tcp_done(&mut cx, t, fd);
     }
 
     /// [`calls::inet_csk_destroy_sock`] for socket `fd`.
-    pub(crate) fn inet_csk_destroy_sock(&mut self, fd: SocketId) {
+    pub(crate) fn inet_csk_destroy_sock(&mut self, fd: SockId) {
         let (mut cx, t) = self.parts();
         calls::inet_csk_destroy_sock(&mut cx, t, fd);
     }
 
     /// [`arm_fin_wait2`] for socket `fd`.
-    pub(crate) fn arm_fin_wait2(&mut self, now: Instant, fd: SocketId) {
+    pub(crate) fn arm_fin_wait2(&mut self, now: Instant, fd: SockId) {
         let (mut cx, sockets) = self.ctx();
         if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
             arm_fin_wait2(&mut cx, now, fd, tcb);
@@ -54,13 +54,13 @@ impl Stack {
     }
 
     /// `send(2)` on a connection ([`calls::tcp_sendmsg`]).
-    pub(crate) fn tcp_sendmsg(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
+    pub(crate) fn tcp_sendmsg(&mut self, now: Instant, fd: SockId, data: &[u8]) -> Result<usize, Errno> {
         let (mut cx, sockets) = self.ctx();
         calls::tcp_sendmsg(&mut cx, now, fd, sockets.get_mut(fd)?, data)
     }
 
     /// `recv(2)` on a connection ([`calls::tcp_recvmsg`]).
-    pub(crate) fn tcp_recvmsg(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub(crate) fn tcp_recvmsg(&mut self, now: Instant, fd: SockId, buf: &mut [u8]) -> Result<usize, Errno> {
         let (mut cx, sockets) = self.ctx();
         calls::tcp_recvmsg(&mut cx, now, sockets.get_mut(fd)?, buf)
     }
@@ -68,7 +68,7 @@ impl Stack {
     /// `close(2)` on a connection ([`calls::tcp_close`]): a closed socket is freed; one still
     /// closing loses its descriptor and lives on as an orphan (in FIN_WAIT2 for
     /// `tcp_fin_timeout` at most).
-    pub(crate) fn tcp_close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
+    pub(crate) fn tcp_close(&mut self, now: Instant, fd: SockId) -> Result<(), Errno> {
         let (mut cx, sockets) = self.ctx();
         if calls::tcp_close(&mut cx, now, fd, sockets.get_mut(fd)?) {
             self.inet_csk_destroy_sock(fd);
@@ -83,13 +83,13 @@ impl Stack {
     }
 
     /// `shutdown(2)` on a connection ([`calls::tcp_shutdown`]).
-    pub(crate) fn tcp_shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
+    pub(crate) fn tcp_shutdown(&mut self, now: Instant, fd: SockId, how: i32) -> Result<(), Errno> {
         let (mut cx, sockets) = self.ctx();
         calls::tcp_shutdown(&mut cx, now, fd, sockets.get_mut(fd)?, how)
     }
 
     /// `poll(2)` on a connection ([`calls::tcp_poll`]).
-    pub(crate) fn tcp_poll(&self, fd: SocketId) -> Result<u16, Errno> {
+    pub(crate) fn tcp_poll(&self, fd: SockId) -> Result<u16, Errno> {
         Ok(calls::tcp_poll(self.tables.sockets.get(fd)?))
     }
 }

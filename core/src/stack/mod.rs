@@ -21,7 +21,7 @@ use crate::inet::bind_table::{BindTable, Owner};
 use crate::inet::ehash::Ehash;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestTable};
-use crate::inet::socket::{Credentials, Socket, SocketId, SocketTable, TcpState};
+use crate::inet::socket::{Credentials, SockId, Socket, SocketId, SocketTable, TcpState};
 use crate::inet::time_wait::TimeWaitTable;
 use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
@@ -494,7 +494,7 @@ impl Stack {
         let child = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
         // The child gets its descriptor now (`fd_install`).
         let child_fd = self.tables.sockets.install_fd(child)?;
-        let child = self.tables.sockets.get_mut(child_fd)?;
+        let child = self.tables.sockets.get_mut(child)?;
         child.parent = None;
         child.nonblocking = flags & SOCK_NONBLOCK != 0;
         let peer = child.peer.expect("a queued child has its peer");
@@ -503,7 +503,7 @@ impl Stack {
 
     /// `connect(2)`: not implemented yet (issue: active open).
     pub fn connect(&mut self, _now: Instant, fd: SocketId, _addr: SocketAddrV4) -> Result<(), Errno> {
-        self.not_implemented(fd, "connect")
+        self.not_implemented(self.tables.sockets.resolve(fd)?, "connect")
     }
 
     /// `send(2)` (`tcp_sendmsg`): queues what fits in the send buffer and returns how much;
@@ -558,12 +558,12 @@ impl Stack {
     /// `inet_csk_listen_stop` (L61): every child on the accept queue is forgotten
     /// (`inet_child_forget` → `tcp_disconnect`: a synchronized child is reset) and freed.
     /// The requests are left to their timers (L62).
-    fn inet_csk_listen_stop(&mut self, now: Instant, fd: SocketId) {
+    fn inet_csk_listen_stop(&mut self, now: Instant, fd: SockId) {
         let Ok(listener) = self.tables.sockets.get_mut(fd) else {
             return;
         };
         self.tables.listening.remove(listener.num, listener.rcv_saddr, fd);
-        let children: Vec<SocketId> = listener.accept_queue.drain().collect();
+        let children: Vec<SockId> = listener.accept_queue.drain().collect();
         for id in children {
             let Ok(child) = self.tables.sockets.get_mut(id) else {
                 continue;
@@ -585,7 +585,7 @@ impl Stack {
 
     /// A call synq does not have yet: `EBADF` for a bad handle, else `ENOSYS`
     /// ("Function not implemented"), so that nothing pretends to work.
-    fn not_implemented<T>(&self, fd: SocketId, call: &str) -> Result<T, Errno> {
+    fn not_implemented<T>(&self, fd: SockId, call: &str) -> Result<T, Errno> {
         self.tables.sockets.get(fd)?;
         tracing::debug!(call, %fd, "not implemented yet");
         Err(Errno::ENOSYS)

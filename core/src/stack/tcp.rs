@@ -2,7 +2,7 @@
 //! the socket and lends the handler the shared parts ([`Stack::parts`], [`Stack::ctx`]).
 
 use crate::base::time::Instant;
-use crate::inet::socket::SocketId;
+use crate::inet::socket::SockId;
 use crate::inet::time_wait::TimeWaitId;
 use crate::stack::Stack;
 use crate::tcp::tcb::TcpTimer;
@@ -13,7 +13,7 @@ use synq_wire::TcpFlags;
 
 impl Stack {
     /// `tcp_send_active_reset`: RST|ACK at `snd_nxt` (L61).
-    pub(crate) fn tcp_send_active_reset(&mut self, now: Instant, fd: SocketId) {
+    pub(crate) fn tcp_send_active_reset(&mut self, now: Instant, fd: SockId) {
         let (mut cx, sockets) = self.ctx();
         if let Ok(s) = sockets.get_mut(fd) {
             tcp_output::send_control(&mut cx, now, s, TcpFlags::RST | TcpFlags::ACK);
@@ -22,7 +22,7 @@ impl Stack {
 
     /// Runs connection `fd`'s timer `kind` ([`tcp_timer::tcp_timer`]); `tcp_done` if it
     /// ended the connection.
-    pub(crate) fn tcp_timer(&mut self, now: Instant, fd: SocketId, kind: TcpTimer) {
+    pub(crate) fn tcp_timer(&mut self, now: Instant, fd: SockId, kind: TcpTimer) {
         let (mut cx, sockets) = self.ctx();
         let Ok(s) = sockets.get_mut(fd) else { return };
         if tcp_timer::tcp_timer(&mut cx, now, fd, s, kind) == Fired::Done {

@@ -9,7 +9,7 @@ use crate::base::mib::{Counter, Mib};
 use crate::base::time::{Duration, Instant};
 use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
-use crate::inet::socket::{Socket, SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::tcb::{Tcb, TcpTimer};
 use crate::tcp::tcp_output::{send_control, tcp_write_xmit};
@@ -49,14 +49,14 @@ pub(crate) fn tcp_set_state(mib: &mut Mib, socket: &mut Socket, state: TcpState)
 }
 
 /// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's FIN.
-pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, fd: SocketId, tcb: &mut Tcb) {
+pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, fd: SockId, tcb: &mut Tcb) {
     let tmo = Duration::from_secs(cx.sysctl.tcp_fin_timeout.max(1) as u64);
     cx.arm_timer(tcb, fd, TcpTimer::FinWait2, now + tmo);
 }
 
 /// `tcp_done`: the connection is over. Its timers stop, it leaves the established hash, its
 /// port goes back unless the user chose it; an orphan is freed (its port with it).
-pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SocketId) {
+pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SockId) {
     let Ok(socket) = tables.sockets.get_mut(fd) else { return };
     tcp_set_state(&mut cx.mib, socket, TcpState::Close);
     socket.shutdown = SHUTDOWN_MASK;
@@ -82,7 +82,7 @@ pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SocketId) {
 
 /// `inet_csk_destroy_sock`: a closed socket (or one that never connected) is freed with its
 /// timers, its established hash entry and its port.
-pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, fd: SocketId) {
+pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, fd: SockId) {
     let Ok(socket) = tables.sockets.remove(fd) else { return };
     if let Some(tcb) = socket.tcb.as_deref() {
         for t in tcb.timers.armed() {
@@ -108,7 +108,7 @@ pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, fd: Socke
 pub(crate) fn tcp_sendmsg(
     cx: &mut Ctx,
     now: Instant,
-    fd: SocketId,
+    fd: SockId,
     socket: &mut Socket,
     data: &[u8],
 ) -> Result<usize, Errno> {
@@ -189,7 +189,7 @@ fn tcp_close_state(mib: &mut Mib, socket: &mut Socket) -> bool {
 }
 
 /// `tcp_send_fin`: the FIN is queued after the data and pushed.
-fn tcp_send_fin(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) {
+fn tcp_send_fin(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
     if let Some(tcb) = socket.tcb.as_deref_mut() {
         tcb.snd.fin_queued = true;
     }
@@ -202,7 +202,7 @@ fn tcp_send_fin(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) {
 /// destroys it); otherwise it lives on as an orphan until the close completes. The stack
 /// never blocks, so a positive linger time does not hold close() back (a blocking driver may
 /// wait for the FIN's ACK itself).
-pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) -> bool {
+pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) -> bool {
     socket.shutdown = SHUTDOWN_MASK;
     let unread = socket.tcb.as_deref().is_some_and(|t| !t.rcv.buf.is_empty());
     let abort = socket.options.linger == Some(0);
@@ -228,13 +228,7 @@ pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut S
 /// `tcp_shutdown` for a connection: the `how + 1` bits join `sk_shutdown`; shutting sending
 /// down sends the FIN from ESTABLISHED, SYN_RECV or CLOSE_WAIT. `ENOTCONN` on a closed
 /// socket.
-pub(crate) fn tcp_shutdown(
-    cx: &mut Ctx,
-    now: Instant,
-    fd: SocketId,
-    socket: &mut Socket,
-    how: i32,
-) -> Result<(), Errno> {
+pub(crate) fn tcp_shutdown(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, how: i32) -> Result<(), Errno> {
     let bits = (how + 1) as u8;
     socket.shutdown |= bits;
     if socket.state == TcpState::Close {

@@ -10,7 +10,7 @@ use crate::inet::bind_table::BindTable;
 use crate::inet::ehash::Ehash;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::request_sock::{RequestId, RequestTable};
-use crate::inet::socket::{SocketId, SocketTable};
+use crate::inet::socket::{SockId, SocketTable};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitTable};
 use crate::ip::output::{ip_send_tcp, TxQueue};
 use crate::tcp::isn::IsnSecrets;
@@ -25,7 +25,7 @@ pub enum Timer {
     /// A request sock's SYN-ACK retransmission and expiry (`rsk_timer`).
     SynAck(RequestId),
     /// One of a connection's timers.
-    Tcp(SocketId, TcpTimer),
+    Tcp(SockId, TcpTimer),
     /// The end of a TIME_WAIT entry (`tw_timer`).
     TimeWait(TimeWaitId),
 }
@@ -91,7 +91,7 @@ impl Ctx<'_> {
     }
 
     /// Arms (or re-arms) one of connection `fd`'s timers.
-    pub fn arm_timer(&mut self, tcb: &mut Tcb, fd: SocketId, kind: TcpTimer, deadline: Instant) {
+    pub fn arm_timer(&mut self, tcb: &mut Tcb, fd: SockId, kind: TcpTimer, deadline: Instant) {
         if let Some(old) = tcb.timers[kind].take() {
             self.timers.cancel(old);
         }

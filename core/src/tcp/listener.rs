@@ -10,7 +10,7 @@ use crate::inet::ehash::EhashEntry;
 use crate::inet::request_sock::{
     reqsk_timer_decision, RequestId, RequestSock, SynAckTimer, SynQueueLoad, TCP_TIMEOUT_INIT,
 };
-use crate::inet::socket::{SocketId, SocketOptions};
+use crate::inet::socket::{SockId, SocketOptions};
 use crate::inet::tuple::FourTuple;
 use crate::tcp::ctx::{Ctx, Tables, Timer};
 use crate::tcp::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
@@ -42,7 +42,7 @@ pub(crate) fn listen_rcv(
     cx: &mut Ctx,
     tables: &mut Tables,
     now: Instant,
-    listener: SocketId,
+    listener: SockId,
     tuple: &FourTuple,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
@@ -64,7 +64,7 @@ fn tcp_conn_request(
     cx: &mut Ctx,
     tables: &mut Tables,
     now: Instant,
-    listener: SocketId,
+    listener: SockId,
     tuple: &FourTuple,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
@@ -190,7 +190,7 @@ fn tcp_conn_request(
 
 /// A request for `tuple` with the peer's ISN and ours, everything else still to decide.
 pub(crate) fn new_request(
-    listener: SocketId,
+    listener: SockId,
     listener_incarnation: u32,
     tuple: &FourTuple,
     rcv_isn: u32,
@@ -296,7 +296,7 @@ fn cookie_v4_check(
     cx: &mut Ctx,
     tables: &mut Tables,
     now: Instant,
-    listener: SocketId,
+    listener: SockId,
     tuple: &FourTuple,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,

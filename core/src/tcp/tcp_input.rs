@@ -11,7 +11,7 @@ use crate::base::mib::Counter;
 use crate::base::seq::{before, SeqNum};
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::Instant;
-use crate::inet::socket::{Socket, SocketId, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
+use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
@@ -46,7 +46,7 @@ pub(crate) enum Disposition {
 pub(crate) fn tcp_rcv_synchronized(
     cx: &mut Ctx,
     now: Instant,
-    fd: SocketId,
+    fd: SockId,
     socket: &mut Socket,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
@@ -182,7 +182,7 @@ pub(crate) fn tcp_rcv_synchronized(
 /// (`tcp_ack_update_window`), frees acknowledged bytes, takes an RTT sample (Karn's rule),
 /// grows the congestion window (slow start, then one segment per window) and restarts or
 /// stops the RTO timer. Also `tcp_replace_ts_recent`.
-fn tcp_ack(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
+fn tcp_ack(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
     let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb.as_deref_mut() else {
@@ -416,7 +416,7 @@ fn tcp_enter_quickack_mode(tcb: &mut Tcb, ack_now: bool) {
 /// `__tcp_ack_snd_check`: an owed ACK goes now when more than a full segment arrived since
 /// the last window update and the user keeps up (or the window would open), in quick-ACK
 /// mode, or when one was demanded; otherwise it is delayed.
-pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) {
+pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
     let Some(tcb) = socket.tcb.as_deref() else { return };
     if !tcb.ack.pending {
         return;

@@ -6,7 +6,7 @@ use crate::base::mib::Counter;
 use crate::base::time::Instant;
 use crate::inet::ehash::EhashEntry;
 use crate::inet::listening_hash::ListeningHash;
-use crate::inet::socket::SocketId;
+use crate::inet::socket::SockId;
 use crate::inet::tuple::FourTuple;
 use crate::ip::input::drop_malformed;
 use crate::tcp::ctx::{Ctx, Tables};
@@ -54,7 +54,7 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
 
 /// `__inet_lookup_listener` (L65): a listener bound to the segment's address before one
 /// bound to the wildcard; in a SO_REUSEPORT group, the member the 4-tuple's hash picks.
-fn listener_for(listening: &ListeningHash, tuple: &FourTuple) -> Option<SocketId> {
+fn listener_for(listening: &ListeningHash, tuple: &FourTuple) -> Option<SockId> {
     [tuple.local_addr, Ipv4Addr::UNSPECIFIED]
         .iter()
         .find_map(|&a| listening.lookup(a, tuple))

@@ -15,7 +15,7 @@ use crate::inet::bind_table::Owner;
 use crate::inet::bind_table::{insert_time_wait, remove_time_wait};
 use crate::inet::ehash::EhashEntry;
 use crate::inet::request_sock::{RequestId, RequestSock};
-use crate::inet::socket::{Socket, SocketId, SocketTable, TcpState};
+use crate::inet::socket::{SockId, Socket, SocketTable, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
 use crate::inet::tuple::FourTuple;
 use crate::tcp::calls::{tcp_done, tcp_set_state};
@@ -209,7 +209,7 @@ pub(crate) fn syn_recv_sock(
     tables: &mut Tables,
     req: &RequestSock,
     rtt: Option<Duration>,
-) -> Option<SocketId> {
+) -> Option<SockId> {
     let listener = req.listener;
     let l = tables.sockets.get(listener).ok()?;
     if l.accept_queue.is_full(l.backlog) {
@@ -281,7 +281,7 @@ pub(crate) fn child_process(
     cx: &mut Ctx,
     tables: &mut Tables,
     now: Instant,
-    child: SocketId,
+    child: SockId,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
 ) {
@@ -383,7 +383,7 @@ fn tw_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) {
 
 /// `tcp_time_wait`: a TIME_WAIT mini-socket takes the connection's place in the established
 /// hash and the bind table for `TCP_TIMEWAIT_LEN`; the socket is done.
-pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, fd: SocketId) {
+pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, fd: SockId) {
     let Ok(socket) = tables.sockets.get(fd) else { return };
     let (Some(tcb), Some(peer), Some(tuple)) = (socket.tcb.as_deref(), socket.peer, socket.tuple()) else {
         return;
@@ -475,7 +475,7 @@ pub(crate) fn tcp_v4_do_rcv(
     cx: &mut Ctx,
     tables: &mut Tables,
     now: Instant,
-    fd: SocketId,
+    fd: SockId,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
 ) {

@@ -7,7 +7,7 @@ use crate::base::mib::Counter;
 use crate::base::seq::SeqNum;
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
-use crate::inet::socket::{Socket, SocketId, TcpState};
+use crate::inet::socket::{SockId, Socket, TcpState};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
@@ -83,7 +83,7 @@ pub(crate) fn send_control(cx: &mut Ctx, now: Instant, socket: &mut Socket, flag
 
 /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms (500 ms
 /// outside ping-pong), unless the timer already runs sooner.
-pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) {
+pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
     let Some(tcb) = socket.tcb.as_deref_mut() else {
         return;
     };
@@ -113,7 +113,7 @@ pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, fd: SocketId, soc
 /// congestion window allow (see [`next_segment`]). The last segment of each burst carries
 /// PSH (packetdrill sees Linux's TSO bursts end that way); the FIN rides on the last data.
 /// With data waiting on a zero window, the RTO timer probes it.
-pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) {
+pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
     if !matches!(
         socket.state,
         TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::LastAck | TcpState::Closing
@@ -155,7 +155,7 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &
 /// `tcp_event_new_data_sent` + `tcp_event_data_sent`: `len` sequence numbers left from
 /// `snd_nxt`; the RTO timer runs while anything is in flight, one sequence number is timed
 /// at a time, and a reply soon after the peer's data counts as ping-pong.
-pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, fd: SocketId, tcb: &mut Tcb, len: u32) {
+pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, fd: SockId, tcb: &mut Tcb, len: u32) {
     tcb.snd.nxt += len;
     tcb.snd.max = tcb.snd.max.max(tcb.snd.nxt);
     if tcb.rtt.timed.is_none() && tcb.rtt.retransmits == 0 {

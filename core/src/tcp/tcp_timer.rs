@@ -5,7 +5,7 @@
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
 use crate::base::time::{Duration, Instant};
-use crate::inet::socket::{Socket, SocketId};
+use crate::inet::socket::{SockId, Socket};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
@@ -38,7 +38,7 @@ pub(crate) enum Fired {
 }
 
 /// Runs connection `fd`'s timer `kind`, which fired.
-pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket, kind: TcpTimer) -> Fired {
+pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, kind: TcpTimer) -> Fired {
     let Some(tcb) = socket.tcb.as_deref_mut() else {
         return Fired::Nothing;
     };
@@ -59,7 +59,7 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut S
 /// otherwise halves ssthresh, drops the window to one segment, doubles the RTO and sends
 /// again from `snd_una` (go-back-N). With nothing in flight and a zero window it sends a
 /// window probe (`tcp_xmit_probe_skb`: an ACK one below `snd_una`).
-fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SocketId, socket: &mut Socket) -> Fired {
+fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) -> Fired {
     let rto_max = cx.rto_max();
     let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
     let orphan = socket.is_orphan();
