@@ -49,19 +49,19 @@ pub(crate) fn tcp_set_state(mib: &mut Mib, socket: &mut Socket, state: TcpState)
 }
 
 /// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's FIN.
-pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, fd: SockId, tcb: &mut Tcb) {
+pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb) {
     let tmo = Duration::from_secs(cx.sysctl.tcp_fin_timeout.max(1) as u64);
-    cx.arm_timer(tcb, fd, TcpTimer::FinWait2, now + tmo);
+    cx.arm_timer(tcb, sk, TcpTimer::FinWait2, now + tmo);
 }
 
 /// `tcp_done`: the connection is over. Its timers stop, it leaves the established hash, its
 /// port goes back unless the user chose it; an orphan is freed (its port with it).
-pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SockId) {
-    let Ok(socket) = tables.sockets.get_mut(fd) else { return };
+pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
+    let Ok(socket) = tables.sockets.get_mut(sk) else { return };
     tcp_set_state(&mut cx.mib, socket, TcpState::Close);
     socket.shutdown = SHUTDOWN_MASK;
     if socket.is_orphan() {
-        return inet_csk_destroy_sock(cx, tables, fd);
+        return inet_csk_destroy_sock(cx, tables, sk);
     }
     let tuple = socket.tuple();
     if let Some(tcb) = socket.tcb.as_deref_mut() {
@@ -70,32 +70,32 @@ pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, fd: SockId) {
         }
     }
     if let Some(t) = tuple {
-        tables.ehash.remove(&t, EhashEntry::Socket(fd));
+        tables.ehash.remove(&t, EhashEntry::Socket(sk));
     }
     if !socket.bind_port_lock && socket.num != 0 {
         tables
             .bind_table
-            .remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
+            .remove(socket.num, socket.rcv_saddr, Owner::Socket(sk));
         socket.num = 0;
     }
 }
 
 /// `inet_csk_destroy_sock`: a closed socket (or one that never connected) is freed with its
 /// timers, its established hash entry and its port.
-pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, fd: SockId) {
-    let Ok(socket) = tables.sockets.remove(fd) else { return };
+pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
+    let Ok(socket) = tables.sockets.remove(sk) else { return };
     if let Some(tcb) = socket.tcb.as_deref() {
         for t in tcb.timers.armed() {
             cx.timers.cancel(t);
         }
     }
     if let Some(t) = socket.tuple() {
-        tables.ehash.remove(&t, EhashEntry::Socket(fd));
+        tables.ehash.remove(&t, EhashEntry::Socket(sk));
     }
     if socket.num != 0 {
         tables
             .bind_table
-            .remove(socket.num, socket.rcv_saddr, Owner::Socket(fd));
+            .remove(socket.num, socket.rcv_saddr, Owner::Socket(sk));
     }
     if let Some(tcb) = socket.tcb {
         tables.tcb_pool.give(tcb);
@@ -108,7 +108,7 @@ pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, fd: SockI
 pub(crate) fn tcp_sendmsg(
     cx: &mut Ctx,
     now: Instant,
-    fd: SockId,
+    sk: SockId,
     socket: &mut Socket,
     data: &[u8],
 ) -> Result<usize, Errno> {
@@ -129,7 +129,7 @@ pub(crate) fn tcp_sendmsg(
     let n = data.len().min(room);
     tcb.snd.buf.extend(&data[..n]);
     tcb.snd.write_seq += n as u32;
-    tcp_write_xmit(cx, now, fd, socket);
+    tcp_write_xmit(cx, now, sk, socket);
     Ok(n)
 }
 
@@ -189,11 +189,11 @@ fn tcp_close_state(mib: &mut Mib, socket: &mut Socket) -> bool {
 }
 
 /// `tcp_send_fin`: the FIN is queued after the data and pushed.
-fn tcp_send_fin(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
+fn tcp_send_fin(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     if let Some(tcb) = socket.tcb.as_deref_mut() {
         tcb.snd.fin_queued = true;
     }
-    tcp_write_xmit(cx, now, fd, socket);
+    tcp_write_xmit(cx, now, sk, socket);
 }
 
 /// `tcp_close` for a connection (spec E15): unread data aborts it with a reset
@@ -202,7 +202,7 @@ fn tcp_send_fin(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
 /// destroys it); otherwise it lives on as an orphan until the close completes. The stack
 /// never blocks, so a positive linger time does not hold close() back (a blocking driver may
 /// wait for the FIN's ACK itself).
-pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) -> bool {
+pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> bool {
     socket.shutdown = SHUTDOWN_MASK;
     let unread = socket.tcb.as_deref().is_some_and(|t| !t.rcv.buf.is_empty());
     let abort = socket.options.linger == Some(0);
@@ -219,7 +219,7 @@ pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Soc
             }
             tcp_set_state(&mut cx.mib, socket, TcpState::Close);
         } else if tcp_close_state(&mut cx.mib, socket) {
-            tcp_send_fin(cx, now, fd, socket);
+            tcp_send_fin(cx, now, sk, socket);
         }
     }
     socket.state == TcpState::Close
@@ -228,7 +228,7 @@ pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Soc
 /// `tcp_shutdown` for a connection: the `how + 1` bits join `sk_shutdown`; shutting sending
 /// down sends the FIN from ESTABLISHED, SYN_RECV or CLOSE_WAIT. `ENOTCONN` on a closed
 /// socket.
-pub(crate) fn tcp_shutdown(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, how: i32) -> Result<(), Errno> {
+pub(crate) fn tcp_shutdown(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, how: i32) -> Result<(), Errno> {
     let bits = (how + 1) as u8;
     socket.shutdown |= bits;
     if socket.state == TcpState::Close {
@@ -241,7 +241,7 @@ pub(crate) fn tcp_shutdown(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut 
         )
         && tcp_close_state(&mut cx.mib, socket)
     {
-        tcp_send_fin(cx, now, fd, socket);
+        tcp_send_fin(cx, now, sk, socket);
     }
     Ok(())
 }

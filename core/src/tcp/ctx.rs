@@ -90,12 +90,12 @@ impl Ctx<'_> {
         Duration::from_millis(self.sysctl.tcp_rto_max_ms.max(1) as u64)
     }
 
-    /// Arms (or re-arms) one of connection `fd`'s timers.
-    pub fn arm_timer(&mut self, tcb: &mut Tcb, fd: SockId, kind: TcpTimer, deadline: Instant) {
+    /// Arms (or re-arms) one of connection `sk`'s timers.
+    pub fn arm_timer(&mut self, tcb: &mut Tcb, sk: SockId, kind: TcpTimer, deadline: Instant) {
         if let Some(old) = tcb.timers[kind].take() {
             self.timers.cancel(old);
         }
-        tcb.timers[kind] = Some(self.timers.insert(deadline, Timer::Tcp(fd, kind)));
+        tcb.timers[kind] = Some(self.timers.insert(deadline, Timer::Tcp(sk, kind)));
     }
 
     /// Stops one of a connection's timers.

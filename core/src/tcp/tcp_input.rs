@@ -42,11 +42,11 @@ pub(crate) enum Disposition {
     TimeWait,
 }
 
-/// `tcp_rcv_established` / `tcp_rcv_state_process` for connection `fd`.
+/// `tcp_rcv_established` / `tcp_rcv_state_process` for connection `sk`.
 pub(crate) fn tcp_rcv_synchronized(
     cx: &mut Ctx,
     now: Instant,
-    fd: SockId,
+    sk: SockId,
     socket: &mut Socket,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
@@ -120,7 +120,7 @@ pub(crate) fn tcp_rcv_synchronized(
     if !f.ack() {
         return Disposition::Keep;
     }
-    match tcp_ack(cx, now, fd, socket, seg) {
+    match tcp_ack(cx, now, sk, socket, seg) {
         AckResult::Unsent if state == TcpState::Established => return Disposition::Keep,
         AckResult::Unsent => {
             tcp_send_challenge_ack(cx, now, socket);
@@ -140,7 +140,7 @@ pub(crate) fn tcp_rcv_synchronized(
             socket.shutdown |= SEND_SHUTDOWN;
             if orphan {
                 if let Some(tcb) = socket.tcb.as_deref_mut() {
-                    arm_fin_wait2(cx, now, fd, tcb);
+                    arm_fin_wait2(cx, now, sk, tcb);
                 }
             }
         }
@@ -173,8 +173,8 @@ pub(crate) fn tcp_rcv_synchronized(
             }
         }
     }
-    tcp_write_xmit(cx, now, fd, socket);
-    tcp_ack_snd_check(cx, now, fd, socket);
+    tcp_write_xmit(cx, now, sk, socket);
+    tcp_ack_snd_check(cx, now, sk, socket);
     Disposition::Keep
 }
 
@@ -182,7 +182,7 @@ pub(crate) fn tcp_rcv_synchronized(
 /// (`tcp_ack_update_window`), frees acknowledged bytes, takes an RTT sample (Karn's rule),
 /// grows the congestion window (slow start, then one segment per window) and restarts or
 /// stops the RTO timer. Also `tcp_replace_ts_recent`.
-fn tcp_ack(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
+fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
     let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb.as_deref_mut() else {
@@ -245,7 +245,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, seg: &Tc
     if tcb.snd.in_flight() == 0 {
         cx.cancel_timer(tcb, TcpTimer::Retransmit);
     } else {
-        cx.arm_timer(tcb, fd, TcpTimer::Retransmit, now + rto);
+        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
     AckResult::Ok
 }
@@ -416,7 +416,7 @@ fn tcp_enter_quickack_mode(tcb: &mut Tcb, ack_now: bool) {
 /// `__tcp_ack_snd_check`: an owed ACK goes now when more than a full segment arrived since
 /// the last window update and the user keeps up (or the window would open), in quick-ACK
 /// mode, or when one was demanded; otherwise it is delayed.
-pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
+pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     let Some(tcb) = socket.tcb.as_deref() else { return };
     if !tcb.ack.pending {
         return;
@@ -429,7 +429,7 @@ pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, fd: SockId, socket: 
     if full_frame || quick || tcb.ack.now || !tcb.rcv.ofo.is_empty() {
         send_control(cx, now, socket, TcpFlags::ACK);
     } else {
-        tcp_send_delayed_ack(cx, now, fd, socket);
+        tcp_send_delayed_ack(cx, now, sk, socket);
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
     };
     match tables.ehash.lookup(&tuple) {
         Some(EhashEntry::Request(id)) if tcp_check_req(cx, tables, now, id, ip, &seg) => return,
-        Some(EhashEntry::Socket(fd)) => return tcp_v4_do_rcv(cx, tables, now, fd, ip, &seg),
+        Some(EhashEntry::Socket(sk)) => return tcp_v4_do_rcv(cx, tables, now, sk, ip, &seg),
         Some(EhashEntry::TimeWait(id)) if tcp_timewait_state_process(cx, tables, now, id, &seg) => return,
         // No entry, or a request whose listener is gone (L40): the request was dropped
         // and the segment goes on to the listeners.

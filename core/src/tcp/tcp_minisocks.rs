@@ -260,18 +260,18 @@ pub(crate) fn syn_recv_sock(
         .min(u32::from(TCP_MSS_DEFAULT))
         .max(u32::from(TCP_MIN_MSS));
     child.tcb = Some(tcb);
-    let fd = tables.sockets.insert_hidden(child);
+    let sk = tables.sockets.insert_hidden(child);
     // __inet_inherit_port: the child holds the listener's port at its own address.
-    tables.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(fd));
-    tables.ehash.replace(req.tuple(), EhashEntry::Socket(fd));
+    tables.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(sk));
+    tables.ehash.replace(req.tuple(), EhashEntry::Socket(sk));
     cx.mib.inc(Counter::TcpPassiveOpens);
     tables
         .sockets
         .get_mut(listener)
         .expect("listener")
         .accept_queue
-        .push(fd);
-    Some(fd)
+        .push(sk);
+    Some(sk)
 }
 
 /// `tcp_child_process` → `tcp_rcv_state_process` in SYN_RECV (L47): the acceptable ACK
@@ -383,8 +383,8 @@ fn tw_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) {
 
 /// `tcp_time_wait`: a TIME_WAIT mini-socket takes the connection's place in the established
 /// hash and the bind table for `TCP_TIMEWAIT_LEN`; the socket is done.
-pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, fd: SockId) {
-    let Ok(socket) = tables.sockets.get(fd) else { return };
+pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, sk: SockId) {
+    let Ok(socket) = tables.sockets.get(sk) else { return };
     let (Some(tcb), Some(peer), Some(tuple)) = (socket.tcb.as_deref(), socket.peer, socket.tuple()) else {
         return;
     };
@@ -412,7 +412,7 @@ pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, fd:
     if let Some(tw) = tables.time_waits.get_mut(id) {
         tw.conn.timer = Some(timer);
     }
-    tcp_done(cx, tables, fd);
+    tcp_done(cx, tables, sk);
 }
 
 /// `tw_timer_handler` → `inet_twsk_kill`: a TIME_WAIT entry's time is up (or it makes way);
@@ -469,20 +469,20 @@ pub(crate) fn drop_request(cx: &mut Ctx, tables: &mut Tables, id: RequestId) -> 
     Some(req)
 }
 
-/// `tcp_v4_do_rcv` for connection `fd`: [`tcp_rcv_synchronized`], then what it decided for
+/// `tcp_v4_do_rcv` for connection `sk`: [`tcp_rcv_synchronized`], then what it decided for
 /// the connection (`tcp_done`, `tcp_time_wait`).
 pub(crate) fn tcp_v4_do_rcv(
     cx: &mut Ctx,
     tables: &mut Tables,
     now: Instant,
-    fd: SockId,
+    sk: SockId,
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
 ) {
-    let Ok(socket) = tables.sockets.get_mut(fd) else { return };
-    match tcp_rcv_synchronized(cx, now, fd, socket, ip, seg) {
+    let Ok(socket) = tables.sockets.get_mut(sk) else { return };
+    match tcp_rcv_synchronized(cx, now, sk, socket, ip, seg) {
         Disposition::Keep => {}
-        Disposition::Done => tcp_done(cx, tables, fd),
-        Disposition::TimeWait => tcp_time_wait(cx, tables, now, fd),
+        Disposition::Done => tcp_done(cx, tables, sk),
+        Disposition::TimeWait => tcp_time_wait(cx, tables, now, sk),
     }
 }

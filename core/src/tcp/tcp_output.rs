@@ -15,7 +15,7 @@ use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 /// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
 pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
 
-/// `tcp_transmit_skb`: one segment of connection `fd` with sequence number `seq`, `len`
+/// `tcp_transmit_skb`: one segment of connection `sk` with sequence number `seq`, `len`
 /// bytes of the send queue from `seq` on, and `flags` with ACK. It carries our window
 /// (`tcp_select_window`) and the timestamp option when in use. Sending an ACK settles the ACK
 /// owed (`tcp_event_ack_sent`).
@@ -83,7 +83,7 @@ pub(crate) fn send_control(cx: &mut Ctx, now: Instant, socket: &mut Socket, flag
 
 /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms (500 ms
 /// outside ping-pong), unless the timer already runs sooner.
-pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
+pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     let Some(tcb) = socket.tcb.as_deref_mut() else {
         return;
     };
@@ -106,14 +106,14 @@ pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, fd: SockId, socke
         }
         deadline = deadline.min(armed);
     }
-    cx.arm_timer(tcb, fd, TcpTimer::DelAck, deadline);
+    cx.arm_timer(tcb, sk, TcpTimer::DelAck, deadline);
 }
 
 /// `tcp_write_xmit`: sends queued data, then a queued FIN, while the peer's window and the
 /// congestion window allow (see [`next_segment`]). The last segment of each burst carries
 /// PSH (packetdrill sees Linux's TSO bursts end that way); the FIN rides on the last data.
 /// With data waiting on a zero window, the RTO timer probes it.
-pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) {
+pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     if !matches!(
         socket.state,
         TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::LastAck | TcpState::Closing
@@ -126,7 +126,7 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mu
     let mut next = next_segment(tcb, tcb.snd.nxt, mss, nodelay);
     if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
         let rto = tcb.rtt.rto;
-        return cx.arm_timer(tcb, fd, TcpTimer::Retransmit, now + rto);
+        return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
     while let Next::Send { len, fin } = next {
         let Some(tcb) = socket.tcb.as_deref() else { return };
@@ -148,14 +148,14 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mu
         if len < mss {
             tcb.snd.sml = end;
         }
-        tcp_event_new_data_sent(cx, now, fd, tcb, len + u32::from(fin));
+        tcp_event_new_data_sent(cx, now, sk, tcb, len + u32::from(fin));
     }
 }
 
 /// `tcp_event_new_data_sent` + `tcp_event_data_sent`: `len` sequence numbers left from
 /// `snd_nxt`; the RTO timer runs while anything is in flight, one sequence number is timed
 /// at a time, and a reply soon after the peer's data counts as ping-pong.
-pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, fd: SockId, tcb: &mut Tcb, len: u32) {
+pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb, len: u32) {
     tcb.snd.nxt += len;
     tcb.snd.max = tcb.snd.max.max(tcb.snd.nxt);
     if tcb.rtt.timed.is_none() && tcb.rtt.retransmits == 0 {
@@ -167,7 +167,7 @@ pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, fd: SockId, tc
     }
     if tcb.timers[TcpTimer::Retransmit].is_none() {
         let rto = tcb.rtt.rto;
-        cx.arm_timer(tcb, fd, TcpTimer::Retransmit, now + rto);
+        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
 }
 

@@ -37,14 +37,14 @@ pub(crate) enum Fired {
     Done,
 }
 
-/// Runs connection `fd`'s timer `kind`, which fired.
-pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket, kind: TcpTimer) -> Fired {
+/// Runs connection `sk`'s timer `kind`, which fired.
+pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, kind: TcpTimer) -> Fired {
     let Some(tcb) = socket.tcb.as_deref_mut() else {
         return Fired::Nothing;
     };
     tcb.timers[kind] = None;
     match kind {
-        TcpTimer::Retransmit => tcp_retransmit_timer(cx, now, fd, socket),
+        TcpTimer::Retransmit => tcp_retransmit_timer(cx, now, sk, socket),
         TcpTimer::DelAck => {
             tcp_delack_timer(cx, now, socket);
             Fired::Nothing
@@ -59,7 +59,7 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Soc
 /// otherwise halves ssthresh, drops the window to one segment, doubles the RTO and sends
 /// again from `snd_una` (go-back-N). With nothing in flight and a zero window it sends a
 /// window probe (`tcp_xmit_probe_skb`: an ACK one below `snd_una`).
-fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Socket) -> Fired {
+fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> Fired {
     let rto_max = cx.rto_max();
     let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
     let orphan = socket.is_orphan();
@@ -88,7 +88,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Soc
     }
     if tcb.snd.in_flight() == 0 {
         if tcb.snd.unsent_from(tcb.snd.nxt) == 0 || tcb.snd.wnd != 0 {
-            tcp_write_xmit(cx, now, fd, socket);
+            tcp_write_xmit(cx, now, sk, socket);
             return Fired::Nothing;
         }
         let seq = tcb.snd.una - 1;
@@ -96,7 +96,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Soc
         let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
         tcp_transmit(cx, now, socket, seq, 0, TcpFlags::ACK);
         if let Some(tcb) = socket.tcb.as_deref_mut() {
-            cx.arm_timer(tcb, fd, TcpTimer::Retransmit, now + wait);
+            cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + wait);
         }
         return Fired::Nothing;
     }
@@ -113,7 +113,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, fd: SockId, socket: &mut Soc
     tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
     tcb.rtt.rto = (tcb.rtt.rto * 2).min(rto_max);
     tcb.snd.nxt = tcb.snd.una;
-    tcp_write_xmit(cx, now, fd, socket);
+    tcp_write_xmit(cx, now, sk, socket);
     Fired::Nothing
 }
 
