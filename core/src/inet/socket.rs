@@ -136,16 +136,12 @@ pub struct Socket {
     pub bind_addr_lock: bool,
     /// The port was chosen by the user (`SOCK_BINDPORT_LOCK`).
     pub bind_port_lock: bool,
-    /// listen() backlog after the `somaxconn` clamp (`sk_max_ack_backlog`).
-    pub backlog: u32,
     /// Peer address once connected.
     pub peer: Option<SocketAddrV4>,
     /// Pending error (`SO_ERROR`).
     pub error: Option<Errno>,
     /// A listener's SYN-queue counters.
     pub syn_queue: SynQueue,
-    /// A listener's completed children, oldest first.
-    pub accept_queue: AcceptQueue,
     /// A listener's last SYN-cookie time (L38).
     pub synq_overflow: SynqOverflow,
     /// The "Possible SYN flooding" message was logged (`synflood_warned`, never cleared).
@@ -154,8 +150,9 @@ pub struct Socket {
     pub defer_accept: u8,
     /// The listener an unaccepted child waits on.
     pub parent: Option<SockId>,
-    /// A synchronized connection's state.
-    pub tcb: Option<Box<Tcb>>,
+    /// What the socket is beyond these common fields: nothing yet, a listener with its
+    /// queue, or a connection with its control block.
+    pub kind: SockKind,
     /// `sk_shutdown`: [`RCV_SHUTDOWN`] and [`SEND_SHUTDOWN`] bits.
     pub shutdown: u8,
     /// `SOCK_DONE`: the peer's FIN arrived (reads end).
@@ -167,7 +164,62 @@ pub struct Socket {
     pub incarnation: u32,
 }
 
+/// What a socket is, beyond what every socket has.
+#[derive(Debug, Clone, Default)]
+pub enum SockKind {
+    /// Neither listening nor synchronized: new, bound, or closed.
+    #[default]
+    Idle,
+    /// A listener: its backlog and its completed children.
+    Listener(ListenQueue),
+    /// A connection, from SYN_RECV on: its control block.
+    Conn(Box<Tcb>),
+}
+
+/// A listener's accept side (`sk_max_ack_backlog`, `icsk_accept_queue`'s children). The
+/// request counters, the SYN-cookie clock and the flood warning belong to the socket for
+/// its life, as Linux keeps them when it listens again.
+#[derive(Debug, Clone, Default)]
+pub struct ListenQueue {
+    /// listen() backlog after the `somaxconn` clamp.
+    pub backlog: u32,
+    /// Completed children, oldest first.
+    pub accept_queue: AcceptQueue,
+}
+
 impl Socket {
+    /// The connection's control block, if it is one.
+    pub fn tcb(&self) -> Option<&Tcb> {
+        match &self.kind {
+            SockKind::Conn(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The connection's control block, mutable, if it is one.
+    pub fn tcb_mut(&mut self) -> Option<&mut Tcb> {
+        match &mut self.kind {
+            SockKind::Conn(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The listener's accept side, if it listens.
+    pub fn listen_queue(&self) -> Option<&ListenQueue> {
+        match &self.kind {
+            SockKind::Listener(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// The listener's accept side, mutable, if it listens.
+    pub fn listen_queue_mut(&mut self) -> Option<&mut ListenQueue> {
+        match &mut self.kind {
+            SockKind::Listener(q) => Some(q),
+            _ => None,
+        }
+    }
+
     /// A fresh socket: `TCP_CLOSE`, unbound, no options (rule B3).
     pub fn new(creds: Credentials, nonblocking: bool) -> Socket {
         Socket {
@@ -180,16 +232,14 @@ impl Socket {
             sport: 0,
             bind_addr_lock: false,
             bind_port_lock: false,
-            backlog: 0,
             peer: None,
             error: None,
             syn_queue: SynQueue::default(),
-            accept_queue: AcceptQueue::default(),
             synq_overflow: SynqOverflow::default(),
             synflood_warned: false,
             defer_accept: 0,
             parent: None,
-            tcb: None,
+            kind: SockKind::Idle,
             shutdown: 0,
             done: false,
             fd: None,
@@ -205,7 +255,7 @@ impl Socket {
         if self.options.user_mss != 0 && matches!(self.state, TcpState::Close | TcpState::Listen) {
             return self.options.user_mss;
         }
-        let Some(t) = &self.tcb else { return TCP_MSS_DEFAULT };
+        let Some(t) = self.tcb() else { return TCP_MSS_DEFAULT };
         let options = if t.tstamp_ok { 12 } else { 0 };
         let mss = u32::from(t.advmss.min(t.mss_clamp) - options);
         let cutoff = if t.snd.max_window > u32::from(TCP_MSS_DEFAULT) {

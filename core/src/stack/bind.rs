@@ -6,7 +6,7 @@ use crate::base::consts::{AF_INET, AF_UNSPEC};
 use crate::base::errno::Errno;
 use crate::inet::bind_table;
 use crate::inet::inet_bind::{inet_csk_get_port, sockaddr_in, SOCKADDR_IN_LEN};
-use crate::inet::socket::{SockId, SocketId, TcpState};
+use crate::inet::socket::{ListenQueue, SockId, SockKind, SocketId, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock};
 use crate::stack::Stack;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -76,13 +76,18 @@ impl Stack {
         let socket = self.tables.sockets.get_mut(fd)?;
         match socket.state {
             TcpState::Listen => {
-                socket.backlog = backlog;
+                if let Some(q) = socket.listen_queue_mut() {
+                    q.backlog = backlog;
+                }
                 return Ok(());
             }
             TcpState::Close => {}
             _ => return Err(Errno::EINVAL),
         }
-        socket.backlog = backlog;
+        socket.kind = SockKind::Listener(ListenQueue {
+            backlog,
+            ..ListenQueue::default()
+        });
         socket.state = TcpState::Listen;
         let port = socket.num;
         match self.inet_csk_get_port(fd, port) {
@@ -93,7 +98,9 @@ impl Stack {
                 Ok(())
             }
             Err(e) => {
-                self.tables.sockets.get_mut(fd)?.state = TcpState::Close;
+                let socket = self.tables.sockets.get_mut(fd)?;
+                socket.state = TcpState::Close;
+                socket.kind = SockKind::Idle;
                 Err(e)
             }
         }

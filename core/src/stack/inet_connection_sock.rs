@@ -20,7 +20,7 @@ impl Stack {
             sndbuf: socket.options.sndbuf,
             ..TcpInfo::default()
         };
-        if let Some(t) = socket.tcb.as_deref() {
+        if let Some(t) = socket.tcb() {
             info.retransmits = t.rtt.retransmits;
             info.backoff = t.rtt.backoff;
             info.rto = t.rtt.rto.as_micros() as u32;
@@ -48,7 +48,7 @@ impl Stack {
     /// [`arm_fin_wait2`] for socket `fd`.
     pub(crate) fn arm_fin_wait2(&mut self, now: Instant, fd: SockId) {
         let (mut cx, sockets) = self.ctx();
-        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb.as_deref_mut()) {
+        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb_mut()) {
             arm_fin_wait2(&mut cx, now, fd, tcb);
         }
     }

@@ -21,7 +21,7 @@ use crate::inet::bind_table::{BindTable, Owner};
 use crate::inet::ehash::Ehash;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestTable};
-use crate::inet::socket::{Credentials, SockId, Socket, SocketId, SocketTable, TcpState};
+use crate::inet::socket::{Credentials, SockId, SockKind, Socket, SocketId, SocketTable, TcpState};
 use crate::inet::time_wait::TimeWaitTable;
 use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
@@ -297,7 +297,7 @@ impl Stack {
     pub fn close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
         let fd = self.tables.sockets.resolve(fd)?;
         let socket = self.tables.sockets.get(fd)?;
-        if socket.tcb.is_some() {
+        if socket.tcb().is_some() {
             return self.tcp_close(now, fd);
         }
         if socket.state == TcpState::Listen {
@@ -455,7 +455,7 @@ impl Stack {
     pub fn poll(&self, fd: SocketId) -> Result<u16, Errno> {
         let fd = self.tables.sockets.resolve(fd)?;
         let socket = self.tables.sockets.get(fd)?;
-        if socket.tcb.is_some() {
+        if socket.tcb().is_some() {
             return self.tcp_poll(fd);
         }
         let mut mask = 0;
@@ -464,7 +464,9 @@ impl Stack {
         }
         match socket.state {
             // inet_csk_listen_poll (L55)
-            TcpState::Listen if !socket.accept_queue.is_empty() => mask |= POLLIN | POLLRDNORM,
+            TcpState::Listen if socket.listen_queue().is_some_and(|q| !q.accept_queue.is_empty()) => {
+                mask |= POLLIN | POLLRDNORM
+            }
             TcpState::Listen => {}
             TcpState::Close => mask |= POLLHUP | POLLOUT | POLLWRNORM,
             _ => {}
@@ -491,7 +493,10 @@ impl Stack {
         if listener.state != TcpState::Listen {
             return Err(Errno::EINVAL);
         }
-        let child = listener.accept_queue.pop().ok_or(Errno::EAGAIN)?;
+        let child = listener
+            .listen_queue_mut()
+            .and_then(|q| q.accept_queue.pop())
+            .ok_or(Errno::EAGAIN)?;
         // The child gets its descriptor now (`fd_install`).
         let child_fd = self.tables.sockets.install_fd(child)?;
         let child = self.tables.sockets.get_mut(child)?;
@@ -532,7 +537,7 @@ impl Stack {
         if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
             return Err(Errno::EINVAL);
         }
-        if socket.tcb.is_some() {
+        if socket.tcb().is_some() {
             return self.tcp_shutdown(now, fd, how);
         }
         match socket.state {
@@ -563,7 +568,12 @@ impl Stack {
             return;
         };
         self.tables.listening.remove(listener.num, listener.rcv_saddr, fd);
-        let children: Vec<SockId> = listener.accept_queue.drain().collect();
+        // The listener is a listener no more: its queue goes with what waits in it.
+        let queue = std::mem::take(&mut listener.kind);
+        let children: Vec<SockId> = match queue {
+            SockKind::Listener(mut q) => q.accept_queue.drain().collect(),
+            _ => Vec::new(),
+        };
         for id in children {
             let Ok(child) = self.tables.sockets.get_mut(id) else {
                 continue;

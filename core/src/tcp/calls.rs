@@ -9,7 +9,7 @@ use crate::base::mib::{Counter, Mib};
 use crate::base::time::{Duration, Instant};
 use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
-use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::inet::socket::{SockId, SockKind, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::tcb::{Tcb, TcpTimer};
 use crate::tcp::tcp_output::{send_control, tcp_write_xmit};
@@ -64,7 +64,7 @@ pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
         return inet_csk_destroy_sock(cx, tables, sk);
     }
     let tuple = socket.tuple();
-    if let Some(tcb) = socket.tcb.as_deref_mut() {
+    if let Some(tcb) = socket.tcb_mut() {
         for t in tcb.timers.take_all() {
             cx.timers.cancel(t);
         }
@@ -84,7 +84,7 @@ pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
 /// timers, its established hash entry and its port.
 pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
     let Ok(socket) = tables.sockets.remove(sk) else { return };
-    if let Some(tcb) = socket.tcb.as_deref() {
+    if let Some(tcb) = socket.tcb() {
         for t in tcb.timers.armed() {
             cx.timers.cancel(t);
         }
@@ -97,7 +97,7 @@ pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, sk: SockI
             .bind_table
             .remove(socket.num, socket.rcv_saddr, Owner::Socket(sk));
     }
-    if let Some(tcb) = socket.tcb {
+    if let SockKind::Conn(tcb) = socket.kind {
         tables.tcb_pool.give(tcb);
     }
 }
@@ -119,7 +119,7 @@ pub(crate) fn tcp_sendmsg(
         return Err(Errno::EPIPE);
     }
     let sndbuf = socket.options.sndbuf as usize;
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Err(Errno::EPIPE);
     };
     let room = sndbuf.saturating_sub(tcb.snd.buf.len());
@@ -141,7 +141,7 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     if socket.state == TcpState::Listen {
         return Err(Errno::ENOTCONN);
     }
-    let queued = socket.tcb.as_deref().is_some_and(|t| !t.rcv.buf.is_empty());
+    let queued = socket.tcb().is_some_and(|t| !t.rcv.buf.is_empty());
     if !queued || buf.is_empty() {
         if socket.done {
             return Ok(0);
@@ -157,7 +157,8 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
         }
         return if buf.is_empty() { Ok(0) } else { Err(Errno::EAGAIN) };
     }
-    let tcb = socket.tcb.as_deref_mut().expect("queued data");
+    let rcv_open = socket.shutdown & RCV_SHUTDOWN == 0;
+    let tcb = socket.tcb_mut().expect("queued data");
     let n = buf.len().min(tcb.rcv.buf.len());
     let (a, b) = tcb.rcv.buf.as_slices();
     let from_a = n.min(a.len());
@@ -166,7 +167,7 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     tcb.rcv.buf.drain(..n);
     // tcp_cleanup_rbuf: announce a window that at least doubled.
     let rcv_window_now = tcb.rcv.window();
-    if socket.shutdown & RCV_SHUTDOWN == 0 && 2 * rcv_window_now <= tcb.rcv.window_clamp {
+    if rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp {
         let new = tcb.rcv.free_window();
         if new != 0 && new >= 2 * rcv_window_now {
             send_control(cx, now, socket, TcpFlags::ACK);
@@ -190,7 +191,7 @@ fn tcp_close_state(mib: &mut Mib, socket: &mut Socket) -> bool {
 
 /// `tcp_send_fin`: the FIN is queued after the data and pushed.
 fn tcp_send_fin(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
-    if let Some(tcb) = socket.tcb.as_deref_mut() {
+    if let Some(tcb) = socket.tcb_mut() {
         tcb.snd.fin_queued = true;
     }
     tcp_write_xmit(cx, now, sk, socket);
@@ -204,7 +205,7 @@ fn tcp_send_fin(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
 /// wait for the FIN's ACK itself).
 pub(crate) fn tcp_close(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> bool {
     socket.shutdown = SHUTDOWN_MASK;
-    let unread = socket.tcb.as_deref().is_some_and(|t| !t.rcv.buf.is_empty());
+    let unread = socket.tcb().is_some_and(|t| !t.rcv.buf.is_empty());
     let abort = socket.options.linger == Some(0);
     if socket.state != TcpState::Close {
         if unread {
@@ -261,7 +262,7 @@ pub(crate) fn tcp_poll(socket: &Socket) -> u16 {
     if matches!(socket.state, TcpState::SynSent | TcpState::SynRecv) {
         return mask;
     }
-    if let Some(tcb) = socket.tcb.as_deref() {
+    if let Some(tcb) = socket.tcb() {
         if !tcb.rcv.buf.is_empty() {
             mask |= POLLIN | POLLRDNORM;
         }

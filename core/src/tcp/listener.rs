@@ -77,7 +77,7 @@ fn tcp_conn_request(
     let Ok(l) = tables.sockets.get_mut(listener) else {
         return;
     };
-    let backlog = l.backlog;
+    let backlog = l.listen_queue().map_or(0, |q| q.backlog);
     let mut want_cookie = false;
     if syncookies == 2 || l.syn_queue.is_full(backlog) {
         // tcp_syn_flood_action
@@ -105,7 +105,7 @@ fn tcp_conn_request(
         }
     }
     let l = tables.sockets.get(listener).expect("listener looked up above");
-    if l.accept_queue.is_full(backlog) {
+    if l.listen_queue().is_some_and(|q| q.accept_queue.is_full(backlog)) {
         cx.mib.inc(Counter::TcpExtListenOverflows);
         cx.mib.inc(Counter::TcpExtListenDrops);
         return;
@@ -254,7 +254,7 @@ pub(crate) fn reqsk_timer_handler(cx: &mut Ctx, tables: &mut Tables, now: Instan
     let load = SynQueueLoad {
         qlen: l.syn_queue.qlen,
         young: l.syn_queue.young,
-        backlog: l.backlog,
+        backlog: l.listen_queue().map_or(0, |q| q.backlog),
     };
     let defer_accept = l.defer_accept;
     let max_retries = match l.options.syn_retries {

@@ -52,7 +52,7 @@ pub(crate) fn tcp_rcv_synchronized(
     seg: &TcpRepr<'_>,
 ) -> Disposition {
     let state = socket.state;
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Disposition::Keep;
     };
     if state == TcpState::Close {
@@ -130,7 +130,7 @@ pub(crate) fn tcp_rcv_synchronized(
     }
     // The state moves an ACK of our FIN makes.
     let orphan = socket.is_orphan();
-    let Some(tcb) = socket.tcb.as_deref() else {
+    let Some(tcb) = socket.tcb() else {
         return Disposition::Keep;
     };
     let fin_acked = tcb.snd.fin_acked();
@@ -139,7 +139,7 @@ pub(crate) fn tcp_rcv_synchronized(
             tcp_set_state(&mut cx.mib, socket, TcpState::FinWait2);
             socket.shutdown |= SEND_SHUTDOWN;
             if orphan {
-                if let Some(tcb) = socket.tcb.as_deref_mut() {
+                if let Some(tcb) = socket.tcb_mut() {
                     arm_fin_wait2(cx, now, sk, tcb);
                 }
             }
@@ -150,7 +150,7 @@ pub(crate) fn tcp_rcv_synchronized(
     }
     let state = socket.state;
     let rcv_shutdown = socket.shutdown & RCV_SHUTDOWN != 0;
-    let Some(tcb) = socket.tcb.as_deref() else {
+    let Some(tcb) = socket.tcb() else {
         return Disposition::Keep;
     };
     match state {
@@ -185,7 +185,7 @@ pub(crate) fn tcp_rcv_synchronized(
 fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
     let mss = u32::from(socket.mss_cache()).max(1);
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return AckResult::Old;
     };
     let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
@@ -257,7 +257,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
 /// quick ACKs; data past a zero window is dropped. A FIN in order is `tcp_fin`, one beyond
 /// waits with its data.
 fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) -> Disposition {
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Disposition::Keep;
     };
     let seq = SeqNum(seg.seq);
@@ -320,19 +320,20 @@ fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket) {
     if socket.fd.is_none() || socket.options.rcvbuf_locked {
         return;
     }
-    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    let current = socket.options.rcvbuf;
+    let Some(tcb) = socket.tcb_mut() else { return };
     let ofo_span = tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt);
     let rcvwin = (tcb.rcv.space << 1).saturating_add(ofo_span);
     let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
-    if rcvbuf > socket.options.rcvbuf {
-        socket.options.rcvbuf = rcvbuf;
+    if rcvbuf > current {
         tcb.rcv.window_clamp = tcb.rcv.window_clamp.max(rcvbuf / 2);
+        socket.options.rcvbuf = rcvbuf;
     }
 }
 
 /// `tcp_data_queue` for a segment at or before `rcv_nxt`.
 fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) -> Disposition {
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Disposition::Keep;
     };
     let fin = seg.flags.fin();
@@ -376,7 +377,7 @@ fn tcp_fin(cx: &mut Ctx, now: Instant, socket: &mut Socket) -> Disposition {
     let state = socket.state;
     socket.shutdown |= RCV_SHUTDOWN;
     socket.done = true;
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Disposition::Keep;
     };
     tcb.rcv.nxt += 1;
@@ -417,7 +418,7 @@ fn tcp_enter_quickack_mode(tcb: &mut Tcb, ack_now: bool) {
 /// the last window update and the user keeps up (or the window would open), in quick-ACK
 /// mode, or when one was demanded; otherwise it is delayed.
 pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
-    let Some(tcb) = socket.tcb.as_deref() else { return };
+    let Some(tcb) = socket.tcb() else { return };
     if !tcb.ack.pending {
         return;
     }
@@ -437,7 +438,7 @@ pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, sk: SockId, socket: 
 /// `tcp_invalid_ratelimit` unless it carries data); a segment starting before `rcv_nxt` also
 /// puts the receiver in quick-ACK mode and is D-SACKed.
 fn tcp_send_dupack(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) {
-    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    let Some(tcb) = socket.tcb_mut() else { return };
     let seq = SeqNum(seg.seq);
     let end_seq = seq + seg.segment_len() as u32;
     if seg.segment_len() != 0 && seq.before(tcb.rcv.nxt) {
@@ -478,7 +479,7 @@ fn tcp_send_challenge_ack(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
 /// ACKs share; `skipped` counts an answer it holds back.
 fn sock_oow_rate_limited(cx: &mut Ctx, now: Instant, socket: &mut Socket, skipped: Counter) -> bool {
     let limit = cx.sysctl.tcp_invalid_ratelimit.max(0) as u32;
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return true;
     };
     if rate_limited(&mut tcb.last_oow_ack_ms, now, limit) {

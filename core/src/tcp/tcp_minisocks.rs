@@ -15,7 +15,7 @@ use crate::inet::bind_table::Owner;
 use crate::inet::bind_table::{insert_time_wait, remove_time_wait};
 use crate::inet::ehash::EhashEntry;
 use crate::inet::request_sock::{RequestId, RequestSock};
-use crate::inet::socket::{SockId, Socket, SocketTable, TcpState};
+use crate::inet::socket::{SockId, SockKind, Socket, SocketTable, TcpState};
 use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN};
 use crate::inet::tuple::FourTuple;
 use crate::tcp::calls::{tcp_done, tcp_set_state};
@@ -212,7 +212,7 @@ pub(crate) fn syn_recv_sock(
 ) -> Option<SockId> {
     let listener = req.listener;
     let l = tables.sockets.get(listener).ok()?;
-    if l.accept_queue.is_full(l.backlog) {
+    if l.listen_queue().is_none_or(|q| q.accept_queue.is_full(q.backlog)) {
         cx.mib.inc(Counter::TcpExtListenOverflows);
         cx.mib.inc(Counter::TcpExtListenDrops);
         return None;
@@ -259,18 +259,15 @@ pub(crate) fn syn_recv_sock(
         .min(req.rcv_wnd / 2)
         .min(u32::from(TCP_MSS_DEFAULT))
         .max(u32::from(TCP_MIN_MSS));
-    child.tcb = Some(tcb);
+    child.kind = SockKind::Conn(tcb);
     let sk = tables.sockets.insert_hidden(child);
     // __inet_inherit_port: the child holds the listener's port at its own address.
     tables.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(sk));
     tables.ehash.replace(req.tuple(), EhashEntry::Socket(sk));
     cx.mib.inc(Counter::TcpPassiveOpens);
-    tables
-        .sockets
-        .get_mut(listener)
-        .expect("listener")
-        .accept_queue
-        .push(sk);
+    if let Some(q) = tables.sockets.get_mut(listener).ok().and_then(Socket::listen_queue_mut) {
+        q.accept_queue.push(sk);
+    }
     Some(sk)
 }
 
@@ -288,7 +285,7 @@ pub(crate) fn child_process(
     let Ok(socket) = tables.sockets.get_mut(child) else {
         return;
     };
-    let Some(tcb) = socket.tcb.as_mut() else { return };
+    let Some(tcb) = socket.tcb_mut() else { return };
     tcb.snd.una = SeqNum(seg.ack);
     tcb.snd.wnd = u32::from(seg.window) << tcb.snd.wscale;
     tcb.snd.wl1 = SeqNum(seg.seq);
@@ -385,7 +382,7 @@ fn tw_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) {
 /// hash and the bind table for `TCP_TIMEWAIT_LEN`; the socket is done.
 pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, sk: SockId) {
     let Ok(socket) = tables.sockets.get(sk) else { return };
-    let (Some(tcb), Some(peer), Some(tuple)) = (socket.tcb.as_deref(), socket.peer, socket.tuple()) else {
+    let (Some(tcb), Some(peer), Some(tuple)) = (socket.tcb(), socket.peer, socket.tuple()) else {
         return;
     };
     let tw = TimeWaitSock {

@@ -20,8 +20,8 @@ pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
 /// (`tcp_select_window`) and the timestamp option when in use. Sending an ACK settles the ACK
 /// owed (`tcp_event_ack_sent`).
 pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq: SeqNum, len: u32, flags: TcpFlags) {
-    let (src_port, src) = (socket.sport, socket.rcv_saddr);
-    let (Some(tcb), Some(peer)) = (socket.tcb.as_deref_mut(), socket.peer) else {
+    let (src_port, src, peer) = (socket.sport, socket.rcv_saddr, socket.peer);
+    let (Some(tcb), Some(peer)) = (socket.tcb_mut(), peer) else {
         return;
     };
     let mut payload = std::mem::take(&mut cx.scratch);
@@ -75,7 +75,7 @@ pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq:
 /// A segment without data at `snd_nxt`: `tcp_send_ack` (`ACK`) or `tcp_send_active_reset`
 /// (`RST|ACK`, our window and timestamps as on any segment, L61).
 pub(crate) fn send_control(cx: &mut Ctx, now: Instant, socket: &mut Socket, flags: TcpFlags) {
-    let Some(nxt) = socket.tcb.as_deref().map(|t| t.snd.nxt) else {
+    let Some(nxt) = socket.tcb().map(|t| t.snd.nxt) else {
         return;
     };
     tcp_transmit(cx, now, socket, nxt, 0, flags);
@@ -84,7 +84,7 @@ pub(crate) fn send_control(cx: &mut Ctx, now: Instant, socket: &mut Socket, flag
 /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms (500 ms
 /// outside ping-pong), unless the timer already runs sooner.
 pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return;
     };
     let mut ato = tcb.ack.ato_ms.max(TCP_ATO_MIN_MS);
@@ -122,14 +122,14 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
     }
     let mss = u32::from(socket.mss_cache()).max(1);
     let nodelay = socket.options.nodelay;
-    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    let Some(tcb) = socket.tcb_mut() else { return };
     let mut next = next_segment(tcb, tcb.snd.nxt, mss, nodelay);
     if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
         let rto = tcb.rtt.rto;
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
     while let Next::Send { len, fin } = next {
-        let Some(tcb) = socket.tcb.as_deref() else { return };
+        let Some(tcb) = socket.tcb() else { return };
         let seq = tcb.snd.nxt;
         let end = seq + len + u32::from(fin);
         next = next_segment(tcb, end, mss, nodelay);
@@ -144,7 +144,7 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
             cx.mib.inc(Counter::TcpRetransSegs);
         }
         tcp_transmit(cx, now, socket, seq, len, flags);
-        let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+        let Some(tcb) = socket.tcb_mut() else { return };
         if len < mss {
             tcb.snd.sml = end;
         }

@@ -39,7 +39,7 @@ pub(crate) enum Fired {
 
 /// Runs connection `sk`'s timer `kind`, which fired.
 pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, kind: TcpTimer) -> Fired {
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
     tcb.timers[kind] = None;
@@ -64,7 +64,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
     let orphan = socket.is_orphan();
     let mss = u32::from(socket.mss_cache()).max(1);
-    let Some(tcb) = socket.tcb.as_deref_mut() else {
+    let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
     let boundary = if orphan {
@@ -95,7 +95,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
         let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
         tcp_transmit(cx, now, socket, seq, 0, TcpFlags::ACK);
-        if let Some(tcb) = socket.tcb.as_deref_mut() {
+        if let Some(tcb) = socket.tcb_mut() {
             cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + wait);
         }
         return Fired::Nothing;
@@ -121,7 +121,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
 /// short and doubles (up to the RTO); in ping-pong the reply did not come, so ping-pong ends
 /// and `ato` is reset.
 fn tcp_delack_timer(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
-    let Some(tcb) = socket.tcb.as_deref_mut() else { return };
+    let Some(tcb) = socket.tcb_mut() else { return };
     if !tcb.ack.pending {
         return;
     }
