@@ -50,6 +50,29 @@ impl Seg {
     }
 }
 
+/// A segment from the peer, its `seq` and `ack` relative to the two ISNs (1 = the first
+/// byte after each SYN); `ack` counts only with the ACK flag.
+struct In<'a> {
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    options: TcpOptions,
+    payload: &'a [u8],
+}
+
+impl In<'static> {
+    /// The template: a bare ACK of the SYN-ACK at the peer's first sequence number.
+    fn seg() -> In<'static> {
+        In {
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags::ACK,
+            options: TcpOptions::default(),
+            payload: &[],
+        }
+    }
+}
+
 /// The peer of one accepted connection.
 struct Conn {
     stack: Stack,
@@ -85,34 +108,36 @@ impl Conn {
             fd: listener,
             s_base: 0,
         };
-        let synack = c.send_with(C_ISN, 0, TcpFlags::SYN, syn_opts, b"").remove(0);
+        let syn = In {
+            seq: 0,
+            flags: TcpFlags::SYN,
+            options: syn_opts,
+            ..In::seg()
+        };
+        let synack = c.send(syn).remove(0);
         c.s_base = synack.seq; // relative to a base of 0: the raw ISN + 1
-        assert!(c.send(1, 1, TcpFlags::ACK, b"").is_empty());
+        assert!(c.send(In { seq: 1, ..In::seg() }).is_empty());
         c.fd = c.stack.accept(listener).unwrap().0;
         c
     }
 
-    /// Injects a segment; `seq` and `ack` are relative (1 = the first byte after the SYN).
-    fn send(&mut self, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<Seg> {
-        let ack = if flags.ack() {
-            self.s_base.wrapping_add(ack - 1)
+    /// Injects a segment from the peer.
+    fn send(&mut self, seg: In) -> Vec<Seg> {
+        let ack = if seg.flags.ack() {
+            self.s_base.wrapping_add(seg.ack - 1)
         } else {
             0
         };
-        self.send_with(C_ISN.wrapping_add(seq), ack, flags, TcpOptions::default(), payload)
-    }
-
-    fn send_with(&mut self, seq: u32, ack: u32, flags: TcpFlags, options: TcpOptions, payload: &[u8]) -> Vec<Seg> {
         let seg = TcpRepr {
             src_port: CPORT,
             dst_port: PORT,
-            seq,
+            seq: C_ISN.wrapping_add(seg.seq),
             ack,
-            flags,
+            flags: seg.flags,
             window: 65535,
             urgent: 0,
-            options,
-            payload,
+            options: seg.options,
+            payload: seg.payload,
         };
         self.stack
             .receive(self.now, &seg.to_ipv4_datagram(CLIENT, SERVER).unwrap());
@@ -165,13 +190,24 @@ const RST_ACK: TcpFlags = TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0);
 #[test]
 fn e7_first_data_is_acked_at_once_a_fin_after_40_ms() {
     let mut c = Conn::new();
-    let out = c.send(1, 1, PSH_ACK, &[7; 100]);
+    let out = c.send(In {
+        seq: 1,
+        flags: PSH_ACK,
+        payload: &[7; 100],
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(1, 101, ACK, 0)], "quick ACK");
     let mut buf = [0; 200];
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(100));
     assert_eq!(buf[..100], [7; 100]);
     // A FIN puts the receiver in ping-pong mode: its ACK waits TCP_ATO_MIN.
-    assert!(c.send(101, 1, FIN_ACK, b"").is_empty());
+    assert!(c
+        .send(In {
+            seq: 101,
+            flags: FIN_ACK,
+            ..In::seg()
+        })
+        .is_empty());
     assert_eq!(c.stack.getsockopt(c.fd, SOL_TCP, TCP_MAXSEG, &mut [0; 4]), Ok(4));
     let later = c.at(1.0);
     assert_eq!(later.len(), 1);
@@ -185,12 +221,21 @@ fn e30_e32_reads_and_readiness() {
     let mut c = Conn::new();
     assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 10]), Err(Errno::EAGAIN));
     assert_eq!(c.stack.poll(c.fd).unwrap() & POLLIN, 0);
-    c.send(1, 1, PSH_ACK, b"hello");
+    c.send(In {
+        seq: 1,
+        flags: PSH_ACK,
+        payload: b"hello",
+        ..In::seg()
+    });
     assert_eq!(c.stack.poll(c.fd).unwrap() & (POLLIN | POLLOUT), POLLIN | POLLOUT);
     let mut buf = [0; 3];
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(3));
     assert_eq!(&buf, b"hel");
-    c.send(6, 1, FIN_ACK, b"");
+    c.send(In {
+        seq: 6,
+        flags: FIN_ACK,
+        ..In::seg()
+    });
     assert_eq!(c.stack.poll(c.fd).unwrap() & POLLRDHUP, POLLRDHUP);
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(2), "data before the end");
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(0));
@@ -210,7 +255,13 @@ fn e31_writes_go_out_in_mss_segments_psh_on_the_last() {
             seg(2001, 1, PSH_ACK, 500)
         ]
     );
-    assert!(c.send(1, 2501, ACK, b"").is_empty());
+    assert!(c
+        .send(In {
+            seq: 1,
+            ack: 2501,
+            ..In::seg()
+        })
+        .is_empty());
     assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_WR), Ok(()));
     assert_eq!(key(&c.drain()[0]), seg(2501, 1, FIN_ACK, 0));
     assert_eq!(c.stack.send(c.now, c.fd, b"x"), Err(Errno::EPIPE), "after SHUT_WR");
@@ -228,20 +279,40 @@ fn e6_rto_after_the_handshake_sample_then_doubling_then_reset_by_an_ack() {
     assert!(rtx.iter().all(|(_, s)| key(s) == seg(1, 1, PSH_ACK, 4)));
     assert_eq!(c.count(Counter::TcpExtTCPTimeouts), 2);
     assert_eq!(c.count(Counter::TcpRetransSegs), 2);
-    assert!(c.send(1, 5, ACK, b"").is_empty());
+    assert!(c
+        .send(In {
+            seq: 1,
+            ack: 5,
+            ..In::seg()
+        })
+        .is_empty());
     assert!(c.at(5.0).is_empty(), "acknowledged: the timer stops");
 }
 
 #[test]
 fn e10_out_of_window_and_old_segments_get_an_immediate_ack() {
     let mut c = Conn::new();
-    c.send(1, 1, PSH_ACK, b"abc");
+    c.send(In {
+        seq: 1,
+        flags: PSH_ACK,
+        payload: b"abc",
+        ..In::seg()
+    });
     // All old: quick-ACK mode answers at once with the current rcv_nxt.
-    let out = c.send(1, 1, PSH_ACK, b"abc");
+    let out = c.send(In {
+        seq: 1,
+        flags: PSH_ACK,
+        payload: b"abc",
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(1, 4, ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtDelayedACKLost), 1);
     // Far beyond the window: dropped, answered, counted.
-    let out = c.send(10_000_000, 1, ACK, b"zzz");
+    let out = c.send(In {
+        seq: 10_000_000,
+        payload: b"zzz",
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(1, 4, ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtBeyondWindow), 1);
     let mut buf = [0; 10];
@@ -251,10 +322,22 @@ fn e10_out_of_window_and_old_segments_get_an_immediate_ack() {
 #[test]
 fn e12_rst_at_rcv_nxt_resets_elsewhere_is_challenged() {
     let mut c = Conn::new();
-    let out = c.send(5, 0, TcpFlags::RST, b"");
+    let out = c.send(In {
+        seq: 5,
+        ack: 0,
+        flags: TcpFlags::RST,
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(1, 1, ACK, 0)], "challenge ACK");
     assert_eq!(c.count(Counter::TcpExtTCPChallengeACK), 1);
-    assert!(c.send(1, 0, TcpFlags::RST, b"").is_empty());
+    assert!(c
+        .send(In {
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::RST,
+            ..In::seg()
+        })
+        .is_empty());
     assert_eq!(c.count(Counter::TcpEstabResets), 1);
     assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 4]), Err(Errno::ECONNRESET));
     assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 4]), Ok(0), "then end of stream");
@@ -264,12 +347,35 @@ fn e12_rst_at_rcv_nxt_resets_elsewhere_is_challenged() {
 #[test]
 fn e13_e14_syn_on_a_connection_is_challenged_once_per_500_ms() {
     let mut c = Conn::new();
-    let out = c.send(1, 0, TcpFlags::SYN, b"");
+    let out = c.send(In {
+        seq: 1,
+        ack: 0,
+        flags: TcpFlags::SYN,
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(1, 1, ACK, 0)]);
     c.at(0.1);
-    assert!(c.send(1, 0, TcpFlags::SYN, b"").is_empty(), "within 500 ms");
+    assert!(
+        c.send(In {
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            ..In::seg()
+        })
+        .is_empty(),
+        "within 500 ms"
+    );
     c.at(0.6);
-    assert_eq!(c.send(1, 0, TcpFlags::SYN, b"").len(), 1);
+    assert_eq!(
+        c.send(In {
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            ..In::seg()
+        })
+        .len(),
+        1
+    );
     assert_eq!(c.count(Counter::TcpExtTCPSYNChallenge), 3);
     assert_eq!(c.count(Counter::TcpExtTCPACKSkippedChallenge), 1);
     assert_eq!(c.stack.poll(c.fd).unwrap() & POLLHUP, 0, "the connection lives");
@@ -278,13 +384,22 @@ fn e13_e14_syn_on_a_connection_is_challenged_once_per_500_ms() {
 #[test]
 fn e15_close_with_unread_data_resets() {
     let mut c = Conn::new();
-    c.send(1, 1, PSH_ACK, b"unread");
+    c.send(In {
+        seq: 1,
+        flags: PSH_ACK,
+        payload: b"unread",
+        ..In::seg()
+    });
     assert_eq!(c.stack.close(c.now, c.fd), Ok(()));
     let out = c.drain();
     assert_eq!(keys(&out), [seg(1, 7, RST_ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtTCPAbortOnClose), 1);
     // The socket is gone: its 4-tuple answers with a plain reset now.
-    let out = c.send(7, 1, ACK, b"more");
+    let out = c.send(In {
+        seq: 7,
+        payload: b"more",
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(1, 0, TcpFlags::RST, 0)]);
 }
 
@@ -304,16 +419,30 @@ fn e15_so_linger_zero_aborts() {
 #[test]
 fn e16_e19_passive_close_last_ack_then_gone() {
     let mut c = Conn::new();
-    c.send(1, 1, FIN_ACK, b"");
+    c.send(In {
+        seq: 1,
+        flags: FIN_ACK,
+        ..In::seg()
+    });
     c.at(0.04); // the delayed ACK of the FIN
     c.stack.close(c.now, c.fd).unwrap();
     assert_eq!(keys(&c.drain()), [seg(1, 2, FIN_ACK, 0)]);
     // The descriptor is free at once; the orphan waits in LAST_ACK.
     let next = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     assert_eq!(next, c.fd);
-    assert!(c.send(2, 2, ACK, b"").is_empty());
+    assert!(c
+        .send(In {
+            seq: 2,
+            ack: 2,
+            ..In::seg()
+        })
+        .is_empty());
     assert_eq!(c.stack.mib().get(Counter::TcpCurrEstab), 0);
-    let out = c.send(2, 2, ACK, b"");
+    let out = c.send(In {
+        seq: 2,
+        ack: 2,
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)], "no socket");
 }
 
@@ -322,11 +451,29 @@ fn e19_e26_active_close_time_wait_reacks_a_retransmitted_fin_and_ends_after_60_s
     let mut c = Conn::new();
     c.stack.close(c.now, c.fd).unwrap();
     assert_eq!(key(&c.drain()[0]), seg(1, 1, FIN_ACK, 0));
-    assert!(c.send(1, 2, ACK, b"").is_empty(), "FIN_WAIT2");
-    let out = c.send(1, 2, FIN_ACK, b"");
+    assert!(
+        c.send(In {
+            seq: 1,
+            ack: 2,
+            ..In::seg()
+        })
+        .is_empty(),
+        "FIN_WAIT2"
+    );
+    let out = c.send(In {
+        seq: 1,
+        ack: 2,
+        flags: FIN_ACK,
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(2, 2, ACK, 0)], "TIME_WAIT");
     c.at(30.0);
-    let out = c.send(1, 2, FIN_ACK, b"");
+    let out = c.send(In {
+        seq: 1,
+        ack: 2,
+        flags: FIN_ACK,
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(2, 2, ACK, 0)], "re-ACKed");
     // The retransmitted FIN restarted the 60 s: the port is held until 90 s.
     let b = c.stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
@@ -345,7 +492,13 @@ fn e20_data_after_close_resets() {
     let mut c = Conn::new();
     c.stack.close(c.now, c.fd).unwrap();
     c.drain();
-    let out = c.send(1, 2, PSH_ACK, b"late");
+    let out = c.send(In {
+        seq: 1,
+        ack: 2,
+        flags: PSH_ACK,
+        payload: b"late",
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)]);
     assert_eq!(c.count(Counter::TcpExtTCPAbortOnData), 1);
 }
@@ -355,10 +508,19 @@ fn e22_orphan_fin_wait2_ends_after_tcp_fin_timeout() {
     let mut c = Conn::new();
     c.stack.close(c.now, c.fd).unwrap();
     c.drain();
-    c.send(1, 2, ACK, b"");
+    c.send(In {
+        seq: 1,
+        ack: 2,
+        ..In::seg()
+    });
     assert!(c.at(59.9).is_empty());
     c.at(60.0);
-    let out = c.send(1, 2, FIN_ACK, b"");
+    let out = c.send(In {
+        seq: 1,
+        ack: 2,
+        flags: FIN_ACK,
+        ..In::seg()
+    });
     assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)], "gone");
 }
 
@@ -366,7 +528,12 @@ fn e22_orphan_fin_wait2_ends_after_tcp_fin_timeout() {
 fn e24_shutdown_rd_keeps_receiving_shutdown_wr_sends_fin() {
     let mut c = Conn::new();
     assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_RD), Ok(()));
-    c.send(1, 1, PSH_ACK, b"abc");
+    c.send(In {
+        seq: 1,
+        flags: PSH_ACK,
+        payload: b"abc",
+        ..In::seg()
+    });
     assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 8]), Ok(3), "queued data still reads");
     assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 8]), Ok(0));
     assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_WR), Ok(()));
@@ -420,19 +587,45 @@ fn e4_out_of_order_data_is_held_sacked_and_d_sacked() {
         (out[0].ack, out[0].sack.clone())
     };
     // A hole at 1..101: 101..201 and 301..401 wait, each SACKed at once, newest first.
-    assert_eq!(ack_of(c.send(101, 1, PSH_ACK, &[2; 100])), (1, vec![(101, 201)]));
     assert_eq!(
-        ack_of(c.send(301, 1, PSH_ACK, &[4; 100])),
+        ack_of(c.send(In {
+            seq: 101,
+            flags: PSH_ACK,
+            payload: &[2; 100],
+            ..In::seg()
+        })),
+        (1, vec![(101, 201)])
+    );
+    assert_eq!(
+        ack_of(c.send(In {
+            seq: 301,
+            flags: PSH_ACK,
+            payload: &[4; 100],
+            ..In::seg()
+        })),
         (1, vec![(301, 401), (101, 201)])
     );
     assert_eq!(c.count(Counter::TcpExtTCPOFOQueue), 2);
     // 1..201 fills the hole and repeats 101..201: D-SACK first, then what still waits.
     assert_eq!(
-        ack_of(c.send(1, 1, PSH_ACK, &[1; 200])),
+        ack_of(c.send(In {
+            seq: 1,
+            flags: PSH_ACK,
+            payload: &[1; 200],
+            ..In::seg()
+        })),
         (201, vec![(101, 201), (301, 401)])
     );
     // 201..301 fills the last hole: everything to 401, no block left.
-    assert_eq!(ack_of(c.send(201, 1, PSH_ACK, &[3; 100])), (401, vec![]));
+    assert_eq!(
+        ack_of(c.send(In {
+            seq: 201,
+            flags: PSH_ACK,
+            payload: &[3; 100],
+            ..In::seg()
+        })),
+        (401, vec![])
+    );
     let mut buf = [0u8; 500];
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(400));
     assert_eq!(
@@ -441,7 +634,15 @@ fn e4_out_of_order_data_is_held_sacked_and_d_sacked() {
         "held bytes in order"
     );
     // An old segment again: D-SACKed alone.
-    assert_eq!(ack_of(c.send(1, 1, PSH_ACK, &[1; 100])), (401, vec![(1, 101)]));
+    assert_eq!(
+        ack_of(c.send(In {
+            seq: 1,
+            flags: PSH_ACK,
+            payload: &[1; 100],
+            ..In::seg()
+        })),
+        (401, vec![(1, 101)])
+    );
 }
 
 /// `tcp_rcvbuf_grow` on out-of-order data (a child still in the accept queue does not grow:
@@ -460,9 +661,17 @@ fn out_of_order_data_grows_the_receive_buffer_unless_so_rcvbuf_fixed_it() {
     };
     let mut c = Conn::with_syn_options(sack);
     let before = rcvbuf(&mut c);
-    c.send(2001, 1, ACK, &[0; 1000]);
+    c.send(In {
+        seq: 2001,
+        payload: &[0; 1000],
+        ..In::seg()
+    });
     assert_eq!(rcvbuf(&mut c), before, "2 × 14600 + 3000 is still within it");
-    c.send(60001, 1, ACK, &[0; 1000]);
+    c.send(In {
+        seq: 60001,
+        payload: &[0; 1000],
+        ..In::seg()
+    });
     // tcp_rcvbuf_grow: (2 × rcvq_space + the span to 61001) as space = 2 × 90200.
     assert_eq!(rcvbuf(&mut c), 180_400, "tcp_rcvbuf_grow after accept()");
     // SO_RCVBUF fixes the buffer (SOCK_RCVBUF_LOCK).
@@ -470,6 +679,10 @@ fn out_of_order_data_grows_the_receive_buffer_unless_so_rcvbuf_fixed_it() {
     c.stack
         .setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &65536i32.to_ne_bytes())
         .unwrap();
-    c.send(60001, 1, ACK, &[0; 1000]);
+    c.send(In {
+        seq: 60001,
+        payload: &[0; 1000],
+        ..In::seg()
+    });
     assert_eq!(rcvbuf(&mut c), 131072);
 }
