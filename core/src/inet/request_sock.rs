@@ -15,11 +15,10 @@ use crate::base::timer_wheel::TimerId;
 use crate::inet::socket::SockId;
 use crate::inet::tuple::FourTuple;
 use crate::tcp::syncookies::CookieOptions;
+use crate::tcp::tcb::TCP_RTO_MAX;
 
 /// `TCP_TIMEOUT_INIT`: the first SYN-ACK retransmission timeout (L22).
 pub const TCP_TIMEOUT_INIT: Duration = Duration::from_secs(1);
-/// `TCP_RTO_MAX`: the longest retransmission timeout.
-pub const TCP_RTO_MAX: Duration = Duration::from_secs(120);
 
 /// A pending connection request, state `TCP_NEW_SYN_RECV` (L17).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,9 @@ pub const TCP_MSS_DEFAULT: u16 = 536;
 /// `TCP_MIN_MSS`: the smallest MSS (and TCP_MAXSEG) Linux uses.
 pub const TCP_MIN_MSS: u16 = 88;
 
+/// `TCP_RTO_MAX`: the longest retransmission timeout, of a SYN-ACK or of data.
+pub const TCP_RTO_MAX: Duration = Duration::from_secs(120);
+
 /// `TCP_INIT_CWND`: the initial congestion window, in segments (RFC 6928).
 pub const TCP_INIT_CWND: u32 = 10;
 

@@ -8,14 +8,12 @@ use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
-use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
+use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS, TCP_RTO_MAX};
 use crate::tcp::tcp_output::{send_control, tcp_transmit, tcp_write_xmit, TCP_PINGPONG_THRESH};
 use synq_wire::TcpFlags;
 
 /// `TCP_RTO_MIN`: the base of the retransmission give-up model (not the sysctl).
 const TCP_RTO_MIN: Duration = Duration::from_millis(200);
-/// `TCP_RTO_MAX`.
-const TCP_RTO_MAX: Duration = Duration::from_secs(120);
 
 /// `tcp_model_timeout`: how long `boundary` retransmissions take when the RTO starts at
 /// `rto_base` and doubles up to `TCP_RTO_MAX` (924.6 s for `tcp_retries2` = 15).
