@@ -24,6 +24,13 @@ fn client(i: u32) -> (Ipv4Addr, u16) {
     (addr, 1024 + (i % 60_000) as u16)
 }
 
+/// The `i` of [`client`]`(i)`, if `(addr, port)` is one.
+fn client_index(addr: Ipv4Addr, port: u16) -> Option<u32> {
+    let high = addr.to_bits().checked_sub(0x0a00_0001)?;
+    let low = port.checked_sub(1024).filter(|&p| p < 60_000)?;
+    high.checked_mul(60_000)?.checked_add(u32::from(low))
+}
+
 /// A datagram from `src` to SERVER:PORT.
 fn datagram(src: (Ipv4Addr, u16), seq: u32, ack: u32, flags: TcpFlags, options: TcpOptions) -> Vec<u8> {
     let seg = TcpRepr {
@@ -97,7 +104,9 @@ fn kernel_synacks(syncookies: u8, syns: Vec<Vec<u8>>) -> Result<(f64, usize), St
         synq_peer::ip(&["link", "set", "lo", "up"])?;
         let tun = synq_peer::Tun::create("tun0")?;
         synq_peer::ip(&["addr", "add", &format!("{SERVER}/16"), "dev", "tun0"])?;
-        synq_peer::ip(&["link", "set", "tun0", "up"])?;
+        // A queue that holds every SYN-ACK: with tun's default 500, a burst of answers
+        // overflows it and the kernel would be charged for drops that are not its listener's.
+        synq_peer::ip(&["link", "set", "tun0", "txqueuelen", &n.max(1000).to_string(), "up"])?;
         synq_peer::ip(&["route", "add", "10.0.0.0/8", "dev", "tun0"])?;
         let big = (n * 2).to_string();
         synq_peer::sysctl("net.core.somaxconn", &big);
@@ -108,31 +117,46 @@ fn kernel_synacks(syncookies: u8, syns: Vec<Vec<u8>>) -> Result<(f64, usize), St
             return Err(format!("kernel listener: {}", std::io::Error::last_os_error()));
         }
         let mut buf = [0u8; 2048];
+        // Each client counts once: a retransmitted SYN-ACK (after 1 s, while a long stream is
+        // still being written) neither counts again nor moves the end of the measurement.
+        let mut answered = vec![false; n];
         let mut synacks = 0;
-        let mut count = |len: usize, buf: &[u8]| {
-            // IPv4 header of 20 bytes, TCP flags at byte 13 of the segment.
-            if len >= 40 && buf[9] == ip_proto::TCP && buf[33] & 0x12 == 0x12 {
-                synacks += 1;
-            }
-        };
         let start = WallClock::now();
         let mut last = start;
+        let mut read = |timeout: Duration, synacks: &mut usize| -> bool {
+            let Some(len) = tun.read_timeout(&mut buf, timeout) else {
+                return false;
+            };
+            if first_answer(&mut answered, &buf[..len]) {
+                *synacks += 1;
+                last = WallClock::now();
+            }
+            true
+        };
         for batch in syns.chunks(64) {
             for d in batch {
                 tun.write(d)?;
             }
-            while let Some(len) = tun.read_timeout(&mut buf, Duration::ZERO) {
-                count(len, &buf);
-                last = WallClock::now();
-            }
+            while read(Duration::ZERO, &mut synacks) {}
         }
-        while let Some(len) = tun.read_timeout(&mut buf, Duration::from_millis(200)) {
-            count(len, &buf);
-            last = WallClock::now();
-        }
+        while synacks < n && read(Duration::from_millis(200), &mut synacks) {}
         drop(l);
         Ok((n as f64 / last.duration_since(start).as_secs_f64(), synacks))
     })?
+}
+
+/// Whether `d` is a SYN-ACK to a client not answered before (and marks it answered).
+fn first_answer(answered: &mut [bool], d: &[u8]) -> bool {
+    // IPv4 header of 20 bytes: destination at 16..20, TCP destination port at 22..24, flags
+    // at 33.
+    if d.len() < 40 || d[9] != ip_proto::TCP || d[33] & 0x12 != 0x12 {
+        return false;
+    }
+    let dst = Ipv4Addr::new(d[16], d[17], d[18], d[19]);
+    let port = u16::from_be_bytes([d[22], d[23]]);
+    client_index(dst, port)
+        .and_then(|i| answered.get_mut(i as usize))
+        .is_some_and(|seen| !std::mem::replace(seen, true))
 }
 
 /// Resident set size of this process, bytes.
@@ -316,4 +340,35 @@ pub fn listen(syns: u32, handshakes: u32, runs: usize) -> Result<(), String> {
         bytes / u64::from(n)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_client_counts_once() {
+        for i in [0, 1, 59_999, 60_000, 199_999] {
+            let (addr, port) = client(i);
+            assert_eq!(client_index(addr, port), Some(i));
+        }
+        assert_eq!(client_index(SERVER, PORT), None, "not a client");
+        // A SYN-ACK from SERVER:PORT to client 7, as the kernel sends it.
+        let seg = TcpRepr {
+            src_port: PORT,
+            dst_port: client(7).1,
+            seq: 1,
+            ack: 2,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let synack = seg.to_ipv4_datagram(SERVER, client(7).0).unwrap();
+        let mut answered = vec![false; 10];
+        assert!(first_answer(&mut answered, &synack));
+        assert!(!first_answer(&mut answered, &synack), "a retransmission");
+        assert!(!first_answer(&mut answered, &synack[..30]), "too short");
+    }
 }
