@@ -66,6 +66,15 @@ impl IsnSecrets {
         hash.wrapping_add((now.as_nanos() >> 6) as u32)
     }
 
+    /// Linux's `secure_ipv4_port_ephemeral`: where connect()'s port search starts for this
+    /// destination (rule C11). The clock term (`jiffies / (10 * HZ)`) moves the start for a
+    /// given (saddr, daddr, dport) every 10 s.
+    pub fn secure_ipv4_port_ephemeral(&self, saddr: Ipv4Addr, daddr: Ipv4Addr, dport: u16, now: Instant) -> u64 {
+        let period = (now.as_nanos() / 10_000_000_000) as u32;
+        self.net_secret
+            .hash_words(&[saddr.to_bits(), daddr.to_bits(), u32::from(dport), period])
+    }
+
     /// Linux's `secure_tcp_ts_off`: the per-(saddr, daddr) offset added to our TSval when
     /// `tcp_timestamps` is 1; 0 for any other value (2 = timestamps without offset).
     pub fn secure_tcp_ts_off(&self, tcp_timestamps: u8, saddr: Ipv4Addr, daddr: Ipv4Addr) -> u32 {
@@ -99,6 +108,17 @@ mod tests {
         // One second later the same 4-tuple's ISN is 10^9 / 64 further on.
         let later = s.secure_tcp_seq(A, B, 40000, 80, t0 + core::time::Duration::from_secs(1));
         assert_eq!(later.wrapping_sub(isn), 15_625_000);
+    }
+
+    #[test]
+    fn c11_port_offset_is_keyed_per_destination_and_changes_every_10_s() {
+        let s = IsnSecrets::random(&mut Rng::seed_from_u64(4));
+        let t0 = Instant::from_secs(20);
+        let o = s.secure_ipv4_port_ephemeral(A, B, 80, t0);
+        assert_eq!(o, s.secure_ipv4_port_ephemeral(A, B, 80, Instant::from_secs(29)));
+        assert_ne!(o, s.secure_ipv4_port_ephemeral(A, B, 80, Instant::from_secs(30)));
+        assert_ne!(o, s.secure_ipv4_port_ephemeral(A, B, 81, t0));
+        assert_ne!(o, s.secure_ipv4_port_ephemeral(B, A, 80, t0));
     }
 
     #[test]
