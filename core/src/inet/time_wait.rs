@@ -28,6 +28,9 @@ pub struct TwConn {
     pub ts_off: u32,
     /// When an out-of-window ACK last went out, ms (`tw_last_oow_ack_time`); 0 = never.
     pub last_oow_ack_ms: u32,
+    /// When the entry was made, ms of `tcp_clock_ms` (`tw_entry_stamp`): connect() may
+    /// recycle it only `tcp_tw_reuse_delay` later (rule C16).
+    pub entry_ms: u32,
     /// The expiry timer (`tw_timer`).
     pub timer: Option<TimerId>,
 }

@@ -13,7 +13,7 @@ pub mod sack;
 pub mod syncookies;
 pub mod tcb;
 pub(crate) mod tcp_input;
-pub(crate) mod tcp_ipv4;
+pub mod tcp_ipv4;
 pub(crate) mod tcp_minisocks;
 pub(crate) mod tcp_output;
 pub mod tcp_timer;

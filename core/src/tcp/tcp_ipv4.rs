@@ -7,6 +7,7 @@ use crate::base::time::Instant;
 use crate::inet::ehash::EhashEntry;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::socket::SockId;
+use crate::inet::time_wait::TimeWaitSock;
 use crate::inet::tuple::FourTuple;
 use crate::ip::input::drop_malformed;
 use crate::tcp::ctx::{Ctx, Tables};
@@ -58,4 +59,112 @@ fn listener_for(listening: &ListeningHash, tuple: &FourTuple) -> Option<SockId> 
     [tuple.local_addr, Ipv4Addr::UNSPECIFIED]
         .iter()
         .find_map(|&a| listening.lookup(a, tuple))
+}
+
+/// What a connection that takes over a TIME_WAIT 4-tuple inherits (rule C16.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwReuse {
+    /// The new connection's ISN (`write_seq`): past everything the old one could have sent.
+    pub write_seq: u32,
+    /// The peer's latest TSval, echoed in the SYN (`ts_recent`).
+    pub ts_recent: u32,
+}
+
+/// `tcp_twsk_unique` (rule C16): may connect() take over the 4-tuple of TIME_WAIT entry `tw`?
+/// Only if the old connection used timestamps (PAWS then tells old segments from new), and
+/// either the port was the socket's own (`fixed_port`: `twp == NULL`, rule C9) or
+/// `tcp_tw_reuse` allows it (2: only when either address is loopback) and the entry is older
+/// than `tcp_tw_reuse_delay` ms.
+pub fn tcp_twsk_unique(
+    tw: &TimeWaitSock,
+    fixed_port: bool,
+    tw_reuse: u8,
+    reuse_delay_ms: u32,
+    now_ms: u32,
+) -> Option<TwReuse> {
+    let loopback = tw.local.ip().is_loopback() || tw.remote.ip().is_loopback();
+    let reuse = tw_reuse == 1 || (tw_reuse == 2 && loopback);
+    let aged = now_ms.wrapping_sub(tw.conn.entry_ms) as i32 > reuse_delay_ms as i32;
+    if !tw.conn.tstamp_ok || !(fixed_port || (reuse && aged)) {
+        return None;
+    }
+    let write_seq = match tw.conn.snd_nxt.wrapping_add(65535 + 2) {
+        0 => 1,
+        seq => seq,
+    };
+    Some(TwReuse {
+        write_seq,
+        ts_recent: tw.conn.ts_recent,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inet::time_wait::TwConn;
+    use std::net::SocketAddrV4;
+
+    fn tw(local: Ipv4Addr, remote: Ipv4Addr, tstamp_ok: bool) -> TimeWaitSock {
+        TimeWaitSock {
+            local: SocketAddrV4::new(local, 40000),
+            remote: SocketAddrV4::new(remote, 80),
+            reuse_addr: false,
+            reuse_port: false,
+            uid: 0,
+            conn: TwConn {
+                snd_nxt: 5000,
+                tstamp_ok,
+                ts_recent: 777,
+                entry_ms: 10_000,
+                ..TwConn::default()
+            },
+        }
+    }
+
+    const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+    #[test]
+    fn c16_reuse_2_recycles_a_loopback_entry_strictly_after_the_delay() {
+        let t = tw(LO, LO, true);
+        assert_eq!(tcp_twsk_unique(&t, false, 2, 1000, 10_900), None, "0.9 s");
+        assert_eq!(tcp_twsk_unique(&t, false, 2, 1000, 11_000), None, "exactly the delay");
+        assert_eq!(
+            tcp_twsk_unique(&t, false, 2, 1000, 11_001),
+            Some(TwReuse {
+                write_seq: 5000 + 65537,
+                ts_recent: 777
+            })
+        );
+        assert_eq!(tcp_twsk_unique(&t, false, 2, 3000, 12_900), None, "a longer delay");
+        assert!(tcp_twsk_unique(&t, false, 2, 3000, 13_100).is_some());
+    }
+
+    #[test]
+    fn c16_reuse_2_never_recycles_between_other_addresses_reuse_1_does() {
+        let t = tw(A, B, true);
+        assert_eq!(tcp_twsk_unique(&t, false, 2, 1000, 14_000), None);
+        assert!(tcp_twsk_unique(&t, false, 1, 1000, 11_100).is_some());
+        assert_eq!(
+            tcp_twsk_unique(&tw(LO, LO, true), false, 0, 1000, 14_000),
+            None,
+            "reuse 0"
+        );
+    }
+
+    #[test]
+    fn c16_without_timestamps_never_with_a_fixed_port_always() {
+        assert_eq!(tcp_twsk_unique(&tw(LO, LO, false), false, 1, 1000, 20_000), None);
+        assert_eq!(tcp_twsk_unique(&tw(LO, LO, false), true, 1, 1000, 20_000), None);
+        // The socket's own port (rule C9): no reuse setting or delay asked.
+        assert!(tcp_twsk_unique(&tw(A, B, true), true, 0, 1000, 10_010).is_some());
+    }
+
+    #[test]
+    fn c16_write_seq_skips_zero() {
+        let mut t = tw(LO, LO, true);
+        t.conn.snd_nxt = 0u32.wrapping_sub(65537);
+        assert_eq!(tcp_twsk_unique(&t, true, 0, 1000, 0).map(|r| r.write_seq), Some(1));
+    }
 }

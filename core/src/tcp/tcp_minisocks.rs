@@ -400,6 +400,7 @@ pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, sk:
             ts_recent: tcb.ts_recent,
             ts_off: tcb.ts_off,
             last_oow_ack_ms: 0,
+            entry_ms: tcp_clock_ms(now),
             timer: None,
         },
     };
