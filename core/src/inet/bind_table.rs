@@ -1,4 +1,4 @@
-//! The bind table: Linux's `bhash` (one [`PortBucket`] per port, `inet_bind_bucket`) and
+//! The bind table: Linux's `bhash` (one `PortBucket` per port, `inet_bind_bucket`) and
 //! `bhash2` (one owner list per port and local address, `inet_bind2_bucket`), with the
 //! conflict rules of `inet_csk_get_port` / `inet_csk_bind_conflict` and the ephemeral search
 //! of `inet_csk_find_open_port` (spec rules B11–B18).
@@ -75,6 +75,20 @@ struct PortBucket {
     /// `FASTREUSEPORT_STRICT`, `None` when 0. Through bind()/listen() it is never
     /// `FASTREUSEPORT_ANY`.
     fast_reuseport: Option<(u32, Ipv4Addr)>,
+    /// Made by connect()'s port search and never joined by bind() (Linux's `fastreuse` and
+    /// `fastreuseport` both -1): only such a port may be shared by another connect() (C13).
+    by_connect: bool,
+}
+
+/// What a port's bucket says to connect()'s port search (rule C13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortUse {
+    /// No owner: the port is free.
+    Free,
+    /// Held only through connect(): usable if the 4-tuple is unique.
+    Connect,
+    /// Held through bind(): never chosen automatically.
+    Bind,
 }
 
 /// The bind table of one stack.
@@ -234,6 +248,7 @@ impl BindTable {
             self.insert(port, binder.addr, binder.owner);
         }
         let bucket = self.ports.get_mut(&port).expect("linked above");
+        bucket.by_connect = false;
         if !binder.view.reuse_port {
             bucket.fast_reuseport = None;
         } else if !Self::reuseport_match(bucket, binder) {
@@ -266,6 +281,25 @@ impl BindTable {
             self.used_wildcard.insert(port);
         } else {
             self.used_at.entry(addr).or_default().insert(port);
+        }
+    }
+
+    /// How `port` is held, for connect()'s port search (rule C13).
+    pub fn port_use(&self, port: u16) -> PortUse {
+        match self.ports.get(&port) {
+            None => PortUse::Free,
+            Some(b) if b.by_connect => PortUse::Connect,
+            Some(_) => PortUse::Bind,
+        }
+    }
+
+    /// Links a connecting socket at the port its search chose (`inet_bind_bucket_create` with
+    /// `fastreuse = fastreuseport = -1` when the port was free, then `inet_bind_hash`).
+    pub fn insert_connect(&mut self, port: u16, addr: Ipv4Addr, owner: Owner) {
+        let fresh = !self.ports.contains_key(&port);
+        self.insert(port, addr, owner);
+        if fresh {
+            self.ports.get_mut(&port).expect("linked above").by_connect = true;
         }
     }
 

@@ -10,7 +10,11 @@
 
 use crate::base::errno::Errno;
 use crate::base::rng::Rng;
+use crate::inet::ehash::{Ehash, EhashEntry};
 use crate::inet::port_bitmap::PortBitmap;
+use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TimeWaitTable};
+use crate::inet::tuple::FourTuple;
+use crate::tcp::tcp_ipv4::TwReuse;
 
 /// `INET_TABLE_PERTURB_SIZE`: `1 << CONFIG_INET_TABLE_PERTURB_ORDER` (order 16).
 pub const INET_TABLE_PERTURB_SIZE: usize = 1 << 16;
@@ -99,9 +103,35 @@ pub fn inet_hash_connect_port(
     }
 }
 
+/// `__inet_check_established` (rule C14): is `tuple` free for a new connection? Any live
+/// connection or request on it says no; a TIME_WAIT entry says what `twsk_unique`
+/// (`tcp_twsk_unique`, rule C16) decides of it: `Ok(Some(..))` names the entry to recycle and
+/// what the new connection inherits.
+pub fn inet_check_established(
+    ehash: &Ehash,
+    time_waits: &TimeWaitTable,
+    tuple: &FourTuple,
+    twsk_unique: impl FnOnce(&TimeWaitSock) -> Option<TwReuse>,
+) -> Result<Option<(TimeWaitId, TwReuse)>, Errno> {
+    match ehash.lookup(tuple) {
+        None => Ok(None),
+        Some(EhashEntry::TimeWait(id)) => time_waits
+            .get(id)
+            .and_then(twsk_unique)
+            .map(|reuse| Some((id, reuse)))
+            .ok_or(Errno::EADDRNOTAVAIL),
+        Some(EhashEntry::Socket(_) | EhashEntry::Request(_)) => Err(Errno::EADDRNOTAVAIL),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inet::bind_table::{BindTable, Owner, PortUse};
+    use crate::inet::socket::SockId;
+    use crate::inet::time_wait::TwConn;
+    use crate::inet::tuple::TupleHashBuilder;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     const DEFAULT: PortRange = PortRange {
         low: 32768,
@@ -218,5 +248,109 @@ mod tests {
         assert_eq!(r, Err(Errno::EADDRNOTAVAIL));
         tried.sort();
         assert_eq!(tried, [40000, 40001, 40002, 40003], "each port asked once");
+    }
+
+    const HERE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const THERE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+    fn tuple(port: u16, dport: u16) -> FourTuple {
+        FourTuple {
+            local_addr: HERE,
+            local_port: port,
+            remote_port: dport,
+            remote_addr: THERE,
+        }
+    }
+
+    /// The C13 decision over real tables, as connect() will ask it: a bind()-held port is
+    /// skipped, a free one taken, a connect()-held one shared if the 4-tuple is unique.
+    fn connect_to(
+        dport: u16,
+        bt: &mut BindTable,
+        ehash: &mut Ehash,
+        tws: &TimeWaitTable,
+        sk: u32,
+        rng: &mut Rng,
+    ) -> Result<u16, Errno> {
+        let r = range(40000, 40003);
+        let mut perturb = PortPerturb::default();
+        let port = inet_hash_connect_port(r, 0, &mut perturb, &PortBitmap::default(), rng, |p| {
+            match bt.port_use(p) {
+                PortUse::Free => true,
+                PortUse::Bind => false,
+                PortUse::Connect => inet_check_established(ehash, tws, &tuple(p, dport), |_| None).is_ok(),
+            }
+        })?;
+        let owner = Owner::Socket(SockId::from_index(sk));
+        bt.insert_connect(port, HERE, owner);
+        ehash.insert(tuple(port, dport), EhashEntry::Socket(SockId::from_index(sk)));
+        Ok(port)
+    }
+
+    #[test]
+    fn c13_a_port_held_by_bind_is_skipped_connect_ports_are_shared_across_destinations() {
+        let mut bt = BindTable::default();
+        let mut ehash = Ehash::with_hasher(TupleHashBuilder::with_key(1, 2));
+        let tws = TimeWaitTable::default();
+        let mut rng = Rng::seed_from_u64(7);
+        // 40000 bound (not listening) at another address.
+        bt.insert(
+            40000,
+            Ipv4Addr::new(192, 0, 2, 99),
+            Owner::Socket(SockId::from_index(99)),
+        );
+        assert_eq!(bt.port_use(40000), PortUse::Bind);
+        let mut first = Vec::new();
+        for sk in 0..3 {
+            first.push(connect_to(80, &mut bt, &mut ehash, &tws, sk, &mut rng).unwrap());
+        }
+        first.sort();
+        assert_eq!(first, [40001, 40002, 40003]);
+        assert_eq!(bt.port_use(40002), PortUse::Connect);
+        assert_eq!(
+            connect_to(80, &mut bt, &mut ehash, &tws, 3, &mut rng),
+            Err(Errno::EADDRNOTAVAIL)
+        );
+        // Another destination port: the same three ports again, each 4-tuple unique.
+        let mut second: Vec<u16> = (4..7)
+            .map(|sk| connect_to(81, &mut bt, &mut ehash, &tws, sk, &mut rng).unwrap())
+            .collect();
+        second.sort();
+        assert_eq!(second, first);
+    }
+
+    #[test]
+    fn c14_time_wait_on_the_tuple_is_unique_only_if_tcp_twsk_unique_says_so() {
+        let mut ehash = Ehash::with_hasher(TupleHashBuilder::with_key(3, 4));
+        let mut tws = TimeWaitTable::default();
+        let t = tuple(40000, 80);
+        assert_eq!(inet_check_established(&ehash, &tws, &t, |_| None), Ok(None), "free");
+        let id = tws.insert(TimeWaitSock {
+            local: SocketAddrV4::new(HERE, 40000),
+            remote: SocketAddrV4::new(THERE, 80),
+            reuse_addr: false,
+            reuse_port: false,
+            uid: 0,
+            conn: TwConn::default(),
+        });
+        ehash.insert(t, EhashEntry::TimeWait(id));
+        assert_eq!(
+            inet_check_established(&ehash, &tws, &t, |_| None),
+            Err(Errno::EADDRNOTAVAIL)
+        );
+        let reuse = TwReuse {
+            write_seq: 9,
+            ts_recent: 8,
+        };
+        assert_eq!(
+            inet_check_established(&ehash, &tws, &t, |_| Some(reuse)),
+            Ok(Some((id, reuse)))
+        );
+        ehash.replace(t, EhashEntry::Socket(SockId::from_index(1)));
+        assert_eq!(
+            inet_check_established(&ehash, &tws, &t, |_| Some(reuse)),
+            Err(Errno::EADDRNOTAVAIL),
+            "a live connection"
+        );
     }
 }
