@@ -1,6 +1,7 @@
 //! TCP: the control block, input by state (`tcp_input`, `tcp_minisocks`), output, timers,
-//! the passive open (`tcp_conn_request`, SYN cookies), the user calls (`tcp.c`: send, receive,
-//! close, shutdown, poll), SACK and the out-of-order queue.
+//! the passive open (`tcp_conn_request`, SYN cookies), the active open's SYN
+//! (`tcp_connect_init`), the user calls (`tcp.c`: send, receive, close, shutdown, poll), SACK
+//! and the out-of-order queue.
 
 pub mod calls;
 pub mod cong;
@@ -12,6 +13,7 @@ pub mod ofo_queue;
 pub mod sack;
 pub mod syncookies;
 pub mod tcb;
+pub mod tcp_connect;
 pub(crate) mod tcp_input;
 pub mod tcp_ipv4;
 pub(crate) mod tcp_minisocks;
