@@ -277,6 +277,61 @@ fn b16_reuseaddr_prefers_the_lower_half() {
     }
 }
 
+/// Binds `n` sockets to port 0 with IP_LOCAL_PORT_RANGE `range` (0: unset); their ports.
+fn bind_zero_with_range(s: &mut Stack, range: u32, n: usize) -> Result<Vec<u16>, Errno> {
+    (0..n)
+        .map(|_| {
+            let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+            s.setsockopt(fd, SOL_IP, IP_LOCAL_PORT_RANGE, &range.to_ne_bytes())?;
+            s.bind(fd, sa(W, 0))?;
+            Ok(s.getsockname(fd).unwrap().port())
+        })
+        .collect()
+}
+
+#[test]
+fn b16_ip_local_port_range_narrows_bind_zero_within_the_sysctl_range() {
+    // As measured on Linux 6.18 (sysctl range 40000-40199): a socket bound inside takes each
+    // of its ten ports, then EADDRINUSE; a bound outside the sysctl range is ignored.
+    let mut s = stack();
+    s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40199").unwrap();
+    let mut ports = bind_zero_with_range(&mut s, 30000 | 40009 << 16, 10).unwrap();
+    ports.sort_unstable();
+    assert_eq!(ports, (40000..=40009).collect::<Vec<_>>());
+    assert_eq!(
+        bind_zero_with_range(&mut s, 40000 | 40009 << 16, 1),
+        Err(Errno::EADDRINUSE)
+    );
+    let mut s = stack();
+    s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40199").unwrap();
+    let ports = bind_zero_with_range(&mut s, 30000 | 30010 << 16, 200).unwrap();
+    assert_eq!(ports.iter().min(), Some(&40000));
+    assert_eq!(ports.iter().max(), Some(&40199), "both bounds outside: the whole range");
+}
+
+#[test]
+fn b16_ip_local_port_range_is_a_u32_with_low_not_above_high() {
+    let mut s = stack();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(int(&mut s, fd, SOL_IP, IP_LOCAL_PORT_RANGE), 0, "unset");
+    let set = |s: &mut Stack, v: &[u8]| s.setsockopt(fd, SOL_IP, IP_LOCAL_PORT_RANGE, v);
+    assert_eq!(set(&mut s, &(40009u32 | 40000 << 16).to_ne_bytes()), Err(Errno::EINVAL));
+    assert_eq!(set(&mut s, &[5, 0]), Err(Errno::EINVAL), "two bytes");
+    assert_eq!(set(&mut s, &[5]), Err(Errno::EINVAL), "one byte");
+    assert_eq!(set(&mut s, &[0; 8]), Err(Errno::EINVAL), "eight bytes");
+    // A bound of 0 is no bound: any other value goes.
+    assert_eq!(set(&mut s, &(40000u32 << 16).to_ne_bytes()), Ok(()));
+    assert_eq!(set(&mut s, &(40000u32 | 40009 << 16).to_ne_bytes()), Ok(()));
+    assert_eq!(
+        int(&mut s, fd, SOL_IP, IP_LOCAL_PORT_RANGE),
+        (40000u32 | 40009 << 16) as i32
+    );
+    // One byte out: the value's low byte, as Linux copies it.
+    let mut b = [0u8; 1];
+    assert_eq!(s.getsockopt(fd, SOL_IP, IP_LOCAL_PORT_RANGE, &mut b), Ok(1));
+    assert_eq!(b, [0x40]);
+}
+
 #[test]
 fn b16_other_parity_then_exhaustion() {
     let mut s = stack();

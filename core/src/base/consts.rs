@@ -59,6 +59,8 @@ pub const SO_DOMAIN: i32 = 39;
 pub const IP_FREEBIND: i32 = 15;
 /// `IP_BIND_ADDRESS_NO_PORT`
 pub const IP_BIND_ADDRESS_NO_PORT: i32 = 24;
+/// `IP_LOCAL_PORT_RANGE`: a socket's own ephemeral range, `low | high << 16`.
+pub const IP_LOCAL_PORT_RANGE: i32 = 51;
 /// `AF_UNSPEC`
 pub const AF_UNSPEC: i32 = 0;
 /// `TCP_NODELAY`

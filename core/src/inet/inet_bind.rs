@@ -7,6 +7,7 @@ use crate::base::errno::Errno;
 use crate::base::rng::Rng;
 use crate::base::sysctl::Sysctl;
 use crate::inet::bind_table::{BindTable, Binder, Owner, OwnerState, OwnerView};
+use crate::inet::inet_hashtables::inet_sk_get_local_port_range;
 use crate::inet::socket::{SockId, SocketTable, TcpState};
 use crate::inet::time_wait::TimeWaitTable;
 use std::net::SocketAddrV4;
@@ -78,9 +79,10 @@ pub(crate) fn inet_csk_get_port(
         bind_table.get_port(port, &binder, &view)?;
         return Ok(port);
     }
+    let range = inet_sk_get_local_port_range(sysctl.ip_local_port_range, socket.options.local_port_range);
     let found = bind_table.find_open_port(
         &binder,
-        sysctl.ip_local_port_range,
+        (range.low, range.high),
         &sysctl.ip_local_reserved_ports,
         sysctl.ip_autobind_reuse != 0,
         rng,

@@ -49,6 +49,25 @@ pub struct PortRange {
     pub local_ports: bool,
 }
 
+/// `inet_sk_get_local_port_range`: `ip_local_port_range`, each bound replaced by the socket's
+/// `IP_LOCAL_PORT_RANGE` bound when that lies inside it (rules B16, C10).
+pub fn inet_sk_get_local_port_range((low, high): (u16, u16), local_port_range: u32) -> PortRange {
+    if local_port_range == 0 {
+        return PortRange {
+            low,
+            high,
+            local_ports: false,
+        };
+    }
+    let (sk_low, sk_high) = (local_port_range as u16, (local_port_range >> 16) as u16);
+    let inside = |p: u16| (low..=high).contains(&p);
+    PortRange {
+        low: if inside(sk_low) { sk_low } else { low },
+        high: if inside(sk_high) { sk_high } else { high },
+        local_ports: true,
+    }
+}
+
 /// `__inet_hash_connect`'s search for a socket without a port (rules C10–C12, C15): the first
 /// candidate for which `take` returns true (it was free, or its 4-tuple unique, and is now the
 /// socket's: rules C13–C14), else `EADDRNOTAVAIL`. `port_offset` is
@@ -161,6 +180,31 @@ mod tests {
                 Err(e) => return (got, e),
             }
         }
+    }
+
+    #[test]
+    fn c10_ip_local_port_range_bounds_apply_only_inside_the_sysctl_range() {
+        let sysctl = (40000, 40199);
+        let r = |lo: u32, hi: u32| inet_sk_get_local_port_range(sysctl, lo | hi << 16);
+        assert_eq!(
+            inet_sk_get_local_port_range(sysctl, 0),
+            PortRange {
+                low: 40000,
+                high: 40199,
+                local_ports: false
+            }
+        );
+        assert_eq!(
+            r(30000, 40009),
+            PortRange {
+                low: 40000,
+                high: 40009,
+                local_ports: true
+            }
+        );
+        assert_eq!((r(30000, 30010).low, r(30000, 30010).high), (40000, 40199));
+        assert!(r(30000, 30010).local_ports, "still one pass, step 1");
+        assert_eq!((r(40100, 0).low, r(40100, 0).high), (40100, 40199));
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct SocketOptions {
     pub freebind: bool,
     /// `IP_BIND_ADDRESS_NO_PORT`: bind() with port 0 records the address only (rule B17).
     pub bind_address_no_port: bool,
+    /// `IP_LOCAL_PORT_RANGE` (`inet->local_port_range`): `low | high << 16`, 0 when unset.
+    pub local_port_range: u32,
 }
 
 /// Who owns a socket: the uid SO_REUSEPORT compares (rule B21) and whether the owner may

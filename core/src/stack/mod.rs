@@ -341,6 +341,19 @@ impl Stack {
             socket.options.linger = (onoff != 0).then_some(secs.max(0) as u32);
             return Ok(());
         }
+        if (level, name) == (SOL_IP, IP_LOCAL_PORT_RANGE) {
+            // do_ip_setsockopt: exactly a u32; a bound of 0 leaves the sysctl's.
+            let [a, b, c, d] = *value else {
+                return Err(Errno::EINVAL);
+            };
+            let range = u32::from_ne_bytes([a, b, c, d]);
+            let (low, high) = (range & 0xffff, range >> 16);
+            if low != 0 && high != 0 && low > high {
+                return Err(Errno::EINVAL);
+            }
+            socket.options.local_port_range = range;
+            return Ok(());
+        }
         let ip_level = level == SOL_IP;
         let val = match (value.len(), ip_level) {
             (4.., _) => i32::from_ne_bytes([value[0], value[1], value[2], value[3]]),
@@ -427,6 +440,7 @@ impl Stack {
             (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(socket.defer_accept),
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
+            (SOL_IP, IP_LOCAL_PORT_RANGE) => o.local_port_range as i32,
             _ => return Err(Errno::ENOPROTOOPT),
         };
         if level == SOL_IP && !out.is_empty() && out.len() < 4 && (0..=255).contains(&value) {
