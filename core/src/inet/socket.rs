@@ -60,7 +60,7 @@ pub struct SocketOptions {
     pub sndbuf_locked: bool,
     /// `TCP_MAXSEG` (`rx_opt.user_mss`), 0 when unset.
     pub user_mss: u16,
-    /// `TCP_SYNCNT` (`icsk_syn_retries`), 0 when unset.
+    /// `TCP_SYNCNT` (`icsk_syn_retries`), 0 when unset (rule C26).
     pub syn_retries: u8,
     /// `SO_REUSEADDR`
     pub reuse_addr: bool,

@@ -16,24 +16,11 @@ use crate::tcp::ctx::{Ctx, Tables, Timer};
 use crate::tcp::initial_window::{tcp_full_space, tcp_select_initial_window, TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
 use crate::tcp::syncookies::{cookie_init_timestamp, cookie_timestamp_decode, CookieOptions};
 use crate::tcp::tcb::TCP_MSS_DEFAULT;
+use crate::tcp::tcp_connect::advmss;
 use crate::tcp::tcp_minisocks::{
     child_process, drop_request, request_listener_alive, rtx_synack, send_synack, syn_recv_sock,
 };
 use crate::tcp::tcp_output::reply_reset;
-
-/// IPv4 and TCP headers without options: the route's advertised MSS is the MTU less these.
-const IP_TCP_HEADERS: u16 = 40;
-
-/// Our MSS for a connection of a socket with TCP_MAXSEG `user_mss` (`tcp_mss_clamp` of
-/// `dst_metric_advmss`: MTU less 40).
-pub(crate) fn advmss(mtu: u16, user_mss: u16) -> u16 {
-    let route = mtu.saturating_sub(IP_TCP_HEADERS);
-    if user_mss != 0 {
-        route.min(user_mss)
-    } else {
-        route
-    }
-}
 
 /// `tcp_v4_do_rcv` and `tcp_rcv_state_process` for a socket in `TCP_LISTEN` (L11, L12): a
 /// non-SYN ACK may be a SYN-cookie ACK; otherwise an ACK (also SYN-ACK) gets a reset, a

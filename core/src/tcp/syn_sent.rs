@@ -3,8 +3,83 @@
 //! its retransmission schedule ([`SynRetransmit`], rules C25–C27).
 
 use crate::base::seq::{between, SeqNum};
-use crate::tcp::tcp_timer::SynRetransmit;
+use crate::base::time::Duration;
+use crate::tcp::tcp_connect::ConnectInit;
 use synq_wire::TcpRepr;
+
+/// `tcp_model_timeout`: how long `boundary` retransmissions take when the RTO starts at
+/// `rto_base` and doubles up to `rto_max` (924.6 s for `tcp_retries2` = 15 and 120 s).
+pub fn tcp_model_timeout(boundary: u32, rto_base: Duration, rto_max: Duration) -> Duration {
+    let thresh = (rto_max.as_micros() / rto_base.as_micros().max(1)).max(1).ilog2();
+    if boundary <= thresh {
+        rto_base * ((2u32 << boundary) - 1)
+    } else {
+        rto_base * ((2u32 << thresh) - 1) + rto_max * (boundary - thresh)
+    }
+}
+
+/// The SYN_SENT side of `tcp_retransmit_timer` and `tcp_write_timeout` (rules C25–C27): a
+/// value a test can step. It counts the SYN's retransmissions (`icsk_retransmits`,
+/// `total_rto`) and holds the RTO; [`SynRetransmit::fire`] says, each time the timer fires,
+/// whether to give up or to resend and when to fire next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynRetransmit {
+    /// SYNs resent so far.
+    pub retransmits: u32,
+    /// The current RTO (`icsk_rto`), `TCP_TIMEOUT_INIT` at first.
+    pub rto: Duration,
+}
+
+/// What bounds a connect attempt: the sysctls and the socket's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynLimits {
+    /// `TCP_SYNCNT` if set, else `tcp_syn_retries` (`retry_until`).
+    pub retry_until: u32,
+    /// `tcp_syn_linear_timeouts`: resends at the initial RTO before it doubles.
+    pub linear_timeouts: u32,
+    /// `TCP_USER_TIMEOUT`; zero if unset.
+    pub user_timeout: Duration,
+    /// `tcp_rto_max_ms`.
+    pub rto_max: Duration,
+}
+
+impl SynRetransmit {
+    /// At the first SYN (`tcp_connect_init`): no resend yet, the RTO at `TCP_TIMEOUT_INIT`.
+    pub fn new(rto: Duration) -> SynRetransmit {
+        SynRetransmit { retransmits: 0, rto }
+    }
+
+    /// The timer fired `elapsed` after the first SYN: `None` to give up (`tcp_write_err`),
+    /// else resend the SYN and fire again after the returned delay. The attempt ends when the
+    /// resends reach `retry_until + linear_timeouts`, or after at least one resend, when
+    /// `elapsed` reaches the user timeout or, without one, `tcp_model_timeout(retry_until)`
+    /// from a 1 s base (`retransmits_timed_out`). The first `linear_timeouts` resends keep the
+    /// RTO, the later ones double it up to `rto_max`; the next wait never runs past the user
+    /// timeout (`tcp_clamp_rto_to_user_timeout`).
+    pub fn fire(&mut self, elapsed: Duration, limits: &SynLimits, rto_base: Duration) -> Option<Duration> {
+        if self.retransmits >= limits.retry_until + limits.linear_timeouts {
+            return None;
+        }
+        let timeout = if limits.user_timeout.is_zero() {
+            tcp_model_timeout(limits.retry_until, rto_base, limits.rto_max)
+        } else {
+            limits.user_timeout
+        };
+        if self.retransmits > 0 && elapsed >= timeout {
+            return None;
+        }
+        self.retransmits += 1;
+        if self.retransmits > limits.linear_timeouts {
+            self.rto = (self.rto * 2).min(limits.rto_max);
+        }
+        if limits.user_timeout.is_zero() {
+            return Some(self.rto);
+        }
+        // Past the user timeout the timer fires at once (one jiffy).
+        let remaining = limits.user_timeout.saturating_sub(elapsed);
+        Some(self.rto.min(remaining).max(Duration::from_millis(1)))
+    }
+}
 
 /// A socket in SYN_SENT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +94,8 @@ pub struct SynSent {
     pub ts_recent: Option<u32>,
     /// The SYN's resends and RTO.
     pub retransmit: SynRetransmit,
+    /// What the SYN offers (each resend is the same SYN).
+    pub init: ConnectInit,
 }
 
 /// What a segment does to a socket in SYN_SENT.
@@ -93,7 +170,9 @@ impl SynSent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::time::Duration;
+    use crate::base::sysctl::Sysctl;
+    use crate::tcp::tcb::TCP_RTO_MAX;
+    use crate::tcp::tcp_connect::tcp_connect_init;
     use synq_wire::{TcpFlags, TcpOptions, Timestamp};
 
     const ISS: u32 = 1_000_000;
@@ -105,6 +184,7 @@ mod tests {
             ts_off: 700,
             ts_recent: None,
             retransmit: SynRetransmit::new(Duration::from_secs(1)),
+            init: tcp_connect_init(&Sysctl::default(), 1500, 0, (131072, false), false),
         }
     }
 
@@ -226,5 +306,90 @@ mod tests {
             c.on_segment(&with_ts(seg(TcpFlags::SYN, 0), 500, 0), 5_010),
             SynSentInput::SimultaneousOpen
         );
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn limits(retry_until: u32) -> SynLimits {
+        SynLimits {
+            retry_until,
+            linear_timeouts: 4,
+            user_timeout: Duration::ZERO,
+            rto_max: TCP_RTO_MAX,
+        }
+    }
+
+    /// When each SYN goes out and when the attempt fails, in ms after the first SYN.
+    fn schedule(limits: SynLimits) -> (Vec<u64>, u64) {
+        let mut st = SynRetransmit::new(S);
+        let mut sent = vec![0];
+        let mut at = st.rto;
+        while let Some(next) = st.fire(at, &limits, S) {
+            sent.push(at.as_millis() as u64);
+            at += next;
+        }
+        (sent, at.as_millis() as u64)
+    }
+
+    fn secs(v: &[u64]) -> Vec<u64> {
+        v.iter().map(|ms| ms / 1000).collect()
+    }
+
+    #[test]
+    fn c25_c27_defaults_11_syns_then_etimedout_at_131_s() {
+        let (sent, fail) = schedule(limits(6));
+        assert_eq!(secs(&sent), [0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67]);
+        assert_eq!(fail, 131_000);
+    }
+
+    #[test]
+    fn c26_tcp_syncnt_n_fails_at_the_model_time() {
+        for (n, at) in [(1, 3), (2, 7), (3, 19), (4, 35), (5, 67), (6, 131), (7, 251)] {
+            assert_eq!(schedule(limits(n)).1, at * 1000, "TCP_SYNCNT {n}");
+        }
+        assert_eq!(secs(&schedule(limits(3)).0), [0, 1, 2, 3, 4, 5, 7, 11]);
+    }
+
+    #[test]
+    fn c25_without_linear_timeouts_the_rto_doubles_from_the_first_resend() {
+        let l = SynLimits {
+            linear_timeouts: 0,
+            ..limits(3)
+        };
+        assert_eq!(schedule(l), (vec![0, 1000, 3000, 7000], 15_000));
+        let (sent, fail) = schedule(SynLimits {
+            linear_timeouts: 0,
+            ..limits(6)
+        });
+        assert_eq!(secs(&sent), [0, 1, 3, 7, 15, 31, 63]);
+        assert_eq!(fail, 127_000);
+    }
+
+    #[test]
+    fn c25_tcp_rto_max_caps_the_back_off_and_the_model() {
+        let l = SynLimits {
+            rto_max: Duration::from_secs(2),
+            ..limits(3)
+        };
+        let (sent, fail) = schedule(l);
+        assert_eq!(secs(&sent), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(fail, 7_000);
+    }
+
+    #[test]
+    fn c26_tcp_user_timeout_replaces_the_model_but_not_the_count() {
+        let uto = |ms: u64, n: u32| SynLimits {
+            user_timeout: Duration::from_millis(ms),
+            ..limits(n)
+        };
+        assert_eq!(schedule(uto(2500, 6)), (vec![0, 1000, 2000], 2500));
+        let (sent, fail) = schedule(uto(10_000, 6));
+        assert_eq!(secs(&sent), [0, 1, 2, 3, 4, 5, 7]);
+        assert_eq!(fail, 10_000);
+        let (sent, fail) = schedule(uto(10_000, 1));
+        assert_eq!(sent.len(), 6, "the count limit, 1 + 4 resends");
+        assert_eq!(fail, 7_000);
+        // Below the initial RTO: the first timer is not clamped; one resend, then at once.
+        assert_eq!(schedule(uto(500, 6)), (vec![0, 1000], 1001));
     }
 }

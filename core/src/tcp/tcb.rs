@@ -11,6 +11,7 @@ use crate::base::timer_wheel::TimerId;
 use crate::tcp::cong::{CongestionControl, Cwnd};
 use crate::tcp::ofo_queue::OfoQueue;
 use crate::tcp::sack::SackState;
+use crate::tcp::syn_sent::SynSent;
 
 /// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option, and the MSS a socket
 /// reports before it has a connection.
@@ -201,6 +202,8 @@ pub struct Tcb {
     pub ecn_ok: bool,
     /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
     pub last_oow_ack_ms: u32,
+    /// While in SYN_SENT: what the active open knows before the peer answers.
+    pub syn_sent: Option<SynSent>,
 }
 
 /// Freed control blocks kept for the next connections, so that a steady stream of
@@ -287,6 +290,7 @@ impl Tcb {
             sack_ok: false,
             ecn_ok: false,
             last_oow_ack_ms: 0,
+            syn_sent: None,
         }
     }
 }

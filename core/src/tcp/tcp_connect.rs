@@ -3,10 +3,22 @@
 //! socket's buffer, the options the sysctls allow (rules C21–C24).
 
 use crate::base::sysctl::Sysctl;
-use crate::inet::socket::SocketOptions;
 use crate::tcp::initial_window::{tcp_full_space, tcp_select_initial_window, InitialWindow, TCPOLEN_TSTAMP_ALIGNED};
-use crate::tcp::listener::advmss;
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
+
+/// IPv4 and TCP headers without options: the route's advertised MSS is the MTU less these.
+const IP_TCP_HEADERS: u16 = 40;
+
+/// Our MSS for a connection of a socket with TCP_MAXSEG `user_mss` (`tcp_mss_clamp` of
+/// `dst_metric_advmss`: MTU less 40).
+pub(crate) fn advmss(mtu: u16, user_mss: u16) -> u16 {
+    let route = mtu.saturating_sub(IP_TCP_HEADERS);
+    if user_mss != 0 {
+        route.min(user_mss)
+    } else {
+        route
+    }
+}
 
 /// What `tcp_connect_init` decides for a connecting socket, and so what its SYN carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +37,24 @@ pub struct ConnectInit {
     pub ecn: bool,
 }
 
-/// `tcp_connect_init` (rules C21, C24): `mtu` is the route's, `inherited_ts_recent` whether a
-/// recycled TIME_WAIT handed down a peer timestamp (then the window is rounded to whole
-/// segments of `advmss` less the timestamp option, as Linux's `tcp_header_len` makes it).
-pub fn tcp_connect_init(sysctl: &Sysctl, mtu: u16, options: &SocketOptions, inherited_ts_recent: bool) -> ConnectInit {
+/// `tcp_connect_init` (rules C21, C24): `mtu` is the route's, `user_mss` the socket's
+/// `TCP_MAXSEG` (0: unset), `rcvbuf` its receive buffer and whether SO_RCVBUF set it,
+/// `inherited_ts_recent` whether a recycled TIME_WAIT handed down a peer timestamp (then the
+/// window is rounded to whole segments of `advmss` less the timestamp option, as Linux's
+/// `tcp_header_len` makes it).
+pub fn tcp_connect_init(
+    sysctl: &Sysctl,
+    mtu: u16,
+    user_mss: u16,
+    (rcvbuf, rcvbuf_locked): (u32, bool),
+    inherited_ts_recent: bool,
+) -> ConnectInit {
     let tstamp = sysctl.tcp_timestamps != 0;
     let wscale = sysctl.tcp_window_scaling != 0;
-    let advmss = advmss(mtu, options.user_mss);
-    let space = tcp_full_space(options.rcvbuf);
+    let advmss = advmss(mtu, user_mss);
+    let space = tcp_full_space(rcvbuf);
     // With SO_RCVBUF set, the window never outgrows the buffer.
-    let clamp = if options.rcvbuf_locked { space } else { 0 };
+    let clamp = if rcvbuf_locked { space } else { 0 };
     let mut mss = u32::from(advmss);
     if inherited_ts_recent && tstamp {
         mss -= TCPOLEN_TSTAMP_ALIGNED;
@@ -87,16 +107,31 @@ mod tests {
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
-    fn fresh(s: &Sysctl) -> SocketOptions {
-        SocketOptions {
+    /// A fresh socket's user_mss, buffer and buffer lock.
+    #[derive(Clone, Copy)]
+    struct Opts {
+        user_mss: u16,
+        rcvbuf: u32,
+        rcvbuf_locked: bool,
+    }
+
+    impl Opts {
+        fn init(&self, s: &Sysctl, mtu: u16, inherited: bool) -> ConnectInit {
+            tcp_connect_init(s, mtu, self.user_mss, (self.rcvbuf, self.rcvbuf_locked), inherited)
+        }
+    }
+
+    fn fresh(s: &Sysctl) -> Opts {
+        Opts {
+            user_mss: 0,
             rcvbuf: s.tcp_rmem[1] as u32,
-            ..SocketOptions::default()
+            rcvbuf_locked: false,
         }
     }
 
     /// The SYN's window, shift and option bytes (after the 20-byte header).
-    fn syn_bytes(s: &Sysctl, mtu: u16, o: &SocketOptions) -> (u16, u8, Vec<u8>) {
-        let init = tcp_connect_init(s, mtu, o, false);
+    fn syn_bytes(s: &Sysctl, mtu: u16, o: &Opts) -> (u16, u8, Vec<u8>) {
+        let init = o.init(s, mtu, false);
         let syn = init.syn(40000, 80, 7, 0x0102_0304, 0);
         let d = syn.to_ipv4_datagram(A, B).unwrap();
         let tcp = &d[20..];
@@ -149,24 +184,24 @@ mod tests {
         // MTU 9000: MSS 8960, seven whole segments.
         assert_eq!(syn_bytes(&s, 9000, &fresh(&s)).0, 62720);
         // Loopback: MSS 65495, the window one segment.
-        let lo = tcp_connect_init(&s, u16::MAX, &fresh(&s), false);
+        let lo = fresh(&s).init(&s, u16::MAX, false);
         assert_eq!((lo.advmss, lo.window.rcv_wnd), (65495, 65495));
         // A recycled TIME_WAIT's ts_recent rounds to mss − 12.
-        assert_eq!(tcp_connect_init(&s, u16::MAX, &fresh(&s), true).window.rcv_wnd, 65483);
+        assert_eq!(fresh(&s).init(&s, u16::MAX, true).window.rcv_wnd, 65483);
         // SO_RCVBUF 65536 (doubled to 131072): the clamp is the full space, shift 1.
-        let locked = SocketOptions {
+        let locked = Opts {
+            user_mss: 0,
             rcvbuf: 131072,
             rcvbuf_locked: true,
-            ..SocketOptions::default()
         };
         assert_eq!(syn_bytes(&s, 1500, &locked).0, 64240);
         assert_eq!(syn_bytes(&s, 1500, &locked).1, 1);
         // TCP_MAXSEG lowers the MSS option.
-        let small = SocketOptions {
+        let small = Opts {
             user_mss: 1000,
             ..fresh(&s)
         };
-        assert_eq!(tcp_connect_init(&s, 1500, &small, false).advmss, 1000);
+        assert_eq!(small.init(&s, 1500, false).advmss, 1000);
     }
 
     #[test]
@@ -175,7 +210,7 @@ mod tests {
             tcp_ecn: 1,
             ..Sysctl::default()
         };
-        let syn = tcp_connect_init(&s, 1500, &fresh(&s), false).syn(1, 2, 3, 4, 0);
+        let syn = fresh(&s).init(&s, 1500, false).syn(1, 2, 3, 4, 0);
         assert_eq!(syn.flags, TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR);
         assert_eq!(Sysctl::default().tcp_ecn, 2, "the default asks nothing");
     }
