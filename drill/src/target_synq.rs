@@ -201,7 +201,15 @@ impl SynqTarget {
                 Err(_) => SysResult::Err(Errno::ENOSYS.raw()),
             }
         };
-        if result == SysResult::Err(Errno::EAGAIN.raw()) && blocking {
+        // A blocking connect() waits while the attempt runs (it started with EINPROGRESS;
+        // asked again, the stack says EALREADY until the outcome).
+        let connecting = self.blocked.as_ref().is_some_and(|b| b.name == "connect");
+        let waiting = if connecting {
+            [Errno::EINPROGRESS, Errno::EALREADY].map(|e| SysResult::Err(e.raw()))
+        } else {
+            [Errno::EAGAIN, Errno::EAGAIN].map(|e| SysResult::Err(e.raw()))
+        };
+        if waiting.contains(&result) && blocking {
             return;
         }
         self.blocked = None;
@@ -272,7 +280,7 @@ impl Target for SynqTarget {
     fn start_call(&mut self, name: &str, args: &[Arg]) -> Result<(), CallError> {
         if !matches!(
             name,
-            "accept" | "accept4" | "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
+            "accept" | "accept4" | "connect" | "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
         ) {
             return Err(CallError::Unsupported(format!("blocking {name}() on synq")));
         }

@@ -119,6 +119,8 @@ counters! {
     TcpExtTCPDeferAcceptDrop = "TcpExtTCPDeferAcceptDrop",
     /// Segments rejected by PAWS on established sockets.
     TcpExtPAWSEstab = "TcpExtPAWSEstab",
+    /// SYN-ACKs rejected by PAWS in SYN_SENT (`PAWSActiveRejected`).
+    TcpExtPAWSActive = "TcpExtPAWSActive",
     /// Request-sock timer expiries (`tcp_syn_ack_timeout`) and other retransmission timeouts.
     TcpExtTCPTimeouts = "TcpExtTCPTimeouts",
     /// Out-of-window segments or duplicate SYNs on a request not answered (rate limit).

@@ -148,6 +148,9 @@ pub struct Socket {
     pub synq_overflow: SynqOverflow,
     /// The "Possible SYN flooding" message was logged (`synflood_warned`, never cleared).
     pub synflood_warned: bool,
+    /// `SS_CONNECTING`: connect() started an attempt whose outcome it has not reported yet
+    /// (rule C3).
+    pub connecting: bool,
     /// TCP_DEFER_ACCEPT, in SYN-ACK retransmissions (`rskq_defer_accept`, L27).
     pub defer_accept: u8,
     /// The listener an unaccepted child waits on.
@@ -239,6 +242,7 @@ impl Socket {
             syn_queue: SynQueue::default(),
             synq_overflow: SynqOverflow::default(),
             synflood_warned: false,
+            connecting: false,
             defer_accept: 0,
             parent: None,
             kind: SockKind::Idle,

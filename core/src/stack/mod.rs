@@ -32,7 +32,7 @@ use crate::tcp::isn::IsnSecrets;
 use crate::tcp::listener::reqsk_timer_handler;
 use crate::tcp::syncookies::SynCookies;
 use crate::tcp::tcb::TCP_MIN_MSS;
-use crate::tcp::tcp_ipv4::tcp_v4_rcv;
+use crate::tcp::tcp_ipv4::{tcp_v4_connect, tcp_v4_rcv};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_wire::ip_proto;
 
@@ -100,6 +100,7 @@ impl Stack {
                 isn,
                 syncookies,
                 mtu: config.mtu,
+                port_perturb: Default::default(),
             },
             tables: Tables {
                 sockets: SocketTable::default(),
@@ -461,7 +462,12 @@ impl Stack {
     /// `getpeername(2)`: `ENOTCONN` until connected.
     pub fn getpeername(&self, fd: SocketId) -> Result<SocketAddrV4, Errno> {
         let fd = self.tables.sockets.resolve(fd)?;
-        self.tables.sockets.get(fd)?.peer.ok_or(Errno::ENOTCONN)
+        let socket = self.tables.sockets.get(fd)?;
+        // inet_getname: no peer yet while connecting, none left once closed (rule C32).
+        if matches!(socket.state, TcpState::SynSent | TcpState::Close) {
+            return Err(Errno::ENOTCONN);
+        }
+        socket.peer.ok_or(Errno::ENOTCONN)
     }
 
     /// `poll(2)` readiness of one socket, as `tcp_poll` computes it (`POLLIN`, `POLLOUT`,
@@ -520,9 +526,66 @@ impl Stack {
         Ok((child_fd, peer))
     }
 
-    /// `connect(2)`: not implemented yet (issue: active open).
-    pub fn connect(&mut self, _now: Instant, fd: SocketId, _addr: SocketAddrV4) -> Result<(), Errno> {
-        self.not_implemented(self.tables.sockets.resolve(fd)?, "connect")
+    /// `connect(2)` (`__inet_stream_connect`, `tcp_v4_connect`; rules C3–C7, C28): starts the
+    /// active open and returns `EINPROGRESS` (the stack never blocks: a blocking caller waits
+    /// for [`POLLOUT`] and calls again). A call while the attempt runs gives `EALREADY`; the
+    /// first call after it ended gives its outcome (0, or its error, `ECONNABORTED` if
+    /// SO_ERROR already took it); a connected or listening socket gives `EISCONN`. A
+    /// broadcast or multicast destination is `ENETUNREACH`; 0.0.0.0 means this host; port
+    /// exhaustion is `EADDRNOTAVAIL`.
+    pub fn connect(&mut self, now: Instant, fd: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
+        let fd = self.tables.sockets.resolve(fd)?;
+        let socket = self.tables.sockets.get_mut(fd)?;
+        if socket.connecting {
+            match socket.state {
+                TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EALREADY),
+                TcpState::Close => {
+                    socket.connecting = false;
+                    return Err(socket.error.take().unwrap_or(Errno::ECONNABORTED));
+                }
+                _ => {
+                    socket.connecting = false;
+                    return Ok(());
+                }
+            }
+        }
+        if socket.state != TcpState::Close {
+            return Err(Errno::EISCONN);
+        }
+        let mut daddr = *addr.ip();
+        if daddr.is_broadcast() || daddr.is_multicast() {
+            return Err(Errno::ENETUNREACH);
+        }
+        // The route's source: our own address for ourselves, else the first one.
+        let bound = socket.rcv_saddr;
+        let saddr = if !bound.is_unspecified() {
+            bound
+        } else if self.is_local(daddr) {
+            daddr
+        } else {
+            *self.addrs.first().ok_or(Errno::ENETUNREACH)?
+        };
+        if daddr.is_unspecified() {
+            daddr = saddr;
+        }
+        let (mut cx, tables) = (
+            Ctx {
+                sysctl: &self.sysctl,
+                s: &mut self.shared,
+            },
+            &mut self.tables,
+        );
+        tcp_v4_connect(
+            &mut cx,
+            tables,
+            &mut self.rng,
+            now,
+            fd,
+            saddr,
+            SocketAddrV4::new(daddr, addr.port()),
+        )?;
+        tables.sockets.get_mut(fd)?.connecting = true;
+        Err(Errno::EINPROGRESS)
     }
 
     /// `send(2)` (`tcp_sendmsg`): queues what fits in the send buffer and returns how much;
@@ -605,14 +668,6 @@ impl Stack {
             }
             self.tcp_done(id);
         }
-    }
-
-    /// A call synq does not have yet: `EBADF` for a bad handle, else `ENOSYS`
-    /// ("Function not implemented"), so that nothing pretends to work.
-    fn not_implemented<T>(&self, fd: SockId, call: &str) -> Result<T, Errno> {
-        self.tables.sockets.get(fd)?;
-        tracing::debug!(call, %fd, "not implemented yet");
-        Err(Errno::ENOSYS)
     }
 }
 

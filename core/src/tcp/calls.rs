@@ -58,6 +58,9 @@ pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tc
 /// port goes back unless the user chose it; an orphan is freed (its port with it).
 pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
     let Ok(socket) = tables.sockets.get_mut(sk) else { return };
+    if matches!(socket.state, TcpState::SynSent | TcpState::SynRecv) {
+        cx.mib.inc(Counter::TcpAttemptFails);
+    }
     tcp_set_state(&mut cx.mib, socket, TcpState::Close);
     socket.shutdown = SHUTDOWN_MASK;
     if socket.is_orphan() {

@@ -8,6 +8,7 @@ use crate::base::time::{Duration, Instant};
 use crate::base::timer_wheel::TimerWheel;
 use crate::inet::bind_table::BindTable;
 use crate::inet::ehash::Ehash;
+use crate::inet::inet_hashtables::PortPerturb;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::request_sock::{RequestId, RequestTable};
 use crate::inet::socket::{SockId, SocketTable};
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub syncookies: SynCookies,
     /// The link MTU (the route's advertised MSS is this less 40).
     pub mtu: u16,
+    /// connect()'s port-search perturbation table (`table_perturb`).
+    pub port_perturb: PortPerturb,
 }
 
 /// What a TCP handler borrows besides the socket it acts on: the knobs (read) and the

@@ -10,14 +10,19 @@ use crate::base::errno::Errno;
 use crate::base::mib::Counter;
 use crate::base::seq::{before, SeqNum};
 use crate::base::time::tcp_clock_ms;
-use crate::base::time::Instant;
+use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
-use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS};
+use crate::tcp::initial_window::{TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
+use crate::tcp::syn_sent::{SynSent, SynSentInput};
+use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_INIT_CWND, TCP_MAX_QUICKACKS, TCP_MIN_MSS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_output::{reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
+
+/// `TCP_TIMEOUT_MIN`: two jiffies, how soon the SYN goes again after a bad ACK (rule C34).
+const TCP_TIMEOUT_MIN: Duration = Duration::from_millis(2);
 
 /// What `tcp_ack` made of a segment's acknowledgment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +45,110 @@ pub(crate) enum Disposition {
     Done,
     /// It moves to TIME_WAIT (`tcp_time_wait`).
     TimeWait,
+}
+
+/// `tcp_rcv_synsent_state_process` (rules C34–C40): socket `sk` in SYN_SENT meets `seg`. A
+/// bad ACK or a TSecr we never sent is answered by a reset (and a bad ACK before any resend
+/// sends the SYN again at once); a reset acknowledging the SYN refuses the connection; the
+/// SYN-ACK establishes it (`tcp_finish_connect`) and is acknowledged at once. A simultaneous
+/// open (a SYN alone) is not built yet: such a SYN is dropped and the SYN retransmitted later
+/// meets the peer's SYN-ACK.
+pub(crate) fn tcp_rcv_synsent_state_process(
+    cx: &mut Ctx,
+    now: Instant,
+    sk: SockId,
+    socket: &mut Socket,
+    ip: &Ipv4Repr,
+    seg: &TcpRepr<'_>,
+) -> Disposition {
+    let Some(ss) = socket.tcb().and_then(|t| t.syn_sent) else {
+        return Disposition::Keep;
+    };
+    match ss.on_segment(seg, tcp_clock_ms(now)) {
+        SynSentInput::Reject {
+            reset,
+            resend_syn,
+            paws,
+        } => {
+            if paws {
+                cx.mib.inc(Counter::TcpExtPAWSActive);
+            }
+            if resend_syn {
+                if let Some(tcb) = socket.tcb_mut() {
+                    cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + TCP_TIMEOUT_MIN);
+                }
+            }
+            if reset.is_some() {
+                reply_reset(cx, ip, seg);
+            }
+            Disposition::Keep
+        }
+        SynSentInput::Refused => {
+            socket.error = Some(Errno::ECONNREFUSED);
+            Disposition::Done
+        }
+        SynSentInput::Established => {
+            tcp_finish_connect(cx, now, socket, &ss, seg);
+            Disposition::Keep
+        }
+        SynSentInput::SimultaneousOpen | SynSentInput::Drop => Disposition::Keep,
+    }
+}
+
+/// `tcp_rcv_synsent_state_process`'s SYN-ACK half and `tcp_finish_connect` (rule C38): what
+/// the SYN-ACK says (window unscaled, the options both sides offered, the peer's MSS), the
+/// first RTT sample unless the SYN was resent, ESTABLISHED, and the ACK at once.
+fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynSent, seg: &TcpRepr<'_>) {
+    let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
+    let user_mss = socket.options.user_mss;
+    let Some(tcb) = socket.tcb_mut() else { return };
+    tcb.syn_sent = None;
+    cx.cancel_timer(tcb, TcpTimer::Retransmit);
+    let init = ss.init;
+    tcb.snd.una = SeqNum(seg.ack);
+    tcb.snd.wl1 = SeqNum(seg.seq);
+    tcb.snd.wnd = u32::from(seg.window);
+    tcb.snd.max_window = tcb.snd.wnd;
+    tcb.rcv.nxt = SeqNum(seg.seq.wrapping_add(1));
+    tcb.rcv.wup = tcb.rcv.nxt;
+    match seg.options.window_scale.filter(|_| init.wscale) {
+        Some(ws) => tcb.snd.wscale = ws.min(TCP_MAX_WSCALE),
+        None => {
+            tcb.snd.wscale = 0;
+            tcb.rcv.wscale = 0;
+            tcb.rcv.window_clamp = tcb.rcv.window_clamp.min(u32::from(u16::MAX));
+        }
+    }
+    match seg.options.timestamp.filter(|_| init.tstamp) {
+        Some(ts) => {
+            tcb.tstamp_ok = true;
+            tcb.ts_recent = ts.tsval;
+        }
+        None => tcb.tstamp_ok = false,
+    }
+    // Linux takes the timestamp option off `advmss` here; synq keeps `advmss` whole, as for a
+    // passive child, and takes it off where the segment size is derived (`mss_cache`).
+    let advmss = u32::from(tcb.advmss) - if tcb.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
+    tcb.sack_ok = init.sack && seg.options.sack_permitted;
+    let peer_mss = seg.options.mss.unwrap_or(TCP_MSS_DEFAULT);
+    tcb.mss_clamp = if user_mss != 0 {
+        peer_mss.min(user_mss)
+    } else {
+        peer_mss
+    };
+    if ss.retransmit.retransmits == 0 {
+        let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
+        tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
+    }
+    // tcp_init_buffer_space and tcp_initialize_rcv_mss, as for a passive child.
+    tcb.rcv.space = tcb.rcv.wnd.min(TCP_INIT_CWND * advmss);
+    tcb.ack.rcv_mss = advmss
+        .min(u32::from(tcb.mss_clamp))
+        .min(tcb.rcv.wnd / 2)
+        .min(u32::from(TCP_MSS_DEFAULT))
+        .max(u32::from(TCP_MIN_MSS));
+    tcp_set_state(&mut cx.mib, socket, TcpState::Established);
+    send_control(cx, now, socket, TcpFlags::ACK);
 }
 
 /// `tcp_rcv_established` / `tcp_rcv_state_process` for connection `sk`.

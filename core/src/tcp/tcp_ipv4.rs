@@ -2,19 +2,29 @@
 //! connection, TIME_WAIT entry or listener, else the reset no socket wants
 //! ([`tcp_v4_send_reset`](crate::tcp::tcp_output::tcp_v4_send_reset)).
 
+use crate::base::errno::Errno;
 use crate::base::mib::Counter;
-use crate::base::time::Instant;
+use crate::base::rng::Rng;
+use crate::base::seq::SeqNum;
+use crate::base::time::{tcp_clock_ms, Instant};
+use crate::inet::bind_table::{Owner, PortUse};
 use crate::inet::ehash::EhashEntry;
+use crate::inet::inet_hashtables::{inet_check_established, inet_hash_connect_port, inet_sk_get_local_port_range};
 use crate::inet::listening_hash::ListeningHash;
-use crate::inet::socket::SockId;
+use crate::inet::request_sock::TCP_TIMEOUT_INIT;
+use crate::inet::socket::{SockId, SockKind, TcpState};
 use crate::inet::time_wait::TimeWaitSock;
 use crate::inet::tuple::FourTuple;
 use crate::ip::input::drop_malformed;
+use crate::tcp::calls::tcp_set_state;
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::listener::listen_rcv;
-use crate::tcp::tcp_minisocks::{tcp_check_req, tcp_timewait_state_process, tcp_v4_do_rcv};
+use crate::tcp::syn_sent::{SynRetransmit, SynSent};
+use crate::tcp::tcb::{Tcb, TcpTimer, TCP_MSS_DEFAULT};
+use crate::tcp::tcp_connect::tcp_connect_init;
+use crate::tcp::tcp_minisocks::{inet_twsk_recycle, tcp_check_req, tcp_timewait_state_process, tcp_v4_do_rcv};
 use crate::tcp::tcp_output::reply_reset;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_wire::{Error, Ipv4Repr, TcpRepr};
 
 /// `tcp_v4_rcv`: counts the segment, validates header and checksum, then finds its
@@ -59,6 +69,139 @@ fn listener_for(listening: &ListeningHash, tuple: &FourTuple) -> Option<SockId> 
     [tuple.local_addr, Ipv4Addr::UNSPECIFIED]
         .iter()
         .find_map(|&a| listening.lookup(a, tuple))
+}
+
+/// `tcp_v4_connect` once the address checks are done (rules C6–C22): socket `sk` (closed)
+/// connects from `saddr` (its bound address, else the route's) to `daddr`. It enters SYN_SENT,
+/// gets its port (its own, checked for a unique 4-tuple, or `__inet_hash_connect`'s, maybe
+/// recycling a TIME_WAIT), its ISN and timestamp offset, and sends the SYN with the
+/// retransmission timer armed at `TCP_TIMEOUT_INIT`. `EADDRNOTAVAIL` leaves it closed, its
+/// automatic address and port given back.
+pub(crate) fn tcp_v4_connect(
+    cx: &mut Ctx,
+    tables: &mut Tables,
+    rng: &mut Rng,
+    now: Instant,
+    sk: SockId,
+    saddr: Ipv4Addr,
+    daddr: SocketAddrV4,
+) -> Result<(), Errno> {
+    let sysctl = cx.sysctl;
+    let now_ms = tcp_clock_ms(now);
+    let socket = tables.sockets.get_mut(sk)?;
+    let auto_saddr = socket.rcv_saddr.is_unspecified();
+    if auto_saddr {
+        socket.rcv_saddr = saddr;
+    }
+    let saddr = socket.rcv_saddr;
+    socket.peer = Some(daddr);
+    tcp_set_state(&mut cx.mib, socket, TcpState::SynSent);
+    let fixed = socket.num != 0;
+    let (options, sport) = (socket.options, socket.num);
+    let tuple = |port: u16| FourTuple {
+        local_addr: saddr,
+        local_port: port,
+        remote_port: daddr.port(),
+        remote_addr: *daddr.ip(),
+    };
+    let unique = |tables: &Tables, port: u16, fixed: bool| {
+        inet_check_established(&tables.ehash, &tables.time_waits, &tuple(port), |tw| {
+            tcp_twsk_unique(tw, fixed, sysctl.tcp_tw_reuse, sysctl.tcp_tw_reuse_delay, now_ms)
+        })
+    };
+    let found = if fixed {
+        unique(tables, sport, true).map(|tw| (sport, tw))
+    } else {
+        // `inet_hash_connect`: the search starts where the destination's hash points.
+        let offset = cx.isn.secure_ipv4_port_ephemeral(saddr, *daddr.ip(), daddr.port(), now);
+        let range = inet_sk_get_local_port_range(sysctl.ip_local_port_range, options.local_port_range);
+        let mut recycled = None;
+        let port = inet_hash_connect_port(
+            range,
+            offset,
+            &mut cx.s.port_perturb,
+            &sysctl.ip_local_reserved_ports,
+            rng,
+            |p| match tables.bind_table.port_use(p) {
+                PortUse::Free => true,
+                PortUse::Bind => false,
+                PortUse::Connect => unique(tables, p, false).map(|tw| recycled = tw).is_ok(),
+            },
+        );
+        port.map(|p| (p, recycled))
+    };
+    let (port, recycled) = match found {
+        Ok(found) => found,
+        Err(e) => {
+            // The `failure:` path: closed again, the automatic address given back.
+            let socket = tables.sockets.get_mut(sk)?;
+            tcp_set_state(&mut cx.mib, socket, TcpState::Close);
+            socket.peer = None;
+            if auto_saddr && !socket.bind_addr_lock {
+                socket.rcv_saddr = Ipv4Addr::UNSPECIFIED;
+            }
+            return Err(e);
+        }
+    };
+    if let Some((id, _)) = recycled {
+        inet_twsk_recycle(cx, tables, id);
+    }
+    if !fixed {
+        tables.bind_table.insert_connect(port, saddr, Owner::Socket(sk));
+    }
+    tables.ehash.replace(tuple(port), EhashEntry::Socket(sk));
+    // The ISN: past a recycled TIME_WAIT's sequence space, else `secure_tcp_seq` (C16, C18).
+    let reuse = recycled.map(|(_, r)| r);
+    let iss = reuse.map_or_else(
+        || cx.isn.secure_tcp_seq(saddr, *daddr.ip(), port, daddr.port(), now),
+        |r| r.write_seq,
+    );
+    let ts_off = cx.isn.secure_tcp_ts_off(sysctl.tcp_timestamps, saddr, *daddr.ip());
+    let init = tcp_connect_init(
+        sysctl,
+        cx.mtu,
+        options.user_mss,
+        (options.rcvbuf, options.rcvbuf_locked),
+        reuse.is_some(),
+    );
+    let mut tcb = tables.tcb_pool.take(Tcb::new(SeqNum(iss), SeqNum(0)));
+    tcb.rcv.wnd = init.window.rcv_wnd;
+    tcb.rcv.ssthresh = init.window.rcv_wnd;
+    tcb.rcv.window_clamp = init.window.window_clamp;
+    tcb.rcv.wscale = init.window.rcv_wscale;
+    tcb.advmss = init.advmss;
+    tcb.mss_clamp = if options.user_mss != 0 {
+        options.user_mss
+    } else {
+        TCP_MSS_DEFAULT
+    };
+    tcb.ts_off = ts_off;
+    tcb.ts_recent = reuse.map_or(0, |r| r.ts_recent);
+    tcb.rtt.rto = TCP_TIMEOUT_INIT;
+    tcb.syn_sent = Some(SynSent {
+        iss: SeqNum(iss),
+        retrans_stamp_ms: now_ms,
+        ts_off,
+        ts_recent: reuse.map(|r| r.ts_recent),
+        retransmit: SynRetransmit::new(TCP_TIMEOUT_INIT),
+        init,
+    });
+    let syn = init.syn(port, daddr.port(), iss, now_ms.wrapping_add(ts_off), tcb.ts_recent);
+    let socket = tables.sockets.get_mut(sk)?;
+    socket.num = port;
+    socket.sport = port;
+    socket.shutdown = 0;
+    socket.done = false;
+    socket.error = None;
+    if let SockKind::Conn(old) = std::mem::replace(&mut socket.kind, SockKind::Conn(tcb)) {
+        tables.tcb_pool.give(old);
+    }
+    cx.send_segment(saddr, *daddr.ip(), 0, &syn);
+    cx.mib.inc(Counter::TcpActiveOpens);
+    if let Some(tcb) = socket.tcb_mut() {
+        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + TCP_TIMEOUT_INIT);
+    }
+    Ok(())
 }
 
 /// What a connection that takes over a TIME_WAIT 4-tuple inherits (rule C16.4).

@@ -22,7 +22,7 @@ use crate::tcp::calls::{tcp_done, tcp_set_state};
 use crate::tcp::ctx::{Ctx, Tables, Timer};
 use crate::tcp::tcb::{Tcb, TCP_INIT_CWND, TCP_MIN_MSS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_input::rate_limited;
-use crate::tcp::tcp_input::{tcp_rcv_synchronized, Disposition};
+use crate::tcp::tcp_input::{tcp_rcv_synchronized, tcp_rcv_synsent_state_process, Disposition};
 use crate::tcp::tcp_output::reply_reset;
 
 /// `tcp_check_req` (L26, L27, L41–L45) for a segment whose 4-tuple names request `id`.
@@ -424,6 +424,19 @@ pub(crate) fn inet_twsk_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) 
     cx.mib.inc(Counter::TcpExtTW);
 }
 
+/// `inet_twsk_deschedule_put`: connect() recycles TIME_WAIT entry `id` (rule C14): its timer
+/// stops and it is gone (TWRecycled, not counted as a TIME_WAIT that ran out).
+pub(crate) fn inet_twsk_recycle(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) {
+    let Some(tw) = tables.time_waits.get(id) else { return };
+    if let Some(timer) = tw.conn.timer {
+        cx.timers.cancel(timer);
+    }
+    let tuple = tw.tuple();
+    tables.ehash.remove(&tuple, EhashEntry::TimeWait(id));
+    remove_time_wait(&mut tables.time_waits, &mut tables.bind_table, id);
+    cx.mib.inc(Counter::TcpExtTWRecycled);
+}
+
 /// `tcp_v4_send_synack`: the request's SYN-ACK with TSval `tsval`, TOS 0.
 pub(crate) fn send_synack(cx: &mut Ctx, req: &RequestSock, tsval: u32) -> bool {
     let synack = req.synack(tsval);
@@ -478,7 +491,12 @@ pub(crate) fn tcp_v4_do_rcv(
     seg: &TcpRepr<'_>,
 ) {
     let Ok(socket) = tables.sockets.get_mut(sk) else { return };
-    match tcp_rcv_synchronized(cx, now, sk, socket, ip, seg) {
+    let disposition = if socket.state == TcpState::SynSent {
+        tcp_rcv_synsent_state_process(cx, now, sk, socket, ip, seg)
+    } else {
+        tcp_rcv_synchronized(cx, now, sk, socket, ip, seg)
+    };
+    match disposition {
         Disposition::Keep => {}
         Disposition::Done => tcp_done(cx, tables, sk),
         Disposition::TimeWait => tcp_time_wait(cx, tables, now, sk),

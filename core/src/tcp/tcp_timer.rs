@@ -4,11 +4,14 @@
 
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
+use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
+use crate::inet::request_sock::TCP_TIMEOUT_INIT;
+use crate::inet::socket::TcpState;
 use crate::inet::socket::{SockId, Socket};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
-use crate::tcp::syn_sent::tcp_model_timeout;
+use crate::tcp::syn_sent::{tcp_model_timeout, SynLimits};
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp::tcp_output::{send_control, tcp_transmit, tcp_write_xmit, TCP_PINGPONG_THRESH};
 use synq_wire::TcpFlags;
@@ -32,6 +35,7 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     };
     tcb.timers[kind] = None;
     match kind {
+        TcpTimer::Retransmit if socket.state == TcpState::SynSent => tcp_syn_sent_timer(cx, now, sk, socket),
         TcpTimer::Retransmit => tcp_retransmit_timer(cx, now, sk, socket),
         TcpTimer::DelAck => {
             tcp_delack_timer(cx, now, socket);
@@ -40,6 +44,48 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         // The orphan's FIN_WAIT2 ran out: it goes without a word.
         TcpTimer::FinWait2 => Fired::Done,
     }
+}
+
+/// `tcp_retransmit_timer` in SYN_SENT (rules C25–C27): gives up as [`SynRetransmit::fire`]
+/// decides (ETIMEDOUT, TCPAbortOnTimeout), else sends the same SYN with a fresh TSval.
+fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> Fired {
+    let limits = SynLimits {
+        retry_until: u32::from(if socket.options.syn_retries != 0 {
+            socket.options.syn_retries
+        } else {
+            cx.sysctl.tcp_syn_retries
+        }),
+        linear_timeouts: u32::from(cx.sysctl.tcp_syn_linear_timeouts),
+        user_timeout: Duration::ZERO,
+        rto_max: cx.rto_max(),
+    };
+    let (saddr, sport, peer) = (socket.rcv_saddr, socket.sport, socket.peer);
+    let now_ms = tcp_clock_ms(now);
+    let Some(tcb) = socket.tcb_mut() else {
+        return Fired::Nothing;
+    };
+    let (Some(ss), Some(peer)) = (tcb.syn_sent.as_mut(), peer) else {
+        return Fired::Nothing;
+    };
+    let elapsed = Duration::from_millis(u64::from(now_ms.wrapping_sub(ss.retrans_stamp_ms)));
+    let Some(next) = ss.retransmit.fire(elapsed, &limits, TCP_TIMEOUT_INIT) else {
+        socket.error = Some(Errno::ETIMEDOUT);
+        cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
+        return Fired::Done;
+    };
+    tcb.rtt.rto = ss.retransmit.rto;
+    tcb.rtt.retransmits = ss.retransmit.retransmits as u8;
+    let syn = ss.init.syn(
+        sport,
+        peer.port(),
+        ss.iss.0,
+        now_ms.wrapping_add(ss.ts_off),
+        tcb.ts_recent,
+    );
+    cx.send_segment(saddr, *peer.ip(), 0, &syn);
+    cx.mib.inc(Counter::TcpRetransSegs);
+    cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + next);
+    Fired::Nothing
 }
 
 /// `tcp_retransmit_timer`: gives up after `tcp_retries2` (an orphan: `tcp_orphan_retries`, 0

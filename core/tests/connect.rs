@@ -1,0 +1,344 @@
+//! Rules C* of `spec/connect.md` that synq's active open has: connect()'s answers, the port,
+//! the SYN, its retransmission, and what the peer's answer does. Each test plays the peer by
+//! hand (or is a second synq stack), in virtual time.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use synq_core::consts::*;
+use synq_core::{Counter, Errno, Instant, SocketId, Stack, StackConfig};
+use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const PORT: u16 = 8080;
+/// The server's ISN.
+const S_ISN: u32 = 5000;
+
+/// A segment the client sent, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Out {
+    sport: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    options: TcpOptions,
+}
+
+fn parse(d: &[u8]) -> Out {
+    let (ip, payload) = Ipv4Repr::parse_bytes(d).unwrap();
+    assert_eq!((ip.src_addr, ip.dst_addr), (CLIENT, SERVER));
+    let s = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+    Out {
+        sport: s.src_port,
+        seq: s.seq,
+        ack: s.ack,
+        flags: s.flags,
+        window: s.window,
+        options: s.options,
+    }
+}
+
+/// A client stack with one socket that called connect() at time 0.
+struct Client {
+    stack: Stack,
+    now: Instant,
+    fd: SocketId,
+    /// The SYN it sent.
+    syn: Out,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client::with(|_, _| {})
+    }
+
+    /// The same, with `setup` run on the stack and socket before connect().
+    fn with(setup: impl FnOnce(&mut Stack, SocketId)) -> Client {
+        let mut stack = Stack::new(StackConfig::new(CLIENT));
+        let fd = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        setup(&mut stack, fd);
+        assert_eq!(
+            stack.connect(Instant::ZERO, fd, SocketAddrV4::new(SERVER, PORT)),
+            Err(Errno::EINPROGRESS)
+        );
+        let mut c = Client {
+            stack,
+            now: Instant::ZERO,
+            fd,
+            syn: Out {
+                sport: 0,
+                seq: 0,
+                ack: 0,
+                flags: TcpFlags::NONE,
+                window: 0,
+                options: TcpOptions::default(),
+            },
+        };
+        let sent = c.drain();
+        assert_eq!(sent.len(), 1, "one SYN");
+        c.syn = sent[0].clone();
+        c
+    }
+
+    fn drain(&mut self) -> Vec<Out> {
+        let mut out = Vec::new();
+        self.stack.drain_transmit(&mut [0u8; 1500], |d| out.push(parse(d)));
+        out
+    }
+
+    /// Runs the timers to `secs`; what was sent, with when (ms).
+    fn at(&mut self, secs: f64) -> Vec<(u64, Out)> {
+        let t = Instant::from_nanos((secs * 1e9).round() as u64);
+        let mut sent = Vec::new();
+        self.stack.run_until(self.now, t, &mut [0u8; 1500], |at, d| {
+            sent.push((at.as_nanos() / 1_000_000, parse(d)))
+        });
+        self.now = t;
+        sent
+    }
+
+    /// The server's segment: `flags`, acknowledging `ack`, with `options`.
+    fn answer(&mut self, flags: TcpFlags, ack: u32, options: TcpOptions) -> Vec<Out> {
+        let seg = TcpRepr {
+            src_port: PORT,
+            dst_port: self.syn.sport,
+            seq: S_ISN,
+            ack,
+            flags,
+            window: 29200,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        self.stack
+            .receive(self.now, &seg.to_ipv4_datagram(SERVER, CLIENT).unwrap());
+        self.drain()
+    }
+
+    /// The SYN-ACK Linux would send to this SYN (MSS 1460, SACK, TS echoing, wscale 7).
+    fn synack(&mut self) -> Vec<Out> {
+        let tsval = self.syn.options.timestamp.unwrap().tsval;
+        let opts = TcpOptions {
+            mss: Some(1460),
+            sack_permitted: true,
+            timestamp: Some(Timestamp {
+                tsval: 777,
+                tsecr: tsval,
+            }),
+            window_scale: Some(7),
+            ..TcpOptions::default()
+        };
+        self.answer(TcpFlags::SYN | TcpFlags::ACK, self.syn.seq.wrapping_add(1), opts)
+    }
+
+    fn so_error(&mut self) -> i32 {
+        let mut b = [0u8; 4];
+        self.stack.getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &mut b).unwrap();
+        i32::from_ne_bytes(b)
+    }
+
+    fn connect_again(&mut self) -> Result<(), Errno> {
+        self.stack.connect(self.now, self.fd, SocketAddrV4::new(SERVER, PORT))
+    }
+}
+
+#[test]
+fn c22_c23_the_syn_and_what_the_socket_shows_meanwhile() {
+    let mut c = Client::new();
+    let syn = c.syn.clone();
+    assert_eq!((syn.flags, syn.ack, syn.window), (TcpFlags::SYN, 0, 64240));
+    let o = syn.options;
+    assert_eq!(o.mss, Some(1460));
+    assert!(o.sack_permitted);
+    assert_eq!(o.timestamp.map(|t| t.tsecr), Some(0));
+    assert_eq!(o.window_scale, Some(10));
+    assert_eq!(c.stack.mib().get(Counter::TcpActiveOpens), 1);
+    // C32: the address and port are fixed before the SYN; no peer yet; no events.
+    assert_eq!(c.stack.getsockname(c.fd), Ok(SocketAddrV4::new(CLIENT, syn.sport)));
+    assert_eq!(c.stack.getpeername(c.fd), Err(Errno::ENOTCONN));
+    assert_eq!(c.stack.poll(c.fd), Ok(0));
+    // C3: asked again while the attempt runs.
+    assert_eq!(c.connect_again(), Err(Errno::EALREADY));
+}
+
+#[test]
+fn c12_ports_of_connect_have_the_parity_of_low_and_are_exhausted_with_eaddrnotavail() {
+    let mut s = Stack::new(StackConfig::new(CLIENT));
+    s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40003").unwrap();
+    let dst = SocketAddrV4::new(SERVER, PORT);
+    let mut ports = Vec::new();
+    for _ in 0..4 {
+        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        assert_eq!(s.connect(Instant::ZERO, fd, dst), Err(Errno::EINPROGRESS));
+        ports.push(s.getsockname(fd).unwrap().port());
+    }
+    assert!(ports[..2].iter().all(|p| p % 2 == 0), "even first: {ports:?}");
+    assert!(ports[2..].iter().all(|p| p % 2 == 1), "then odd: {ports:?}");
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(s.connect(Instant::ZERO, fd, dst), Err(Errno::EADDRNOTAVAIL));
+    assert_eq!(s.getsockname(fd), Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    // Another destination shares the same four ports (C13).
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let other = SocketAddrV4::new(SERVER, PORT + 1);
+    assert_eq!(s.connect(Instant::ZERO, fd, other), Err(Errno::EINPROGRESS));
+    assert!(ports.contains(&s.getsockname(fd).unwrap().port()));
+}
+
+#[test]
+fn c3_c5_a_listener_is_already_connected_broadcast_is_unreachable() {
+    let mut s = Stack::new(StackConfig::new(CLIENT));
+    let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9000)).unwrap();
+    s.listen(l, 1).unwrap();
+    let dst = SocketAddrV4::new(SERVER, PORT);
+    assert_eq!(s.connect(Instant::ZERO, l, dst), Err(Errno::EISCONN));
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let bcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, PORT);
+    assert_eq!(s.connect(Instant::ZERO, fd, bcast), Err(Errno::ENETUNREACH));
+    let mcast = SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 1), PORT);
+    assert_eq!(s.connect(Instant::ZERO, fd, mcast), Err(Errno::ENETUNREACH));
+}
+
+#[test]
+fn c25_c27_eleven_syns_then_etimedout_at_131_s() {
+    let mut c = Client::new();
+    let sent = c.at(200.0);
+    let times: Vec<u64> = sent.iter().map(|(t, _)| t / 1000).collect();
+    assert_eq!(times, [1, 2, 3, 4, 5, 7, 11, 19, 35, 67]);
+    for (_, s) in &sent {
+        assert_eq!(
+            (s.seq, s.flags, s.sport),
+            (c.syn.seq, TcpFlags::SYN, c.syn.sport),
+            "the same SYN"
+        );
+    }
+    // A fresh TSval each time.
+    assert_eq!(
+        sent[0].1.options.timestamp.unwrap().tsval,
+        c.syn.options.timestamp.unwrap().tsval + 1000
+    );
+    // C30, C31: failed; SO_ERROR once; then connect() reports ECONNABORTED (C3).
+    let mask = c.stack.poll(c.fd).unwrap();
+    assert_eq!(mask & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+    assert_eq!(c.so_error(), Errno::ETIMEDOUT.raw());
+    assert_eq!(c.so_error(), 0);
+    assert_eq!(c.connect_again(), Err(Errno::ECONNABORTED));
+    assert_eq!(c.stack.mib().get(Counter::TcpAttemptFails), 1);
+    assert_eq!(c.stack.mib().get(Counter::TcpRetransSegs), 10);
+}
+
+#[test]
+fn c26_tcp_syncnt_1_fails_at_3_s_and_connect_reports_it() {
+    let mut c = Client::with(|s, fd| {
+        s.setsockopt(fd, SOL_TCP, TCP_SYNCNT, &1i32.to_ne_bytes()).unwrap();
+    });
+    let times: Vec<u64> = c.at(10.0).iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, [1000, 2000]);
+    assert_eq!(c.connect_again(), Err(Errno::ETIMEDOUT), "the error itself, unread");
+    // A new attempt on the same socket (C3: SS_UNCONNECTED and CLOSE).
+    assert_eq!(c.connect_again(), Err(Errno::EINPROGRESS));
+}
+
+#[test]
+fn c34_a_bad_ack_is_reset_and_the_syn_resent_at_once() {
+    let mut c = Client::new();
+    let bad = c.syn.seq.wrapping_add(5);
+    let out = c.answer(TcpFlags::SYN | TcpFlags::ACK, bad, TcpOptions::default());
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].seq), (TcpFlags::RST, bad));
+    let again = c.at(0.1);
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].0, again[0].1.flags), (2, TcpFlags::SYN), "2 ms later");
+    // Still connecting; the right SYN-ACK completes it.
+    assert_eq!(c.connect_again(), Err(Errno::EALREADY));
+    c.synack();
+    assert_eq!(c.connect_again(), Ok(()));
+}
+
+#[test]
+fn c36_a_reset_acking_the_syn_refuses_one_without_ack_is_ignored() {
+    let mut c = Client::new();
+    assert!(c.answer(TcpFlags::RST, 0, TcpOptions::default()).is_empty());
+    assert_eq!(c.connect_again(), Err(Errno::EALREADY));
+    let ack = c.syn.seq.wrapping_add(1);
+    assert!(c
+        .answer(TcpFlags::RST | TcpFlags::ACK, ack, TcpOptions::default())
+        .is_empty());
+    let mask = c.stack.poll(c.fd).unwrap();
+    assert_eq!(mask & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+    assert_eq!(c.connect_again(), Err(Errno::ECONNREFUSED));
+    assert_eq!(c.stack.getpeername(c.fd), Err(Errno::ENOTCONN));
+    assert!(c.at(10.0).is_empty(), "no more SYNs");
+}
+
+#[test]
+fn c38_the_syn_ack_establishes_and_is_acked_at_once() {
+    let mut c = Client::new();
+    c.now = Instant::from_millis(30);
+    let out = c.synack();
+    assert_eq!(out.len(), 1);
+    let ack = &out[0];
+    assert_eq!(ack.flags, TcpFlags::ACK);
+    assert_eq!((ack.seq, ack.ack), (c.syn.seq.wrapping_add(1), S_ISN + 1));
+    assert_eq!(ack.options.timestamp.map(|t| t.tsecr), Some(777));
+    // Our window, scaled by our shift (10) now that both sides scale, rounded up to a
+    // whole unit (`__tcp_select_window`'s ALIGN): 64240 → 64512 = 63 << 10.
+    assert_eq!(ack.window, 63);
+    assert_eq!(c.stack.poll(c.fd).unwrap() & POLLOUT, POLLOUT);
+    assert_eq!(c.connect_again(), Ok(()));
+    assert_eq!(c.connect_again(), Err(Errno::EISCONN));
+    assert_eq!(c.stack.getpeername(c.fd), Ok(SocketAddrV4::new(SERVER, PORT)));
+    assert_eq!(c.so_error(), 0);
+    // MSS 1460 less the timestamps: TCP_MAXSEG reads 1448.
+    let mut b = [0u8; 4];
+    c.stack.getsockopt(c.fd, SOL_TCP, TCP_MAXSEG, &mut b).unwrap();
+    assert_eq!(i32::from_ne_bytes(b), 1448);
+    assert!(c.at(200.0).is_empty(), "the SYN timer is gone");
+}
+
+/// Moves every datagram between two stacks until both are quiet.
+fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
+    let mut buf = [0u8; 1500];
+    loop {
+        let mut moved = false;
+        while let Some(n) = a.poll_transmit(&mut buf) {
+            b.receive(now, &buf[..n]);
+            moved = true;
+        }
+        while let Some(n) = b.poll_transmit(&mut buf) {
+            a.receive(now, &buf[..n]);
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+#[test]
+fn synq_connects_to_synq_and_they_exchange_data() {
+    let mut server = Stack::new(StackConfig::new(SERVER));
+    let l = server.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    server.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).unwrap();
+    server.listen(l, 8).unwrap();
+    let mut client = Stack::new(StackConfig::new(CLIENT));
+    let fd = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let now = Instant::ZERO;
+    assert_eq!(
+        client.connect(now, fd, SocketAddrV4::new(SERVER, PORT)),
+        Err(Errno::EINPROGRESS)
+    );
+    exchange(&mut client, &mut server, now);
+    assert_eq!(client.connect(now, fd, SocketAddrV4::new(SERVER, PORT)), Ok(()));
+    let (child, peer) = server.accept(l).unwrap();
+    assert_eq!(peer, client.getsockname(fd).unwrap());
+    assert_eq!(client.send(now, fd, b"hello"), Ok(5));
+    exchange(&mut client, &mut server, now);
+    let mut buf = [0u8; 16];
+    assert_eq!(server.recv(now, child, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(server.send(now, child, b"world!"), Ok(6));
+    exchange(&mut client, &mut server, now);
+    assert_eq!(client.recv(now, fd, &mut buf), Ok(6));
+    assert_eq!(&buf[..6], b"world!");
+}
