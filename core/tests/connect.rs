@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::consts::*;
 use synq_core::{Counter, Errno, Instant, SocketId, Stack, StackConfig};
-use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
+use synq_wire::{ip_proto, IcmpMessage, IcmpRepr, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp, IPV4_HEADER_LEN};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -129,6 +129,25 @@ impl Client {
             ..TcpOptions::default()
         };
         self.answer(TcpFlags::SYN | TcpFlags::ACK, self.syn.seq.wrapping_add(1), opts)
+    }
+
+    /// An ICMP error from the server's router quoting our SYN with sequence `seq`.
+    fn icmp(&mut self, message: IcmpMessage, seq: u32) -> Vec<Out> {
+        let mut quoted_payload = [0u8; 8];
+        quoted_payload[..2].copy_from_slice(&self.syn.sport.to_be_bytes());
+        quoted_payload[2..4].copy_from_slice(&PORT.to_be_bytes());
+        quoted_payload[4..].copy_from_slice(&seq.to_be_bytes());
+        let icmp = IcmpRepr {
+            message,
+            quoted_header: Ipv4Repr::new(CLIENT, SERVER, ip_proto::TCP, 40),
+            quoted_payload: &quoted_payload,
+        };
+        let ip = Ipv4Repr::new(SERVER, CLIENT, ip_proto::ICMP, icmp.buffer_len());
+        let mut buf = vec![0u8; IPV4_HEADER_LEN + icmp.buffer_len()];
+        ip.emit(&mut buf).unwrap();
+        icmp.emit(&mut buf[IPV4_HEADER_LEN..]).unwrap();
+        self.stack.receive(self.now, &buf);
+        self.drain()
     }
 
     fn so_error(&mut self) -> i32 {
@@ -269,6 +288,41 @@ fn c36_a_reset_acking_the_syn_refuses_one_without_ack_is_ignored() {
     assert_eq!(c.connect_again(), Err(Errno::ECONNREFUSED));
     assert_eq!(c.stack.getpeername(c.fd), Err(Errno::ENOTCONN));
     assert!(c.at(10.0).is_empty(), "no more SYNs");
+}
+
+#[test]
+fn c33_icmp_errors_quoting_the_syn_end_the_attempt_with_their_errno() {
+    let unreach = |code| IcmpMessage::DstUnreachable { code, next_hop_mtu: 0 };
+    for (message, errno) in [
+        (unreach(0), Errno::ENETUNREACH),
+        (unreach(1), Errno::EHOSTUNREACH),
+        (unreach(2), Errno::ENOPROTOOPT),
+        (unreach(3), Errno::ECONNREFUSED),
+        (unreach(5), Errno::EOPNOTSUPP),
+        (unreach(7), Errno::EHOSTDOWN),
+        (unreach(8), Errno::ENONET),
+        (unreach(9), Errno::ENETUNREACH),
+        (unreach(13), Errno::EHOSTUNREACH),
+        (IcmpMessage::TimeExceeded { code: 0 }, Errno::EHOSTUNREACH),
+    ] {
+        let mut c = Client::new();
+        c.now = Instant::from_millis(100);
+        let seq = c.syn.seq;
+        assert!(c.icmp(message, seq).is_empty());
+        assert_eq!(c.connect_again(), Err(errno), "{message:?}");
+        assert_eq!(c.so_error(), 0, "consumed by connect()");
+    }
+    // Fragmentation needed, a code above 15 and a sequence we never sent change nothing:
+    // the SYN-ACK still completes the connect.
+    let mut c = Client::new();
+    let seq = c.syn.seq;
+    c.icmp(unreach(4), seq);
+    c.icmp(unreach(16), seq);
+    c.icmp(unreach(3), seq.wrapping_add(100));
+    assert_eq!(c.stack.mib().get(Counter::TcpExtOutOfWindowIcmps), 1);
+    assert_eq!(c.connect_again(), Err(Errno::EALREADY));
+    c.synack();
+    assert_eq!(c.connect_again(), Ok(()));
 }
 
 #[test]

@@ -1,13 +1,13 @@
-//! ICMP input (`icmp_rcv`): errors are validated, counted and, once TCP has sockets, handed
-//! to `tcp_v4_err` for the socket their quoted header names.
+//! ICMP input (`icmp_rcv`): errors are validated and counted, then handed to `tcp_v4_err`
+//! for the socket their quoted header names.
 
 use crate::base::mib::{Counter, Mib};
 use crate::ip::input::drop_malformed;
 use synq_wire::{Error, IcmpMessage, IcmpRepr};
 
-/// `icmp_rcv`: counts the message by type; malformed ones are counted as `IcmpInErrors` and
-/// dropped. No socket exists yet for an error to concern, so nothing further happens.
-pub(crate) fn icmp_rcv(mib: &mut Mib, message: &[u8]) {
+/// `icmp_rcv`: counts the message by type and returns it for the transport; malformed ones
+/// are counted as `IcmpInErrors` and dropped.
+pub(crate) fn icmp_rcv<'a>(mib: &mut Mib, message: &'a [u8]) -> Option<IcmpRepr<'a>> {
     mib.inc(Counter::IcmpInMsgs);
     match IcmpRepr::parse(message) {
         Ok(icmp) => {
@@ -16,6 +16,7 @@ pub(crate) fn icmp_rcv(mib: &mut Mib, message: &[u8]) {
                 IcmpMessage::TimeExceeded { .. } => Counter::IcmpInTimeExcds,
             };
             mib.inc(counter);
+            return Some(icmp);
         }
         Err(Error::UnsupportedIcmpType(t)) => {
             tracing::trace!(icmp_type = t, "ICMP type TCP does not act on");
@@ -28,4 +29,5 @@ pub(crate) fn icmp_rcv(mib: &mut Mib, message: &[u8]) {
             drop_malformed(mib, Counter::IcmpInErrors, e);
         }
     }
+    None
 }

@@ -32,7 +32,7 @@ use crate::tcp::isn::IsnSecrets;
 use crate::tcp::listener::reqsk_timer_handler;
 use crate::tcp::syncookies::SynCookies;
 use crate::tcp::tcb::TCP_MIN_MSS;
-use crate::tcp::tcp_ipv4::{tcp_v4_connect, tcp_v4_rcv};
+use crate::tcp::tcp_ipv4::{tcp_v4_connect, tcp_v4_err, tcp_v4_rcv};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_wire::ip_proto;
 
@@ -182,7 +182,10 @@ impl Stack {
             }
             ip_proto::ICMP => {
                 self.shared.mib.inc(Counter::IpInDelivers);
-                icmp_rcv(&mut self.shared.mib, payload);
+                if let Some(icmp) = icmp_rcv(&mut self.shared.mib, payload) {
+                    let (mut cx, t) = self.parts();
+                    tcp_v4_err(&mut cx, t, &icmp);
+                }
             }
             _ => self.shared.mib.inc(Counter::IpInUnknownProtos),
         }

@@ -16,7 +16,7 @@ use crate::inet::socket::{SockId, SockKind, TcpState};
 use crate::inet::time_wait::TimeWaitSock;
 use crate::inet::tuple::FourTuple;
 use crate::ip::input::drop_malformed;
-use crate::tcp::calls::tcp_set_state;
+use crate::tcp::calls::{tcp_done, tcp_set_state};
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::listener::listen_rcv;
 use crate::tcp::syn_sent::{SynRetransmit, SynSent};
@@ -25,7 +25,7 @@ use crate::tcp::tcp_connect::tcp_connect_init;
 use crate::tcp::tcp_minisocks::{inet_twsk_recycle, tcp_check_req, tcp_timewait_state_process, tcp_v4_do_rcv};
 use crate::tcp::tcp_output::reply_reset;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use synq_wire::{Error, Ipv4Repr, TcpRepr};
+use synq_wire::{ip_proto, Error, IcmpMessage, IcmpRepr, Ipv4Repr, TcpRepr};
 
 /// `tcp_v4_rcv`: counts the segment, validates header and checksum, then finds its
 /// socket in Linux's order (L10): the established hash by 4-tuple (request socks and
@@ -202,6 +202,60 @@ pub(crate) fn tcp_v4_connect(
         cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + TCP_TIMEOUT_INIT);
     }
     Ok(())
+}
+
+/// `icmp_err_convert`: the errno of a destination-unreachable code, `None` for the ones TCP
+/// does not report (4, fragmentation needed: a path-MTU matter; codes above 15).
+fn icmp_err_convert(code: u8) -> Option<Errno> {
+    Some(match code {
+        0 | 6 | 9 | 11 => Errno::ENETUNREACH,
+        1 | 10 | 12..=15 => Errno::EHOSTUNREACH,
+        2 => Errno::ENOPROTOOPT,
+        3 => Errno::ECONNREFUSED,
+        5 => Errno::EOPNOTSUPP,
+        7 => Errno::EHOSTDOWN,
+        8 => Errno::ENONET,
+        _ => return None,
+    })
+}
+
+/// `tcp_v4_err` (rule C33): an ICMP error quoting one of our segments. For a socket in
+/// SYN_SENT whose SYN it quotes (sequence number our ISN), a destination-unreachable or
+/// time-exceeded error ends the attempt at once with its errno (port unreachable:
+/// `ECONNREFUSED`). A quoted sequence outside what we sent is counted (`OutOfWindowIcmps`)
+/// and ignored; so is every error for other states (Linux keeps them as soft errors).
+pub(crate) fn tcp_v4_err(cx: &mut Ctx, tables: &mut Tables, icmp: &IcmpRepr<'_>) {
+    let (q, bytes) = (&icmp.quoted_header, icmp.quoted_payload);
+    if q.protocol != ip_proto::TCP || bytes.len() < 8 {
+        return;
+    }
+    let port = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
+    let seq = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    let tuple = FourTuple {
+        local_addr: q.src_addr,
+        local_port: port(0),
+        remote_port: port(2),
+        remote_addr: q.dst_addr,
+    };
+    let Some(EhashEntry::Socket(sk)) = tables.ehash.lookup(&tuple) else {
+        return;
+    };
+    let Ok(socket) = tables.sockets.get_mut(sk) else { return };
+    let Some(ss) = socket.tcb().and_then(|t| t.syn_sent) else {
+        return;
+    };
+    if !(seq == ss.iss.0 || seq == ss.iss.0.wrapping_add(1)) {
+        cx.mib.inc(Counter::TcpExtOutOfWindowIcmps);
+        return;
+    }
+    let err = match icmp.message {
+        IcmpMessage::DstUnreachable { code, .. } => icmp_err_convert(code),
+        IcmpMessage::TimeExceeded { .. } => Some(Errno::EHOSTUNREACH),
+    };
+    if let Some(err) = err {
+        socket.error = Some(err);
+        tcp_done(cx, tables, sk);
+    }
 }
 
 /// What a connection that takes over a TIME_WAIT 4-tuple inherits (rule C16.4).
