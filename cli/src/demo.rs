@@ -1,11 +1,12 @@
-//! `synq sim`: a scripted client talks to a synq host over a simulated link, in virtual time.
+//! `synq sim`: a synq client talks to a synq server over a simulated link, in virtual time.
 //!
-//! The server listens on port 80: the client's SYN gets a SYN-ACK (retransmitted if the link
-//! loses it), its ACK puts a child on the accept queue and accept() takes it. On that
-//! connection the client sends a line, the server echoes it, the client closes and the server
-//! closes after it (its ACK of the client's FIN delayed 40 ms, then its own FIN). Then what
-//! Linux does for strays: a SYN and data to closed ports are answered with resets
-//! (`tcp_v4_send_reset`), and a reset is never answered.
+//! The server listens on port 80; the client connect()s from an ephemeral port: its SYN gets
+//! a SYN-ACK (each retransmitted as Linux does if the link loses it), its ACK puts a child on
+//! the accept queue and accept() takes it. On that connection the client sends a line, the
+//! server echoes it, the client closes and the server closes after it; the client, which
+//! closed first, keeps the 4-tuple in TIME_WAIT for 60 s. Then what Linux does for strays,
+//! sent raw from the client's address: a SYN and data to closed ports are answered with
+//! resets (`tcp_v4_send_reset`), and a reset is never answered.
 
 use clap::Args;
 use std::net::Ipv4Addr;
@@ -13,7 +14,7 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use synq_core::consts::{AF_INET, SOCK_STREAM};
 use synq_core::rng::Rng;
-use synq_core::{Duration, Instant, SocketId, StackConfig};
+use synq_core::{Duration, SocketId, StackConfig};
 use synq_sim::{HostId, LinkConfig, Sim, TraceFate};
 use synq_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
@@ -66,44 +67,6 @@ fn segment(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: TcpFlags, pa
     }
 }
 
-/// Runs the demo, prints its trace and the server's counters, and writes the pcap.
-/// On the accepted connection `fd`: the client sends a line, the server reads it and writes
-/// it back, the client acknowledges and closes, the server reads the end of the stream and
-/// closes too (LAST_ACK), the client acknowledges that FIN. `seq` and `ack` are the client's
-/// next sequence number and the server's.
-fn echo_and_close(sim: &mut Sim, client: HostId, server: HostId, fd: SocketId, seq: u32, ack: u32) {
-    const LINE: &[u8] = b"hello, synq\n";
-    let len = LINE.len() as u32;
-    let psh = TcpFlags::ACK | TcpFlags::PSH;
-    sim.send_tcp(client, SERVER, &segment(40000, 80, seq, ack, psh, LINE));
-    sim.run_for(Duration::from_millis(50));
-    sim.with_stack(server, |stack, now| {
-        let mut buf = [0u8; 64];
-        if let Ok(n) = stack.recv(now, fd, &mut buf) {
-            let _ = stack.send(now, fd, &buf[..n]);
-        }
-    });
-    sim.run_for(Duration::from_millis(50));
-    let (seq, ack) = (seq.wrapping_add(len), ack.wrapping_add(len));
-    sim.send_tcp(client, SERVER, &segment(40000, 80, seq, ack, TcpFlags::ACK, &[]));
-    sim.send_tcp(
-        client,
-        SERVER,
-        &segment(40000, 80, seq, ack, TcpFlags::FIN | TcpFlags::ACK, &[]),
-    );
-    sim.run_for(Duration::from_millis(50));
-    sim.with_stack(server, |stack, now| {
-        let end = stack.recv(now, fd, &mut [0u8; 64]);
-        if end == Ok(0) {
-            let _ = stack.close(now, fd);
-        }
-    });
-    sim.run_for(Duration::from_millis(50));
-    let (seq, ack) = (seq.wrapping_add(1), ack.wrapping_add(1));
-    sim.send_tcp(client, SERVER, &segment(40000, 80, seq, ack, TcpFlags::ACK, &[]));
-    while sim.recv(client).is_some() {}
-}
-
 /// What a demo run leaves: the simulation, the server, the link, and what accept() returned.
 struct Played {
     sim: Sim,
@@ -112,14 +75,47 @@ struct Played {
     accepted: Option<(SocketId, SocketAddrV4)>,
 }
 
-/// Plays the demo's script to its end.
+/// How long the demo lets a connect() or the exchange run before it gives up.
+const PATIENCE: Duration = Duration::from_secs(200);
+/// The step at which the demo's client and server look at their sockets.
+const STEP: Duration = Duration::from_millis(10);
+
+/// The exchange on an established connection: the client sends a line, the server reads it
+/// and writes it back, the client reads the echo and closes, the server reads the end of the
+/// stream and closes too; the client's side then waits in TIME_WAIT.
+fn echo_and_close(sim: &mut Sim, client: HostId, server: HostId, (cfd, sfd): (SocketId, SocketId)) {
+    const LINE: &[u8] = b"hello, synq\n";
+    let _ = sim.with_stack(client, |s, now| s.send(now, cfd, LINE));
+    let deadline = sim.now() + PATIENCE;
+    let (mut echoed, mut client_closed, mut server_closed) = (false, false, false);
+    let mut buf = [0u8; 64];
+    while !(client_closed && server_closed) && sim.now() < deadline {
+        sim.run_for(STEP);
+        if !echoed {
+            if let Ok(n) = sim.with_stack(server, |s, now| s.recv(now, sfd, &mut buf)) {
+                let _ = sim.with_stack(server, |s, now| s.send(now, sfd, &buf[..n]));
+                echoed = true;
+            }
+        }
+        if !client_closed && matches!(sim.with_stack(client, |s, now| s.recv(now, cfd, &mut buf)), Ok(n) if n > 0) {
+            let _ = sim.with_stack(client, |s, now| s.close(now, cfd));
+            client_closed = true;
+        }
+        if !server_closed && sim.with_stack(server, |s, now| s.recv(now, sfd, &mut buf)) == Ok(0) {
+            let _ = sim.with_stack(server, |s, now| s.close(now, sfd));
+            server_closed = true;
+        }
+    }
+}
+
+/// Plays the demo to its end.
 fn play(args: &DemoArgs) -> Result<Played, String> {
     if !(0.0..=1.0).contains(&args.loss) {
         return Err(format!("sim: --loss {} is not a probability", args.loss));
     }
     let mut sim = Sim::new(args.seed);
     sim.enable_trace();
-    let client = sim.add_scripted("client", CLIENT);
+    let client = sim.add_stack("client", StackConfig::new(CLIENT));
     let mut config = StackConfig::new(SERVER);
     config.credentials = synq_core::Credentials::ROOT; // port 80 is privileged
     let server = sim.add_stack("server", config);
@@ -138,46 +134,49 @@ fn play(args: &DemoArgs) -> Result<Played, String> {
         Ok::<_, synq_core::Errno>(l)
     });
     let listener = listener.map_err(|e| format!("sim: listener: {e}"))?;
-    let mut rng = Rng::seed_from_u64(args.seed);
-    let isn = rng.next_u32();
 
-    // 1. A handshake: SYN, SYN-ACK (again after 1 s, 3 s, ... while the link loses it), ACK.
-    sim.send_tcp(client, SERVER, &segment(40000, 80, isn, 0, TcpFlags::SYN, &[]));
-    let mut accepted = None;
-    for step in 1..=8 {
-        sim.run_until(Instant::from_millis(step * 1000 - 900));
-        let synack = std::iter::from_fn(|| sim.recv(client)).find_map(|r| {
-            let (_, seg) = r.tcp().ok()?;
-            (seg.flags == TcpFlags::SYN | TcpFlags::ACK).then_some(seg.seq)
-        });
-        if let Some(their_isn) = synack {
-            let ack = segment(
-                40000,
-                80,
-                isn.wrapping_add(1),
-                their_isn.wrapping_add(1),
-                TcpFlags::ACK,
-                &[],
-            );
-            sim.send_tcp(client, SERVER, &ack);
-            sim.run_for(Duration::from_millis(50));
-            accepted = sim.with_stack(server, |stack, _| stack.accept(listener)).ok();
-            if let Some((fd, _)) = accepted {
-                echo_and_close(
-                    &mut sim,
-                    client,
-                    server,
-                    fd,
-                    isn.wrapping_add(1),
-                    their_isn.wrapping_add(1),
-                );
+    // 1. connect(): SYN, SYN-ACK, ACK (each resent as Linux does while the link loses them),
+    // asked again every 10 ms as a blocking caller would be woken.
+    let dst = SocketAddrV4::new(SERVER, 80);
+    let cfd = sim
+        .with_stack(client, |s, now| {
+            let fd = s.socket(AF_INET, SOCK_STREAM, 0)?;
+            match s.connect(now, fd, dst) {
+                Err(synq_core::Errno::EINPROGRESS) => Ok(fd),
+                other => other.map(|()| fd),
             }
-            break;
+        })
+        .map_err(|e| format!("sim: connect: {e}"))?;
+    let deadline = sim.now() + PATIENCE;
+    let mut accepted = None;
+    while sim.now() < deadline {
+        sim.run_for(STEP);
+        if accepted.is_none() {
+            accepted = sim.with_stack(server, |s, _| s.accept(listener)).ok();
+        }
+        match sim.with_stack(client, |s, now| s.connect(now, cfd, dst)) {
+            Err(synq_core::Errno::EALREADY) => continue,
+            Ok(()) => {
+                while accepted.is_none() && sim.now() < deadline {
+                    sim.run_for(STEP);
+                    accepted = sim.with_stack(server, |s, _| s.accept(listener)).ok();
+                }
+                if let Some((sfd, _)) = accepted {
+                    echo_and_close(&mut sim, client, server, (cfd, sfd));
+                }
+                break;
+            }
+            Err(e) => {
+                println!("client: connect() = {e}");
+                break;
+            }
         }
     }
     let t = sim.now() + Duration::from_millis(100);
     sim.run_until(t);
     // 2. A SYN to a closed port: RST|ACK acknowledging the SYN.
+    let mut rng = Rng::seed_from_u64(args.seed);
+    let isn = rng.next_u32();
     sim.send_tcp(client, SERVER, &segment(40002, 81, isn, 0, TcpFlags::SYN, &[]));
     sim.run_for(Duration::from_millis(100));
     // 3. Data to a closed port: RST whose sequence number is the segment's ACK.
@@ -190,7 +189,8 @@ fn play(args: &DemoArgs) -> Result<Played, String> {
     sim.run_for(Duration::from_millis(100));
     // 4. A reset to the listener: never answered.
     sim.send_tcp(client, SERVER, &segment(40003, 80, isn, 0, TcpFlags::RST, &[]));
-    sim.run_for(Duration::from_millis(800));
+    // 5. The client's TIME_WAIT runs out (60 s).
+    sim.run_for(Duration::from_secs(61));
     Ok(Played {
         sim,
         server,
