@@ -247,15 +247,28 @@ fn c25_c27_eleven_syns_then_etimedout_at_131_s() {
 }
 
 #[test]
-fn c26_tcp_syncnt_1_fails_at_3_s_and_connect_reports_it() {
+fn c8_c26_tcp_syncnt_1_fails_at_3_s_connect_reports_it_and_the_next_isn_is_3_on() {
     let mut c = Client::with(|s, fd| {
         s.setsockopt(fd, SOL_TCP, TCP_SYNCNT, &1i32.to_ne_bytes()).unwrap();
     });
     let times: Vec<u64> = c.at(10.0).iter().map(|(t, _)| *t).collect();
     assert_eq!(times, [1000, 2000]);
     assert_eq!(c.connect_again(), Err(Errno::ETIMEDOUT), "the error itself, unread");
-    // A new attempt on the same socket (C3: SS_UNCONNECTED and CLOSE).
+    // C6: the automatic address is given back (the stale port stays in getsockname, as
+    // Linux's does).
+    assert_eq!(c.stack.getsockname(c.fd).unwrap().ip(), &Ipv4Addr::UNSPECIFIED);
+    // A new attempt on the same socket (C3: SS_UNCONNECTED and CLOSE), C8: its ISN is the
+    // last one's + 3 (ISN + 1, max_window 0, + 2), from a new port.
     assert_eq!(c.connect_again(), Err(Errno::EINPROGRESS));
+    let syn = parse_one(&mut c);
+    assert_eq!(syn.seq, c.syn.seq.wrapping_add(3));
+    assert_ne!(syn.sport, c.syn.sport);
+}
+
+fn parse_one(c: &mut Client) -> Out {
+    let mut sent = c.drain();
+    assert_eq!(sent.len(), 1);
+    sent.remove(0)
 }
 
 #[test]

@@ -151,6 +151,9 @@ pub struct Socket {
     /// `SS_CONNECTING`: connect() started an attempt whose outcome it has not reported yet
     /// (rule C3).
     pub connecting: bool,
+    /// The ISN the next connect() uses (`write_seq` after `tcp_disconnect`), 0 for a fresh
+    /// one from `secure_tcp_seq` (rule C8).
+    pub write_seq: u32,
     /// TCP_DEFER_ACCEPT, in SYN-ACK retransmissions (`rskq_defer_accept`, L27).
     pub defer_accept: u8,
     /// The listener an unaccepted child waits on.
@@ -243,6 +246,7 @@ impl Socket {
             synq_overflow: SynqOverflow::default(),
             synflood_warned: false,
             connecting: false,
+            write_seq: 0,
             defer_accept: 0,
             parent: None,
             kind: SockKind::Idle,

@@ -543,7 +543,16 @@ impl Stack {
             match socket.state {
                 TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EALREADY),
                 TcpState::Close => {
+                    // The failure path runs `tcp_disconnect`: the next attempt's ISN follows
+                    // this one's sequence space, an automatic address is given back.
                     socket.connecting = false;
+                    if let Some(t) = socket.tcb() {
+                        let seq = t.snd.write_seq.0.wrapping_add(t.snd.max_window).wrapping_add(2);
+                        socket.write_seq = seq.max(1);
+                    }
+                    if !socket.bind_addr_lock {
+                        socket.rcv_saddr = Ipv4Addr::UNSPECIFIED;
+                    }
                     return Err(socket.error.take().unwrap_or(Errno::ECONNABORTED));
                 }
                 _ => {

@@ -150,12 +150,15 @@ pub(crate) fn tcp_v4_connect(
         tables.bind_table.insert_connect(port, saddr, Owner::Socket(sk));
     }
     tables.ehash.replace(tuple(port), EhashEntry::Socket(sk));
-    // The ISN: past a recycled TIME_WAIT's sequence space, else `secure_tcp_seq` (C16, C18).
+    // The ISN: past a recycled TIME_WAIT's sequence space, else what an earlier attempt left
+    // (`write_seq`), else `secure_tcp_seq` (C8, C16, C18).
     let reuse = recycled.map(|(_, r)| r);
-    let iss = reuse.map_or_else(
-        || cx.isn.secure_tcp_seq(saddr, *daddr.ip(), port, daddr.port(), now),
-        |r| r.write_seq,
-    );
+    let left = tables.sockets.get(sk).map_or(0, |s| s.write_seq);
+    let iss = match (reuse, left) {
+        (Some(r), _) => r.write_seq,
+        (None, 0) => cx.isn.secure_tcp_seq(saddr, *daddr.ip(), port, daddr.port(), now),
+        (None, seq) => seq,
+    };
     let ts_off = cx.isn.secure_tcp_ts_off(sysctl.tcp_timestamps, saddr, *daddr.ip());
     let init = tcp_connect_init(
         sysctl,
