@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::consts::*;
-use synq_core::{Counter, Errno, Instant, SocketId, Stack, StackConfig};
+use synq_core::{sockaddr_in, Counter, Errno, Instant, SocketId, Stack, StackConfig};
 use synq_wire::{ip_proto, IcmpMessage, IcmpRepr, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp, IPV4_HEADER_LEN};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -216,6 +216,59 @@ fn c3_c5_a_listener_is_already_connected_broadcast_is_unreachable() {
     assert_eq!(s.connect(Instant::ZERO, fd, bcast), Err(Errno::ENETUNREACH));
     let mcast = SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 1), PORT);
     assert_eq!(s.connect(Instant::ZERO, fd, mcast), Err(Errno::ENETUNREACH));
+}
+
+#[test]
+fn c1_c4_address_checks_come_around_the_state_checks() {
+    let mut s = Stack::new(StackConfig::new(CLIENT));
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let now = Instant::ZERO;
+    let sin = sockaddr_in(SocketAddrV4::new(SERVER, PORT));
+    assert_eq!(s.connect_raw(now, fd, &sin[..1]), Err(Errno::EINVAL), "C1");
+    assert_eq!(s.connect_raw(now, fd, &sin[..15]), Err(Errno::EINVAL), "C4: length");
+    let mut inet6 = sin;
+    inet6[..2].copy_from_slice(&10u16.to_ne_bytes());
+    assert_eq!(s.connect_raw(now, fd, &inet6), Err(Errno::EAFNOSUPPORT), "C4: family");
+    // AF_UNSPEC with just its family field disconnects: on a fresh socket, nothing but 0.
+    assert_eq!(s.connect_raw(now, fd, &0u16.to_ne_bytes()), Ok(()), "C2");
+    assert_eq!(s.connect_raw(now, fd, &sin), Err(Errno::EINPROGRESS));
+    // C3 comes before C4: an attempt in progress says EALREADY whatever the address.
+    assert_eq!(s.connect_raw(now, fd, &sin[..15]), Err(Errno::EALREADY));
+}
+
+#[test]
+fn c2_af_unspec_in_syn_sent_drops_the_attempt_without_a_word() {
+    let mut c = Client::new();
+    let now = c.now;
+    assert_eq!(c.stack.connect_raw(now, c.fd, &0u16.to_ne_bytes()), Ok(()));
+    assert!(c.drain().is_empty(), "no packet");
+    assert!(c.at(10.0).is_empty(), "no more SYNs");
+    assert_eq!(c.so_error(), Errno::ECONNRESET.raw());
+    assert_eq!(c.stack.poll(c.fd).unwrap() & (POLLOUT | POLLHUP), POLLOUT | POLLHUP);
+    // C8: the next attempt's ISN is 3 on, from a new port.
+    assert_eq!(c.connect_again(), Err(Errno::EINPROGRESS));
+    let syn = parse_one(&mut c);
+    assert_eq!(syn.seq, c.syn.seq.wrapping_add(3));
+}
+
+#[test]
+fn c2_af_unspec_on_a_connection_resets_it() {
+    let mut c = Client::new();
+    c.synack();
+    assert_eq!(c.connect_again(), Ok(()));
+    let now = c.now;
+    assert_eq!(c.stack.connect_raw(now, c.fd, &0u16.to_ne_bytes()), Ok(()));
+    let out = c.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((out[0].seq, out[0].ack), (c.syn.seq.wrapping_add(1), S_ISN + 1));
+    assert_eq!(c.so_error(), Errno::ECONNRESET.raw());
+    assert_eq!(c.stack.getpeername(c.fd), Err(Errno::ENOTCONN));
+    assert_eq!(c.stack.send(now, c.fd, b"x"), Err(Errno::EPIPE));
+    // The peer's window (29200) was the largest seen: the next ISN is ISN + 1 + 29200 + 2.
+    assert_eq!(c.connect_again(), Err(Errno::EINPROGRESS));
+    let syn = parse_one(&mut c);
+    assert_eq!(syn.seq, c.syn.seq.wrapping_add(1 + 29200 + 2));
 }
 
 #[test]

@@ -19,6 +19,7 @@ use crate::base::time::Instant;
 use crate::base::timer_wheel::TimerWheel;
 use crate::inet::bind_table::{BindTable, Owner};
 use crate::inet::ehash::Ehash;
+use crate::inet::inet_bind::SOCKADDR_IN_LEN;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestTable};
 use crate::inet::socket::{Credentials, SockId, SockKind, Socket, SocketId, SocketTable, TcpState};
@@ -538,22 +539,53 @@ impl Stack {
     /// exhaustion is `EADDRNOTAVAIL`.
     pub fn connect(&mut self, now: Instant, fd: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
         let fd = self.tables.sockets.resolve(fd)?;
+        self.inet_stream_connect(now, fd, Ok(addr))
+    }
+
+    /// `connect(2)` with a raw `struct sockaddr` of `sockaddr.len()` bytes, checked in
+    /// `__inet_stream_connect`'s order: shorter than its family field, `EINVAL` (C1);
+    /// `AF_UNSPEC` disconnects (`tcp_disconnect`, C2: a connection is reset, an attempt
+    /// dropped without a word, a listener stops; `ECONNRESET` for SO_ERROR; the automatic
+    /// address and port go back; 0); then the socket's state (C3) and only then the address:
+    /// shorter than `sockaddr_in`, `EINVAL`; not `AF_INET`, `EAFNOSUPPORT` (C4).
+    pub fn connect_raw(&mut self, now: Instant, fd: SocketId, sockaddr: &[u8]) -> Result<(), Errno> {
+        let fd = self.tables.sockets.resolve(fd)?;
+        let [f0, f1, ..] = *sockaddr else {
+            return Err(Errno::EINVAL);
+        };
+        let family = i32::from(u16::from_ne_bytes([f0, f1]));
+        if family == AF_UNSPEC {
+            self.tcp_disconnect(now, fd)?;
+            return Ok(());
+        }
+        let addr = match sockaddr {
+            _ if sockaddr.len() < SOCKADDR_IN_LEN => Err(Errno::EINVAL),
+            _ if family != AF_INET => Err(Errno::EAFNOSUPPORT),
+            s => Ok(SocketAddrV4::new(
+                Ipv4Addr::new(s[4], s[5], s[6], s[7]),
+                u16::from_be_bytes([s[2], s[3]]),
+            )),
+        };
+        self.inet_stream_connect(now, fd, addr)
+    }
+
+    /// `__inet_stream_connect` after the `AF_UNSPEC` case: the socket's state decides (C3),
+    /// then the address's own error, if any (C4), then `tcp_v4_connect`.
+    fn inet_stream_connect(
+        &mut self,
+        now: Instant,
+        fd: SockId,
+        addr: Result<SocketAddrV4, Errno>,
+    ) -> Result<(), Errno> {
         let socket = self.tables.sockets.get_mut(fd)?;
         if socket.connecting {
             match socket.state {
                 TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EALREADY),
                 TcpState::Close => {
-                    // The failure path runs `tcp_disconnect`: the next attempt's ISN follows
-                    // this one's sequence space, an automatic address is given back.
-                    socket.connecting = false;
-                    if let Some(t) = socket.tcb() {
-                        let seq = t.snd.write_seq.0.wrapping_add(t.snd.max_window).wrapping_add(2);
-                        socket.write_seq = seq.max(1);
-                    }
-                    if !socket.bind_addr_lock {
-                        socket.rcv_saddr = Ipv4Addr::UNSPECIFIED;
-                    }
-                    return Err(socket.error.take().unwrap_or(Errno::ECONNABORTED));
+                    // The failure path runs `tcp_disconnect`.
+                    let err = socket.error.take().unwrap_or(Errno::ECONNABORTED);
+                    self.tcp_disconnect(now, fd)?;
+                    return Err(err);
                 }
                 _ => {
                     socket.connecting = false;
@@ -564,6 +596,7 @@ impl Stack {
         if socket.state != TcpState::Close {
             return Err(Errno::EISCONN);
         }
+        let addr = addr?;
         let mut daddr = *addr.ip();
         if daddr.is_broadcast() || daddr.is_multicast() {
             return Err(Errno::ENETUNREACH);
@@ -598,6 +631,41 @@ impl Stack {
         )?;
         tables.sockets.get_mut(fd)?.connecting = true;
         Err(Errno::EINPROGRESS)
+    }
+
+    /// `tcp_disconnect` (rules C2, C8): a synchronized connection is reset (`ECONNRESET` for
+    /// SO_ERROR), an attempt in SYN_SENT dropped silently (`ECONNRESET` too), a listener stops
+    /// listening; the socket is closed and reusable, its automatic address and port given
+    /// back, and its next ISN follows this connection's sequence space (`write_seq +
+    /// max_window + 2`).
+    fn tcp_disconnect(&mut self, now: Instant, fd: SockId) -> Result<(), Errno> {
+        let socket = self.tables.sockets.get(fd)?;
+        let state = socket.state;
+        match state {
+            TcpState::Listen => self.inet_csk_listen_stop(now, fd),
+            TcpState::Close => {}
+            _ => {
+                if !matches!(state, TcpState::SynSent) {
+                    self.tcp_send_active_reset(now, fd);
+                }
+                self.tables.sockets.get_mut(fd)?.error = Some(Errno::ECONNRESET);
+                self.tcp_done(fd);
+            }
+        }
+        let socket = self.tables.sockets.get_mut(fd)?;
+        socket.state = TcpState::Close;
+        socket.connecting = false;
+        socket.shutdown = 0;
+        socket.done = false;
+        socket.peer = None;
+        if let Some(t) = socket.tcb() {
+            let seq = t.snd.write_seq.0.wrapping_add(t.snd.max_window).wrapping_add(2);
+            socket.write_seq = seq.max(1);
+        }
+        if !socket.bind_addr_lock {
+            socket.rcv_saddr = Ipv4Addr::UNSPECIFIED;
+        }
+        Ok(())
     }
 
     /// `send(2)` (`tcp_sendmsg`): queues what fits in the send buffer and returns how much;
