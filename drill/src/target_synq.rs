@@ -204,12 +204,12 @@ impl SynqTarget {
         // A blocking connect() waits while the attempt runs (it started with EINPROGRESS;
         // asked again, the stack says EALREADY until the outcome).
         let connecting = self.blocked.as_ref().is_some_and(|b| b.name == "connect");
-        let waiting = if connecting {
-            [Errno::EINPROGRESS, Errno::EALREADY].map(|e| SysResult::Err(e.raw()))
+        let waiting: &[Errno] = if connecting {
+            &[Errno::EINPROGRESS, Errno::EALREADY]
         } else {
-            [Errno::EAGAIN, Errno::EAGAIN].map(|e| SysResult::Err(e.raw()))
+            &[Errno::EAGAIN]
         };
-        if waiting.contains(&result) && blocking {
+        if blocking && waiting.iter().any(|e| result == SysResult::Err(e.raw())) {
             return;
         }
         self.blocked = None;
