@@ -122,6 +122,13 @@ pub enum SynSentInput {
 }
 
 impl SynSent {
+    /// The SYN (first or resent: the same but for a fresh TSval) from `sport` to `dport`.
+    pub fn syn(&self, sport: u16, dport: u16, now_ms: u32) -> TcpRepr<'static> {
+        let tsval = now_ms.wrapping_add(self.ts_off);
+        self.init
+            .syn(sport, dport, self.iss.0, tsval, self.ts_recent.unwrap_or(0))
+    }
+
     /// `tcp_rcv_synsent_state_process`'s verdict on `seg` at `now_ms` (`tcp_clock_ms`).
     pub fn on_segment(&self, seg: &TcpRepr, now_ms: u32) -> SynSentInput {
         let snd_nxt = self.iss + 1;

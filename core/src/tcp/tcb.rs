@@ -295,6 +295,20 @@ impl Tcb {
     }
 }
 
+impl Tcb {
+    /// `tcp_init_buffer_space` and `tcp_initialize_rcv_mss` once the handshake is done: the
+    /// receive space starts at the window or ten segments of `advmss` (our MSS less the
+    /// options every segment carries), and the first guess at the peer's segment size.
+    pub fn init_receive(&mut self, advmss: u32) {
+        self.rcv.space = self.rcv.wnd.min(TCP_INIT_CWND * advmss);
+        self.ack.rcv_mss = advmss
+            .min(u32::from(self.mss_clamp))
+            .min(self.rcv.wnd / 2)
+            .min(u32::from(TCP_MSS_DEFAULT))
+            .max(u32::from(TCP_MIN_MSS));
+    }
+}
+
 impl SendState {
     /// The sequence number of the first byte in `buf`.
     pub fn buf_seq(&self) -> SeqNum {

@@ -17,7 +17,7 @@ use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::initial_window::{TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
 use crate::tcp::syn_sent::{SynSent, SynSentInput};
-use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_INIT_CWND, TCP_MAX_QUICKACKS, TCP_MIN_MSS, TCP_MSS_DEFAULT};
+use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_output::{reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
@@ -140,13 +140,7 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
         let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
         tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
     }
-    // tcp_init_buffer_space and tcp_initialize_rcv_mss, as for a passive child.
-    tcb.rcv.space = tcb.rcv.wnd.min(TCP_INIT_CWND * advmss);
-    tcb.ack.rcv_mss = advmss
-        .min(u32::from(tcb.mss_clamp))
-        .min(tcb.rcv.wnd / 2)
-        .min(u32::from(TCP_MSS_DEFAULT))
-        .max(u32::from(TCP_MIN_MSS));
+    tcb.init_receive(advmss);
     tcp_set_state(&mut cx.mib, socket, TcpState::Established);
     send_control(cx, now, socket, TcpFlags::ACK);
 }

@@ -5,7 +5,7 @@
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
 use crate::base::rng::Rng;
-use crate::base::seq::SeqNum;
+use crate::base::seq::{between, SeqNum};
 use crate::base::time::{tcp_clock_ms, Instant};
 use crate::inet::bind_table::{Owner, PortUse};
 use crate::inet::ehash::EhashEntry;
@@ -181,15 +181,16 @@ pub(crate) fn tcp_v4_connect(
     tcb.ts_off = ts_off;
     tcb.ts_recent = reuse.map_or(0, |r| r.ts_recent);
     tcb.rtt.rto = TCP_TIMEOUT_INIT;
-    tcb.syn_sent = Some(SynSent {
+    let syn_sent = SynSent {
         iss: SeqNum(iss),
         retrans_stamp_ms: now_ms,
         ts_off,
         ts_recent: reuse.map(|r| r.ts_recent),
         retransmit: SynRetransmit::new(TCP_TIMEOUT_INIT),
         init,
-    });
-    let syn = init.syn(port, daddr.port(), iss, now_ms.wrapping_add(ts_off), tcb.ts_recent);
+    };
+    let syn = syn_sent.syn(port, daddr.port(), now_ms);
+    tcb.syn_sent = Some(syn_sent);
     let socket = tables.sockets.get_mut(sk)?;
     socket.num = port;
     socket.sport = port;
@@ -247,7 +248,7 @@ pub(crate) fn tcp_v4_err(cx: &mut Ctx, tables: &mut Tables, icmp: &IcmpRepr<'_>)
     let Some(ss) = socket.tcb().and_then(|t| t.syn_sent) else {
         return;
     };
-    if !(seq == ss.iss.0 || seq == ss.iss.0.wrapping_add(1)) {
+    if !between(seq, ss.iss.0, ss.iss.0.wrapping_add(1)) {
         cx.mib.inc(Counter::TcpExtOutOfWindowIcmps);
         return;
     }

@@ -20,7 +20,7 @@ use crate::inet::time_wait::{TimeWaitId, TimeWaitSock, TwConn, TCP_TIMEWAIT_LEN}
 use crate::inet::tuple::FourTuple;
 use crate::tcp::calls::{tcp_done, tcp_set_state};
 use crate::tcp::ctx::{Ctx, Tables, Timer};
-use crate::tcp::tcb::{Tcb, TCP_INIT_CWND, TCP_MIN_MSS, TCP_MSS_DEFAULT};
+use crate::tcp::tcb::Tcb;
 use crate::tcp::tcp_input::rate_limited;
 use crate::tcp::tcp_input::{tcp_rcv_synchronized, tcp_rcv_synsent_state_process, Disposition};
 use crate::tcp::tcp_output::reply_reset;
@@ -252,13 +252,7 @@ pub(crate) fn syn_recv_sock(
     if let Some(rtt) = rtt {
         tcb.rtt.sample(rtt, cx.rto_min(), cx.rto_max());
     }
-    // tcp_init_buffer_space
-    tcb.rcv.space = req.rcv_wnd.min(TCP_INIT_CWND * u32::from(req.advmss));
-    // tcp_initialize_rcv_mss: our first guess at the peer's segment size.
-    tcb.ack.rcv_mss = u32::from(tcb.advmss.min(tcb.mss_clamp))
-        .min(req.rcv_wnd / 2)
-        .min(u32::from(TCP_MSS_DEFAULT))
-        .max(u32::from(TCP_MIN_MSS));
+    tcb.init_receive(u32::from(req.advmss));
     child.kind = SockKind::Conn(tcb);
     let sk = tables.sockets.insert_hidden(child);
     // __inet_inherit_port: the child holds the listener's port at its own address.

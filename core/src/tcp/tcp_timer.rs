@@ -75,13 +75,7 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     };
     tcb.rtt.rto = ss.retransmit.rto;
     tcb.rtt.retransmits = ss.retransmit.retransmits as u8;
-    let syn = ss.init.syn(
-        sport,
-        peer.port(),
-        ss.iss.0,
-        now_ms.wrapping_add(ss.ts_off),
-        tcb.ts_recent,
-    );
+    let syn = ss.syn(sport, peer.port(), now_ms);
     cx.send_segment(saddr, *peer.ip(), 0, &syn);
     cx.mib.inc(Counter::TcpRetransSegs);
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + next);
