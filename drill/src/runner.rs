@@ -10,7 +10,7 @@ use crate::config::{Config, OptionError};
 use crate::packet::{IpInfo, Sockets};
 use crate::symbols;
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// An evaluated system-call argument.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +151,11 @@ pub fn configure(path: &Path, script: &Script, args: &[String]) -> Result<Config
 pub fn run(path: &Path, script: &Script, target: &mut dyn Target, config: &Config) -> Verdict {
     let mut r = Runner {
         path: path.display().to_string(),
-        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        // A bare file name's folder is the current one ("" is no folder to run a command in).
+        dir: match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
         config: config.clone(),
         sockets: Sockets::new(config),
         last: None,

@@ -13,7 +13,7 @@ pub enum ShellAction {
     /// Set these sysctls, in order (dotted names).
     Sysctls(Vec<(String, String)>),
     /// Nothing to do on a fresh target without a device (a restore script, flushing
-    /// tcp_metrics, `tc qdisc ... dev tun0`, `true`).
+    /// tcp_metrics, `tc qdisc ... dev tun0`, segmentation offloads off, `true`).
     Nothing,
     /// A shell script the line runs: its lines, its status the last one's.
     Script(Vec<ShellAction>),
@@ -50,6 +50,18 @@ pub fn interpret(command: &str, script_dir: &Path) -> Result<Vec<ShellAction>, S
         }
     }
     Ok(actions)
+}
+
+/// `ethtool -K tun0 tso off gso off ...`: synq never hands the device a segment larger than
+/// the MSS, so turning segmentation offloads off changes nothing (turning one on is not
+/// modelled).
+fn offloads_off(words: &[String]) -> bool {
+    match words {
+        [program, k, dev, features @ ..] if program == "ethtool" && k == "-K" && dev == "tun0" => {
+            !features.is_empty() && features.len() % 2 == 0 && features.chunks(2).all(|f| f[1] == "off")
+        }
+        _ => false,
+    }
 }
 
 fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> {
@@ -108,6 +120,7 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
         || line.starts_with("ip tcp_metrics flush")
         || program == "true"
         || (program == "tc" && words.iter().any(|w| w == "tun0"))
+        || offloads_off(&words)
     {
         return Ok(ShellAction::Nothing);
     }
@@ -225,6 +238,9 @@ mod tests {
             here,
         );
         assert_eq!(a.unwrap(), vec![ShellAction::Nothing, ShellAction::Nothing]);
+        let a = interpret("ethtool -K tun0 tso off gso off", here);
+        assert_eq!(a.unwrap(), vec![ShellAction::Nothing]);
+        assert!(interpret("ethtool -K tun0 tso on", here).is_err());
         assert_eq!(interpret("nstat -n", here).unwrap(), vec![ShellAction::NstatReset]);
         let a = interpret("nstat -s | grep TcpExtTCPRcvQDrop| grep -q \" 1 \"", here).unwrap();
         assert_eq!(

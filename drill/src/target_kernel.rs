@@ -351,9 +351,16 @@ fn epoll_event_arg(arg: Option<&Arg>) -> Result<(i64, u64), CallError> {
     ))
 }
 
-/// recvmsg()/sendmsg() with `msg_iov(n)=[{..., len}, ...]`, `msg_flags` and, for recvmsg,
-/// an expected `TCP_CM_INQ` control message.
-unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallError> {
+/// What a script's `struct msghdr` says: the iovec lengths, the `TCP_CM_INQ` value a
+/// recvmsg() expects (`None`: no control message given), and the expected `msg_flags`.
+pub(crate) struct MsgSpec {
+    pub lens: Vec<usize>,
+    pub cmsg_data: Option<Option<i64>>,
+    pub flags: i64,
+}
+
+/// Reads `msg_iov(n)=[{..., len}, ...]`, `msg_control=[{..., cmsg_data=N}]` and `msg_flags`.
+pub(crate) fn msg_spec(name: &str, args: &[Arg]) -> Result<MsgSpec, CallError> {
     let Some(Arg::Struct(fields)) = args.get(1) else {
         return Err(CallError::Unsupported(format!("{name}() without a msghdr struct")));
     };
@@ -363,7 +370,7 @@ unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallE
             .find(|(name, _)| name.as_deref() == Some(n))
             .map(|(_, v)| v)
     };
-    let lens: Vec<usize> = match field("msg_iov") {
+    let lens = match field("msg_iov") {
         Some(Arg::List(iovs)) => iovs
             .iter()
             .map(|iov| match iov {
@@ -374,7 +381,43 @@ unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallE
             .ok_or_else(|| CallError::Unsupported(format!("{name}() iovec shape")))?,
         _ => return Err(CallError::Unsupported(format!("{name}() without msg_iov"))),
     };
-    let mut bufs: Vec<Vec<u8>> = lens.iter().map(|&l| vec![0u8; l]).collect();
+    let cmsg_data = match field("msg_control") {
+        Some(Arg::List(cmsgs)) => match cmsgs.first() {
+            Some(Arg::Struct(c)) => Some(
+                c.iter()
+                    .find(|(n, _)| n.as_deref() == Some("cmsg_data"))
+                    .and_then(|(_, v)| v.int()),
+            ),
+            _ => None,
+        },
+        _ => None,
+    };
+    let flags = field("msg_flags").and_then(Arg::int).unwrap_or(0);
+    Ok(MsgSpec { lens, cmsg_data, flags })
+}
+
+/// The checks of a recvmsg() that returned: its control data and `msg_flags`.
+pub(crate) fn check_recvmsg(spec: &MsgSpec, cmsg_data: Option<i64>, flags: i64) -> Result<(), CallError> {
+    if let Some(want) = spec.cmsg_data {
+        if want != cmsg_data {
+            return Err(CallError::Mismatch(format!(
+                "recvmsg() control data: expected {want:?}, got {cmsg_data:?}"
+            )));
+        }
+    }
+    if flags != spec.flags {
+        return Err(CallError::Mismatch(format!(
+            "recvmsg() msg_flags: expected {}, got {flags}",
+            spec.flags
+        )));
+    }
+    Ok(())
+}
+
+/// recvmsg()/sendmsg() as [`msg_spec`] reads them.
+unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallError> {
+    let spec = msg_spec(name, args)?;
+    let mut bufs: Vec<Vec<u8>> = spec.lens.iter().map(|&l| vec![0u8; l]).collect();
     let mut iov: Vec<libc::iovec> = bufs
         .iter_mut()
         .map(|b| libc::iovec {
@@ -395,28 +438,9 @@ unsafe fn msg_call(name: &str, fd: i32, args: &[Arg]) -> Result<SysResult, CallE
         libc::recvmsg(fd, &mut msg, flags)
     };
     if rc >= 0 && name == "recvmsg" {
-        if let Some(Arg::List(cmsgs)) = field("msg_control") {
-            if let Some(Arg::Struct(c)) = cmsgs.first() {
-                let want = c
-                    .iter()
-                    .find(|(n, _)| n.as_deref() == Some("cmsg_data"))
-                    .and_then(|(_, v)| v.int());
-                let cm = libc::CMSG_FIRSTHDR(&msg);
-                let got = (!cm.is_null()).then(|| *(libc::CMSG_DATA(cm) as *const i32));
-                if want.map(|w| w as i32) != got {
-                    return Err(CallError::Mismatch(format!(
-                        "recvmsg() control data: expected {want:?}, got {got:?}"
-                    )));
-                }
-            }
-        }
-        let want_flags = field("msg_flags").and_then(Arg::int).unwrap_or(0);
-        if i64::from(msg.msg_flags) != want_flags {
-            return Err(CallError::Mismatch(format!(
-                "recvmsg() msg_flags: expected {want_flags}, got {}",
-                msg.msg_flags
-            )));
-        }
+        let cm = libc::CMSG_FIRSTHDR(&msg);
+        let got = (!cm.is_null()).then(|| i64::from(*(libc::CMSG_DATA(cm) as *const i32)));
+        check_recvmsg(&spec, got, i64::from(msg.msg_flags))?;
     }
     Ok(ret(rc))
 }

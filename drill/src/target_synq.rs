@@ -280,7 +280,7 @@ impl Target for SynqTarget {
     fn start_call(&mut self, name: &str, args: &[Arg]) -> Result<(), CallError> {
         if !matches!(
             name,
-            "accept" | "accept4" | "connect" | "read" | "recv" | "recvfrom" | "write" | "send" | "sendto"
+            "accept" | "accept4" | "connect" | "read" | "recv" | "recvfrom" | "recvmsg" | "write" | "send" | "sendto"
         ) {
             return Err(CallError::Unsupported(format!("blocking {name}() on synq")));
         }
@@ -306,7 +306,7 @@ impl Target for SynqTarget {
     fn tcp_info(&mut self, fd: i64) -> Result<std::collections::HashMap<String, i64>, String> {
         let i = self
             .stack
-            .tcp_info(SocketId::from_raw(fd as u32))
+            .tcp_info(Self::instant(self.now), SocketId::from_raw(fd as u32))
             .map_err(|e| format!("TCP_INFO: {e}"))?;
         // Only what synq keeps: a block that asks for more is reported as unsupported.
         Ok([
@@ -320,6 +320,7 @@ impl Target for SynqTarget {
             ("tcpi_advmss", i64::from(i.advmss)),
             ("tcpi_snd_cwnd", i64::from(i.snd_cwnd)),
             ("tcpi_snd_ssthresh", i64::from(i.snd_ssthresh)),
+            ("tcpi_last_data_recv", i64::from(i.last_data_recv)),
             ("SK_MEMINFO_RCVBUF", i64::from(i.rcvbuf)),
             ("SK_MEMINFO_SNDBUF", i64::from(i.sndbuf)),
         ]
@@ -442,6 +443,18 @@ impl Target for SynqTarget {
                 let len = int(args, 2)? as usize;
                 let mut buf = vec![0u8; len];
                 result(s.recv(now, fd(args, 0)?, &mut buf), |n| n as i64)
+            }
+            "recvmsg" => {
+                let spec = crate::target_kernel::msg_spec(name, args)?;
+                let mut buf = vec![0u8; spec.lens.iter().sum()];
+                match s.recvmsg(now, fd(args, 0)?, &mut buf) {
+                    Ok((n, inq)) => {
+                        // synq never truncates or marks a message: msg_flags stays 0.
+                        crate::target_kernel::check_recvmsg(&spec, inq.map(i64::from), 0)?;
+                        SysResult::Ok(n as i64)
+                    }
+                    Err(e) => SysResult::Err(e.raw()),
+                }
             }
             "write" | "send" | "sendto" => {
                 let len = int(args, 2)? as usize;

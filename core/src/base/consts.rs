@@ -71,6 +71,12 @@ pub const TCP_MAXSEG: i32 = 2;
 pub const TCP_SYNCNT: i32 = 7;
 /// `TCP_DEFER_ACCEPT`
 pub const TCP_DEFER_ACCEPT: i32 = 9;
+/// `TCP_USER_TIMEOUT`: ms a connection may go unacknowledged (rule C26).
+pub const TCP_USER_TIMEOUT: i32 = 18;
+/// `TCP_INQ`: recvmsg() reports the bytes left to read (a `TCP_CM_INQ` control message).
+pub const TCP_INQ: i32 = 36;
+/// `TCP_CM_INQ`: the control message type of `TCP_INQ`.
+pub const TCP_CM_INQ: i32 = TCP_INQ;
 /// `SO_SNDBUF`
 pub const SO_SNDBUF: i32 = 7;
 /// `SO_RCVBUF`

@@ -62,6 +62,10 @@ pub struct SocketOptions {
     pub user_mss: u16,
     /// `TCP_SYNCNT` (`icsk_syn_retries`), 0 when unset (rule C26).
     pub syn_retries: u8,
+    /// `TCP_USER_TIMEOUT` in ms (`icsk_user_timeout`), 0 when unset.
+    pub user_timeout_ms: u32,
+    /// `TCP_INQ` (`recvmsg_inq`).
+    pub recvmsg_inq: bool,
     /// `SO_REUSEADDR`
     pub reuse_addr: bool,
     /// `SO_REUSEPORT`

@@ -4,14 +4,14 @@
 //! user calls on a connection, lending the socket-level functions the context.
 
 use crate::base::errno::Errno;
-use crate::base::time::Instant;
+use crate::base::time::{tcp_clock_ms, Instant};
 use crate::inet::socket::{SockId, SocketId, TcpState};
 use crate::stack::Stack;
 use crate::tcp::calls::{self, arm_fin_wait2, TcpInfo};
 
 impl Stack {
     /// `tcp_get_info`: the connection's state as TCP_INFO reports it.
-    pub fn tcp_info(&self, fd: SocketId) -> Result<TcpInfo, Errno> {
+    pub fn tcp_info(&self, now: Instant, fd: SocketId) -> Result<TcpInfo, Errno> {
         let socket = self.tables.sockets.get(self.tables.sockets.resolve(fd)?)?;
         let mut info = TcpInfo {
             state: socket.state as u8,
@@ -29,6 +29,7 @@ impl Stack {
             info.advmss = u32::from(t.advmss);
             info.snd_cwnd = t.cwnd.cwnd;
             info.snd_ssthresh = t.cwnd.ssthresh;
+            info.last_data_recv = tcp_clock_ms(now).wrapping_sub(t.ack.lrcvtime_ms);
         }
         Ok(info)
     }

@@ -372,6 +372,8 @@ impl Stack {
             (SOL_SOCKET, SO_REUSEPORT) => &mut o.reuse_port,
             (SOL_SOCKET, SO_KEEPALIVE) => &mut o.keepalive,
             (SOL_TCP, TCP_NODELAY) => &mut o.nodelay,
+            (SOL_TCP, TCP_INQ) if !(0..=1).contains(&val) => return Err(Errno::EINVAL),
+            (SOL_TCP, TCP_INQ) => &mut o.recvmsg_inq,
             (SOL_IP, IP_FREEBIND) => &mut o.freebind,
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => &mut o.bind_address_no_port,
             // sock_setsockopt: the value (as unsigned) capped by rmem_max/wmem_max, doubled
@@ -403,6 +405,13 @@ impl Stack {
             }
             (SOL_TCP, TCP_DEFER_ACCEPT) => {
                 socket.defer_accept = secs_to_retrans(val);
+                return Ok(());
+            }
+            (SOL_TCP, TCP_USER_TIMEOUT) => {
+                if val < 0 {
+                    return Err(Errno::EINVAL);
+                }
+                o.user_timeout_ms = val as u32;
                 return Ok(());
             }
             _ => return Err(Errno::ENOPROTOOPT),
@@ -443,6 +452,8 @@ impl Stack {
             (SOL_TCP, TCP_MAXSEG) => socket.mss_cache().into(),
             (SOL_TCP, TCP_SYNCNT) => i32::from(if o.syn_retries != 0 { o.syn_retries } else { syn_retries }),
             (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(socket.defer_accept),
+            (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (SOL_TCP, TCP_INQ) => o.recvmsg_inq.into(),
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
             (SOL_IP, IP_LOCAL_PORT_RANGE) => o.local_port_range as i32,
@@ -682,6 +693,20 @@ impl Stack {
     pub fn recv(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
         let fd = self.tables.sockets.resolve(fd)?;
         self.tcp_recvmsg(now, fd, buf)
+    }
+
+    /// `recvmsg(2)`: [`Stack::recv`], and with `TCP_INQ` on, the `TCP_CM_INQ` control
+    /// message: what is left to read, counting a received FIN as one (`tcp_inq_hint`), so
+    /// that a reader keeps reading until it sees the end of the stream.
+    pub fn recvmsg(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<(usize, Option<u32>), Errno> {
+        let fd = self.tables.sockets.resolve(fd)?;
+        let n = self.tcp_recvmsg(now, fd, buf)?;
+        let socket = self.tables.sockets.get(fd)?;
+        let inq = socket.options.recvmsg_inq.then(|| {
+            let queued = socket.tcb().map_or(0, |t| t.rcv.buf.len() as u32);
+            queued + u32::from(socket.done)
+        });
+        Ok((n, inq))
     }
 
     /// `shutdown(2)` (`inet_shutdown`): `EINVAL` for a bad `how`, `ENOTCONN` on a closed

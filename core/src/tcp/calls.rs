@@ -29,6 +29,8 @@ pub struct TcpInfo {
     pub advmss: u32,
     pub snd_cwnd: u32,
     pub snd_ssthresh: u32,
+    /// ms since data last arrived (or since the handshake ended).
+    pub last_data_recv: u32,
     /// `sk_rcvbuf`, `sk_sndbuf` (SO_MEMINFO).
     pub rcvbuf: u32,
     pub sndbuf: u32,

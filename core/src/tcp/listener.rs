@@ -327,7 +327,7 @@ fn cookie_v4_check(
     req.set_options(ts.map(|t| t.tsval), opts);
     tcp_openreq_init_rwin(cx, &mut req, &lopts);
     // tcp_get_cookie_sock: the child, or a silent drop when the accept queue is full.
-    if let Some(child) = syn_recv_sock(cx, tables, &req, None) {
+    if let Some(child) = syn_recv_sock(cx, tables, now, &req, None) {
         child_process(cx, tables, now, child, ip, seg);
     }
     true

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use crate::base::seq::SeqNum;
-use crate::base::time::{Duration, Instant};
+use crate::base::time::{tcp_clock_ms, Duration, Instant};
 use crate::base::timer_wheel::TimerId;
 use crate::tcp::cong::{CongestionControl, Cwnd};
 use crate::tcp::ofo_queue::OfoQueue;
@@ -298,8 +298,11 @@ impl Tcb {
 impl Tcb {
     /// `tcp_init_buffer_space` and `tcp_initialize_rcv_mss` once the handshake is done: the
     /// receive space starts at the window or ten segments of `advmss` (our MSS less the
-    /// options every segment carries), and the first guess at the peer's segment size.
-    pub fn init_receive(&mut self, advmss: u32) {
+    /// options every segment carries), and the first guess at the peer's segment size; the
+    /// last receive time starts here (`icsk_ack.lrcvtime` in `tcp_finish_connect` and
+    /// `tcp_create_openreq_child`).
+    pub fn init_receive(&mut self, now: Instant, advmss: u32) {
+        self.ack.lrcvtime_ms = tcp_clock_ms(now);
         self.rcv.space = self.rcv.wnd.min(TCP_INIT_CWND * advmss);
         self.ack.rcv_mss = advmss
             .min(u32::from(self.mss_clamp))

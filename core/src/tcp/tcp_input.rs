@@ -140,7 +140,7 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
         let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
         tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
     }
-    tcb.init_receive(advmss);
+    tcb.init_receive(now, advmss);
     tcp_set_state(&mut cx.mib, socket, TcpState::Established);
     send_control(cx, now, socket, TcpFlags::ACK);
 }

@@ -119,7 +119,7 @@ pub(crate) fn tcp_check_req(
         let sent_ms = req.snt_tsval_first.wrapping_sub(req.ts_off);
         Duration::from_millis(u64::from(tcp_clock_ms(now).wrapping_sub(sent_ms)))
     });
-    let Some(child) = syn_recv_sock(cx, tables, &req, rtt) else {
+    let Some(child) = syn_recv_sock(cx, tables, now, &req, rtt) else {
         if cx.sysctl.tcp_abort_on_overflow == 0 {
             tables.requests.get_mut(id).expect("request").flags |= RequestSock::ACKED;
             return true;
@@ -207,6 +207,7 @@ fn send_mini_ack(
 pub(crate) fn syn_recv_sock(
     cx: &mut Ctx,
     tables: &mut Tables,
+    now: Instant,
     req: &RequestSock,
     rtt: Option<Duration>,
 ) -> Option<SockId> {
@@ -252,7 +253,7 @@ pub(crate) fn syn_recv_sock(
     if let Some(rtt) = rtt {
         tcb.rtt.sample(rtt, cx.rto_min(), cx.rto_max());
     }
-    tcb.init_receive(u32::from(req.advmss));
+    tcb.init_receive(now, u32::from(req.advmss));
     child.kind = SockKind::Conn(tcb);
     let sk = tables.sockets.insert_hidden(child);
     // __inet_inherit_port: the child holds the listener's port at its own address.

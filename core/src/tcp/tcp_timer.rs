@@ -56,7 +56,7 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
             cx.sysctl.tcp_syn_retries
         }),
         linear_timeouts: u32::from(cx.sysctl.tcp_syn_linear_timeouts),
-        user_timeout: Duration::ZERO,
+        user_timeout: Duration::from_millis(u64::from(socket.options.user_timeout_ms)),
         rto_max: cx.rto_max(),
     };
     let (saddr, sport, peer) = (socket.rcv_saddr, socket.sport, socket.peer);
