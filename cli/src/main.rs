@@ -50,6 +50,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe ends the program quietly, as for any Unix filter (`synq drill ... | head`):
+    // Rust's runtime ignores SIGPIPE, which would turn the write error into a panic.
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let level = match cli.log_verbosity {
         0 => "warn",

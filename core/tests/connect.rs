@@ -462,3 +462,72 @@ fn synq_connects_to_synq_and_they_exchange_data() {
     assert_eq!(client.recv(now, fd, &mut buf), Ok(6));
     assert_eq!(&buf[..6], b"world!");
 }
+
+#[test]
+fn c39_two_synq_stacks_connecting_to_each_other_at_once_meet_in_a_simultaneous_open() {
+    // Each binds its port and connects to the other's; the SYNs cross on the wire.
+    let a_addr = SocketAddrV4::new(CLIENT, 40000);
+    let b_addr = SocketAddrV4::new(SERVER, 50000);
+    let mut a = Stack::new(StackConfig::new(CLIENT));
+    let mut b = Stack::new(StackConfig::new(SERVER));
+    let now = Instant::from_millis(10);
+    let mut fds = Vec::new();
+    for (stack, local, remote) in [(&mut a, a_addr, b_addr), (&mut b, b_addr, a_addr)] {
+        let fd = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        stack.bind(fd, local).unwrap();
+        assert_eq!(stack.connect(Instant::ZERO, fd, remote), Err(Errno::EINPROGRESS));
+        fds.push(fd);
+    }
+    let (fa, fb) = (fds[0], fds[1]);
+    let mut buf = [0u8; 1500];
+    let take = |s: &mut Stack, buf: &mut [u8]| {
+        let mut v = Vec::new();
+        s.drain_transmit(buf, |d| v.push(d.to_vec()));
+        v
+    };
+    let (syn_a, syn_b) = (take(&mut a, &mut buf), take(&mut b, &mut buf));
+    assert_eq!((syn_a.len(), syn_b.len()), (1, 1));
+    // Each meets the other's SYN in SYN_SENT: SYN_RECV, and its SYN again with ACK.
+    a.receive(now, &syn_b[0]);
+    b.receive(now, &syn_a[0]);
+    let mut synacks = Vec::new();
+    for (s, fd, syn) in [(&mut a, fa, &syn_a[0]), (&mut b, fb, &syn_b[0])] {
+        assert_eq!(
+            s.connect(now, fd, if fd == fa { b_addr } else { a_addr }),
+            Err(Errno::EALREADY)
+        );
+        let out = take(s, &mut buf);
+        assert_eq!(out.len(), 1);
+        let (ip, p) = Ipv4Repr::parse_bytes(&out[0]).unwrap();
+        let synack = TcpRepr::parse(p, ip.src_addr, ip.dst_addr).unwrap();
+        let (ip, p) = Ipv4Repr::parse_bytes(syn).unwrap();
+        let first = TcpRepr::parse(p, ip.src_addr, ip.dst_addr).unwrap();
+        assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(synack.seq, first.seq, "the same ISN");
+        assert_eq!(
+            (synack.options.mss, synack.options.window_scale),
+            (first.options.mss, first.options.window_scale)
+        );
+        synacks.push(out[0].clone());
+    }
+    assert_eq!(a.mib().get(Counter::TcpCurrEstab), 0);
+    // The SYN-ACKs cross too: each completes its side and is acknowledged at once.
+    a.receive(now, &synacks[1]);
+    b.receive(now, &synacks[0]);
+    exchange(&mut a, &mut b, now);
+    for (s, fd, peer) in [(&mut a, fa, b_addr), (&mut b, fb, a_addr)] {
+        assert_eq!(s.connect(now, fd, peer), Ok(()));
+        assert_eq!(s.getpeername(fd), Ok(peer));
+        assert_eq!(s.mib().get(Counter::TcpCurrEstab), 1);
+        assert_eq!(s.mib().get(Counter::TcpActiveOpens), 1);
+    }
+    assert_eq!(a.send(now, fa, b"ping"), Ok(4));
+    exchange(&mut a, &mut b, now);
+    let mut got = [0u8; 8];
+    assert_eq!(b.recv(now, fb, &mut got), Ok(4));
+    assert_eq!(&got[..4], b"ping");
+    // No SYN-ACK is resent later: both timers are gone with nothing in flight.
+    let mut late = 0;
+    a.run_until(now, Instant::from_secs(10), &mut buf, |_, _| late += 1);
+    assert_eq!(late, 0);
+}

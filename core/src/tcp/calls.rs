@@ -109,7 +109,7 @@ pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, sk: SockI
 
 /// `tcp_sendmsg`: queues what the send buffer has room for and pushes it out. `EPIPE` once
 /// sending is shut down or on a socket that is not connected, a pending error first;
-/// `EAGAIN` when the buffer is full.
+/// `EAGAIN` when the buffer is full or the connection is still being set up.
 pub(crate) fn tcp_sendmsg(
     cx: &mut Ctx,
     now: Instant,
@@ -120,8 +120,14 @@ pub(crate) fn tcp_sendmsg(
     if let Some(e) = socket.error.take() {
         return Err(e);
     }
-    if socket.shutdown & SEND_SHUTDOWN != 0 || !matches!(socket.state, TcpState::Established | TcpState::CloseWait) {
+    if socket.shutdown & SEND_SHUTDOWN != 0 {
         return Err(Errno::EPIPE);
+    }
+    match socket.state {
+        TcpState::Established | TcpState::CloseWait => {}
+        // sk_stream_wait_connect: a connect still under way makes the writer wait.
+        TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EAGAIN),
+        _ => return Err(Errno::EPIPE),
     }
     let sndbuf = socket.options.sndbuf as usize;
     let Some(tcb) = socket.tcb_mut() else {

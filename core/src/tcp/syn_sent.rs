@@ -5,7 +5,7 @@
 use crate::base::seq::{between, SeqNum};
 use crate::base::time::Duration;
 use crate::tcp::tcp_connect::ConnectInit;
-use synq_wire::TcpRepr;
+use synq_wire::{TcpFlags, TcpRepr};
 
 /// `tcp_model_timeout`: how long `boundary` retransmissions take when the RTO starts at
 /// `rto_base` and doubles up to `rto_max` (924.6 s for `tcp_retries2` = 15 and 120 s).
@@ -129,6 +129,30 @@ impl SynSent {
             .syn(sport, dport, self.iss.0, tsval, self.ts_recent.unwrap_or(0))
     }
 
+    /// The SYN-ACK of a simultaneous open (`tcp_send_synack`, rule C39): the same SYN with
+    /// ACK set, acknowledging `rcv_nxt` and echoing `tsecr`; CWR goes, ECE stays only when
+    /// ECN was agreed (`tcp_ecn_send_synack`).
+    pub fn syn_ack(
+        &self,
+        sport: u16,
+        dport: u16,
+        now_ms: u32,
+        rcv_nxt: SeqNum,
+        tsecr: u32,
+        ecn_ok: bool,
+    ) -> TcpRepr<'static> {
+        let mut seg = self.syn(sport, dport, now_ms);
+        seg.flags = TcpFlags(seg.flags.0 & !(TcpFlags::CWR.0 | TcpFlags::ECE.0)) | TcpFlags::ACK;
+        if ecn_ok {
+            seg.flags |= TcpFlags::ECE;
+        }
+        seg.ack = rcv_nxt.0;
+        if let Some(ts) = seg.options.timestamp.as_mut() {
+            ts.tsecr = tsecr;
+        }
+        seg
+    }
+
     /// `tcp_rcv_synsent_state_process`'s verdict on `seg` at `now_ms` (`tcp_clock_ms`).
     pub fn on_segment(&self, seg: &TcpRepr, now_ms: u32) -> SynSentInput {
         let snd_nxt = self.iss + 1;
@@ -180,7 +204,7 @@ mod tests {
     use crate::base::sysctl::Sysctl;
     use crate::tcp::tcb::TCP_RTO_MAX;
     use crate::tcp::tcp_connect::tcp_connect_init;
-    use synq_wire::{TcpFlags, TcpOptions, Timestamp};
+    use synq_wire::{TcpOptions, Timestamp};
 
     const ISS: u32 = 1_000_000;
 

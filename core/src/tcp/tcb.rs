@@ -9,6 +9,7 @@ use crate::base::seq::SeqNum;
 use crate::base::time::{tcp_clock_ms, Duration, Instant};
 use crate::base::timer_wheel::TimerId;
 use crate::tcp::cong::{CongestionControl, Cwnd};
+use crate::tcp::initial_window::TCPOLEN_TSTAMP_ALIGNED;
 use crate::tcp::ofo_queue::OfoQueue;
 use crate::tcp::sack::SackState;
 use crate::tcp::syn_sent::SynSent;
@@ -296,6 +297,13 @@ impl Tcb {
 }
 
 impl Tcb {
+    /// `advmss` less the timestamp option when every segment carries it (Linux takes it off
+    /// `advmss` itself once the handshake is done; synq keeps `advmss` whole and takes it
+    /// off where the segment size is derived).
+    pub fn advmss_less_options(&self) -> u32 {
+        u32::from(self.advmss) - if self.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 }
+    }
+
     /// `tcp_init_buffer_space` and `tcp_initialize_rcv_mss` once the handshake is done: the
     /// receive space starts at the window or ten segments of `advmss` (our MSS less the
     /// options every segment carries), and the first guess at the peer's segment size; the

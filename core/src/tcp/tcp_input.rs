@@ -15,9 +15,10 @@ use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN}
 use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
-use crate::tcp::initial_window::{TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
+use crate::tcp::initial_window::TCP_MAX_WSCALE;
 use crate::tcp::syn_sent::{SynSent, SynSentInput};
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
+use crate::tcp::tcp_connect::ConnectInit;
 use crate::tcp::tcp_output::{reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
@@ -50,9 +51,8 @@ pub(crate) enum Disposition {
 /// `tcp_rcv_synsent_state_process` (rules C34–C40): socket `sk` in SYN_SENT meets `seg`. A
 /// bad ACK or a TSecr we never sent is answered by a reset (and a bad ACK before any resend
 /// sends the SYN again at once); a reset acknowledging the SYN refuses the connection; the
-/// SYN-ACK establishes it (`tcp_finish_connect`) and is acknowledged at once. A simultaneous
-/// open (a SYN alone) is not built yet: such a SYN is dropped and the SYN retransmitted later
-/// meets the peer's SYN-ACK.
+/// SYN-ACK establishes it (`tcp_finish_connect`) and is acknowledged at once; a SYN alone is
+/// a simultaneous open ([`tcp_simultaneous_open`]).
 pub(crate) fn tcp_rcv_synsent_state_process(
     cx: &mut Ctx,
     now: Instant,
@@ -91,7 +91,11 @@ pub(crate) fn tcp_rcv_synsent_state_process(
             tcp_finish_connect(cx, now, socket, &ss, seg);
             Disposition::Keep
         }
-        SynSentInput::SimultaneousOpen | SynSentInput::Drop => Disposition::Keep,
+        SynSentInput::SimultaneousOpen => {
+            tcp_simultaneous_open(cx, now, socket, &ss, seg);
+            Disposition::Keep
+        }
+        SynSentInput::Drop => Disposition::Keep,
     }
 }
 
@@ -104,21 +108,36 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
     let Some(tcb) = socket.tcb_mut() else { return };
     tcb.syn_sent = None;
     cx.cancel_timer(tcb, TcpTimer::Retransmit);
-    let init = ss.init;
     tcb.snd.una = SeqNum(seg.ack);
+    take_peer_syn(tcb, &ss.init, user_mss, seg);
+    // No window scaling unless both offered it: ours is taken back.
+    if seg.options.window_scale.filter(|_| ss.init.wscale).is_none() {
+        tcb.rcv.wscale = 0;
+        tcb.rcv.window_clamp = tcb.rcv.window_clamp.min(u32::from(u16::MAX));
+    }
+    if ss.retransmit.retransmits == 0 {
+        let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
+        tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
+    }
+    tcb.init_receive(now, tcb.advmss_less_options());
+    tcp_set_state(&mut cx.mib, socket, TcpState::Established);
+    send_control(cx, now, socket, TcpFlags::ACK);
+}
+
+/// What the peer's SYN or SYN-ACK says (`tcp_parse_options` and the window, unscaled, as
+/// `tcp_rcv_synsent_state_process` stores them): its sequence, its window, timestamps,
+/// window scale, SACK and MSS where our SYN offered them too.
+fn take_peer_syn(tcb: &mut Tcb, init: &ConnectInit, user_mss: u16, seg: &TcpRepr<'_>) {
     tcb.snd.wl1 = SeqNum(seg.seq);
     tcb.snd.wnd = u32::from(seg.window);
     tcb.snd.max_window = tcb.snd.wnd;
     tcb.rcv.nxt = SeqNum(seg.seq.wrapping_add(1));
     tcb.rcv.wup = tcb.rcv.nxt;
-    match seg.options.window_scale.filter(|_| init.wscale) {
-        Some(ws) => tcb.snd.wscale = ws.min(TCP_MAX_WSCALE),
-        None => {
-            tcb.snd.wscale = 0;
-            tcb.rcv.wscale = 0;
-            tcb.rcv.window_clamp = tcb.rcv.window_clamp.min(u32::from(u16::MAX));
-        }
-    }
+    tcb.snd.wscale = seg
+        .options
+        .window_scale
+        .filter(|_| init.wscale)
+        .map_or(0, |ws| ws.min(TCP_MAX_WSCALE));
     match seg.options.timestamp.filter(|_| init.tstamp) {
         Some(ts) => {
             tcb.tstamp_ok = true;
@@ -126,9 +145,6 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
         }
         None => tcb.tstamp_ok = false,
     }
-    // Linux takes the timestamp option off `advmss` here; synq keeps `advmss` whole, as for a
-    // passive child, and takes it off where the segment size is derived (`mss_cache`).
-    let advmss = u32::from(tcb.advmss) - if tcb.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
     tcb.sack_ok = init.sack && seg.options.sack_permitted;
     let peer_mss = seg.options.mss.unwrap_or(TCP_MSS_DEFAULT);
     tcb.mss_clamp = if user_mss != 0 {
@@ -136,13 +152,65 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
     } else {
         peer_mss
     };
-    if ss.retransmit.retransmits == 0 {
-        let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
-        tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
+}
+
+/// `tcp_rcv_synsent_state_process`'s crossed-SYN half (rule C39): a SYN without ACK while
+/// we wait for a SYN-ACK (a simultaneous open, or a socket connected to itself). The socket
+/// goes to SYN_RECV, takes what the SYN says and answers with our SYN again, now with ACK
+/// (`tcp_send_synack`); the SYN's retransmission timer runs on and resends that SYN-ACK. As
+/// in Linux, our window scale stays offered even if the peer's SYN carries none (only the
+/// SYN-ACK path takes it back). The SYN's payload is discarded.
+fn tcp_simultaneous_open(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynSent, seg: &TcpRepr<'_>) {
+    let (saddr, sport, user_mss) = (socket.rcv_saddr, socket.sport, socket.options.user_mss);
+    let Some(peer) = socket.peer else { return };
+    tcp_set_state(&mut cx.mib, socket, TcpState::SynRecv);
+    let Some(tcb) = socket.tcb_mut() else { return };
+    take_peer_syn(tcb, &ss.init, user_mss, seg);
+    tcb.ecn_ok = ss.init.ecn && seg.flags.contains(TcpFlags::ECE | TcpFlags::CWR);
+    let tsecr = if tcb.tstamp_ok {
+        tcb.ts_recent
+    } else {
+        ss.ts_recent.unwrap_or(0)
+    };
+    let synack = ss.syn_ack(sport, peer.port(), tcp_clock_ms(now), tcb.rcv.nxt, tsecr, tcb.ecn_ok);
+    // The SYN-ACK is timed (tcp_clean_rtx_queue's sample when the ACK comes, unless resent).
+    tcb.rtt.timed = Some((ss.iss + 1, now));
+    cx.send_segment(saddr, *peer.ip(), 0, &synack);
+}
+
+/// `tcp_rcv_state_process` in SYN_RECV after a simultaneous open (rule C39): the peer's ACK
+/// (or its SYN-ACK) completes the connection. An RTT sample from the SYN-ACK unless it was
+/// resent, else from the echoed timestamp; the window, now scaled; ESTABLISHED
+/// (`tcp_init_transfer`), and connect() sees it.
+fn tcp_simultaneous_open_done(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) {
+    let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
+    let Some(tcb) = socket.tcb_mut() else { return };
+    let Some(ss) = tcb.syn_sent.take() else { return };
+    cx.cancel_timer(tcb, TcpTimer::Retransmit);
+    let echoed = seg
+        .options
+        .timestamp
+        .filter(|ts| tcb.tstamp_ok && ts.tsecr != 0)
+        .map(|ts| {
+            Duration::from_millis(u64::from(
+                tcp_clock_ms(now).wrapping_sub(ts.tsecr.wrapping_sub(ss.ts_off)),
+            ))
+        });
+    let timed = tcb
+        .rtt
+        .timed
+        .take()
+        .map(|(_, sent)| now.saturating_duration_since(sent));
+    let sample = if ss.retransmit.retransmits == 0 { timed } else { echoed };
+    if let Some(rtt) = sample {
+        tcb.rtt.sample(rtt, rto_min, rto_max);
     }
-    tcb.init_receive(now, advmss);
+    tcb.rtt.retransmits = 0;
+    tcb.snd.wnd = u32::from(seg.window) << tcb.snd.wscale;
+    tcb.snd.max_window = tcb.snd.max_window.max(tcb.snd.wnd);
+    tcb.snd.wl1 = SeqNum(seg.seq);
+    tcb.init_receive(now, tcb.advmss_less_options());
     tcp_set_state(&mut cx.mib, socket, TcpState::Established);
-    send_control(cx, now, socket, TcpFlags::ACK);
 }
 
 /// `tcp_rcv_established` / `tcp_rcv_state_process` for connection `sk`.
@@ -165,6 +233,11 @@ pub(crate) fn tcp_rcv_synchronized(
     let f = seg.flags;
     let seq = SeqNum(seg.seq);
     let end_seq = seq + seg.segment_len() as u32;
+    // SYN_RECV after a simultaneous open: a segment with none of ACK, RST, SYN is dropped.
+    let simopen = state == TcpState::SynRecv && tcb.syn_sent.is_some();
+    if simopen && !f.ack() && !f.rst() && !f.syn() {
+        return Disposition::Keep;
+    }
 
     // tcp_validate_incoming, step 1: PAWS (tcp_paws_discard).
     if let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) {
@@ -214,14 +287,27 @@ pub(crate) fn tcp_rcv_synchronized(
         tcp_send_challenge_ack(cx, now, socket);
         return Disposition::Keep;
     }
-    // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2).
-    if f.syn() {
+    // Step 4: a SYN on a synchronized connection is challenged (RFC 5961 4.2), but for the
+    // peer's SYN-ACK of a simultaneous open: exactly its SYN, acknowledging ours.
+    let crossed_syn_ack =
+        simopen && f.ack() && end_seq == seq + 1 && end_seq == tcb.rcv.nxt && SeqNum(seg.ack) == tcb.snd.nxt;
+    if f.syn() && !crossed_syn_ack {
         syn_challenge(cx, now, socket);
         return Disposition::Keep;
     }
     // Step 5: no ACK, no processing.
     if !f.ack() {
         return Disposition::Keep;
+    }
+    if simopen {
+        // An ACK of anything but our SYN (or of the SYN's own sequence, which Linux's
+        // tcp_ack lets pass) is answered by a reset.
+        let (iss, ack) = (tcb.snd.una - 1, SeqNum(seg.ack));
+        if ack.before(iss) || ack.after(tcb.snd.nxt) {
+            reply_reset(cx, ip, seg);
+            return Disposition::Keep;
+        }
+        tcp_simultaneous_open_done(cx, now, socket, seg);
     }
     match tcp_ack(cx, now, sk, socket, seg) {
         AckResult::Unsent if state == TcpState::Established => return Disposition::Keep,
@@ -367,7 +453,9 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
     let data_end = seq + seg.payload.len() as u32;
     let end_seq = data_end + u32::from(seg.flags.fin());
     let fin = seg.flags.fin();
-    if seg.payload.is_empty() && !fin {
+    // A SYN gets here only as the peer's SYN-ACK of a simultaneous open, already received.
+    let syn = seg.flags.syn();
+    if seg.payload.is_empty() && !fin && !syn {
         return Disposition::Keep;
     }
     let news = data_end.after(tcb.rcv.nxt) || (fin && data_end == tcb.rcv.nxt);
@@ -375,7 +463,7 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
         // Everything already received: a retransmission.
         cx.mib.inc(Counter::TcpExtDelayedACKLost);
         if tcb.sack_ok {
-            tcb.rcv.sack.dsack_set(seg.seq, end_seq.0);
+            tcb.rcv.sack.dsack_set(seg.seq, (end_seq + u32::from(syn)).0);
             cx.mib.inc(Counter::TcpExtTCPDSACKOldSent);
         }
         tcp_enter_quickack_mode(tcb, true);

@@ -35,7 +35,8 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     };
     tcb.timers[kind] = None;
     match kind {
-        TcpTimer::Retransmit if socket.state == TcpState::SynSent => tcp_syn_sent_timer(cx, now, sk, socket),
+        // SYN_SENT, or SYN_RECV after a simultaneous open.
+        TcpTimer::Retransmit if tcb.syn_sent.is_some() => tcp_syn_sent_timer(cx, now, sk, socket),
         TcpTimer::Retransmit => tcp_retransmit_timer(cx, now, sk, socket),
         TcpTimer::DelAck => {
             tcp_delack_timer(cx, now, socket);
@@ -55,11 +56,16 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
         } else {
             cx.sysctl.tcp_syn_retries
         }),
-        linear_timeouts: u32::from(cx.sysctl.tcp_syn_linear_timeouts),
+        // Linear timeouts are for the SYN alone: a SYN-ACK backs off at once.
+        linear_timeouts: if socket.state == TcpState::SynSent {
+            u32::from(cx.sysctl.tcp_syn_linear_timeouts)
+        } else {
+            0
+        },
         user_timeout: Duration::from_millis(u64::from(socket.options.user_timeout_ms)),
         rto_max: cx.rto_max(),
     };
-    let (saddr, sport, peer) = (socket.rcv_saddr, socket.sport, socket.peer);
+    let (saddr, sport, peer, state) = (socket.rcv_saddr, socket.sport, socket.peer, socket.state);
     let now_ms = tcp_clock_ms(now);
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
@@ -75,7 +81,16 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     };
     tcb.rtt.rto = ss.retransmit.rto;
     tcb.rtt.retransmits = ss.retransmit.retransmits as u8;
-    let syn = ss.syn(sport, peer.port(), now_ms);
+    let syn = if state == TcpState::SynRecv {
+        let tsecr = if tcb.tstamp_ok {
+            tcb.ts_recent
+        } else {
+            ss.ts_recent.unwrap_or(0)
+        };
+        ss.syn_ack(sport, peer.port(), now_ms, tcb.rcv.nxt, tsecr, tcb.ecn_ok)
+    } else {
+        ss.syn(sport, peer.port(), now_ms)
+    };
     cx.send_segment(saddr, *peer.ip(), 0, &syn);
     cx.mib.inc(Counter::TcpRetransSegs);
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + next);
