@@ -531,3 +531,60 @@ fn c39_two_synq_stacks_connecting_to_each_other_at_once_meet_in_a_simultaneous_o
     a.run_until(now, Instant::from_secs(10), &mut buf, |_, _| late += 1);
     assert_eq!(late, 0);
 }
+
+#[test]
+fn c20_the_syn_carries_a_random_ip_id_and_every_later_segment_the_next() {
+    let ids = |seed: u64| {
+        let mut config = StackConfig::new(CLIENT);
+        config.seed = seed;
+        let mut stack = Stack::new(config);
+        let fd = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        let _ = stack.connect(Instant::ZERO, fd, SocketAddrV4::new(SERVER, PORT));
+        let mut ids = Vec::new();
+        let mut buf = [0u8; 1500];
+        // The SYN, then two resends.
+        stack.drain_transmit(&mut buf, |d| ids.push(Ipv4Repr::parse_bytes(d).unwrap().0));
+        stack.run_until(Instant::ZERO, Instant::from_millis(2500), &mut buf, |_, d| {
+            ids.push(Ipv4Repr::parse_bytes(d).unwrap().0)
+        });
+        ids
+    };
+    let (a, b) = (ids(1), ids(2));
+    assert_eq!(a.len(), 3);
+    assert!(a.iter().all(|ip| ip.dont_frag), "DF on every segment");
+    let first = a[0].ident;
+    assert_eq!(
+        a.iter().map(|ip| ip.ident).collect::<Vec<_>>(),
+        [first, first.wrapping_add(1), first.wrapping_add(2)]
+    );
+    assert_ne!(first, b[0].ident, "another stack's secret, another start");
+    // After the handshake the ACK and then data go on counting from the SYN's.
+    let mut stack = Stack::new(StackConfig::new(CLIENT));
+    let fd = stack.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let _ = stack.connect(Instant::ZERO, fd, SocketAddrV4::new(SERVER, PORT));
+    let mut sent = Vec::new();
+    let mut buf = [0u8; 1500];
+    stack.drain_transmit(&mut buf, |d| sent.push(d.to_vec()));
+    let (ip, payload) = Ipv4Repr::parse_bytes(&sent[0]).unwrap();
+    let syn = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+    let synack = TcpRepr {
+        src_port: PORT,
+        dst_port: syn.src_port,
+        seq: S_ISN,
+        ack: syn.seq.wrapping_add(1),
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window: 29200,
+        urgent: 0,
+        options: TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        },
+        payload: &[],
+    };
+    let now = Instant::from_millis(10);
+    stack.receive(now, &synack.to_ipv4_datagram(SERVER, CLIENT).unwrap());
+    assert_eq!(stack.send(now, fd, b"x"), Ok(1));
+    let mut ids = vec![ip.ident];
+    stack.drain_transmit(&mut buf, |d| ids.push(Ipv4Repr::parse_bytes(d).unwrap().0.ident));
+    assert_eq!(ids, [ip.ident, ip.ident.wrapping_add(1), ip.ident.wrapping_add(2)]);
+}

@@ -162,6 +162,8 @@ pub struct Socket {
     pub defer_accept: u8,
     /// The listener an unaccepted child waits on.
     pub parent: Option<SockId>,
+    /// `inet_id`: the IP ID of the next datagram this socket sends (rule C20).
+    pub inet_id: u16,
     /// What the socket is beyond these common fields: nothing yet, a listener with its
     /// queue, or a connection with its control block.
     pub kind: SockKind,
@@ -200,6 +202,14 @@ pub struct ListenQueue {
 }
 
 impl Socket {
+    /// The IP ID for the next datagram this socket sends, and the one after it counted on:
+    /// every DF segment of a connection takes the next value (`ip_select_ident_segs`).
+    pub fn next_ip_id(&mut self) -> u16 {
+        let id = self.inet_id;
+        self.inet_id = id.wrapping_add(1);
+        id
+    }
+
     /// The connection's control block, if it is one.
     pub fn tcb(&self) -> Option<&Tcb> {
         match &self.kind {
@@ -253,6 +263,7 @@ impl Socket {
             write_seq: 0,
             defer_accept: 0,
             parent: None,
+            inet_id: 0,
             kind: SockKind::Idle,
             shutdown: 0,
             done: false,

@@ -51,18 +51,21 @@ impl TxQueue {
 }
 
 /// `ip_build_and_send_pkt` for a TCP segment: queues `seg` from `src` to `dst` with TTL
-/// `ttl`, DF set, IP ID 0 and TOS `tos`, and counts it. False if it could not be built.
+/// `ttl`, DF set, TOS `tos` and IP ID `ident` (a connection's `inet_id`; 0 for what no
+/// connected socket sends: SYN-ACKs of request socks, resets, TIME_WAIT's ACKs), and counts
+/// it. False if it could not be built.
 pub(crate) fn ip_send_tcp(
     tx: &mut TxQueue,
     mib: &mut Mib,
     ttl: u8,
     (src, dst): (Ipv4Addr, Ipv4Addr),
-    tos: u8,
+    (tos, ident): (u8, u16),
     seg: &TcpRepr<'_>,
 ) -> bool {
     let mut ip = Ipv4Repr::new(src, dst, ip_proto::TCP, seg.buffer_len());
     ip.ttl = ttl;
     ip.tos = tos;
+    ip.ident = ident;
     let len = IPV4_HEADER_LEN + seg.buffer_len();
     let queued = tx.push_with(len, |buf| {
         ip.emit(buf)?;

@@ -175,7 +175,8 @@ fn tcp_simultaneous_open(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &S
     let synack = ss.syn_ack(sport, peer.port(), tcp_clock_ms(now), tcb.rcv.nxt, tsecr, tcb.ecn_ok);
     // The SYN-ACK is timed (tcp_clean_rtx_queue's sample when the ACK comes, unless resent).
     tcb.rtt.timed = Some((ss.iss + 1, now));
-    cx.send_segment(saddr, *peer.ip(), 0, &synack);
+    let ident = socket.next_ip_id();
+    cx.send_segment(saddr, *peer.ip(), (0, ident), &synack);
 }
 
 /// `tcp_rcv_state_process` in SYN_RECV after a simultaneous open (rule C39): the peer's ACK

@@ -200,7 +200,10 @@ pub(crate) fn tcp_v4_connect(
     if let SockKind::Conn(old) = std::mem::replace(&mut socket.kind, SockKind::Conn(tcb)) {
         tables.tcb_pool.give(old);
     }
-    cx.send_segment(saddr, *daddr.ip(), 0, &syn);
+    // inet_id starts at random (get_random_u16) and the SYN carries it (rule C20).
+    socket.inet_id = rng.next_u32() as u16;
+    let ident = socket.next_ip_id();
+    cx.send_segment(saddr, *daddr.ip(), (0, ident), &syn);
     cx.mib.inc(Counter::TcpActiveOpens);
     if let Some(tcb) = socket.tcb_mut() {
         cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + TCP_TIMEOUT_INIT);

@@ -198,7 +198,7 @@ fn send_mini_ack(
         },
         payload: &[],
     };
-    cx.send_segment(t.local_addr, t.remote_addr, 0, &seg);
+    cx.send_segment(t.local_addr, t.remote_addr, (0, 0), &seg);
 }
 
 /// `tcp_v4_syn_recv_sock` + `tcp_create_openreq_child` + `inet_csk_reqsk_queue_add`
@@ -228,6 +228,8 @@ pub(crate) fn syn_recv_sock(
     child.bind_port_lock = l.bind_port_lock;
     child.peer = Some(SocketAddrV4::new(req.rmt_addr, req.rmt_port));
     child.parent = Some(listener);
+    // inet_id: Linux draws it at random (get_random_u16); the child's secret ISN serves.
+    child.inet_id = (req.snt_isn ^ (req.snt_isn >> 16)) as u16;
     let mut tcb = tables
         .tcb_pool
         .take(Tcb::new(SeqNum(req.snt_isn), SeqNum(req.rcv_nxt())));
@@ -435,7 +437,7 @@ pub(crate) fn inet_twsk_recycle(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitI
 /// `tcp_v4_send_synack`: the request's SYN-ACK with TSval `tsval`, TOS 0.
 pub(crate) fn send_synack(cx: &mut Ctx, req: &RequestSock, tsval: u32) -> bool {
     let synack = req.synack(tsval);
-    cx.send_segment(req.loc_addr, req.rmt_addr, 0, &synack)
+    cx.send_segment(req.loc_addr, req.rmt_addr, (0, 0), &synack)
 }
 
 /// `inet_rtx_syn_ack` / `tcp_rtx_synack`: the SYN-ACK again, with a fresh TSval.

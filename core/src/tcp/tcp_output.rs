@@ -21,6 +21,7 @@ pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
 /// owed (`tcp_event_ack_sent`).
 pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq: SeqNum, len: u32, flags: TcpFlags) {
     let (src_port, src, peer) = (socket.sport, socket.rcv_saddr, socket.peer);
+    let ident = socket.next_ip_id();
     let (Some(tcb), Some(peer)) = (socket.tcb_mut(), peer) else {
         return;
     };
@@ -66,7 +67,7 @@ pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq:
     tcb.ack.pending = false;
     tcb.ack.now = false;
     cx.cancel_timer(tcb, TcpTimer::DelAck);
-    if cx.send_segment(src, *peer.ip(), 0, &seg) && flags.rst() {
+    if cx.send_segment(src, *peer.ip(), (0, ident), &seg) && flags.rst() {
         cx.mib.inc(Counter::TcpOutRsts);
     }
     cx.scratch = payload;
@@ -206,7 +207,7 @@ pub fn tcp_v4_send_reset<'a>(seg: &TcpRepr<'_>) -> Option<TcpRepr<'a>> {
 /// socket).
 pub(crate) fn reply_reset(cx: &mut Ctx, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
     if let Some(rst) = tcp_v4_send_reset(seg) {
-        if cx.send_segment(ip.dst_addr, ip.src_addr, ip.tos & !0b11, &rst) {
+        if cx.send_segment(ip.dst_addr, ip.src_addr, (ip.tos & !0b11, 0), &rst) {
             cx.mib.inc(Counter::TcpOutRsts);
         }
     }

@@ -67,6 +67,7 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     };
     let (saddr, sport, peer, state) = (socket.rcv_saddr, socket.sport, socket.peer, socket.state);
     let now_ms = tcp_clock_ms(now);
+    let ident = socket.next_ip_id();
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
@@ -91,7 +92,7 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     } else {
         ss.syn(sport, peer.port(), now_ms)
     };
-    cx.send_segment(saddr, *peer.ip(), 0, &syn);
+    cx.send_segment(saddr, *peer.ip(), (0, ident), &syn);
     cx.mib.inc(Counter::TcpRetransSegs);
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + next);
     Fired::Nothing
