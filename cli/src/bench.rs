@@ -45,6 +45,21 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The active open: connect()'s port choice as the local range fills (owners
+    /// established or in TIME_WAIT), and whole connections (socket, connect, accept, close)
+    /// between two synq stacks, against the kernel (fresh network namespace, loopback; needs
+    /// root) and smoltcp, same run.
+    Connect {
+        /// Size of the local port range for the port choice.
+        #[arg(long, default_value_t = 10_000)]
+        ports: u16,
+        /// Whole connections per run.
+        #[arg(long, default_value_t = 20_000)]
+        conns: u32,
+        /// Runs per measurement; the median is printed.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 /// Runs the chosen benchmark.
@@ -52,6 +67,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.what {
         Bench::Bind { ports, runs } => bind(ports, runs.max(1)),
         Bench::Listen { syns, handshakes, runs } => crate::bench_listen::listen(syns.max(1), handshakes.max(1), runs),
+        Bench::Connect { ports, conns, runs } => crate::bench_connect::connect(ports, conns, runs),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `synq`: the command-line face of synq.
 
 mod bench;
+mod bench_connect;
 mod bench_listen;
 mod demo;
 mod drill;

@@ -143,6 +143,24 @@ fn bench_bind_prints_synq_and_kernel_side_by_side() {
 }
 
 #[test]
+fn bench_connect_prints_the_port_choice_and_whole_connections_with_ratios() {
+    let (ok, out, err) = synq(&["bench", "connect", "--ports", "200", "--conns", "300", "--runs", "1"]);
+    assert!(ok, "{err}");
+    for label in ["empty", "90% established", "99% established", "90% TIME_WAIT", "99% TIME_WAIT"] {
+        let row = out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{label}: {out}"));
+        assert!(row.contains(" ns"), "{row}");
+    }
+    assert!(out.contains("synq's slowest fill ÷ empty:"), "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("socket+connect+accept+close"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.matches("/s").count() >= 2, "synq and smoltcp measured: {row}");
+    let (ok, _, err) = synq(&["bench", "connect", "--ports", "10"]);
+    assert!(!ok && err.contains("--ports"), "{err}");
+}
+
+#[test]
 fn drill_reports_one_line_per_script_and_a_summary() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/drill");
     let (ok, out, _) = synq(&["drill", &format!("{root}/pass")]);

@@ -71,12 +71,15 @@ pub fn inet_sk_get_local_port_range((low, high): (u16, u16), local_port_range: u
 /// `__inet_hash_connect`'s search for a socket without a port (rules C10–C12, C15): the first
 /// candidate for which `take` returns true (it was free, or its 4-tuple unique, and is now the
 /// socket's: rules C13–C14), else `EADDRNOTAVAIL`. `port_offset` is
-/// `secure_ipv4_port_ephemeral` of the destination; reserved ports are never offered.
+/// `secure_ipv4_port_ephemeral` of the destination; reserved ports are never offered, nor
+/// those in `skip` (ports the caller knows `take` refuses): Linux tries each in turn, synq
+/// passes over them a bitmap word at a time, so that a full range costs what an empty one
+/// does. At most two `skip` sets count.
 pub fn inet_hash_connect_port(
     range: PortRange,
     port_offset: u64,
     perturb: &mut PortPerturb,
-    reserved: &PortBitmap,
+    (reserved, skip): (&PortBitmap, &[&PortBitmap]),
     rng: &mut Rng,
     mut take: impl FnMut(u16) -> bool,
 ) -> Result<u16, Errno> {
@@ -97,20 +100,38 @@ pub fn inet_hash_connect_port(
         // The first pass tries ports of `low`'s parity (rule C12).
         offset &= !1;
     }
+    let mut all = [reserved; 3];
+    let n = 1 + skip.len().min(2);
+    all[1..n].copy_from_slice(&skip[..n - 1]);
+    let sets = &all[..n];
     loop {
+        // One pass: `remaining / step` candidates from `low + offset`, wrapping at `high`.
         let mut port = low + offset;
         let mut i = 0;
         while i < remaining {
             if port >= high {
                 port -= remaining;
             }
-            let candidate = port as u16;
-            if !reserved.contains(candidate) && take(candidate) {
+            // The candidates up to the wrap (or the pass's end), and the first not skipped.
+            let run = ((high - port).div_ceil(step)).min((remaining - i).div_ceil(step));
+            let next = if step == 2 {
+                PortBitmap::first_clear(sets, port as u16, run as usize).map(u32::from)
+            } else {
+                (port..port + run).find(|&p| sets.iter().all(|s| !s.contains(p as u16)))
+            };
+            let Some(candidate) = next else {
+                i += run * step;
+                port += run * step;
+                continue;
+            };
+            i += candidate - port;
+            port = candidate;
+            if take(candidate as u16) {
                 // A little noise in where the next search starts: maximal when the first
                 // candidate was free, none under contention.
                 let i = i.max(rng.below(8) as u32 * step);
                 *entry = entry.wrapping_add(i + step);
-                return Ok(candidate);
+                return Ok(candidate as u16);
             }
             i += step;
             port += step;
@@ -173,11 +194,64 @@ mod tests {
         let mut held = std::collections::HashSet::new();
         let mut got = Vec::new();
         loop {
-            match inet_hash_connect_port(r, 0x1234_5678_9abc_def0, &mut perturb, reserved, &mut rng, |p| {
+            match inet_hash_connect_port(r, 0x1234_5678_9abc_def0, &mut perturb, (reserved, &[]), &mut rng, |p| {
                 held.insert(p)
             }) {
                 Ok(p) => got.push(p),
                 Err(e) => return (got, e),
+            }
+        }
+    }
+
+    /// Connects to one destination until the range is full, the ports taken so far also
+    /// given as `skip` when `skipping`: the ports in the order taken.
+    fn fill_skipping(r: PortRange, reserved: &PortBitmap, seed: u64, skipping: bool) -> (Vec<u16>, Errno) {
+        let mut perturb = PortPerturb::default();
+        let mut rng = Rng::seed_from_u64(seed);
+        let mut held = PortBitmap::default();
+        let mut got = Vec::new();
+        loop {
+            let skip = if skipping { vec![&held] } else { Vec::new() };
+            let r = inet_hash_connect_port(
+                r,
+                0x1234_5678_9abc_def0 ^ seed,
+                &mut perturb,
+                (reserved, &skip),
+                &mut rng,
+                |p| !held.contains(p),
+            );
+            match r {
+                Ok(p) => {
+                    got.push(p);
+                    held.insert(p);
+                }
+                Err(e) => return (got, e),
+            }
+        }
+    }
+
+    #[test]
+    fn c11_c12_skipping_a_word_at_a_time_picks_the_ports_the_walk_picks() {
+        let mut reserved = PortBitmap::default();
+        for p in [40003, 40010, 40011, 40150] {
+            reserved.insert(p);
+        }
+        for (low, high, local_ports) in [
+            (40000, 40199, false),
+            (40001, 40200, false),
+            (40000, 40200, false),
+            (40000, 40099, true),
+        ] {
+            let r = PortRange { low, high, local_ports };
+            for seed in 0..5 {
+                let walked = fill_skipping(r, &reserved, seed, false);
+                assert_eq!(
+                    walked,
+                    fill_skipping(r, &reserved, seed, true),
+                    "{low}-{high} {local_ports} seed {seed}"
+                );
+                assert_eq!(walked.1, Errno::EADDRNOTAVAIL);
+                assert!(walked.0.len() >= usize::from(high - low) - 4, "{}", walked.0.len());
             }
         }
     }
@@ -237,7 +311,7 @@ mod tests {
         let mut perturb = PortPerturb::default();
         let none = PortBitmap::default();
         let first = |offset: u64, perturb: &mut PortPerturb, rng: &mut Rng| {
-            inet_hash_connect_port(DEFAULT, offset, perturb, &none, rng, |_| true).unwrap()
+            inet_hash_connect_port(DEFAULT, offset, perturb, (&none, &[]), rng, |_| true).unwrap()
         };
         let a = first(7 << 32 | 1, &mut perturb, &mut rng);
         let b = first(7 << 32 | 2, &mut perturb, &mut rng);
@@ -282,7 +356,7 @@ mod tests {
             range(40000, 40003),
             0,
             &mut PortPerturb::default(),
-            &PortBitmap::default(),
+            (&PortBitmap::default(), &[]),
             &mut rng,
             |p| {
                 tried.push(p);
@@ -318,7 +392,7 @@ mod tests {
     ) -> Result<u16, Errno> {
         let r = range(40000, 40003);
         let mut perturb = PortPerturb::default();
-        let port = inet_hash_connect_port(r, 0, &mut perturb, &PortBitmap::default(), rng, |p| {
+        let port = inet_hash_connect_port(r, 0, &mut perturb, (&PortBitmap::default(), &[]), rng, |p| {
             match bt.port_use(p) {
                 PortUse::Free => true,
                 PortUse::Bind => false,

@@ -116,11 +116,21 @@ pub(crate) fn tcp_v4_connect(
         let offset = cx.isn.secure_ipv4_port_ephemeral(saddr, *daddr.ip(), daddr.port(), now);
         let range = inet_sk_get_local_port_range(sysctl.ip_local_port_range, options.local_port_range);
         let mut recycled = None;
+        // The ports this destination's connections hold fail the 4-tuple check; so do its
+        // TIME_WAIT entries' unless tcp_twsk_unique could let one go (C16).
+        let tw_reusable =
+            sysctl.tcp_tw_reuse == 1 || (sysctl.tcp_tw_reuse == 2 && (saddr.is_loopback() || daddr.ip().is_loopback()));
+        let held = tables.ehash.connect_ports(saddr, *daddr.ip(), daddr.port());
+        let reserved = &sysctl.ip_local_reserved_ports;
+        let (sets, n) = match held.and_then(|h| h.bitmaps()) {
+            Some((live, time_wait)) => ([live, time_wait], if tw_reusable { 1 } else { 2 }),
+            None => ([reserved, reserved], 0),
+        };
         let port = inet_hash_connect_port(
             range,
             offset,
             &mut cx.s.port_perturb,
-            &sysctl.ip_local_reserved_ports,
+            (reserved, &sets[..n]),
             rng,
             |p| match tables.bind_table.port_use(p) {
                 PortUse::Free => true,
@@ -146,10 +156,12 @@ pub(crate) fn tcp_v4_connect(
     if let Some((id, _)) = recycled {
         inet_twsk_recycle(cx, tables, id);
     }
-    if !fixed {
+    if fixed {
+        tables.ehash.replace(tuple(port), EhashEntry::Socket(sk));
+    } else {
         tables.bind_table.insert_connect(port, saddr, Owner::Socket(sk));
+        tables.ehash.insert_connect(tuple(port), sk);
     }
-    tables.ehash.replace(tuple(port), EhashEntry::Socket(sk));
     // The ISN: past a recycled TIME_WAIT's sequence space, else what an earlier attempt left
     // (`write_seq`), else `secure_tcp_seq` (C8, C16, C18).
     let reuse = recycled.map(|(_, r)| r);
