@@ -146,8 +146,17 @@ fn bench_bind_prints_synq_and_kernel_side_by_side() {
 fn bench_connect_prints_the_port_choice_and_whole_connections_with_ratios() {
     let (ok, out, err) = synq(&["bench", "connect", "--ports", "200", "--conns", "300", "--runs", "1"]);
     assert!(ok, "{err}");
-    for label in ["empty", "90% established", "99% established", "90% TIME_WAIT", "99% TIME_WAIT"] {
-        let row = out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{label}: {out}"));
+    for label in [
+        "empty",
+        "90% established",
+        "99% established",
+        "90% TIME_WAIT",
+        "99% TIME_WAIT",
+    ] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("{label}: {out}"));
         assert!(row.contains(" ns"), "{row}");
     }
     assert!(out.contains("synq's slowest fill ÷ empty:"), "{out}");

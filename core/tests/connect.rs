@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::consts::*;
-use synq_core::{sockaddr_in, Counter, Errno, Instant, SocketId, Stack, StackConfig};
+use synq_core::{sockaddr_in, Counter, Errno, Instant, SocketId, Stack, StackConfig, TcpState};
 use synq_wire::{ip_proto, IcmpMessage, IcmpRepr, Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp, IPV4_HEADER_LEN};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -162,7 +162,7 @@ impl Client {
 }
 
 #[test]
-fn c22_c23_the_syn_and_what_the_socket_shows_meanwhile() {
+fn c22_c23_c28_c32_the_syn_and_what_the_socket_shows_meanwhile() {
     let mut c = Client::new();
     let syn = c.syn.clone();
     assert_eq!((syn.flags, syn.ack, syn.window), (TcpFlags::SYN, 0, 64240));
@@ -181,7 +181,7 @@ fn c22_c23_the_syn_and_what_the_socket_shows_meanwhile() {
 }
 
 #[test]
-fn c12_ports_of_connect_have_the_parity_of_low_and_are_exhausted_with_eaddrnotavail() {
+fn c7_c12_ports_of_connect_have_the_parity_of_low_and_are_exhausted_with_eaddrnotavail() {
     let mut s = Stack::new(StackConfig::new(CLIENT));
     s.sysctl.set("net.ipv4.ip_local_port_range", "40000 40003").unwrap();
     let dst = SocketAddrV4::new(SERVER, PORT);
@@ -195,7 +195,10 @@ fn c12_ports_of_connect_have_the_parity_of_low_and_are_exhausted_with_eaddrnotav
     assert!(ports[2..].iter().all(|p| p % 2 == 1), "then odd: {ports:?}");
     let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     assert_eq!(s.connect(Instant::ZERO, fd, dst), Err(Errno::EADDRNOTAVAIL));
+    // C7: the failure path leaves the socket as it was: closed, no address, port or peer.
     assert_eq!(s.getsockname(fd), Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    assert_eq!(s.getpeername(fd), Err(Errno::ENOTCONN));
+    assert_eq!(s.poll(fd).unwrap() & POLLHUP, POLLHUP);
     // Another destination shares the same four ports (C13).
     let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     let other = SocketAddrV4::new(SERVER, PORT + 1);
@@ -272,7 +275,7 @@ fn c2_af_unspec_on_a_connection_resets_it() {
 }
 
 #[test]
-fn c25_c27_eleven_syns_then_etimedout_at_131_s() {
+fn c25_c27_c30_c31_eleven_syns_then_etimedout_at_131_s() {
     let mut c = Client::new();
     let sent = c.at(200.0);
     let times: Vec<u64> = sent.iter().map(|(t, _)| t / 1000).collect();
@@ -300,7 +303,7 @@ fn c25_c27_eleven_syns_then_etimedout_at_131_s() {
 }
 
 #[test]
-fn c8_c26_tcp_syncnt_1_fails_at_3_s_connect_reports_it_and_the_next_isn_is_3_on() {
+fn c6_c8_c26_tcp_syncnt_1_fails_at_3_s_connect_reports_it_and_the_next_isn_is_3_on() {
     let mut c = Client::with(|s, fd| {
         s.setsockopt(fd, SOL_TCP, TCP_SYNCNT, &1i32.to_ne_bytes()).unwrap();
     });
@@ -587,4 +590,89 @@ fn c20_the_syn_carries_a_random_ip_id_and_every_later_segment_the_next() {
     let mut ids = vec![ip.ident];
     stack.drain_transmit(&mut buf, |d| ids.push(Ipv4Repr::parse_bytes(d).unwrap().0.ident));
     assert_eq!(ids, [ip.ident, ip.ident.wrapping_add(1), ip.ident.wrapping_add(2)]);
+}
+
+#[test]
+fn c9_a_bound_port_is_kept_and_only_its_4_tuple_checked() {
+    let mut s = Stack::new(StackConfig::new(CLIENT));
+    let dst = SocketAddrV4::new(SERVER, PORT);
+    let bound = |s: &mut Stack| {
+        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        s.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &1i32.to_ne_bytes()).unwrap();
+        s.bind(fd, SocketAddrV4::new(CLIENT, 45001)).unwrap();
+        fd
+    };
+    let a = bound(&mut s);
+    assert_eq!(s.connect(Instant::ZERO, a, dst), Err(Errno::EINPROGRESS));
+    assert_eq!(s.getsockname(a).unwrap().port(), 45001, "no search: the bound port");
+    // The same port to the same destination: the 4-tuple is taken.
+    let b = bound(&mut s);
+    assert_eq!(s.connect(Instant::ZERO, b, dst), Err(Errno::EADDRNOTAVAIL));
+    // To another destination it is unique.
+    assert_eq!(
+        s.connect(Instant::ZERO, b, SocketAddrV4::new(SERVER, PORT + 1)),
+        Err(Errno::EINPROGRESS)
+    );
+    // IP_BIND_ADDRESS_NO_PORT: bind() kept the address only; connect() searches (C10-C12).
+    let c = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.setsockopt(c, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &1i32.to_ne_bytes())
+        .unwrap();
+    s.bind(c, SocketAddrV4::new(CLIENT, 0)).unwrap();
+    assert_eq!(s.getsockname(c), Ok(SocketAddrV4::new(CLIENT, 0)));
+    assert_eq!(s.connect(Instant::ZERO, c, dst), Err(Errno::EINPROGRESS));
+    let port = s.getsockname(c).unwrap().port();
+    assert!((32768..=60999).contains(&port), "{port}");
+}
+
+#[test]
+fn c21_the_state_tcp_connect_init_leaves() {
+    let mut c = Client::with(|s, fd| {
+        s.setsockopt(fd, SOL_TCP, TCP_MAXSEG, &1000i32.to_ne_bytes()).unwrap();
+    });
+    // advmss = min(MTU - 40, user_mss); the RTO starts at 1 s; no error.
+    assert_eq!(c.syn.options.mss, Some(1000));
+    assert_eq!(c.so_error(), 0);
+    let info = c.stack.tcp_info(c.now, c.fd).unwrap();
+    assert_eq!((info.rto, info.retransmits, info.advmss), (1_000_000, 0, 1000));
+    assert_eq!(info.state, TcpState::SynSent as u8);
+    // mss_clamp = user_mss: a SYN-ACK offering more is held to it.
+    c.now = Instant::from_millis(10);
+    c.synack();
+    let mut b = [0u8; 4];
+    c.stack.getsockopt(c.fd, SOL_TCP, TCP_MAXSEG, &mut b).unwrap();
+    assert_eq!(i32::from_ne_bytes(b), 1000 - 12, "less the timestamps");
+}
+
+#[test]
+fn c29_c30_a_blocking_connect_is_poll_for_pollout_then_so_error() {
+    // A driver's blocking connect() (synq::net, the drill's target) waits as
+    // inet_wait_for_connect does: while SYN_SENT no event, then POLLOUT, then SO_ERROR.
+    let mut c = Client::new();
+    assert_eq!(c.stack.poll(c.fd), Ok(0), "still waiting");
+    assert_eq!(c.connect_again(), Err(Errno::EALREADY));
+    c.now = Instant::from_millis(10);
+    c.synack();
+    assert_eq!(c.stack.poll(c.fd).unwrap() & POLLOUT, POLLOUT);
+    assert_eq!(c.so_error(), 0);
+    assert_eq!(c.connect_again(), Ok(()));
+}
+
+#[test]
+fn c32_shutdown_or_close_in_syn_sent_drop_the_attempt_without_a_packet() {
+    for how in [SHUT_WR, SHUT_RDWR] {
+        let mut c = Client::new();
+        let now = c.now;
+        assert_eq!(c.stack.shutdown(now, c.fd, how), Ok(()));
+        assert!(c.drain().is_empty() && c.at(10.0).is_empty(), "no packet, no more SYNs");
+        assert_eq!(c.so_error(), Errno::ECONNRESET.raw());
+        assert_eq!(c.connect_again(), Err(Errno::EINPROGRESS), "a new attempt");
+        assert_eq!(parse_one(&mut c).seq, c.syn.seq.wrapping_add(3));
+    }
+    let mut c = Client::new();
+    let now = c.now;
+    assert_eq!(c.stack.close(now, c.fd), Ok(()));
+    assert!(
+        c.drain().is_empty() && c.at(10.0).is_empty(),
+        "close: nothing on the wire"
+    );
 }

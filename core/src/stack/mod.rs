@@ -712,12 +712,17 @@ impl Stack {
     /// `shutdown(2)` (`inet_shutdown`): `EINVAL` for a bad `how`, `ENOTCONN` on a closed
     /// socket; on a listener SHUT_RD or SHUT_RDWR stops listening (`tcp_disconnect`, L9: the
     /// queued children are reset, the port kept if the user chose it) and SHUT_WR does
-    /// nothing. A connection shuts down as `tcp_shutdown` does (SHUT_WR sends the FIN).
+    /// nothing; in SYN_SENT the attempt is dropped (`tcp_disconnect`). A connection shuts down
+    /// as `tcp_shutdown` does (SHUT_WR sends the FIN).
     pub fn shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
         let fd = self.tables.sockets.resolve(fd)?;
         let socket = self.tables.sockets.get(fd)?;
         if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
             return Err(Errno::EINVAL);
+        }
+        // An attempt in SYN_SENT is dropped whatever `how` says (rule C32).
+        if socket.state == TcpState::SynSent {
+            return self.tcp_disconnect(now, fd);
         }
         if socket.tcb().is_some() {
             return self.tcp_shutdown(now, fd, how);

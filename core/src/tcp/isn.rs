@@ -93,7 +93,7 @@ mod tests {
     const B: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 
     #[test]
-    fn isn_is_keyed_per_four_tuple_and_advances_with_the_clock() {
+    fn c17_c18_isn_is_keyed_per_four_tuple_and_advances_with_the_64_ns_clock() {
         let s = IsnSecrets::random(&mut Rng::seed_from_u64(1));
         let other = IsnSecrets::random(&mut Rng::seed_from_u64(2));
         let t0 = Instant::from_secs(10);
@@ -122,7 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn ts_off_only_with_tcp_timestamps_1() {
+    fn c19_ts_off_per_host_pair_only_with_tcp_timestamps_1() {
         let s = IsnSecrets::random(&mut Rng::seed_from_u64(3));
         assert_ne!(s.secure_tcp_ts_off(1, A, B), s.secure_tcp_ts_off(1, B, A));
         assert_eq!(s.secure_tcp_ts_off(2, A, B), 0);
