@@ -676,3 +676,57 @@ fn c32_shutdown_or_close_in_syn_sent_drop_the_attempt_without_a_packet() {
         "close: nothing on the wire"
     );
 }
+
+#[test]
+fn c39_c32_a_socket_connected_to_itself_meets_itself_in_a_simultaneous_open() {
+    // bind(A:p) + connect(A:p): the SYN comes back to the same socket, in SYN_SENT; as on
+    // Linux's loopback the packets are processed before connect() returns (EINPROGRESS),
+    // and the socket is already established.
+    let mut s = Stack::new(StackConfig::new(CLIENT));
+    let me = SocketAddrV4::new(CLIENT, 40000);
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(fd, me).unwrap();
+    assert_eq!(s.connect(Instant::ZERO, fd, me), Err(Errno::EINPROGRESS));
+    assert_eq!(s.poll(fd).unwrap() & POLLOUT, POLLOUT);
+    assert_eq!(s.connect(Instant::ZERO, fd, me), Ok(()));
+    assert_eq!(s.connect(Instant::ZERO, fd, me), Err(Errno::EISCONN));
+    assert_eq!(s.getpeername(fd), Ok(me));
+    let mut buf = [0u8; 1500];
+    assert!(s.poll_transmit(&mut buf).is_none(), "nothing leaves the host");
+    // What it writes it reads.
+    assert_eq!(s.send(Instant::ZERO, fd, b"echo"), Ok(4));
+    let mut got = [0u8; 8];
+    assert_eq!(s.recv(Instant::ZERO, fd, &mut got), Ok(4));
+    assert_eq!(&got[..4], b"echo");
+    assert_eq!(s.mib().get(Counter::TcpCurrEstab), 1);
+}
+
+#[test]
+fn a_client_reaches_a_listener_of_its_own_stack_through_the_loopback() {
+    let mut s = Stack::new(StackConfig::new(CLIENT));
+    let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).unwrap();
+    s.listen(l, 8).unwrap();
+    let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let now = Instant::ZERO;
+    assert_eq!(
+        s.connect(now, fd, SocketAddrV4::new(CLIENT, PORT)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(s.connect(now, fd, SocketAddrV4::new(CLIENT, PORT)), Ok(()));
+    let (child, peer) = s.accept(l).unwrap();
+    assert_eq!(peer, s.getsockname(fd).unwrap());
+    assert_eq!(s.send(now, fd, b"hi"), Ok(2));
+    let mut got = [0u8; 4];
+    assert_eq!(s.recv(now, child, &mut got), Ok(2));
+    // Both close; the client, first, keeps the TIME_WAIT; nothing went on the wire.
+    s.close(now, fd).unwrap();
+    s.close(now, child).unwrap();
+    let mut buf = [0u8; 1500];
+    assert!(s.poll_transmit(&mut buf).is_none());
+    assert_eq!(
+        s.bind_table().ports_in_use(),
+        2,
+        "the listener's port and the TIME_WAIT's"
+    );
+}

@@ -7,11 +7,14 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use synq_wire::{ip_proto, Ipv4Repr, TcpRepr, IPV4_HEADER_LEN};
 
-/// A FIFO of datagrams with a pool of spare buffers.
+/// A FIFO of datagrams with a pool of spare buffers. Datagrams to one of the host's own
+/// addresses (`local`) wait apart, for the stack to take them back (the loopback).
 #[derive(Debug, Default)]
 pub struct TxQueue {
     queue: VecDeque<Vec<u8>>,
+    looped: VecDeque<Vec<u8>>,
     spare: Vec<Vec<u8>>,
+    local: Vec<Ipv4Addr>,
 }
 
 impl TxQueue {
@@ -23,7 +26,14 @@ impl TxQueue {
         buf.resize(len, 0);
         match fill(&mut buf) {
             Ok(()) => {
-                self.queue.push_back(buf);
+                let to_self = buf
+                    .get(16..20)
+                    .is_some_and(|d| self.local.contains(&Ipv4Addr::new(d[0], d[1], d[2], d[3])));
+                if to_self {
+                    self.looped.push_back(buf);
+                } else {
+                    self.queue.push_back(buf);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -31,6 +41,28 @@ impl TxQueue {
                 Err(e)
             }
         }
+    }
+
+    /// The host's addresses: datagrams to them are looped back.
+    pub fn set_local(&mut self, addrs: &[Ipv4Addr]) {
+        self.local = addrs.to_vec();
+    }
+
+    /// The oldest datagram sent to one of the host's own addresses.
+    pub fn pop_looped(&mut self) -> Option<Vec<u8>> {
+        self.looped.pop_front()
+    }
+
+    /// Drops what waits to be looped back.
+    pub fn drop_looped(&mut self) {
+        while let Some(buf) = self.looped.pop_front() {
+            self.spare.push(buf);
+        }
+    }
+
+    /// A buffer taken with [`TxQueue::pop_looped`], for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.spare.push(buf);
     }
 
     /// Copies the oldest datagram into `out` and returns its length. `Err(len)` when `out` is

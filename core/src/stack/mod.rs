@@ -80,6 +80,9 @@ pub struct Stack {
     credentials: Credentials,
 }
 
+/// How many datagrams a stack delivers to itself after one call before it gives up.
+const LOOPBACK_BUDGET: u32 = 100_000;
+
 impl Stack {
     /// A stack with `config`'s addresses and knobs and no socket.
     pub fn new(config: StackConfig) -> Stack {
@@ -90,13 +93,15 @@ impl Stack {
         let isn = IsnSecrets::random(&mut secrets);
         let syncookies = SynCookies::random(&mut secrets);
         let listening = ListeningHash::new(TupleHashBuilder::with_key(secrets.next_u64(), secrets.next_u64()));
+        let mut tx = TxQueue::default();
+        tx.set_local(&config.addrs);
         Stack {
             addrs: config.addrs,
             sysctl: config.sysctl,
             shared: Shared {
                 mib: Mib::default(),
                 timers: TimerWheel::new(),
-                tx: TxQueue::default(),
+                tx,
                 scratch: Vec::new(),
                 isn,
                 syncookies,
@@ -171,6 +176,10 @@ impl Stack {
     /// Takes one inbound IPv4 datagram (`ip_rcv`): checked and counted by the IP layer, then
     /// handed to TCP or ICMP. Never panics, whatever the bytes.
     pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
+        self.with_loopback(now, |s| s.ip_rcv(now, datagram));
+    }
+
+    fn ip_rcv(&mut self, now: Instant, datagram: &[u8]) {
         let addrs = &self.addrs;
         let Some((ip, payload)) = ip_rcv(&mut self.shared.mib, |a| addrs.contains(&a), datagram) else {
             return;
@@ -190,6 +199,25 @@ impl Stack {
             }
             _ => self.shared.mib.inc(Counter::IpInUnknownProtos),
         }
+    }
+
+    /// Runs a call that may send, then delivers to this stack what it sent to its own
+    /// addresses (Linux's loopback: the packets are processed before the call returns, C32),
+    /// and what those made it send to itself in turn.
+    fn with_loopback<R>(&mut self, now: Instant, call: impl FnOnce(&mut Self) -> R) -> R {
+        let r = call(self);
+        let mut budget = LOOPBACK_BUDGET;
+        while let Some(d) = self.shared.tx.pop_looped() {
+            self.ip_rcv(now, &d);
+            self.shared.tx.recycle(d);
+            budget -= 1;
+            if budget == 0 {
+                tracing::warn!("a stack talking to itself without end; the rest is dropped");
+                self.shared.tx.drop_looped();
+                break;
+            }
+        }
+        r
     }
 
     /// Copies the next outbound IPv4 datagram into `buf` and returns its length; `None` when
@@ -214,16 +242,18 @@ impl Stack {
 
     /// Runs every timer due at `now`, in deadline order.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((_, timer)) = self.shared.timers.poll_expired(now) {
-            match timer {
-                Timer::SynAck(id) => {
-                    let (mut cx, t) = self.parts();
-                    reqsk_timer_handler(&mut cx, t, now, id);
+        self.with_loopback(now, |s| {
+            while let Some((_, timer)) = s.shared.timers.poll_expired(now) {
+                match timer {
+                    Timer::SynAck(id) => {
+                        let (mut cx, t) = s.parts();
+                        reqsk_timer_handler(&mut cx, t, now, id);
+                    }
+                    Timer::Tcp(fd, kind) => s.tcp_timer(now, fd, kind),
+                    Timer::TimeWait(id) => s.tw_timer_handler(id),
                 }
-                Timer::Tcp(fd, kind) => self.tcp_timer(now, fd, kind),
-                Timer::TimeWait(id) => self.tw_timer_handler(id),
             }
-        }
+        })
     }
 
     // ---------------------------------------------------------------- driving in virtual time
@@ -300,16 +330,18 @@ impl Stack {
     /// rule B20); a connection closes as `tcp_close` does (FIN, or a reset when data was
     /// left unread) and lives on without a descriptor until the close completes.
     pub fn close(&mut self, now: Instant, fd: SocketId) -> Result<(), Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        let socket = self.tables.sockets.get(fd)?;
-        if socket.tcb().is_some() {
-            return self.tcp_close(now, fd);
-        }
-        if socket.state == TcpState::Listen {
-            self.inet_csk_listen_stop(now, fd);
-        }
-        self.inet_csk_destroy_sock(fd);
-        Ok(())
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            let socket = s.tables.sockets.get(fd)?;
+            if socket.tcb().is_some() {
+                return s.tcp_close(now, fd);
+            }
+            if socket.state == TcpState::Listen {
+                s.inet_csk_listen_stop(now, fd);
+            }
+            s.inet_csk_destroy_sock(fd);
+            Ok(())
+        })
     }
 
     /// `fcntl(F_SETFL, O_NONBLOCK)`.
@@ -549,8 +581,10 @@ impl Stack {
     /// broadcast or multicast destination is `ENETUNREACH`; 0.0.0.0 means this host; port
     /// exhaustion is `EADDRNOTAVAIL`.
     pub fn connect(&mut self, now: Instant, fd: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        self.inet_stream_connect(now, fd, Ok(addr))
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            s.inet_stream_connect(now, fd, Ok(addr))
+        })
     }
 
     /// `connect(2)` with a raw `struct sockaddr` of `sockaddr.len()` bytes, checked in
@@ -560,24 +594,26 @@ impl Stack {
     /// address and port go back; 0); then the socket's state (C3) and only then the address:
     /// shorter than `sockaddr_in`, `EINVAL`; not `AF_INET`, `EAFNOSUPPORT` (C4).
     pub fn connect_raw(&mut self, now: Instant, fd: SocketId, sockaddr: &[u8]) -> Result<(), Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        let [f0, f1, ..] = *sockaddr else {
-            return Err(Errno::EINVAL);
-        };
-        let family = i32::from(u16::from_ne_bytes([f0, f1]));
-        if family == AF_UNSPEC {
-            self.tcp_disconnect(now, fd)?;
-            return Ok(());
-        }
-        let addr = match sockaddr {
-            _ if sockaddr.len() < SOCKADDR_IN_LEN => Err(Errno::EINVAL),
-            _ if family != AF_INET => Err(Errno::EAFNOSUPPORT),
-            s => Ok(SocketAddrV4::new(
-                Ipv4Addr::new(s[4], s[5], s[6], s[7]),
-                u16::from_be_bytes([s[2], s[3]]),
-            )),
-        };
-        self.inet_stream_connect(now, fd, addr)
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            let [f0, f1, ..] = *sockaddr else {
+                return Err(Errno::EINVAL);
+            };
+            let family = i32::from(u16::from_ne_bytes([f0, f1]));
+            if family == AF_UNSPEC {
+                s.tcp_disconnect(now, fd)?;
+                return Ok(());
+            }
+            let addr = match sockaddr {
+                _ if sockaddr.len() < SOCKADDR_IN_LEN => Err(Errno::EINVAL),
+                _ if family != AF_INET => Err(Errno::EAFNOSUPPORT),
+                s => Ok(SocketAddrV4::new(
+                    Ipv4Addr::new(s[4], s[5], s[6], s[7]),
+                    u16::from_be_bytes([s[2], s[3]]),
+                )),
+            };
+            s.inet_stream_connect(now, fd, addr)
+        })
     }
 
     /// `__inet_stream_connect` after the `AF_UNSPEC` case: the socket's state decides (C3),
@@ -683,30 +719,36 @@ impl Stack {
     /// `EAGAIN` when nothing fits (the stack never blocks: a blocking caller waits for
     /// [`POLLOUT`]), `EPIPE` when not connected or after SHUT_WR, a pending error first.
     pub fn send(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        self.tcp_sendmsg(now, fd, data)
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            s.tcp_sendmsg(now, fd, data)
+        })
     }
 
     /// `recv(2)` (`tcp_recvmsg`): the bytes queued in order; 0 at the end of the stream;
     /// `EAGAIN` while nothing is queued (a blocking caller waits for [`POLLIN`]); a pending
     /// error (`ECONNRESET`) once; `ENOTCONN` on a listener or an unconnected socket.
     pub fn recv(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        self.tcp_recvmsg(now, fd, buf)
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            s.tcp_recvmsg(now, fd, buf)
+        })
     }
 
     /// `recvmsg(2)`: [`Stack::recv`], and with `TCP_INQ` on, the `TCP_CM_INQ` control
     /// message: what is left to read, counting a received FIN as one (`tcp_inq_hint`), so
     /// that a reader keeps reading until it sees the end of the stream.
     pub fn recvmsg(&mut self, now: Instant, fd: SocketId, buf: &mut [u8]) -> Result<(usize, Option<u32>), Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        let n = self.tcp_recvmsg(now, fd, buf)?;
-        let socket = self.tables.sockets.get(fd)?;
-        let inq = socket.options.recvmsg_inq.then(|| {
-            let queued = socket.tcb().map_or(0, |t| t.rcv.buf.len() as u32);
-            queued + u32::from(socket.done)
-        });
-        Ok((n, inq))
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            let n = s.tcp_recvmsg(now, fd, buf)?;
+            let socket = s.tables.sockets.get(fd)?;
+            let inq = socket.options.recvmsg_inq.then(|| {
+                let queued = socket.tcb().map_or(0, |t| t.rcv.buf.len() as u32);
+                queued + u32::from(socket.done)
+            });
+            Ok((n, inq))
+        })
     }
 
     /// `shutdown(2)` (`inet_shutdown`): `EINVAL` for a bad `how`, `ENOTCONN` on a closed
@@ -715,36 +757,38 @@ impl Stack {
     /// nothing; in SYN_SENT the attempt is dropped (`tcp_disconnect`). A connection shuts down
     /// as `tcp_shutdown` does (SHUT_WR sends the FIN).
     pub fn shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
-        let fd = self.tables.sockets.resolve(fd)?;
-        let socket = self.tables.sockets.get(fd)?;
-        if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
-            return Err(Errno::EINVAL);
-        }
-        // An attempt in SYN_SENT is dropped whatever `how` says (rule C32).
-        if socket.state == TcpState::SynSent {
-            return self.tcp_disconnect(now, fd);
-        }
-        if socket.tcb().is_some() {
-            return self.tcp_shutdown(now, fd, how);
-        }
-        match socket.state {
-            TcpState::Close => Err(Errno::ENOTCONN),
-            TcpState::Listen if how == SHUT_WR => Ok(()),
-            TcpState::Listen => {
-                self.inet_csk_listen_stop(now, fd);
-                let socket = self.tables.sockets.get_mut(fd)?;
-                socket.state = TcpState::Close;
-                // tcp_set_state(TCP_CLOSE): a port the user did not choose is given back.
-                if !socket.bind_port_lock && socket.num != 0 {
-                    let (port, addr) = (socket.num, socket.rcv_saddr);
-                    socket.num = 0;
-                    socket.sport = 0;
-                    self.tables.bind_table.remove(port, addr, Owner::Socket(fd));
-                }
-                Ok(())
+        self.with_loopback(now, |s| {
+            let fd = s.tables.sockets.resolve(fd)?;
+            let socket = s.tables.sockets.get(fd)?;
+            if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
+                return Err(Errno::EINVAL);
             }
-            _ => Err(Errno::ENOTCONN),
-        }
+            // An attempt in SYN_SENT is dropped whatever `how` says (rule C32).
+            if socket.state == TcpState::SynSent {
+                return s.tcp_disconnect(now, fd);
+            }
+            if socket.tcb().is_some() {
+                return s.tcp_shutdown(now, fd, how);
+            }
+            match socket.state {
+                TcpState::Close => Err(Errno::ENOTCONN),
+                TcpState::Listen if how == SHUT_WR => Ok(()),
+                TcpState::Listen => {
+                    s.inet_csk_listen_stop(now, fd);
+                    let socket = s.tables.sockets.get_mut(fd)?;
+                    socket.state = TcpState::Close;
+                    // tcp_set_state(TCP_CLOSE): a port the user did not choose is given back.
+                    if !socket.bind_port_lock && socket.num != 0 {
+                        let (port, addr) = (socket.num, socket.rcv_saddr);
+                        socket.num = 0;
+                        socket.sport = 0;
+                        s.tables.bind_table.remove(port, addr, Owner::Socket(fd));
+                    }
+                    Ok(())
+                }
+                _ => Err(Errno::ENOTCONN),
+            }
+        })
     }
 
     /// `inet_csk_listen_stop` (L61): every child on the accept queue is forgotten
