@@ -439,7 +439,7 @@ fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
 }
 
 #[test]
-fn synq_connects_to_synq_and_they_exchange_data() {
+fn c3_synq_connects_to_synq_and_they_exchange_data() {
     let mut server = Stack::new(StackConfig::new(SERVER));
     let l = server.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     server.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).unwrap();
@@ -455,6 +455,8 @@ fn synq_connects_to_synq_and_they_exchange_data() {
     assert_eq!(client.connect(now, fd, SocketAddrV4::new(SERVER, PORT)), Ok(()));
     let (child, peer) = server.accept(l).unwrap();
     assert_eq!(peer, client.getsockname(fd).unwrap());
+    // C3: an accepted socket is connected (SS_CONNECTED).
+    assert_eq!(server.connect(now, child, peer), Err(Errno::EISCONN));
     assert_eq!(client.send(now, fd, b"hello"), Ok(5));
     exchange(&mut client, &mut server, now);
     let mut buf = [0u8; 16];

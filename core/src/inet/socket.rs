@@ -47,6 +47,20 @@ pub enum TcpState {
     NewSynRecv = 12,
 }
 
+/// `sock->state` (`socket_state`): what connect() and accept() made of the socket, apart from
+/// the TCP state. A connection reported to the user stays `Connected` whatever happens to
+/// it, so that connect() then says `EISCONN`; only a disconnect makes it `Unconnected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SockState {
+    /// `SS_UNCONNECTED`
+    #[default]
+    Unconnected,
+    /// `SS_CONNECTING`: connect() started an attempt whose outcome it has not reported yet.
+    Connecting,
+    /// `SS_CONNECTED`: connect() reported success, or accept() gave the socket.
+    Connected,
+}
+
 /// Socket options (a child inherits its listener's, `inet_csk_clone_lock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SocketOptions {
@@ -152,9 +166,8 @@ pub struct Socket {
     pub synq_overflow: SynqOverflow,
     /// The "Possible SYN flooding" message was logged (`synflood_warned`, never cleared).
     pub synflood_warned: bool,
-    /// `SS_CONNECTING`: connect() started an attempt whose outcome it has not reported yet
-    /// (rule C3).
-    pub connecting: bool,
+    /// `sock->state`: where connect() stands (rule C3).
+    pub sock_state: SockState,
     /// The ISN the next connect() uses (`write_seq` after `tcp_disconnect`), 0 for a fresh
     /// one from `secure_tcp_seq` (rule C8).
     pub write_seq: u32,
@@ -259,7 +272,7 @@ impl Socket {
             syn_queue: SynQueue::default(),
             synq_overflow: SynqOverflow::default(),
             synflood_warned: false,
-            connecting: false,
+            sock_state: SockState::Unconnected,
             write_seq: 0,
             defer_accept: 0,
             parent: None,

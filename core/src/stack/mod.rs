@@ -22,7 +22,7 @@ use crate::inet::ehash::Ehash;
 use crate::inet::inet_bind::SOCKADDR_IN_LEN;
 use crate::inet::listening_hash::ListeningHash;
 use crate::inet::request_sock::{retrans_to_secs, secs_to_retrans, RequestTable};
-use crate::inet::socket::{Credentials, SockId, SockKind, Socket, SocketId, SocketTable, TcpState};
+use crate::inet::socket::{Credentials, SockId, SockKind, SockState, Socket, SocketId, SocketTable, TcpState};
 use crate::inet::time_wait::TimeWaitTable;
 use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
@@ -569,6 +569,7 @@ impl Stack {
         let child = self.tables.sockets.get_mut(child)?;
         child.parent = None;
         child.nonblocking = flags & SOCK_NONBLOCK != 0;
+        child.sock_state = SockState::Connected;
         let peer = child.peer.expect("a queued child has its peer");
         Ok((child_fd, peer))
     }
@@ -625,8 +626,9 @@ impl Stack {
         addr: Result<SocketAddrV4, Errno>,
     ) -> Result<(), Errno> {
         let socket = self.tables.sockets.get_mut(fd)?;
-        if socket.connecting {
-            match socket.state {
+        match socket.sock_state {
+            SockState::Connected => return Err(Errno::EISCONN),
+            SockState::Connecting => match socket.state {
                 TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EALREADY),
                 TcpState::Close => {
                     // The failure path runs `tcp_disconnect`.
@@ -635,13 +637,12 @@ impl Stack {
                     return Err(err);
                 }
                 _ => {
-                    socket.connecting = false;
+                    socket.sock_state = SockState::Connected;
                     return Ok(());
                 }
-            }
-        }
-        if socket.state != TcpState::Close {
-            return Err(Errno::EISCONN);
+            },
+            SockState::Unconnected if socket.state != TcpState::Close => return Err(Errno::EISCONN),
+            SockState::Unconnected => {}
         }
         let addr = addr?;
         let mut daddr = *addr.ip();
@@ -676,7 +677,7 @@ impl Stack {
             saddr,
             SocketAddrV4::new(daddr, addr.port()),
         )?;
-        tables.sockets.get_mut(fd)?.connecting = true;
+        tables.sockets.get_mut(fd)?.sock_state = SockState::Connecting;
         Err(Errno::EINPROGRESS)
     }
 
@@ -701,7 +702,7 @@ impl Stack {
         }
         let socket = self.tables.sockets.get_mut(fd)?;
         socket.state = TcpState::Close;
-        socket.connecting = false;
+        socket.sock_state = SockState::Unconnected;
         socket.shutdown = 0;
         socket.done = false;
         socket.peer = None;
