@@ -266,7 +266,11 @@ impl Parser<'_> {
                     None
                 };
                 script.options.push(ScriptOption { loc, name, value });
-                self.end_of_line()?;
+                // Options are tokens: several may share a line, as packetdrill's lexer reads them.
+                self.skip_space();
+                if !self.starts_with("--") {
+                    self.end_of_line()?;
+                }
                 continue;
             }
             if self.peek() == Some(b'`') {
@@ -977,6 +981,11 @@ mod tests {
         assert!(matches!(&s.events[2].action, Action::Shell(c) if c == "sysctl -q net.ipv4.tcp_sack=0"));
         assert!(matches!(&s.events[3].action, Action::Python(c) if c.starts_with("assert tcpi_snd_cwnd")));
         assert_eq!(s.events[4].loc.line, 11);
+        // Several options on one line.
+        let s = parse("t.pkt", "--tolerance_usecs=10000 --tcp_ts_ecr_scaled\n0 close(3) = 0\n").unwrap();
+        let names: Vec<&str> = s.options.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["tolerance_usecs", "tcp_ts_ecr_scaled"]);
+        assert_eq!(s.options[1].loc.col, 25);
     }
 
     #[test]
