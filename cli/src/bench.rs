@@ -71,6 +71,13 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     }
 }
 
+/// The median of `runs` measurements; the first error stops.
+pub(crate) fn median<E>(runs: usize, mut f: impl FnMut() -> Result<f64, E>) -> Result<f64, E> {
+    let mut v = (0..runs.max(1)).map(|_| f()).collect::<Result<Vec<f64>, E>>()?;
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
 /// Where a fill level leaves the range: the ports taken and the ports free, in random order.
 struct Fill {
     taken: Vec<u16>,

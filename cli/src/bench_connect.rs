@@ -13,6 +13,7 @@
 //!   loopback; smoltcp's two sockets (a listening socket per connection, its usual pattern)
 //!   over its loopback device.
 
+use crate::bench::median;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::Command;
 use std::time::Instant as WallClock;
@@ -374,13 +375,6 @@ fn smoltcp_setups(n: u32) -> Result<f64, String> {
         sockets.remove(hc);
     }
     Ok(f64::from(n) / start.elapsed().as_secs_f64())
-}
-
-/// The median of `runs` measurements; the first error stops.
-fn median<E>(runs: usize, mut f: impl FnMut() -> Result<f64, E>) -> Result<f64, E> {
-    let mut v = (0..runs.max(1)).map(|_| f()).collect::<Result<Vec<f64>, E>>()?;
-    v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
 }
 
 fn ratio(a: f64, b: &Result<f64, String>) -> String {

@@ -7,6 +7,7 @@
 //! - Completed handshakes into the accept queue and out through accept(): synq in memory;
 //!   the kernel's connect()/accept() over loopback.
 
+use crate::bench::median;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant as WallClock};
 
@@ -274,13 +275,6 @@ fn kernel_handshakes(n: u32) -> Result<f64, String> {
         }
         Ok(f64::from(n) / start.elapsed().as_secs_f64())
     })?
-}
-
-/// The median of `runs` measurements (rates); the first error stops.
-fn median<E>(runs: usize, mut f: impl FnMut() -> Result<f64, E>) -> Result<f64, E> {
-    let mut v = (0..runs.max(1)).map(|_| f()).collect::<Result<Vec<f64>, E>>()?;
-    v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
 }
 
 /// One table row: synq's rate and the kernel's (or why it was not measured), with the ratio.

@@ -732,3 +732,31 @@ fn a_client_reaches_a_listener_of_its_own_stack_through_the_loopback() {
         "the listener's port and the TIME_WAIT's"
     );
 }
+
+#[test]
+fn c39_close_during_a_simultaneous_open_goes_on_as_fin_wait1() {
+    let mut c = Client::new();
+    c.now = Instant::from_millis(10);
+    let out = c.answer(
+        TcpFlags::SYN,
+        0,
+        TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        },
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, TcpFlags::SYN | TcpFlags::ACK);
+    let now = c.now;
+    assert_eq!(c.stack.close(now, c.fd), Ok(()));
+    let fin = parse_one(&mut c);
+    assert_eq!(fin.flags, TcpFlags::FIN | TcpFlags::ACK);
+    assert_eq!((fin.seq, fin.ack), (c.syn.seq.wrapping_add(1), S_ISN + 1));
+    // What the timer resends is the FIN, never a bare SYN.
+    let later = c.at(5.0);
+    assert!(!later.is_empty());
+    assert!(
+        later.iter().all(|(_, s)| s.flags == TcpFlags::FIN | TcpFlags::ACK),
+        "{later:?}"
+    );
+}

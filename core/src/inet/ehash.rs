@@ -17,7 +17,8 @@ use crate::inet::tuple::{FourTuple, TupleHashBuilder};
 pub enum EhashEntry {
     /// A request sock (`TCP_NEW_SYN_RECV`).
     Request(RequestId),
-    /// A full socket: a child on its listener's accept queue or an accepted connection.
+    /// A full socket: a connection connect() made, a child on its listener's accept queue
+    /// or an accepted connection.
     Socket(SockId),
     /// A TIME_WAIT mini-socket.
     TimeWait(TimeWaitId),
@@ -45,12 +46,16 @@ const LIST_MAX: usize = 32;
 
 /// The local ports that a destination's 4-tuples hold among connect()'s entries: connections
 /// (`live`), whose tuple no new connection may take, and TIME_WAIT entries (`time_wait`),
-/// which `tcp_twsk_unique` may let one take. A few are a list; many, bitmaps that
-/// connect()'s search skips a word at a time (`__inet_hash_connect` walks them one by one).
+/// which `tcp_twsk_unique` may let one take. A few are a list kept in place (no allocation
+/// per connection); many, bitmaps that connect()'s search skips a word at a time
+/// (`__inet_hash_connect` walks them one by one).
 #[derive(Debug)]
 pub enum ConnectPorts {
-    /// `(port, in TIME_WAIT)`.
-    List(Vec<(u16, bool)>),
+    /// `(port, in TIME_WAIT)`, the first `len`.
+    List {
+        len: u8,
+        ports: [(u16, bool); LIST_MAX],
+    },
     Bitmaps {
         live: PortBitmap,
         time_wait: PortBitmap,
@@ -58,16 +63,31 @@ pub enum ConnectPorts {
 }
 
 impl ConnectPorts {
+    const EMPTY: ConnectPorts = ConnectPorts::List {
+        len: 0,
+        ports: [(0, false); LIST_MAX],
+    };
+
+    /// True when `port` is held (by a connection or a TIME_WAIT entry).
+    pub fn contains(&self, port: u16) -> bool {
+        match self {
+            ConnectPorts::List { len, ports } => ports[..usize::from(*len)].iter().any(|(p, _)| *p == port),
+            ConnectPorts::Bitmaps { live, time_wait } => live.contains(port) || time_wait.contains(port),
+        }
+    }
+
     fn set(&mut self, port: u16, time_wait: bool) {
         match self {
-            ConnectPorts::List(list) => {
-                match list.iter_mut().find(|(p, _)| *p == port) {
-                    Some(e) => e.1 = time_wait,
-                    None => list.push((port, time_wait)),
-                }
-                if list.len() > LIST_MAX {
+            ConnectPorts::List { len, ports } => {
+                let n = usize::from(*len);
+                if let Some(e) = ports[..n].iter_mut().find(|(p, _)| *p == port) {
+                    e.1 = time_wait;
+                } else if n < LIST_MAX {
+                    ports[n] = (port, time_wait);
+                    *len += 1;
+                } else {
                     let (mut live, mut tw) = (PortBitmap::default(), PortBitmap::default());
-                    for &(p, is_tw) in list.iter() {
+                    for &(p, is_tw) in ports.iter().chain([(port, time_wait)].iter()) {
                         if is_tw {
                             tw.insert(p);
                         } else {
@@ -88,9 +108,13 @@ impl ConnectPorts {
     /// Takes `port` out; true when nothing is left.
     fn clear(&mut self, port: u16) -> bool {
         match self {
-            ConnectPorts::List(list) => {
-                list.retain(|(p, _)| *p != port);
-                list.is_empty()
+            ConnectPorts::List { len, ports } => {
+                let n = usize::from(*len);
+                if let Some(i) = ports[..n].iter().position(|(p, _)| *p == port) {
+                    ports.swap(i, n - 1);
+                    *len -= 1;
+                }
+                *len == 0
             }
             ConnectPorts::Bitmaps { live, time_wait } => {
                 live.remove(port);
@@ -103,7 +127,7 @@ impl ConnectPorts {
     /// The bitmaps, once there are many ports.
     pub fn bitmaps(&self) -> Option<(&PortBitmap, &PortBitmap)> {
         match self {
-            ConnectPorts::List(_) => None,
+            ConnectPorts::List { .. } => None,
             ConnectPorts::Bitmaps { live, time_wait } => Some((live, time_wait)),
         }
     }
@@ -163,21 +187,16 @@ impl Ehash {
         }
     }
 
-    /// Puts `e` where `t` named something else (`inet_ehash_nolisten` replacing the request;
-    /// a connection's TIME_WAIT entry taking its place).
+    /// Puts `e` where `t` named something else, or enters it (`inet_ehash_nolisten`
+    /// replacing the request; a connection's TIME_WAIT entry taking its place; a connection
+    /// from a port bind() chose). A tuple the connect index holds follows its new kind.
     pub fn replace(&mut self, t: FourTuple, e: EhashEntry) {
         self.map.insert(t, e.into());
         if self.connect_ports.is_empty() {
             return;
         }
         if let Some(ports) = self.connect_ports.get_mut(&destination(&t)) {
-            let held = match ports {
-                ConnectPorts::List(l) => l.iter().any(|(p, _)| *p == t.local_port),
-                ConnectPorts::Bitmaps { live, time_wait } => {
-                    live.contains(t.local_port) || time_wait.contains(t.local_port)
-                }
-            };
-            if held {
+            if ports.contains(t.local_port) {
                 match e {
                     EhashEntry::TimeWait(_) => ports.set(t.local_port, true),
                     EhashEntry::Socket(_) => ports.set(t.local_port, false),
@@ -193,7 +212,7 @@ impl Ehash {
         self.map.insert(t, EhashEntry::Socket(sk).into());
         self.connect_ports
             .entry(destination(&t))
-            .or_insert_with(|| ConnectPorts::List(Vec::new()))
+            .or_insert(ConnectPorts::EMPTY)
             .set(t.local_port, false);
     }
 
@@ -222,18 +241,6 @@ impl Ehash {
                 if !self.connect_ports.is_empty() {
                     self.unindex(t);
                 }
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Makes `t` name `new` where it named `old` (a socket that changed handles); false,
-    /// changing nothing, if it did not name `old`.
-    pub fn rename(&mut self, t: &FourTuple, old: EhashEntry, new: EhashEntry) -> bool {
-        match self.map.get_mut(t) {
-            Some(p) if *p == old.into() => {
-                *p = new.into();
                 true
             }
             _ => false,
@@ -274,8 +281,8 @@ mod tests {
         let (mut live, mut tw) = (Vec::new(), Vec::new());
         match e.connect_ports(LOCAL, REMOTE, 80) {
             None => {}
-            Some(ConnectPorts::List(l)) => {
-                for &(p, is_tw) in l {
+            Some(ConnectPorts::List { len, ports }) => {
+                for &(p, is_tw) in &ports[..usize::from(*len)] {
                     if is_tw {
                         tw.push(p)
                     } else {

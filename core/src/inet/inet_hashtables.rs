@@ -71,15 +71,15 @@ pub fn inet_sk_get_local_port_range((low, high): (u16, u16), local_port_range: u
 /// `__inet_hash_connect`'s search for a socket without a port (rules C10–C12, C15): the first
 /// candidate for which `take` returns true (it was free, or its 4-tuple unique, and is now the
 /// socket's: rules C13–C14), else `EADDRNOTAVAIL`. `port_offset` is
-/// `secure_ipv4_port_ephemeral` of the destination; reserved ports are never offered, nor
-/// those in `skip` (ports the caller knows `take` refuses): Linux tries each in turn, synq
-/// passes over them a bitmap word at a time, so that a full range costs what an empty one
-/// does. At most two `skip` sets count.
+/// `secure_ipv4_port_ephemeral` of the destination. No port of the `skip` sets is offered:
+/// the reserved ports, and those the caller knows `take` refuses. Linux tries each in turn;
+/// synq passes over them a bitmap word at a time when the search steps by 2, so that a full
+/// range costs about what an empty one does (one port at a time with a socket's own range).
 pub fn inet_hash_connect_port(
     range: PortRange,
     port_offset: u64,
     perturb: &mut PortPerturb,
-    (reserved, skip): (&PortBitmap, &[&PortBitmap]),
+    skip: &[&PortBitmap],
     rng: &mut Rng,
     mut take: impl FnMut(u16) -> bool,
 ) -> Result<u16, Errno> {
@@ -100,10 +100,7 @@ pub fn inet_hash_connect_port(
         // The first pass tries ports of `low`'s parity (rule C12).
         offset &= !1;
     }
-    let mut all = [reserved; 3];
-    let n = 1 + skip.len().min(2);
-    all[1..n].copy_from_slice(&skip[..n - 1]);
-    let sets = &all[..n];
+    let sets = skip;
     loop {
         // One pass: `remaining / step` candidates from `low + offset`, wrapping at `high`.
         let mut port = low + offset;
@@ -194,7 +191,7 @@ mod tests {
         let mut held = std::collections::HashSet::new();
         let mut got = Vec::new();
         loop {
-            match inet_hash_connect_port(r, 0x1234_5678_9abc_def0, &mut perturb, (reserved, &[]), &mut rng, |p| {
+            match inet_hash_connect_port(r, 0x1234_5678_9abc_def0, &mut perturb, &[reserved], &mut rng, |p| {
                 held.insert(p)
             }) {
                 Ok(p) => got.push(p),
@@ -211,12 +208,12 @@ mod tests {
         let mut held = PortBitmap::default();
         let mut got = Vec::new();
         loop {
-            let skip = if skipping { vec![&held] } else { Vec::new() };
+            let skip = if skipping { vec![reserved, &held] } else { vec![reserved] };
             let r = inet_hash_connect_port(
                 r,
                 0x1234_5678_9abc_def0 ^ seed,
                 &mut perturb,
-                (reserved, &skip),
+                &skip,
                 &mut rng,
                 |p| !held.contains(p),
             );
@@ -311,7 +308,7 @@ mod tests {
         let mut perturb = PortPerturb::default();
         let none = PortBitmap::default();
         let first = |offset: u64, perturb: &mut PortPerturb, rng: &mut Rng| {
-            inet_hash_connect_port(DEFAULT, offset, perturb, (&none, &[]), rng, |_| true).unwrap()
+            inet_hash_connect_port(DEFAULT, offset, perturb, &[&none], rng, |_| true).unwrap()
         };
         let a = first(7 << 32 | 1, &mut perturb, &mut rng);
         let b = first(7 << 32 | 2, &mut perturb, &mut rng);
@@ -356,7 +353,7 @@ mod tests {
             range(40000, 40003),
             0,
             &mut PortPerturb::default(),
-            (&PortBitmap::default(), &[]),
+            &[&PortBitmap::default()],
             &mut rng,
             |p| {
                 tried.push(p);
@@ -392,7 +389,7 @@ mod tests {
     ) -> Result<u16, Errno> {
         let r = range(40000, 40003);
         let mut perturb = PortPerturb::default();
-        let port = inet_hash_connect_port(r, 0, &mut perturb, (&PortBitmap::default(), &[]), rng, |p| {
+        let port = inet_hash_connect_port(r, 0, &mut perturb, &[&PortBitmap::default()], rng, |p| {
             match bt.port_use(p) {
                 PortUse::Free => true,
                 PortUse::Bind => false,

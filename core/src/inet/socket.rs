@@ -59,6 +59,8 @@ pub enum SockState {
     Connecting,
     /// `SS_CONNECTED`: connect() reported success, or accept() gave the socket.
     Connected,
+    /// `SS_DISCONNECTING`: shutdown() settled a connect() whose handshake had not finished.
+    Disconnecting,
 }
 
 /// Socket options (a child inherits its listener's, `inet_csk_clone_lock`).

@@ -83,9 +83,9 @@ impl TxQueue {
 }
 
 /// `ip_build_and_send_pkt` for a TCP segment: queues `seg` from `src` to `dst` with TTL
-/// `ttl`, DF set, TOS `tos` and IP ID `ident` (a connection's `inet_id`; 0 for what no
-/// connected socket sends: SYN-ACKs of request socks, resets, TIME_WAIT's ACKs), and counts
-/// it. False if it could not be built.
+/// `ttl`, DF set, TOS `tos` and IP ID `ident` (a socket's `inet_id`; 0 for what no socket
+/// sends: SYN-ACKs of request socks, resets to strays, TIME_WAIT's ACKs), and counts it.
+/// False if it could not be built.
 pub(crate) fn ip_send_tcp(
     tx: &mut TxQueue,
     mib: &mut Mib,

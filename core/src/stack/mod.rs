@@ -202,7 +202,8 @@ impl Stack {
     }
 
     /// Runs a call that may send, then delivers to this stack what it sent to its own
-    /// addresses (Linux's loopback: the packets are processed before the call returns, C32),
+    /// addresses (Linux's loopback: the packets are processed before the call returns, C32;
+    /// a socket connected to itself, C39),
     /// and what those made it send to itself in turn.
     fn with_loopback<R>(&mut self, now: Instant, call: impl FnOnce(&mut Self) -> R) -> R {
         let r = call(self);
@@ -627,6 +628,7 @@ impl Stack {
     ) -> Result<(), Errno> {
         let socket = self.tables.sockets.get_mut(fd)?;
         match socket.sock_state {
+            SockState::Disconnecting => return Err(Errno::EINVAL),
             SockState::Connected => return Err(Errno::EISCONN),
             SockState::Connecting => match socket.state {
                 TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EALREADY),
@@ -760,9 +762,17 @@ impl Stack {
     pub fn shutdown(&mut self, now: Instant, fd: SocketId, how: i32) -> Result<(), Errno> {
         self.with_loopback(now, |s| {
             let fd = s.tables.sockets.resolve(fd)?;
-            let socket = s.tables.sockets.get(fd)?;
+            let socket = s.tables.sockets.get_mut(fd)?;
             if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
                 return Err(Errno::EINVAL);
+            }
+            // A connect() not reported yet is settled: connected if the handshake is done,
+            // else disconnecting (connect() then says EINVAL).
+            if socket.sock_state == SockState::Connecting {
+                socket.sock_state = match socket.state {
+                    TcpState::SynSent | TcpState::SynRecv | TcpState::Close => SockState::Disconnecting,
+                    _ => SockState::Connected,
+                };
             }
             // An attempt in SYN_SENT is dropped whatever `how` says (rule C32).
             if socket.state == TcpState::SynSent {

@@ -41,6 +41,13 @@ pub struct TcpInfo {
 pub(crate) fn tcp_set_state(mib: &mut Mib, socket: &mut Socket, state: TcpState) {
     let old = socket.state;
     socket.state = state;
+    // The active open is over once the socket leaves the handshake's states (a close in
+    // SYN_RECV after a simultaneous open goes on as FIN_WAIT1 does).
+    if !matches!(state, TcpState::SynSent | TcpState::SynRecv) {
+        if let Some(tcb) = socket.tcb_mut() {
+            tcb.syn_sent = None;
+        }
+    }
     match state {
         TcpState::Established if old != TcpState::Established => mib.inc(Counter::TcpCurrEstab),
         TcpState::CloseWait if old == TcpState::SynRecv => mib.inc(Counter::TcpCurrEstab),

@@ -108,8 +108,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl` and TOS `tos`; false if it
-    /// could not be built.
+    /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl`, TOS `tos` and IP ID
+    /// `ident`; false if it could not be built.
     pub fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, (tos, ident): (u8, u16), seg: &TcpRepr<'_>) -> bool {
         ip_send_tcp(
             &mut self.s.tx,

@@ -203,7 +203,8 @@ pub struct Tcb {
     pub ecn_ok: bool,
     /// When we last answered an out-of-window segment, ms (`last_oow_ack_time`).
     pub last_oow_ack_ms: u32,
-    /// While in SYN_SENT: what the active open knows before the peer answers.
+    /// While the active open is under way (SYN_SENT, and SYN_RECV after a simultaneous
+    /// open): what it knows before the handshake ends.
     pub syn_sent: Option<SynSent>,
 }
 
@@ -297,6 +298,30 @@ impl Tcb {
 }
 
 impl Tcb {
+    /// The SYN-ACK of a simultaneous open ([`SynSent::syn_ack`]): it echoes the peer's
+    /// TSval, or what a recycled TIME_WAIT handed down when the peer's SYN had none.
+    pub fn simultaneous_syn_ack(
+        &self,
+        ss: &SynSent,
+        sport: u16,
+        dport: u16,
+        now_ms: u32,
+    ) -> synq_wire::TcpRepr<'static> {
+        let tsecr = if self.tstamp_ok {
+            self.ts_recent
+        } else {
+            ss.ts_recent.unwrap_or(0)
+        };
+        ss.syn_ack(sport, dport, now_ms, self.rcv.nxt, tsecr, self.ecn_ok)
+    }
+
+    /// The round trip a segment echoing our TSval `tsecr` measures at `now`.
+    pub fn rtt_from_tsecr(&self, now: Instant, tsecr: u32) -> Duration {
+        Duration::from_millis(u64::from(
+            tcp_clock_ms(now).wrapping_sub(tsecr.wrapping_sub(self.ts_off)),
+        ))
+    }
+
     /// `advmss` less the timestamp option when every segment carries it (Linux takes it off
     /// `advmss` itself once the handshake is done; synq keeps `advmss` whole and takes it
     /// off where the segment size is derived).

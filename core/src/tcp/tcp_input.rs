@@ -167,12 +167,9 @@ fn tcp_simultaneous_open(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &S
     let Some(tcb) = socket.tcb_mut() else { return };
     take_peer_syn(tcb, &ss.init, user_mss, seg);
     tcb.ecn_ok = ss.init.ecn && seg.flags.contains(TcpFlags::ECE | TcpFlags::CWR);
-    let tsecr = if tcb.tstamp_ok {
-        tcb.ts_recent
-    } else {
-        ss.ts_recent.unwrap_or(0)
-    };
-    let synack = ss.syn_ack(sport, peer.port(), tcp_clock_ms(now), tcb.rcv.nxt, tsecr, tcb.ecn_ok);
+    // tcp_initialize_rcv_mss now; the receive space once established.
+    tcb.init_receive(now, tcb.advmss_less_options());
+    let synack = tcb.simultaneous_syn_ack(ss, sport, peer.port(), tcp_clock_ms(now));
     // The SYN-ACK is timed (tcp_clean_rtx_queue's sample when the ACK comes, unless resent).
     tcb.rtt.timed = Some((ss.iss + 1, now));
     let ident = socket.next_ip_id();
@@ -192,11 +189,7 @@ fn tcp_simultaneous_open_done(cx: &mut Ctx, now: Instant, socket: &mut Socket, s
         .options
         .timestamp
         .filter(|ts| tcb.tstamp_ok && ts.tsecr != 0)
-        .map(|ts| {
-            Duration::from_millis(u64::from(
-                tcp_clock_ms(now).wrapping_sub(ts.tsecr.wrapping_sub(ss.ts_off)),
-            ))
-        });
+        .map(|ts| tcb.rtt_from_tsecr(now, ts.tsecr));
     let timed = tcb
         .rtt
         .timed
@@ -408,12 +401,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     tcb.snd.nxt = tcb.snd.nxt.max(ack);
     // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
     let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
-        (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => {
-            let sent_ms = ts.tsecr.wrapping_sub(tcb.ts_off);
-            Some(crate::Duration::from_millis(u64::from(
-                tcp_clock_ms(now).wrapping_sub(sent_ms),
-            )))
-        }
+        (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => Some(tcb.rtt_from_tsecr(now, ts.tsecr)),
         (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
         _ => None,
     };

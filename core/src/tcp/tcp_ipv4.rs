@@ -118,26 +118,21 @@ pub(crate) fn tcp_v4_connect(
         let mut recycled = None;
         // The ports this destination's connections hold fail the 4-tuple check; so do its
         // TIME_WAIT entries' unless tcp_twsk_unique could let one go (C16).
-        let tw_reusable =
-            sysctl.tcp_tw_reuse == 1 || (sysctl.tcp_tw_reuse == 2 && (saddr.is_loopback() || daddr.ip().is_loopback()));
+        let tw_reusable = tw_reuse_applies(sysctl.tcp_tw_reuse, saddr, *daddr.ip());
         let held = tables.ehash.connect_ports(saddr, *daddr.ip(), daddr.port());
         let reserved = &sysctl.ip_local_reserved_ports;
         let (sets, n) = match held.and_then(|h| h.bitmaps()) {
-            Some((live, time_wait)) => ([live, time_wait], if tw_reusable { 1 } else { 2 }),
-            None => ([reserved, reserved], 0),
+            Some((live, time_wait)) => ([reserved, live, time_wait], if tw_reusable { 2 } else { 3 }),
+            None => ([reserved; 3], 1),
         };
-        let port = inet_hash_connect_port(
-            range,
-            offset,
-            &mut cx.s.port_perturb,
-            (reserved, &sets[..n]),
-            rng,
-            |p| match tables.bind_table.port_use(p) {
-                PortUse::Free => true,
-                PortUse::Bind => false,
-                PortUse::Connect => unique(tables, p, false).map(|tw| recycled = tw).is_ok(),
-            },
-        );
+        let port = inet_hash_connect_port(range, offset, &mut cx.s.port_perturb, &sets[..n], rng, |p| match tables
+            .bind_table
+            .port_use(p)
+        {
+            PortUse::Free => true,
+            PortUse::Bind => false,
+            PortUse::Connect => unique(tables, p, false).map(|tw| recycled = tw).is_ok(),
+        });
         port.map(|p| (p, recycled))
     };
     let (port, recycled) = match found {
@@ -286,6 +281,12 @@ pub struct TwReuse {
     pub ts_recent: u32,
 }
 
+/// `tcp_tw_reuse` lets connect() take over a TIME_WAIT 4-tuple between these addresses
+/// (1: always; 2: only when either is loopback), given its age and timestamps.
+fn tw_reuse_applies(tw_reuse: u8, local: Ipv4Addr, remote: Ipv4Addr) -> bool {
+    tw_reuse == 1 || (tw_reuse == 2 && (local.is_loopback() || remote.is_loopback()))
+}
+
 /// `tcp_twsk_unique` (rule C16): may connect() take over the 4-tuple of TIME_WAIT entry `tw`?
 /// Only if the old connection used timestamps (PAWS then tells old segments from new), and
 /// either the port was the socket's own (`fixed_port`: `twp == NULL`, rule C9) or
@@ -298,8 +299,7 @@ pub fn tcp_twsk_unique(
     reuse_delay_ms: u32,
     now_ms: u32,
 ) -> Option<TwReuse> {
-    let loopback = tw.local.ip().is_loopback() || tw.remote.ip().is_loopback();
-    let reuse = tw_reuse == 1 || (tw_reuse == 2 && loopback);
+    let reuse = tw_reuse_applies(tw_reuse, *tw.local.ip(), *tw.remote.ip());
     let aged = now_ms.wrapping_sub(tw.conn.entry_ms) as i32 > reuse_delay_ms as i32;
     if !tw.conn.tstamp_ok || !(fixed_port || (reuse && aged)) {
         return None;

@@ -47,8 +47,10 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     }
 }
 
-/// `tcp_retransmit_timer` in SYN_SENT (rules C25–C27): gives up as [`SynRetransmit::fire`]
-/// decides (ETIMEDOUT, TCPAbortOnTimeout), else sends the same SYN with a fresh TSval.
+/// `tcp_retransmit_timer` while the active open is under way (rules C25–C27, C39): gives up
+/// as [`SynRetransmit::fire`] decides (ETIMEDOUT, TCPAbortOnTimeout; `TCP_USER_TIMEOUT`
+/// bounds it), else sends the same SYN with a fresh TSval — in SYN_RECV after a simultaneous
+/// open, the same SYN-ACK, backing off from the first resend.
 fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> Fired {
     let limits = SynLimits {
         retry_until: u32::from(if socket.options.syn_retries != 0 {
@@ -82,13 +84,9 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     };
     tcb.rtt.rto = ss.retransmit.rto;
     tcb.rtt.retransmits = ss.retransmit.retransmits as u8;
+    let ss = *ss;
     let syn = if state == TcpState::SynRecv {
-        let tsecr = if tcb.tstamp_ok {
-            tcb.ts_recent
-        } else {
-            ss.ts_recent.unwrap_or(0)
-        };
-        ss.syn_ack(sport, peer.port(), now_ms, tcb.rcv.nxt, tsecr, tcb.ecn_ok)
+        tcb.simultaneous_syn_ack(&ss, sport, peer.port(), now_ms)
     } else {
         ss.syn(sport, peer.port(), now_ms)
     };
