@@ -208,15 +208,14 @@ mod tests {
         let mut held = PortBitmap::default();
         let mut got = Vec::new();
         loop {
-            let skip = if skipping { vec![reserved, &held] } else { vec![reserved] };
-            let r = inet_hash_connect_port(
-                r,
-                0x1234_5678_9abc_def0 ^ seed,
-                &mut perturb,
-                &skip,
-                &mut rng,
-                |p| !held.contains(p),
-            );
+            let skip = if skipping {
+                vec![reserved, &held]
+            } else {
+                vec![reserved]
+            };
+            let r = inet_hash_connect_port(r, 0x1234_5678_9abc_def0 ^ seed, &mut perturb, &skip, &mut rng, |p| {
+                !held.contains(p)
+            });
             match r {
                 Ok(p) => {
                     got.push(p);
