@@ -79,6 +79,15 @@ pub struct Sysctl {
     pub tcp_tw_reuse: u8,
     /// `net.ipv4.tcp_tw_reuse_delay`: milliseconds a TIME_WAIT must age before reuse.
     pub tcp_tw_reuse_delay: u32,
+    /// `net.ipv4.tcp_min_tso_segs`: the fewest segments a TSO/GSO packet is sized to.
+    pub tcp_min_tso_segs: u8,
+    /// `net.ipv4.tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`: the pacing rate, in percent of
+    /// cwnd × mss per srtt, in slow start and after.
+    pub tcp_pacing_ss_ratio: u32,
+    pub tcp_pacing_ca_ratio: u32,
+    /// `net.ipv4.tcp_tso_rtt_log`: how fast a close peer's allowance for bigger TSO packets
+    /// fades with the minimum RTT (halved every 2^log µs).
+    pub tcp_tso_rtt_log: u8,
     /// `net.ipv4.tcp_timestamps`: RFC 7323 timestamps (1: with random offsets).
     pub tcp_timestamps: u8,
     /// `net.ipv4.tcp_sack`: RFC 2018 selective acknowledgments.
@@ -135,6 +144,10 @@ impl Default for Sysctl {
             tcp_abort_on_overflow: 0,
             tcp_tw_reuse: 2,
             tcp_tw_reuse_delay: 1000,
+            tcp_min_tso_segs: 2,
+            tcp_pacing_ss_ratio: 200,
+            tcp_pacing_ca_ratio: 120,
+            tcp_tso_rtt_log: 9,
             tcp_timestamps: 1,
             tcp_sack: 1,
             tcp_window_scaling: 1,
@@ -288,6 +301,10 @@ const KNOBS: &[Knob] = &[
     scalar!("net.ipv4.tcp_abort_on_overflow", tcp_abort_on_overflow, 0, 255),
     scalar!("net.ipv4.tcp_tw_reuse", tcp_tw_reuse, 0, 2),
     scalar!("net.ipv4.tcp_tw_reuse_delay", tcp_tw_reuse_delay, 1, 60_000),
+    scalar!("net.ipv4.tcp_min_tso_segs", tcp_min_tso_segs, 1, 255),
+    scalar!("net.ipv4.tcp_pacing_ss_ratio", tcp_pacing_ss_ratio, 0, 1000),
+    scalar!("net.ipv4.tcp_pacing_ca_ratio", tcp_pacing_ca_ratio, 0, 1000),
+    scalar!("net.ipv4.tcp_tso_rtt_log", tcp_tso_rtt_log, 0, 255),
     scalar!("net.ipv4.tcp_timestamps", tcp_timestamps, 0, 255),
     scalar!("net.ipv4.tcp_sack", tcp_sack, 0, 255),
     scalar!("net.ipv4.tcp_window_scaling", tcp_window_scaling, 0, 255),

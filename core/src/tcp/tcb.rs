@@ -171,6 +171,8 @@ pub struct RttState {
     pub retrans_stamp: Option<Instant>,
     /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
     pub timed: Option<(SeqNum, Instant)>,
+    /// The smallest RTT sample, µs (`tcp_min_rtt`; `u32::MAX` before the first).
+    pub min_rtt_us: u32,
 }
 
 /// A connection's control block: the two halves, the RTT estimator, congestion control,
@@ -279,6 +281,7 @@ impl Tcb {
                 retransmits: 0,
                 retrans_stamp: None,
                 timed: None,
+                min_rtt_us: u32::MAX,
             },
             cwnd: Cwnd::initial(TCP_INIT_CWND),
             ca: CongestionControl::default(),
@@ -419,6 +422,7 @@ impl RttState {
     /// `rto_min`, the result at most `rto_max`.
     pub fn sample(&mut self, rtt: Duration, rto_min: Duration, rto_max: Duration) {
         let m = rtt.as_micros().min(u128::from(u32::MAX >> 4)) as u32;
+        self.min_rtt_us = self.min_rtt_us.min(m.max(1));
         let rto_min_us = rto_min.as_micros() as u32;
         if self.srtt_us == 0 {
             self.srtt_us = (m << 3).max(1);

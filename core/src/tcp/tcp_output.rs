@@ -5,6 +5,7 @@
 
 use crate::base::mib::Counter;
 use crate::base::seq::SeqNum;
+use crate::base::sysctl::Sysctl;
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState};
@@ -110,10 +111,41 @@ pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, sk: SockId, socke
     cx.arm_timer(tcb, sk, TcpTimer::DelAck, deadline);
 }
 
+/// `GSO_LEGACY_MAX_SIZE`: the most one GSO packet holds (`sk_gso_max_size`).
+const GSO_MAX_SIZE: u64 = 65536;
+
+/// `tcp_update_pacing_rate` + `tcp_tso_autosize`: how many segments Linux puts in one TSO/GSO
+/// packet — about a millisecond at the pacing rate (`tcp_pacing_ss_ratio` % of cwnd × mss per
+/// srtt in slow start, `tcp_pacing_ca_ratio` % after; unbounded before an RTT sample), more
+/// for a close peer (a `GSO_MAX_SIZE` allowance halved every 2^`tcp_tso_rtt_log` µs of
+/// minimum RTT), at most `GSO_MAX_SIZE` bytes, at least `tcp_min_tso_segs`.
+fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
+    let mss64 = u64::from(mss);
+    let in_flight = u64::from((tcb.snd.nxt - tcb.snd.una).div_ceil(mss));
+    let ratio = if tcb.cwnd.cwnd < tcb.cwnd.ssthresh / 2 {
+        sysctl.tcp_pacing_ss_ratio
+    } else {
+        sysctl.tcp_pacing_ca_ratio
+    };
+    // Bytes a second: mss × (10^6 / 100 × 8) × ratio × cwnd / srtt_us (srtt kept ×8).
+    let rate = match tcb.rtt.srtt_us {
+        0 => u64::MAX,
+        srtt => (mss64 * 80_000 * u64::from(ratio) * u64::from(tcb.cwnd.cwnd).max(in_flight)) / u64::from(srtt),
+    };
+    let mut bytes = rate >> 10;
+    let r = tcb.rtt.min_rtt_us >> sysctl.tcp_tso_rtt_log.min(31);
+    if r < 32 {
+        bytes = bytes.saturating_add(GSO_MAX_SIZE >> r);
+    }
+    ((bytes.min(GSO_MAX_SIZE) / mss64) as u32).max(u32::from(sysctl.tcp_min_tso_segs))
+}
+
 /// `tcp_write_xmit`: sends queued data, then a queued FIN, while the peer's window and the
-/// congestion window allow (see [`next_segment`]). The last segment of each burst carries
-/// PSH (packetdrill sees Linux's TSO bursts end that way); the FIN rides on the last data.
-/// With data waiting on a zero window, the RTO timer probes it.
+/// congestion window allow (see [`next_segment`]), in packets of [`tcp_tso_segs`] segments
+/// as Linux builds them; the last segment of each carries PSH (a GSO packet keeps its PSH on
+/// its last segment, and packetdrill sees Linux's packets end that way, whether the device
+/// segments them or not); the FIN rides on the last data. With data waiting on a zero
+/// window, the RTO timer probes it.
 pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     if !matches!(
         socket.state,
@@ -125,6 +157,8 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
     let nodelay = socket.options.nodelay;
     let Some(tcb) = socket.tcb_mut() else { return };
     let mut next = next_segment(tcb, tcb.snd.nxt, mss, nodelay);
+    let per_packet = tcp_tso_segs(cx.sysctl, tcb, mss);
+    let mut in_packet = 0;
     if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
         let rto = tcb.rtt.rto;
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
@@ -134,8 +168,13 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
         let seq = tcb.snd.nxt;
         let end = seq + len + u32::from(fin);
         next = next_segment(tcb, end, mss, nodelay);
+        in_packet += 1;
+        let packet_ends = in_packet == per_packet || !matches!(next, Next::Send { .. });
+        if packet_ends {
+            in_packet = 0;
+        }
         let mut flags = TcpFlags::ACK;
-        if len > 0 && !matches!(next, Next::Send { .. }) {
+        if len > 0 && packet_ends {
             flags |= TcpFlags::PSH;
         }
         if fin {
@@ -262,6 +301,24 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcp_tso_autosize_packs_about_a_millisecond_at_the_pacing_rate() {
+        let mut sysctl = Sysctl::default();
+        let mut t = Tcb::new(SeqNum(1000), SeqNum(0));
+        let ms = |n| Duration::from_millis(n);
+        // No RTT sample yet: an unbounded pacing rate, a packet as big as GSO allows.
+        assert_eq!(tcp_tso_segs(&sysctl, &t, 1000), 65);
+        // 100 ms: 200 % of 10 × 1000 B per 0.1 s is 195 B a millisecond: the floor of 2.
+        t.rtt.sample(ms(100), ms(200), ms(120_000));
+        assert_eq!(tcp_tso_segs(&sysctl, &t, 1000), 2);
+        sysctl.tcp_min_tso_segs = 4;
+        assert_eq!(tcp_tso_segs(&sysctl, &t, 1000), 4);
+        // A close peer (1 ms minimum RTT) gets half of GSO_MAX_SIZE on top.
+        let mut near = Tcb::new(SeqNum(1000), SeqNum(0));
+        near.rtt.sample(ms(1), ms(200), ms(120_000));
+        assert_eq!(tcp_tso_segs(&sysctl, &near, 1000), 52, "(19 531 + 32 768) B");
+    }
 
     fn seg(flags: TcpFlags, payload: &'static [u8]) -> TcpRepr<'static> {
         TcpRepr {
