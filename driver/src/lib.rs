@@ -1,0 +1,216 @@
+//! synq on a real device, in real time: [`TunDriver`] runs a [`Stack`] on a Linux TUN
+//! device. One thread moves datagrams between the device and the stack and fires its timers
+//! on the real clock; callers run socket calls on the stack through [`TunDriver::call`] (what
+//! a call sends leaves at once) and wait for a change with [`TunDriver::wait`]. The socket
+//! APIs (`synq::net`, the tokio API) sit on top of this.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use synq_core::{Instant, Stack};
+
+/// Where the device goes: its name, the kernel's address on it (`kernel_addr/prefix`, the
+/// peer side) and its MTU. synq's own address is the stack's.
+#[derive(Debug, Clone)]
+pub struct TunConfig {
+    pub name: String,
+    pub kernel_addr: Ipv4Addr,
+    pub prefix: u8,
+    pub mtu: u16,
+}
+
+/// A stack on a TUN device, driven by a thread of its own until dropped.
+pub struct TunDriver {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The stack and the buffer its datagrams leave through, behind one lock.
+struct Locked {
+    stack: Stack,
+    buf: Vec<u8>,
+}
+
+impl Locked {
+    /// Hands every datagram the stack queued to the device.
+    fn transmit(&mut self, device: &tun_rs::SyncDevice) {
+        while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
+            if let Err(e) = device.send(&self.buf[..n]) {
+                tracing::debug!(error = %e, "TUN write failed; datagram dropped");
+            }
+        }
+    }
+}
+
+struct Shared {
+    locked: Mutex<Locked>,
+    /// Notified after each round of the driver thread (datagrams in, timers fired).
+    changed: Condvar,
+    device: tun_rs::SyncDevice,
+    /// An eventfd that wakes the driver thread: a call armed a timer or the driver stops.
+    wake: RawFd,
+    stop: AtomicBool,
+    epoch: std::time::Instant,
+}
+
+impl Shared {
+    /// The stack's clock: time since the driver started.
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Locked> {
+        self.locked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes from a valid u64 to our own eventfd.
+        unsafe { libc::write(self.wake, &one as *const u64 as *const libc::c_void, 8) };
+    }
+}
+
+impl TunDriver {
+    /// Creates the TUN device (`config.name`, the kernel side at `config.kernel_addr`, up)
+    /// and starts driving `stack` on it. Needs CAP_NET_ADMIN and `/dev/net/tun`.
+    pub fn start(stack: Stack, config: &TunConfig) -> io::Result<TunDriver> {
+        let device = tun_rs::DeviceBuilder::new()
+            .name(config.name.clone())
+            .ipv4(config.kernel_addr, config.prefix, None)
+            .mtu(config.mtu)
+            .build_sync()?;
+        device.set_nonblocking(true)?;
+        // SAFETY: eventfd(2) with valid flags; the fd is owned by `Shared` and closed on drop.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if wake < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let buf = vec![0u8; usize::from(stack.mtu())];
+        let shared = Arc::new(Shared {
+            locked: Mutex::new(Locked { stack, buf }),
+            changed: Condvar::new(),
+            device,
+            wake,
+            stop: AtomicBool::new(false),
+            epoch: std::time::Instant::now(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("synq {}", config.name))
+            .spawn(move || drive(&s))?;
+        Ok(TunDriver {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `call` on the stack at the current time; what it sends leaves at once and the
+    /// driver thread takes note of the timers it armed.
+    pub fn call<R>(&self, call: impl FnOnce(&mut Stack, Instant) -> R) -> R {
+        let mut locked = self.shared.lock();
+        let r = call(&mut locked.stack, self.shared.now());
+        locked.transmit(&self.shared.device);
+        drop(locked);
+        self.shared.wake();
+        r
+    }
+
+    /// Runs `poll` on the stack now and after each round of the driver thread until it
+    /// returns `Some`, or `timeout` passes (`None`).
+    pub fn wait<R>(&self, timeout: Duration, mut poll: impl FnMut(&mut Stack, Instant) -> Option<R>) -> Option<R> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut locked = self.shared.lock();
+        loop {
+            let now = self.shared.now();
+            if let Some(r) = poll(&mut locked.stack, now) {
+                locked.transmit(&self.shared.device);
+                drop(locked);
+                self.shared.wake();
+                return Some(r);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            locked = self
+                .shared
+                .changed
+                .wait_timeout(locked, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for TunDriver {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // SAFETY: the eventfd is ours and no thread uses it any more.
+        unsafe { libc::close(self.shared.wake) };
+    }
+}
+
+/// The driver thread: sleeps in poll(2) on the device and the wake fd until the stack's
+/// next timer; then takes every datagram the device has, fires the timers due, sends what
+/// the stack queued and tells the waiting callers.
+fn drive(s: &Shared) {
+    let mut buf = vec![0u8; 65536];
+    while !s.stop.load(Ordering::SeqCst) {
+        let timeout_ms = {
+            let mut locked = s.lock();
+            match locked.stack.poll_timeout() {
+                None => -1,
+                Some(at) => {
+                    let now = s.now();
+                    // Round up to whole ms: firing early would find nothing due.
+                    let wait = at.saturating_duration_since(now).as_nanos().div_ceil(1_000_000);
+                    wait.min(i32::MAX as u128) as i32
+                }
+            }
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: s.device.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: s.wake,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll(2) on two valid pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+        if fds[1].revents != 0 {
+            let mut v = 0u64;
+            // SAFETY: reading the 8-byte counter of our own eventfd.
+            unsafe { libc::read(s.wake, &mut v as *mut u64 as *mut libc::c_void, 8) };
+        }
+        let mut locked = s.lock();
+        loop {
+            match s.device.recv(&mut buf) {
+                Ok(n) => locked.stack.receive(s.now(), &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "TUN read failed");
+                    break;
+                }
+            }
+        }
+        locked.stack.handle_timeout(s.now());
+        locked.transmit(&s.device);
+        drop(locked);
+        s.changed.notify_all();
+    }
+}
