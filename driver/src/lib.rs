@@ -121,9 +121,13 @@ impl TunDriver {
     }
 
     /// Runs `poll` on the stack now and after each round of the driver thread until it
-    /// returns `Some`, or `timeout` passes (`None`).
-    pub fn wait<R>(&self, timeout: Duration, mut poll: impl FnMut(&mut Stack, Instant) -> Option<R>) -> Option<R> {
-        let deadline = std::time::Instant::now() + timeout;
+    /// returns `Some`, or `timeout` passes (`None`; no timeout waits as long as it takes).
+    pub fn wait<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut poll: impl FnMut(&mut Stack, Instant) -> Option<R>,
+    ) -> Option<R> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut locked = self.shared.lock();
         loop {
             let now = self.shared.now();
@@ -133,16 +137,20 @@ impl TunDriver {
                 self.shared.wake();
                 return Some(r);
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            locked = self
-                .shared
-                .changed
-                .wait_timeout(locked, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            locked = match deadline {
+                None => self.shared.changed.wait(locked).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.shared
+                        .changed
+                        .wait_timeout(locked, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
     }
 }

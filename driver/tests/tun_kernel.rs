@@ -45,7 +45,7 @@ fn recv_all(d: &TunDriver, fd: synq_core::SocketId) -> Vec<u8> {
     let mut got = Vec::new();
     loop {
         let chunk = d
-            .wait(WAIT, |s, now| {
+            .wait(Some(WAIT), |s, now| {
                 let mut b = [0u8; 2048];
                 match s.recv(now, fd, &mut b) {
                     Ok(n) => Some(Ok(b[..n].to_vec())),
@@ -81,7 +81,7 @@ fn a_kernel_client_talks_to_a_synq_listener_over_tun() {
             s.read_to_end(&mut back)?;
             Ok::<_, std::io::Error>(back)
         });
-        let (child, peer) = d.wait(WAIT, |s, _| s.accept(l).ok()).expect("accept in time");
+        let (child, peer) = d.wait(Some(WAIT), |s, _| s.accept(l).ok()).expect("accept in time");
         assert_eq!(*peer.ip(), KERNEL);
         let got = recv_all(&d, child);
         assert_eq!(got, b"hello, synq");
@@ -108,7 +108,7 @@ fn a_synq_client_reaches_a_kernel_server_and_is_refused_by_a_closed_port() {
         let fd = d.call(|s, _| s.socket(AF_INET, SOCK_STREAM, 0)).unwrap();
         let dst = SocketAddrV4::new(KERNEL, 8080);
         assert_eq!(d.call(|s, now| s.connect(now, fd, dst)), Err(Errno::EINPROGRESS));
-        let r = d.wait(WAIT, |s, now| match s.connect(now, fd, dst) {
+        let r = d.wait(Some(WAIT), |s, now| match s.connect(now, fd, dst) {
             Err(Errno::EALREADY) => None,
             other => Some(other),
         });
@@ -122,7 +122,7 @@ fn a_synq_client_reaches_a_kernel_server_and_is_refused_by_a_closed_port() {
         let fd = d.call(|s, _| s.socket(AF_INET, SOCK_STREAM, 0)).unwrap();
         let closed = SocketAddrV4::new(KERNEL, 8081);
         assert_eq!(d.call(|s, now| s.connect(now, fd, closed)), Err(Errno::EINPROGRESS));
-        let r = d.wait(WAIT, |s, now| match s.connect(now, fd, closed) {
+        let r = d.wait(Some(WAIT), |s, now| match s.connect(now, fd, closed) {
             Err(Errno::EALREADY) => None,
             other => Some(other),
         });
