@@ -5,6 +5,7 @@ mod bench_connect;
 mod bench_listen;
 mod demo;
 mod drill;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -48,6 +49,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run packetdrill scripts against synq, or against this machine's kernel (`--target kernel`).
     Drill(drill::DrillArgs),
+    /// Serve on a TUN device this command creates: echo, discard or files over HTTP, to the
+    /// kernel on the device's other side, until SIGINT/SIGTERM (needs CAP_NET_ADMIN).
+    Serve(serve::ServeArgs),
+    /// Connect through a TUN device this command creates to a server of the kernel, send a
+    /// file, receive the answer; exit status 1 with Linux's error text on failure.
+    Connect(serve::ConnectArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +81,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => demo::run(&args),
         Command::Nstat { zeros, sim } => demo::nstat(&sim, zeros),
         Command::Bench(args) => bench::run(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Connect(args) => serve::connect(&args),
         Command::Drill(args) => {
             return match drill::run_drill(&args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -141,6 +141,23 @@ impl TcpListener {
         Ok((stream, SocketAddr::V4(peer)))
     }
 
+    /// [`TcpListener::accept`] waiting at most `timeout`: `None` if no connection came (an
+    /// addition to std's shape, for servers that also watch something else).
+    pub fn accept_timeout(&self, timeout: Duration) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+        let fd = self.sock.fd;
+        match self.sock.blocking(Some(timeout), |s, _| s.accept(fd)) {
+            Ok((child, peer)) => {
+                let stream = TcpStream::from_sock(Sock {
+                    d: self.sock.d.clone(),
+                    fd: child,
+                });
+                Ok(Some((stream, SocketAddr::V4(peer))))
+            }
+            Err(e) if e.raw_os_error() == Some(Errno::EAGAIN.raw()) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The connections as they come.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }

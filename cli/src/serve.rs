@@ -1,0 +1,231 @@
+//! `synq serve` and `synq connect`: synq on a TUN device the command makes, against the
+//! kernel on the other side of it.
+
+use clap::Args;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use synq::net::{TcpListener, TcpStream};
+use synq::{TunConfig, TunDriver};
+use synq_core::{Credentials, Stack, StackConfig};
+
+/// The device and the stack on it.
+#[derive(Args, Debug)]
+pub struct TunArgs {
+    /// The TUN device to create (or open).
+    #[arg(long, value_name = "NAME")]
+    tun: String,
+    /// synq's address on it, `A/N`.
+    #[arg(long, value_name = "A/N")]
+    addr: String,
+    /// The kernel's address on it, `B/N`.
+    #[arg(long = "kernel-addr", value_name = "B/N")]
+    kernel_addr: String,
+    /// The device's MTU.
+    #[arg(long, default_value_t = 1500)]
+    mtu: u16,
+    /// Set a knob of synq's stack, as `sysctl -w` (repeatable).
+    #[arg(long = "sysctl", value_name = "NAME=VALUE")]
+    sysctls: Vec<String>,
+}
+
+/// Options of `synq serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    tun: TunArgs,
+    /// The port to listen on at synq's address.
+    #[arg(long)]
+    port: u16,
+    /// Echo what each connection sends.
+    #[arg(long, group = "mode")]
+    echo: bool,
+    /// Read and drop what each connection sends.
+    #[arg(long, group = "mode")]
+    discard: bool,
+    /// Answer `GET /file` with the file's bytes from DIR (HTTP/1.1).
+    #[arg(long, value_name = "DIR", group = "mode")]
+    http: Option<PathBuf>,
+}
+
+/// Options of `synq connect`.
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    tun: TunArgs,
+    /// Where to connect, `HOST:PORT` (an IPv4 address).
+    target: String,
+    /// Send this file's bytes, then shut down the sending side.
+    #[arg(long, value_name = "FILE")]
+    send: Option<PathBuf>,
+    /// Write what comes back to this file (else to standard output).
+    #[arg(long, value_name = "FILE")]
+    recv: Option<PathBuf>,
+}
+
+fn cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, n) = s.split_once('/').ok_or(format!("`{s}`: expected ADDRESS/PREFIX"))?;
+    let addr = a.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    let prefix = n
+        .parse()
+        .ok()
+        .filter(|&p: &u8| p <= 32)
+        .ok_or(format!("`{s}`: a prefix is 0..=32"))?;
+    Ok((addr, prefix))
+}
+
+/// The stack at `--addr` with the `--sysctl` knobs, driven on a new TUN device.
+fn start(args: &TunArgs) -> Result<(Arc<TunDriver>, Ipv4Addr), String> {
+    let (addr, _) = cidr(&args.addr)?;
+    let (kernel_addr, prefix) = cidr(&args.kernel_addr)?;
+    let mut config = StackConfig::new(addr);
+    config.credentials = Credentials::ROOT;
+    config.mtu = args.mtu;
+    let mut stack = Stack::new(config);
+    for w in &args.sysctls {
+        stack
+            .sysctl
+            .apply(w)
+            .map_err(|e| format!("--sysctl {w}: {}", e.message()))?;
+    }
+    let tun = TunConfig {
+        name: args.tun.clone(),
+        kernel_addr,
+        prefix,
+        mtu: args.mtu,
+    };
+    let driver = TunDriver::start(stack, &tun).map_err(|e| format!("TUN device {}: {e}", args.tun))?;
+    Ok((Arc::new(driver), addr))
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// `synq serve`: serves until SIGINT or SIGTERM, then closes its listener and its
+/// connections.
+pub fn serve(args: &ServeArgs) -> Result<(), String> {
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let (driver, addr) = start(&args.tun)?;
+    let listener =
+        TcpListener::bind_on(&driver, (addr, args.port)).map_err(|e| format!("bind {addr}:{}: {e}", args.port))?;
+    let mode = if args.discard {
+        "discard"
+    } else if let Some(dir) = &args.http {
+        if !dir.is_dir() {
+            return Err(format!("--http {}: not a directory", dir.display()));
+        }
+        "http"
+    } else {
+        "echo"
+    };
+    println!("synq serve: {mode} on {addr}:{} over {}", args.port, args.tun.tun);
+    let _ = std::io::stdout().flush();
+    let mut workers = Vec::new();
+    while !STOP.load(Ordering::SeqCst) {
+        let Some((stream, peer)) = listener
+            .accept_timeout(Duration::from_millis(100))
+            .map_err(|e| format!("accept: {e}"))?
+        else {
+            continue;
+        };
+        tracing::debug!(%peer, "connection");
+        let http = args.http.clone();
+        workers.push(std::thread::spawn(move || {
+            let r = match (mode, http) {
+                ("http", Some(dir)) => serve_http(&stream, &dir),
+                ("discard", _) => std::io::copy(&mut &stream, &mut std::io::sink()).map(drop),
+                _ => echo(&stream),
+            };
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }));
+        workers.retain(|w| !w.is_finished());
+    }
+    drop(listener);
+    for w in workers {
+        if w.is_finished() {
+            let _ = w.join();
+        }
+    }
+    println!("synq serve: stopped");
+    Ok(())
+}
+
+fn echo(stream: &TcpStream) -> std::io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = (&*stream).read(&mut buf)?;
+        if n == 0 {
+            return stream.shutdown(Shutdown::Write);
+        }
+        (&*stream).write_all(&buf[..n])?;
+    }
+}
+
+/// One HTTP/1.1 request: `GET /name` answered with the file `dir/name` (no `..`), or 404.
+fn serve_http(stream: &TcpStream, dir: &Path) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        if (&*stream).read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let name = path.trim_start_matches('/');
+    let file = (method == "GET" && !name.is_empty() && !name.split('/').any(|p| p == ".." || p.is_empty()))
+        .then(|| std::fs::read(dir.join(name)).ok())
+        .flatten();
+    let mut out = stream;
+    match file {
+        Some(body) => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            out.write_all(&body)?;
+        }
+        None => out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
+    }
+    stream.shutdown(Shutdown::Write)?;
+    // Read what the client still sends until it closes, so that our close sends no reset.
+    std::io::copy(&mut &*stream, &mut std::io::sink()).map(drop)
+}
+
+/// `synq connect`: exit status 0 once the exchange is done, else Linux's error text.
+pub fn connect(args: &ConnectArgs) -> Result<(), String> {
+    let target: SocketAddrV4 = args
+        .target
+        .parse()
+        .map_err(|e| format!("`{}`: expected IPV4:PORT ({e})", args.target))?;
+    let (driver, _) = start(&args.tun)?;
+    let stream = TcpStream::connect_on(&driver, target).map_err(|e| format!("connect {target}: {e}"))?;
+    if let Some(file) = &args.send {
+        let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        (&stream).write_all(&data).map_err(|e| format!("send: {e}"))?;
+        stream.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+    }
+    let mut back = Vec::new();
+    (&stream).read_to_end(&mut back).map_err(|e| format!("receive: {e}"))?;
+    match &args.recv {
+        Some(file) => std::fs::write(file, &back).map_err(|e| format!("{}: {e}", file.display()))?,
+        None => std::io::stdout().write_all(&back).map_err(|e| e.to_string())?,
+    }
+    Ok(())
+}

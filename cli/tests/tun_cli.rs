@@ -1,0 +1,153 @@
+//! `synq serve` and `synq connect` against the kernel, each on a TUN device it creates in a
+//! network namespace the test makes (documentation addresses that exist only inside it).
+//! Without root or `/dev/net/tun` the test says it skipped; under `CI=true` it must run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SYNQ: &str = env!("CARGO_BIN_EXE_synq");
+
+fn unavailable() -> Option<String> {
+    synq_peer::unavailable()
+        .or_else(|| (!std::path::Path::new("/dev/net/tun").exists()).then(|| "no /dev/net/tun".to_string()))
+}
+
+/// `synq serve` on `tun` with `args`, once it says it serves.
+fn serve(tun: &str, net: &str, args: &[&str]) -> Child {
+    let mut child = Command::new(SYNQ)
+        .args(["serve", "--tun", tun, "--addr", &format!("{net}.2/24"), "--kernel-addr"])
+        .arg(format!("{net}.1/24"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("synq serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("synq serve:"), "{line}");
+    child
+}
+
+/// SIGTERM, then its exit status and the rest of its output.
+fn stop(mut child: Child) -> (bool, String) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    (status.success(), out)
+}
+
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 253) as u8).collect()
+}
+
+#[test]
+fn serve_and_connect_talk_to_the_kernel_over_tun() {
+    if let Some(why) = unavailable() {
+        assert!(std::env::var_os("CI").is_none(), "tun_cli: {why}, and CI must run it");
+        eprintln!("tun_cli: skipped ({why})");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("synq-tun-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inside = dir.clone();
+    synq_peer::in_fresh_netns(&[], move || {
+        let dir = inside;
+        let data = payload(300_000);
+
+        // serve --echo: a kernel client gets its bytes back.
+        let echo = serve("synq0", "192.0.2", &["--port", "7", "--echo"]);
+        let mut s = TcpStream::connect("192.0.2.2:7").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let writer = {
+            let (mut s, data) = (s.try_clone().unwrap(), data.clone());
+            std::thread::spawn(move || {
+                s.write_all(&data).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        assert!(back == data, "echoed {} of {} bytes", back.len(), data.len());
+
+        // serve --http DIR: GET /file answers with the file.
+        std::fs::write(dir.join("file"), &data).unwrap();
+        let http = serve(
+            "synq1",
+            "198.51.100",
+            &["--port", "80", "--http", dir.to_str().unwrap()],
+        );
+        let mut s = TcpStream::connect("198.51.100.2:80").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /file HTTP/1.1\r\nHost: synq\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a header") + 4;
+        let head = String::from_utf8_lossy(&answer[..split]);
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(head.contains(&format!("Content-Length: {}", data.len())), "{head}");
+        assert!(answer[split..] == data[..], "the file's bytes");
+
+        for child in [echo, http] {
+            let (ok, out) = stop(child);
+            assert!(ok && out.contains("stopped"), "{out}");
+        }
+
+        // connect: to a kernel echo server (listening on every address: the device comes
+        // with synq connect), a file there and back.
+        let input = dir.join("in");
+        let output = dir.join("out");
+        std::fs::write(&input, &data).unwrap();
+        let l = TcpListener::bind("0.0.0.0:9000").unwrap();
+        let kernel = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            s.write_all(&got).unwrap();
+        });
+        let out = Command::new(SYNQ)
+            .args([
+                "connect",
+                "--tun",
+                "synq2",
+                "--addr",
+                "203.0.113.2/24",
+                "--kernel-addr",
+                "203.0.113.1/24",
+            ])
+            .arg("203.0.113.1:9000")
+            .arg("--send")
+            .arg(&input)
+            .arg("--recv")
+            .arg(&output)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        kernel.join().unwrap();
+        assert!(std::fs::read(&output).unwrap() == data, "the file came back");
+
+        // A closed port: exit status 1 and Linux's words.
+        let out = Command::new(SYNQ)
+            .args([
+                "connect",
+                "--tun",
+                "synq2",
+                "--addr",
+                "203.0.113.2/24",
+                "--kernel-addr",
+                "203.0.113.1/24",
+            ])
+            .arg("203.0.113.1:9001")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Connection refused"), "{err}");
+    })
+    .expect("a network namespace");
+    let _ = std::fs::remove_dir_all(&dir);
+}
