@@ -55,6 +55,9 @@ enum Command {
     /// Connect through a TUN device this command creates to a server of the kernel, send a
     /// file, receive the answer; exit status 1 with Linux's error text on failure.
     Connect(serve::ConnectArgs),
+    /// Serve a file from synq on a TUN device in a private network namespace, fetch it with the
+    /// kernel's own client, show what happened, tear it all down (needs root; `sim` does not).
+    Demo(serve::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Connect(args) => serve::connect(&args),
+        Command::Demo(args) => serve::demo(&args),
         Command::Drill(args) => {
             return match drill::run_drill(&args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -151,3 +151,21 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
     .expect("a network namespace");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn demo_serves_a_file_to_the_kernels_client_and_tears_down() {
+    if let Some(why) = unavailable() {
+        assert!(std::env::var_os("CI").is_none(), "demo: {why}, and CI must run it");
+        eprintln!("demo: skipped ({why})");
+        return;
+    }
+    let out = Command::new(SYNQ).args(["demo", "--size", "200000"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("200000 bytes in") && text.contains("identical to the file"),
+        "{text}"
+    );
+    assert!(text.contains("TcpPassiveOpens 1"), "{text}");
+    assert!(text.ends_with("device and namespace gone\n"), "{text}");
+}
