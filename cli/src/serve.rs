@@ -31,6 +31,9 @@ pub struct TunArgs {
     /// Set a knob of synq's stack, as `sysctl -w` (repeatable).
     #[arg(long = "sysctl", value_name = "NAME=VALUE")]
     sysctls: Vec<String>,
+    /// Write every datagram that crosses the device, either way, to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 /// Options of `synq serve`.
@@ -99,7 +102,34 @@ fn start(args: &TunArgs) -> Result<(Arc<TunDriver>, Ipv4Addr), String> {
         mtu: args.mtu,
     };
     let driver = TunDriver::start(stack, &tun).map_err(|e| format!("TUN device {}: {e}", args.tun))?;
+    if let Some(path) = &args.pcap {
+        driver.set_capture(Some(pcap_capture(path)?));
+    }
     Ok((Arc::new(driver), addr))
+}
+
+/// A pcap file (raw IPv4, ns timestamps on the wall clock) that the driver writes each
+/// datagram to; flushed when the driver goes.
+fn pcap_capture(path: &Path) -> Result<synq_driver::Capture, String> {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::{DataLink, TsResolution};
+    let file = std::fs::File::create(path).map_err(|e| format!("--pcap {}: {e}", path.display()))?;
+    let header = PcapHeader {
+        datalink: DataLink::IPV4,
+        ts_resolution: TsResolution::NanoSecond,
+        ..PcapHeader::default()
+    };
+    let mut writer = PcapWriter::with_header(std::io::BufWriter::new(file), header)
+        .map_err(|e| format!("--pcap {}: {e}", path.display()))?;
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Box::new(move |since: Duration, datagram: &[u8]| {
+        let packet = PcapPacket::new(epoch + since, datagram.len() as u32, datagram);
+        if let Err(e) = writer.write_packet(&packet) {
+            tracing::warn!(error = %e, "pcap write failed");
+        }
+    }))
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -236,6 +266,9 @@ pub struct DemoArgs {
     /// Size of the file the kernel fetches, bytes.
     #[arg(long, default_value_t = 1 << 20)]
     size: usize,
+    /// Write every datagram that crossed the device to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 /// `synq demo`: a private network namespace, synq serving a file over HTTP on a TUN device
@@ -252,12 +285,13 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
     let body: Vec<u8> = (0..args.size).map(|i| (i * 131 % 251) as u8).collect();
     std::fs::write(dir.join("demo.bin"), &body).map_err(|e| e.to_string())?;
     let inside = dir.clone();
-    let result = synq_peer::in_fresh_netns(&[], move || demo_in_namespace(&inside, &body))?;
+    let pcap = args.pcap.clone();
+    let result = synq_peer::in_fresh_netns(&[], move || demo_in_namespace(&inside, &body, pcap))?;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn demo_in_namespace(dir: &Path, body: &[u8]) -> Result<(), String> {
+fn demo_in_namespace(dir: &Path, body: &[u8], pcap: Option<PathBuf>) -> Result<(), String> {
     const SYNQ: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
     let tun = TunArgs {
         tun: "synq0".into(),
@@ -265,6 +299,7 @@ fn demo_in_namespace(dir: &Path, body: &[u8]) -> Result<(), String> {
         kernel_addr: "192.0.2.1/24".into(),
         mtu: 1500,
         sysctls: Vec::new(),
+        pcap,
     };
     println!("synq demo: a fresh network namespace; TUN device synq0: the kernel at 192.0.2.1/24, synq at {SYNQ}");
     let (driver, _) = start(&tun)?;

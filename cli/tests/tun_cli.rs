@@ -59,7 +59,12 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
         let data = payload(300_000);
 
         // serve --echo: a kernel client gets its bytes back.
-        let echo = serve("synq0", "192.0.2", &["--port", "7", "--echo"]);
+        let pcap = dir.join("echo.pcap");
+        let echo = serve(
+            "synq0",
+            "192.0.2",
+            &["--port", "7", "--echo", "--pcap", pcap.to_str().unwrap()],
+        );
         let mut s = TcpStream::connect("192.0.2.2:7").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let writer = {
@@ -96,6 +101,26 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
             let (ok, out) = stop(child);
             assert!(ok && out.contains("stopped"), "{out}");
         }
+        // --pcap: the echo's datagrams both ways, the kernel's SYN first among its TCP ones.
+        let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
+        let mut tcp = Vec::new();
+        while let Some(p) = reader.next_packet() {
+            let d = p.unwrap().data.into_owned();
+            if d.len() >= 40 && d[9] == 6 {
+                tcp.push(d);
+            }
+        }
+        assert!(tcp.len() > 100, "{} TCP datagrams", tcp.len());
+        assert_eq!(
+            (&tcp[0][12..16], tcp[0][33] & 0x12),
+            (&[192, 0, 2, 1][..], 0x02),
+            "the SYN"
+        );
+        assert_eq!(
+            (&tcp[1][12..16], tcp[1][33] & 0x12),
+            (&[192, 0, 2, 2][..], 0x12),
+            "the SYN-ACK"
+        );
 
         // connect: to a kernel echo server (listening on every address: the device comes
         // with synq connect), a file there and back.

@@ -30,16 +30,24 @@ pub struct TunDriver {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What sees every datagram that crosses the device, either way, with the time since the
+/// driver started (a pcap writer, say).
+pub type Capture = Box<dyn FnMut(Duration, &[u8]) + Send>;
+
 /// The stack and the buffer its datagrams leave through, behind one lock.
 struct Locked {
     stack: Stack,
     buf: Vec<u8>,
+    capture: Option<Capture>,
 }
 
 impl Locked {
     /// Hands every datagram the stack queued to the device.
-    fn transmit(&mut self, device: &tun_rs::SyncDevice) {
+    fn transmit(&mut self, device: &tun_rs::SyncDevice, since: std::time::Instant) {
         while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
+            if let Some(c) = self.capture.as_mut() {
+                c(since.elapsed(), &self.buf[..n]);
+            }
             if let Err(e) = device.send(&self.buf[..n]) {
                 tracing::debug!(error = %e, "TUN write failed; datagram dropped");
             }
@@ -92,7 +100,11 @@ impl TunDriver {
         }
         let buf = vec![0u8; usize::from(stack.mtu())];
         let shared = Arc::new(Shared {
-            locked: Mutex::new(Locked { stack, buf }),
+            locked: Mutex::new(Locked {
+                stack,
+                buf,
+                capture: None,
+            }),
             changed: Condvar::new(),
             device,
             wake,
@@ -109,12 +121,17 @@ impl TunDriver {
         })
     }
 
+    /// Shows every datagram that crosses the device from now on to `capture` (`None` stops).
+    pub fn set_capture(&self, capture: Option<Capture>) {
+        self.shared.lock().capture = capture;
+    }
+
     /// Runs `call` on the stack at the current time; what it sends leaves at once and the
     /// driver thread takes note of the timers it armed.
     pub fn call<R>(&self, call: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         let mut locked = self.shared.lock();
         let r = call(&mut locked.stack, self.shared.now());
-        locked.transmit(&self.shared.device);
+        locked.transmit(&self.shared.device, self.shared.epoch);
         drop(locked);
         self.shared.wake();
         r
@@ -132,7 +149,7 @@ impl TunDriver {
         loop {
             let now = self.shared.now();
             if let Some(r) = poll(&mut locked.stack, now) {
-                locked.transmit(&self.shared.device);
+                locked.transmit(&self.shared.device, self.shared.epoch);
                 drop(locked);
                 self.shared.wake();
                 return Some(r);
@@ -207,7 +224,12 @@ fn drive(s: &Shared) {
         let mut locked = s.lock();
         loop {
             match s.device.recv(&mut buf) {
-                Ok(n) => locked.stack.receive(s.now(), &buf[..n]),
+                Ok(n) => {
+                    if let Some(c) = locked.capture.as_mut() {
+                        c(s.epoch.elapsed(), &buf[..n]);
+                    }
+                    locked.stack.receive(s.now(), &buf[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -217,7 +239,7 @@ fn drive(s: &Shared) {
             }
         }
         locked.stack.handle_timeout(s.now());
-        locked.transmit(&s.device);
+        locked.transmit(&s.device, s.epoch);
         drop(locked);
         s.changed.notify_all();
     }
