@@ -195,12 +195,13 @@ pub fn serve(args: &ServeArgs) -> Result<(), String> {
 
 fn echo(stream: &TcpStream) -> std::io::Result<()> {
     let mut buf = [0u8; 16 * 1024];
+    let mut s = stream;
     loop {
-        let n = (&*stream).read(&mut buf)?;
+        let n = s.read(&mut buf)?;
         if n == 0 {
             return stream.shutdown(Shutdown::Write);
         }
-        (&*stream).write_all(&buf[..n])?;
+        s.write_all(&buf[..n])?;
     }
 }
 
@@ -208,8 +209,9 @@ fn echo(stream: &TcpStream) -> std::io::Result<()> {
 fn serve_http(stream: &TcpStream, dir: &Path) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
+    let mut s = stream;
     while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-        if (&*stream).read(&mut byte)? == 0 {
+        if s.read(&mut byte)? == 0 {
             return Ok(());
         }
         head.push(byte[0]);

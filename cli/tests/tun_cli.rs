@@ -9,11 +9,6 @@ use std::time::Duration;
 
 const SYNQ: &str = env!("CARGO_BIN_EXE_synq");
 
-fn unavailable() -> Option<String> {
-    synq_peer::unavailable()
-        .or_else(|| (!std::path::Path::new("/dev/net/tun").exists()).then(|| "no /dev/net/tun".to_string()))
-}
-
 /// `synq serve` on `tun` with `args`, once it says it serves.
 fn serve(tun: &str, net: &str, args: &[&str]) -> Child {
     let mut child = Command::new(SYNQ)
@@ -31,6 +26,23 @@ fn serve(tun: &str, net: &str, args: &[&str]) -> Child {
     child
 }
 
+/// `synq connect` on device synq2 (synq at 203.0.113.2, the kernel at .1) with `args`.
+fn synq_connect(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(SYNQ)
+        .args([
+            "connect",
+            "--tun",
+            "synq2",
+            "--addr",
+            "203.0.113.2/24",
+            "--kernel-addr",
+            "203.0.113.1/24",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// SIGTERM, then its exit status and the rest of its output.
 fn stop(mut child: Child) -> (bool, String) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -46,10 +58,8 @@ fn payload(n: usize) -> Vec<u8> {
 
 #[test]
 fn serve_and_connect_talk_to_the_kernel_over_tun() {
-    if let Some(why) = unavailable() {
-        assert!(std::env::var_os("CI").is_none(), "tun_cli: {why}, and CI must run it");
-        eprintln!("tun_cli: skipped ({why})");
-        return;
+    if let Some(why) = synq_peer::tun_unavailable() {
+        return synq_peer::skip_or_fail("tun_cli", &why);
     }
     let dir = std::env::temp_dir().join(format!("synq-tun-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -134,41 +144,19 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
             s.read_to_end(&mut got).unwrap();
             s.write_all(&got).unwrap();
         });
-        let out = Command::new(SYNQ)
-            .args([
-                "connect",
-                "--tun",
-                "synq2",
-                "--addr",
-                "203.0.113.2/24",
-                "--kernel-addr",
-                "203.0.113.1/24",
-            ])
-            .arg("203.0.113.1:9000")
-            .arg("--send")
-            .arg(&input)
-            .arg("--recv")
-            .arg(&output)
-            .output()
-            .unwrap();
+        let out = synq_connect(&[
+            "203.0.113.1:9000".as_ref(),
+            "--send".as_ref(),
+            input.as_os_str(),
+            "--recv".as_ref(),
+            output.as_os_str(),
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         kernel.join().unwrap();
         assert!(std::fs::read(&output).unwrap() == data, "the file came back");
 
         // A closed port: exit status 1 and Linux's words.
-        let out = Command::new(SYNQ)
-            .args([
-                "connect",
-                "--tun",
-                "synq2",
-                "--addr",
-                "203.0.113.2/24",
-                "--kernel-addr",
-                "203.0.113.1/24",
-            ])
-            .arg("203.0.113.1:9001")
-            .output()
-            .unwrap();
+        let out = synq_connect(&["203.0.113.1:9001".as_ref()]);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("Connection refused"), "{err}");
@@ -179,10 +167,8 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
 
 #[test]
 fn demo_serves_a_file_to_the_kernels_client_and_tears_down() {
-    if let Some(why) = unavailable() {
-        assert!(std::env::var_os("CI").is_none(), "demo: {why}, and CI must run it");
-        eprintln!("demo: skipped ({why})");
-        return;
+    if let Some(why) = synq_peer::tun_unavailable() {
+        return synq_peer::skip_or_fail("demo", &why);
     }
     let out = Command::new(SYNQ).args(["demo", "--size", "200000"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -9,19 +9,12 @@ mod common;
 
 use common::kernel::{in_fresh_netns, KernelTarget};
 use common::*;
-use synq_peer::unavailable;
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("kernel differential test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED bind kernel differential test: {why}");
-}
+use synq_peer::{skip_or_fail, unavailable};
 
 #[test]
 fn bind_matches_the_kernel_row_by_row() {
     if let Some(why) = unavailable() {
-        return skip_or_fail(&why);
+        return skip_or_fail("bind kernel differential test", &why);
     }
     let table = rows();
     let kernel_rows = table.clone();
@@ -36,7 +29,7 @@ fn bind_matches_the_kernel_row_by_row() {
     });
     let (kernel_rows, kernel_scenarios) = match kernel {
         Ok(v) => v,
-        Err(why) => return skip_or_fail(&why),
+        Err(why) => return skip_or_fail("bind kernel differential test", &why),
     };
     let mut synq = SynqTarget(stack());
     let synq_scenarios = scenarios(&mut synq);

@@ -11,18 +11,11 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::consts::*;
 use synq_core::{Errno, Instant, Stack, StackConfig};
-use synq_peer::{in_fresh_netns, sysctl, unavailable, Sock};
+use synq_peer::{in_fresh_netns, skip_or_fail, sysctl, unavailable, Sock};
 
 const LOW: u16 = 40000;
 const PORTS: usize = 200;
 const RANGE: &str = "40000 40199";
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("kernel differential test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED connect kernel differential test: {why}");
-}
 
 /// The ports of the first `PORTS` connects to one destination, and the errno of one more.
 fn kernel_ports() -> Result<(Vec<u16>, i32), String> {
@@ -98,11 +91,11 @@ fn check_structure(who: &str, ports: &[u16], extra: i32) {
 #[test]
 fn connect_ports_have_the_kernels_parity_and_step_structure() {
     if let Some(why) = unavailable() {
-        return skip_or_fail(&why);
+        return skip_or_fail("connect kernel differential test", &why);
     }
     let (kernel, kernel_extra) = match kernel_ports() {
         Ok(v) => v,
-        Err(why) => return skip_or_fail(&why),
+        Err(why) => return skip_or_fail("connect kernel differential test", &why),
     };
     check_structure("kernel", &kernel, kernel_extra);
     let (synq, synq_extra) = synq_ports();

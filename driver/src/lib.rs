@@ -76,6 +76,14 @@ impl Shared {
         self.locked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// After a caller's call: what it sent leaves, and the driver thread looks at the timers
+    /// again.
+    fn after_call(&self, mut locked: MutexGuard<'_, Locked>) {
+        locked.transmit(&self.device, self.epoch);
+        drop(locked);
+        self.wake();
+    }
+
     fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writing 8 bytes from a valid u64 to our own eventfd.
@@ -131,9 +139,7 @@ impl TunDriver {
     pub fn call<R>(&self, call: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         let mut locked = self.shared.lock();
         let r = call(&mut locked.stack, self.shared.now());
-        locked.transmit(&self.shared.device, self.shared.epoch);
-        drop(locked);
-        self.shared.wake();
+        self.shared.after_call(locked);
         r
     }
 
@@ -149,9 +155,7 @@ impl TunDriver {
         loop {
             let now = self.shared.now();
             if let Some(r) = poll(&mut locked.stack, now) {
-                locked.transmit(&self.shared.device, self.shared.epoch);
-                drop(locked);
-                self.shared.wake();
+                self.shared.after_call(locked);
                 return Some(r);
             }
             locked = match deadline {

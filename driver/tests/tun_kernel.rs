@@ -15,17 +15,10 @@ const KERNEL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SYNQ: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const WAIT: Duration = Duration::from_secs(10);
 
-fn unavailable() -> Option<String> {
-    synq_peer::unavailable()
-        .or_else(|| (!std::path::Path::new("/dev/net/tun").exists()).then(|| "no /dev/net/tun".to_string()))
-}
-
 /// Runs `f` in a fresh namespace, or says why it cannot (a failure under `CI=true`).
 fn in_netns(name: &str, f: impl FnOnce() + Send + 'static) {
-    if let Some(why) = unavailable() {
-        assert!(std::env::var_os("CI").is_none(), "{name}: {why}, and CI must run it");
-        eprintln!("{name}: skipped ({why})");
-        return;
+    if let Some(why) = synq_peer::tun_unavailable() {
+        return synq_peer::skip_or_fail(name, &why);
     }
     synq_peer::in_fresh_netns(&[], f).expect("a network namespace");
 }

@@ -21,6 +21,20 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// Why a test on a TUN device cannot run here: [`unavailable`], or no `/dev/net/tun`.
+pub fn tun_unavailable() -> Option<String> {
+    unavailable().or_else(|| (!std::path::Path::new("/dev/net/tun").exists()).then(|| "no /dev/net/tun".to_string()))
+}
+
+/// For test `name`, which cannot run here (`why`): under `CI=true` it fails, as CI must run
+/// every kernel test; elsewhere it says that it skipped.
+pub fn skip_or_fail(name: &str, why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} cannot run under CI: {why}");
+    }
+    eprintln!("SKIPPED {name}: {why}");
+}
+
 /// Runs `f` on a new thread inside a fresh network namespace with `lo` up and each of
 /// `addrs` added to it as a /24. `Err` when the namespace cannot be made; a panic in `f`
 /// propagates.

@@ -74,6 +74,20 @@ impl Sock {
         Ok(i32::from_ne_bytes(b))
     }
 
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(SocketAddr::V4(self.d.call(|s, _| s.getsockname(self.fd))?))
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        Ok(self.d.call(|s, _| s.set_nonblocking(self.fd, nonblocking))?)
+    }
+
+    /// SO_ERROR.
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let e = self.get_int(SOL_SOCKET, SO_ERROR)?;
+        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+    }
+
     fn nonblocking(&self) -> bool {
         self.d.call(|s, _| s.is_nonblocking(self.fd)).unwrap_or(false)
     }
@@ -132,30 +146,27 @@ impl TcpListener {
 
     /// Waits for a connection (unless non-blocking) and returns it with its peer's address.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = self.sock.fd;
-        let (child, peer) = self.sock.blocking(None, |s, _| s.accept(fd))?;
-        let stream = TcpStream::from_sock(Sock {
-            d: self.sock.d.clone(),
-            fd: child,
-        });
-        Ok((stream, SocketAddr::V4(peer)))
+        self.accept_within(None)
     }
 
     /// [`TcpListener::accept`] waiting at most `timeout`: `None` if no connection came (an
     /// addition to std's shape, for servers that also watch something else).
     pub fn accept_timeout(&self, timeout: Duration) -> io::Result<Option<(TcpStream, SocketAddr)>> {
-        let fd = self.sock.fd;
-        match self.sock.blocking(Some(timeout), |s, _| s.accept(fd)) {
-            Ok((child, peer)) => {
-                let stream = TcpStream::from_sock(Sock {
-                    d: self.sock.d.clone(),
-                    fd: child,
-                });
-                Ok(Some((stream, SocketAddr::V4(peer))))
-            }
+        match self.accept_within(Some(timeout)) {
+            Ok(accepted) => Ok(Some(accepted)),
             Err(e) if e.raw_os_error() == Some(Errno::EAGAIN.raw()) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn accept_within(&self, timeout: Option<Duration>) -> io::Result<(TcpStream, SocketAddr)> {
+        let fd = self.sock.fd;
+        let (child, peer) = self.sock.blocking(timeout, |s, _| s.accept(fd))?;
+        let stream = TcpStream::from_sock(Sock {
+            d: self.sock.d.clone(),
+            fd: child,
+        });
+        Ok((stream, SocketAddr::V4(peer)))
     }
 
     /// The connections as they come.
@@ -164,17 +175,16 @@ impl TcpListener {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(SocketAddr::V4(self.sock.d.call(|s, _| s.getsockname(self.sock.fd))?))
+        self.sock.local_addr()
     }
 
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        Ok(self.sock.d.call(|s, _| s.set_nonblocking(self.sock.fd, nonblocking))?)
+        self.sock.set_nonblocking(nonblocking)
     }
 
     /// SO_ERROR.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let e = self.sock.get_int(SOL_SOCKET, SO_ERROR)?;
-        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+        self.sock.take_error()
     }
 }
 
@@ -282,7 +292,7 @@ impl TcpStream {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(SocketAddr::V4(self.sock.d.call(|s, _| s.getsockname(self.sock.fd))?))
+        self.sock.local_addr()
     }
 
     /// shutdown(2): `Write` sends the FIN after what is queued; reads go on.
@@ -322,13 +332,12 @@ impl TcpStream {
     }
 
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        Ok(self.sock.d.call(|s, _| s.set_nonblocking(self.sock.fd, nonblocking))?)
+        self.sock.set_nonblocking(nonblocking)
     }
 
     /// SO_ERROR.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let e = self.sock.get_int(SOL_SOCKET, SO_ERROR)?;
-        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+        self.sock.take_error()
     }
 }
 
