@@ -1,18 +1,21 @@
 //! synq on a real device, in real time: [`TunDriver`] runs a [`Stack`] on a Linux TUN
 //! device. One thread moves datagrams between the device and the stack and fires its timers
 //! on the real clock; callers run socket calls on the stack through [`TunDriver::call`] (what
-//! a call sends leaves at once) and wait for a change with [`TunDriver::wait`]. The socket
-//! APIs (`synq::net`, the tokio API) sit on top of this.
+//! a call sends leaves at once) and wait for a change with [`TunDriver::wait`], or from a
+//! future with [`TunDriver::poll_call`]. The socket APIs (`synq::net`, `synq::tokio`) sit on
+//! top of this.
 
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use synq_core::{Instant, Stack};
+use synq_core::consts::{POLLERR, POLLHUP};
+use synq_core::{Errno, Instant, SocketId, Stack};
 
 /// Where the device goes: its name, the kernel's address on it (`kernel_addr/prefix`, the
 /// peer side) and its MTU. synq's own address is the stack's.
@@ -39,9 +42,45 @@ struct Locked {
     stack: Stack,
     buf: Vec<u8>,
     capture: Option<Capture>,
+    /// Futures waiting for a socket's readiness.
+    waiters: Vec<Waiter>,
+}
+
+/// A task waiting until `poll(2)` on `fd` shows one of `events` (or an error or hang-up).
+struct Waiter {
+    fd: SocketId,
+    events: u16,
+    waker: Waker,
 }
 
 impl Locked {
+    /// Wakes the tasks whose socket became ready (or went away), keeps the others.
+    fn wake_ready(&mut self) {
+        let stack = &self.stack;
+        self.waiters.retain(|w| {
+            let ready = stack
+                .poll(w.fd)
+                .map_or(true, |m| m & (w.events | POLLERR | POLLHUP) != 0);
+            if ready {
+                w.waker.wake_by_ref();
+            }
+            !ready
+        });
+    }
+
+    /// Remembers that `waker`'s task waits for `events` on `fd` (once per task and interest).
+    fn register(&mut self, fd: SocketId, events: u16, waker: &Waker) {
+        match self.waiters.iter_mut().find(|w| w.fd == fd && w.events == events) {
+            Some(w) if w.waker.will_wake(waker) => {}
+            Some(w) => w.waker = waker.clone(),
+            None => self.waiters.push(Waiter {
+                fd,
+                events,
+                waker: waker.clone(),
+            }),
+        }
+    }
+
     /// Hands every datagram the stack queued to the device.
     fn transmit(&mut self, device: &tun_rs::SyncDevice, since: std::time::Instant) {
         while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
@@ -80,6 +119,7 @@ impl Shared {
     /// again.
     fn after_call(&self, mut locked: MutexGuard<'_, Locked>) {
         locked.transmit(&self.device, self.epoch);
+        locked.wake_ready();
         drop(locked);
         self.wake();
     }
@@ -112,6 +152,7 @@ impl TunDriver {
                 stack,
                 buf,
                 capture: None,
+                waiters: Vec::new(),
             }),
             changed: Condvar::new(),
             device,
@@ -141,6 +182,31 @@ impl TunDriver {
         let r = call(&mut locked.stack, self.shared.now());
         self.shared.after_call(locked);
         r
+    }
+
+    /// A socket call from a future: runs `call` now; if it says `EAGAIN`, the task is woken
+    /// once `poll(2)` on `fd` shows one of `events` (`POLLIN`, `POLLOUT`; an error or a
+    /// hang-up always wakes it) and `Pending` is returned.
+    pub fn poll_call<R>(
+        &self,
+        cx: &mut Context<'_>,
+        fd: SocketId,
+        events: u16,
+        call: impl FnOnce(&mut Stack, Instant) -> Result<R, Errno>,
+    ) -> Poll<Result<R, Errno>> {
+        let mut locked = self.shared.lock();
+        match call(&mut locked.stack, self.shared.now()) {
+            Err(Errno::EAGAIN) => {
+                locked.register(fd, events, cx.waker());
+                // The call itself may have sent (a window update) or readied another socket.
+                self.shared.after_call(locked);
+                Poll::Pending
+            }
+            r => {
+                self.shared.after_call(locked);
+                Poll::Ready(r)
+            }
+        }
     }
 
     /// Runs `poll` on the stack now and after each round of the driver thread until it
@@ -244,6 +310,7 @@ fn drive(s: &Shared) {
         }
         locked.stack.handle_timeout(s.now());
         locked.transmit(&s.device, s.epoch);
+        locked.wake_ready();
         drop(locked);
         s.changed.notify_all();
     }

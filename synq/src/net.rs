@@ -6,115 +6,15 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use synq_core::consts::*;
-use synq_core::{Errno, SocketId};
+use synq_core::Errno;
 use synq_driver::TunDriver;
 
-static DEFAULT: OnceLock<Arc<TunDriver>> = OnceLock::new();
-
-/// Makes `driver` the stack that [`TcpListener::bind`] and [`TcpStream::connect`] use; the
-/// first call wins (`Err` gives back a later one).
-pub fn set_default(driver: Arc<TunDriver>) -> Result<(), Arc<TunDriver>> {
-    DEFAULT.set(driver)
-}
-
-fn default_driver() -> io::Result<Arc<TunDriver>> {
-    DEFAULT.get().cloned().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotConnected,
-            "no synq stack: call synq::net::set_default first",
-        )
-    })
-}
-
-/// The IPv4 addresses `addr` names (synq runs IPv4 only: `EAFNOSUPPORT` for the rest).
-fn v4_addrs<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddrV4>> {
-    let mut out = Vec::new();
-    let mut any = false;
-    for a in addr.to_socket_addrs()? {
-        any = true;
-        if let SocketAddr::V4(v4) = a {
-            out.push(v4);
-        }
-    }
-    if out.is_empty() {
-        return Err(if any {
-            Errno::EAFNOSUPPORT.into()
-        } else {
-            io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")
-        });
-    }
-    Ok(out)
-}
-
-/// A socket of a stack: closed on drop.
-struct Sock {
-    d: Arc<TunDriver>,
-    fd: SocketId,
-}
-
-impl Sock {
-    fn new(d: Arc<TunDriver>) -> io::Result<Sock> {
-        let fd = d.call(|s, _| s.socket(AF_INET, SOCK_STREAM, 0))?;
-        Ok(Sock { d, fd })
-    }
-
-    fn set_int(&self, level: i32, name: i32, v: i32) -> io::Result<()> {
-        Ok(self
-            .d
-            .call(|s, _| s.setsockopt(self.fd, level, name, &v.to_ne_bytes()))?)
-    }
-
-    fn get_int(&self, level: i32, name: i32) -> io::Result<i32> {
-        let mut b = [0u8; 4];
-        self.d.call(|s, _| s.getsockopt(self.fd, level, name, &mut b))?;
-        Ok(i32::from_ne_bytes(b))
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(SocketAddr::V4(self.d.call(|s, _| s.getsockname(self.fd))?))
-    }
-
-    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        Ok(self.d.call(|s, _| s.set_nonblocking(self.fd, nonblocking))?)
-    }
-
-    /// SO_ERROR.
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let e = self.get_int(SOL_SOCKET, SO_ERROR)?;
-        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
-    }
-
-    fn nonblocking(&self) -> bool {
-        self.d.call(|s, _| s.is_nonblocking(self.fd)).unwrap_or(false)
-    }
-
-    /// Runs `call` until it stops saying `EAGAIN` (at once when non-blocking), at most
-    /// `timeout` (then `EAGAIN`, as a timed-out blocking socket call says on Linux).
-    fn blocking<R>(
-        &self,
-        timeout: Option<Duration>,
-        mut call: impl FnMut(&mut synq_core::Stack, synq_core::Instant) -> Result<R, Errno>,
-    ) -> io::Result<R> {
-        if self.nonblocking() {
-            return Ok(self.d.call(call)?);
-        }
-        let r = self.d.wait(timeout, |s, now| match call(s, now) {
-            Err(Errno::EAGAIN) => None,
-            r => Some(r),
-        });
-        Ok(r.unwrap_or(Err(Errno::EAGAIN))?)
-    }
-}
-
-impl Drop for Sock {
-    fn drop(&mut self) {
-        let _ = self.d.call(|s, now| s.close(now, self.fd));
-    }
-}
+pub use crate::sock::set_default;
+use crate::sock::{default_driver, v4_addrs, Sock};
 
 /// `std::net::TcpListener` on synq.
 pub struct TcpListener {
@@ -129,19 +29,9 @@ impl TcpListener {
 
     /// The same on `driver`'s stack.
     pub fn bind_on<A: ToSocketAddrs>(driver: &Arc<TunDriver>, addr: A) -> io::Result<TcpListener> {
-        let mut last = None;
-        for a in v4_addrs(addr)? {
-            let sock = Sock::new(driver.clone())?;
-            sock.set_int(SOL_SOCKET, SO_REUSEADDR, 1)?;
-            let r = sock
-                .d
-                .call(|s, _| s.bind(sock.fd, a).and_then(|()| s.listen(sock.fd, 128)));
-            match r {
-                Ok(()) => return Ok(TcpListener { sock }),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.map_or_else(|| Errno::EINVAL.into(), Into::into))
+        Ok(TcpListener {
+            sock: Sock::listener(driver, addr)?,
+        })
     }
 
     /// Waits for a connection (unless non-blocking) and returns it with its peer's address.
@@ -265,30 +155,22 @@ impl TcpStream {
 
     /// connect() then, as a blocking connect() does, wait while the attempt runs.
     fn connect_v4(d: &Arc<TunDriver>, a: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let sock = Sock::new(d.clone())?;
-        let fd = sock.fd;
-        match d.call(|s, now| s.connect(now, fd, a)) {
-            Err(Errno::EINPROGRESS) => {}
-            other => {
-                other?;
-                return Ok(TcpStream::from_sock(sock));
+        let (sock, in_progress) = Sock::connecting(d, a)?;
+        if in_progress {
+            let fd = sock.fd;
+            match d.wait(timeout, |s, now| match Sock::connect_outcome(s, now, fd, a) {
+                Err(Errno::EAGAIN) => None,
+                r => Some(r),
+            }) {
+                Some(r) => r?,
+                None => return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out")),
             }
         }
-        let done = d.wait(timeout, |s, now| match s.connect(now, fd, a) {
-            Err(Errno::EALREADY) => None,
-            r => Some(r),
-        });
-        match done {
-            Some(r) => {
-                r?;
-                Ok(TcpStream::from_sock(sock))
-            }
-            None => Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out")),
-        }
+        Ok(TcpStream::from_sock(sock))
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(SocketAddr::V4(self.sock.d.call(|s, _| s.getpeername(self.sock.fd))?))
+        self.sock.peer_addr()
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -297,12 +179,7 @@ impl TcpStream {
 
     /// shutdown(2): `Write` sends the FIN after what is queued; reads go on.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let how = match how {
-            Shutdown::Read => SHUT_RD,
-            Shutdown::Write => SHUT_WR,
-            Shutdown::Both => SHUT_RDWR,
-        };
-        Ok(self.sock.d.call(|s, now| s.shutdown(now, self.sock.fd, how))?)
+        self.sock.shutdown(how)
     }
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
