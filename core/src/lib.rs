@@ -24,6 +24,7 @@ pub use inet::inet_bind::{sockaddr_in, SOCKADDR_IN_LEN};
 pub use inet::socket::{Credentials, SockId, SocketId, TcpState};
 pub use inet::time_wait::{TimeWaitId, TimeWaitSock};
 pub use inet::{bind_table, port_bitmap, request_sock};
+pub use stack::inet_diag::{ss_state_name, SockDiag};
 pub use stack::{Stack, StackConfig};
 pub use tcp::calls::TcpInfo;
 pub use tcp::ctx::Timer;

@@ -760,3 +760,78 @@ fn c39_close_during_a_simultaneous_open_goes_on_as_fin_wait1() {
         "{later:?}"
     );
 }
+
+/// What `ss -tan` would list on each side, as (state, Recv-Q, Send-Q, local port, peer port).
+fn ss(stack: &Stack) -> Vec<(&'static str, u32, u32, u16, u16)> {
+    let mut v: Vec<_> = stack
+        .inet_diag()
+        .iter()
+        .map(|d| {
+            (
+                synq_core::ss_state_name(d.state),
+                d.recv_q,
+                d.send_q,
+                d.local.port(),
+                d.peer.port(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn inet_diag_lists_every_socket_as_ss_tan_shows_it() {
+    let mut server = Stack::new(StackConfig::new(SERVER));
+    let l = server.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    server.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).unwrap();
+    server.listen(l, 3).unwrap();
+    let mut client = Stack::new(StackConfig::new(CLIENT));
+    let to = SocketAddrV4::new(SERVER, PORT);
+    let now = Instant::ZERO;
+    let a = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let b = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let _ = client.connect(now, a, to);
+    let _ = client.connect(now, b, to);
+    exchange(&mut client, &mut server, now);
+    let (pa, pb) = (
+        client.getsockname(a).unwrap().port(),
+        client.getsockname(b).unwrap().port(),
+    );
+    // Unread and unacknowledged bytes: Recv-Q on the server's child, Send-Q on the client.
+    assert_eq!(client.send(now, a, &[7; 100]), Ok(100));
+    assert!(ss(&client).contains(&("ESTAB", 0, 100, pa, PORT)));
+    exchange(&mut client, &mut server, now);
+    // A listener shows its accept queue and backlog; unaccepted children are listed.
+    assert_eq!(
+        ss(&server),
+        [
+            ("ESTAB", 0, 0, PORT, pb),
+            ("ESTAB", 100, 0, PORT, pa),
+            ("LISTEN", 2, 3, PORT, 0),
+        ]
+    );
+    // A SYN the server answered but whose handshake is not done: SYN-RECV there, SYN-SENT
+    // with the SYN's one unacknowledged byte here.
+    let c = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let _ = client.connect(now, c, to);
+    let pc = client.getsockname(c).unwrap().port();
+    let mut buf = [0u8; 1500];
+    let n = client.poll_transmit(&mut buf).unwrap();
+    server.receive(now, &buf[..n]);
+    while server.poll_transmit(&mut buf).is_some() {}
+    assert!(ss(&server).contains(&("SYN-RECV", 0, 0, PORT, pc)));
+    assert!(ss(&client).contains(&("SYN-SENT", 0, 1, pc, PORT)), "{:?}", ss(&client));
+    // The client closes first and ends in TIME-WAIT once the server's child, its bytes read,
+    // closes too.
+    let (child, _) = server.accept(l).unwrap();
+    client.close(now, a).unwrap();
+    assert!(ss(&client).contains(&("FIN-WAIT-1", 0, 1, pa, PORT)));
+    exchange(&mut client, &mut server, now);
+    assert!(ss(&server).contains(&("CLOSE-WAIT", 100, 0, PORT, pa)));
+    assert_eq!(server.recv(now, child, &mut buf), Ok(100));
+    server.close(now, child).unwrap();
+    exchange(&mut client, &mut server, now);
+    assert!(ss(&client).contains(&("TIME-WAIT", 0, 0, pa, PORT)));
+    assert!(!ss(&server).iter().any(|e| e.4 == pa), "{:?}", ss(&server));
+}

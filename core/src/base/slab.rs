@@ -50,6 +50,11 @@ impl<K: SlabKey, T> Slab<K, T> {
         self.slots.get_mut(key.index() as usize)?.as_mut()
     }
 
+    /// Every value stored, in slot order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
+
     /// Takes the value out and frees its slot.
     pub fn remove(&mut self, key: K) -> Option<T> {
         let value = self.slots.get_mut(key.index() as usize)?.take()?;

@@ -347,6 +347,11 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
+    /// Every socket, with or without a descriptor, in slot order.
+    pub fn values(&self) -> impl Iterator<Item = &Socket> {
+        self.socks.iter().flatten()
+    }
+
     /// Stores `socket` with the lowest free descriptor; returns the descriptor.
     pub fn insert(&mut self, socket: Socket) -> SocketId {
         let id = self.insert_hidden(socket);

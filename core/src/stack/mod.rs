@@ -8,6 +8,7 @@
 
 mod bind;
 mod inet_connection_sock;
+pub(crate) mod inet_diag;
 mod tcp;
 
 use crate::base::consts::*;
