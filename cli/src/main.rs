@@ -3,6 +3,7 @@
 mod bench;
 mod bench_connect;
 mod bench_listen;
+mod control;
 mod demo;
 mod drill;
 mod serve;
@@ -37,14 +38,23 @@ enum Command {
     },
     /// Run the demo: a scripted client and a synq host on a simulated link, in virtual time.
     Sim(demo::DemoArgs),
-    /// Show the counters (nstat names) of the demo's server after its run.
+    /// The counters of a running `synq serve`/`connect`, as `nstat -a` shows them (with
+    /// `--sim`: of the simulated demo's server after its run).
     Nstat {
         /// Show counters that are zero too (as `nstat -z`).
         #[arg(short = 'z', long)]
         zeros: bool,
+        /// The device of the running synq to ask (else every one running).
+        #[arg(long, value_name = "NAME", conflicts_with = "sim")]
+        tun: Option<String>,
+        /// Run the simulated demo (`synq sim`'s options) and show its server's counters.
+        #[arg(long)]
+        sim: bool,
         #[command(flatten)]
-        sim: demo::DemoArgs,
+        sim_args: demo::DemoArgs,
     },
+    /// The sockets of a running `synq serve`/`connect`, as `ss -tan` shows them.
+    Ss(control::SsArgs),
     /// Measure synq next to the Linux kernel in the same run.
     Bench(bench::BenchArgs),
     /// Run packetdrill scripts against synq, or against this machine's kernel (`--target kernel`).
@@ -82,7 +92,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sysctl { write, names } => sysctl(&write, &names),
         Command::Sim(args) => demo::run(&args),
-        Command::Nstat { zeros, sim } => demo::nstat(&sim, zeros),
+        Command::Nstat {
+            zeros,
+            sim: true,
+            sim_args,
+            ..
+        } => demo::nstat(&sim_args, zeros),
+        Command::Nstat { zeros, tun, .. } => control::nstat(tun.as_deref(), zeros),
+        Command::Ss(args) => control::ss(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Connect(args) => serve::connect(&args),

@@ -147,6 +147,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), String> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     let (driver, addr) = start(&args.tun)?;
+    let _control = crate::control::open(&driver, &args.tun.tun)?;
     let listener =
         TcpListener::bind_on(&driver, (addr, args.port)).map_err(|e| format!("bind {addr}:{}: {e}", args.port))?;
     let mode = if args.discard {
@@ -247,6 +248,7 @@ pub fn connect(args: &ConnectArgs) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("`{}`: expected IPV4:PORT ({e})", args.target))?;
     let (driver, _) = start(&args.tun)?;
+    let _control = crate::control::open(&driver, &args.tun.tun)?;
     let stream = TcpStream::connect_on(&driver, target).map_err(|e| format!("connect {target}: {e}"))?;
     if let Some(file) = &args.send {
         let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;

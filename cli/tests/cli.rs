@@ -107,7 +107,7 @@ fn sim_demo_prints_trace_and_writes_a_valid_deterministic_pcap() {
 
 #[test]
 fn nstat_prints_the_demo_servers_counters_in_nstat_layout() {
-    let (ok, out, err) = synq(&["nstat"]);
+    let (ok, out, err) = synq(&["nstat", "--sim"]);
     assert!(ok, "{err}");
     assert!(out.starts_with("#synq"), "{out}");
     let row = |name: &str| {
@@ -118,7 +118,7 @@ fn nstat_prints_the_demo_servers_counters_in_nstat_layout() {
     assert_eq!(row("TcpPassiveOpens").unwrap().split_whitespace().nth(1), Some("1"));
     assert_eq!(row("TcpOutRsts").unwrap().split_whitespace().nth(1), Some("2"));
     assert!(row("TcpExtListenDrops").is_none(), "zeros only with -z");
-    let (_, all, _) = synq(&["nstat", "-z"]);
+    let (_, all, _) = synq(&["nstat", "--sim", "-z"]);
     assert!(all.lines().any(|l| l.starts_with("TcpExtListenDrops ")), "{all}");
 }
 

@@ -46,6 +46,19 @@ struct Locked {
     waiters: Vec<Waiter>,
 }
 
+/// Wakes a thread parked in [`TunDriver::call_blocking`].
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
 /// A task waiting until `poll(2)` on `fd` shows one of `events` (or an error or hang-up).
 struct Waiter {
     fd: SocketId,
@@ -68,16 +81,19 @@ impl Locked {
         });
     }
 
-    /// Remembers that `waker`'s task waits for `events` on `fd` (once per task and interest).
+    /// Remembers that `waker`'s task waits for `events` on `fd` (once per task and interest;
+    /// several tasks or threads may wait on one socket).
     fn register(&mut self, fd: SocketId, events: u16, waker: &Waker) {
-        match self.waiters.iter_mut().find(|w| w.fd == fd && w.events == events) {
-            Some(w) if w.waker.will_wake(waker) => {}
-            Some(w) => w.waker = waker.clone(),
-            None => self.waiters.push(Waiter {
+        if !self
+            .waiters
+            .iter()
+            .any(|w| w.fd == fd && w.events == events && w.waker.will_wake(waker))
+        {
+            self.waiters.push(Waiter {
                 fd,
                 events,
                 waker: waker.clone(),
-            }),
+            });
         }
     }
 
@@ -205,6 +221,36 @@ impl TunDriver {
             r => {
                 self.shared.after_call(locked);
                 Poll::Ready(r)
+            }
+        }
+    }
+
+    /// A blocking socket call: runs `call` until it says something other than `EAGAIN`,
+    /// sleeping in between until `poll(2)` on `fd` shows one of `events` (or an error or a
+    /// hang-up); `None` once `timeout` passes. Only this thread is woken, not every waiter.
+    pub fn call_blocking<R>(
+        &self,
+        fd: SocketId,
+        events: u16,
+        timeout: Option<Duration>,
+        mut call: impl FnMut(&mut Stack, Instant) -> Result<R, Errno>,
+    ) -> Option<Result<R, Errno>> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(r) = self.poll_call(&mut cx, fd, events, &mut call) {
+                return Some(r);
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    std::thread::park_timeout(left);
+                }
             }
         }
     }

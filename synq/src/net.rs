@@ -51,7 +51,7 @@ impl TcpListener {
 
     fn accept_within(&self, timeout: Option<Duration>) -> io::Result<(TcpStream, SocketAddr)> {
         let fd = self.sock.fd;
-        let (child, peer) = self.sock.blocking(timeout, |s, _| s.accept(fd))?;
+        let (child, peer) = self.sock.blocking(POLLIN, timeout, |s, _| s.accept(fd))?;
         let stream = TcpStream::from_sock(Sock {
             d: self.sock.d.clone(),
             fd: child,
@@ -158,10 +158,7 @@ impl TcpStream {
         let (sock, in_progress) = Sock::connecting(d, a)?;
         if in_progress {
             let fd = sock.fd;
-            match d.wait(timeout, |s, now| match Sock::connect_outcome(s, now, fd, a) {
-                Err(Errno::EAGAIN) => None,
-                r => Some(r),
-            }) {
+            match d.call_blocking(fd, POLLOUT, timeout, |s, now| Sock::connect_outcome(s, now, fd, a)) {
                 Some(r) => r?,
                 None => return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out")),
             }
@@ -222,7 +219,8 @@ impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.sock.fd;
         let timeout = ns_timeout(self.read_timeout.load(Ordering::Relaxed));
-        self.sock.blocking(timeout, |s, now| s.recv(now, fd, buf))
+        self.sock
+            .blocking(POLLIN | POLLRDHUP, timeout, |s, now| s.recv(now, fd, buf))
     }
 }
 
@@ -230,7 +228,7 @@ impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.sock.fd;
         let timeout = ns_timeout(self.write_timeout.load(Ordering::Relaxed));
-        self.sock.blocking(timeout, |s, now| s.send(now, fd, buf))
+        self.sock.blocking(POLLOUT, timeout, |s, now| s.send(now, fd, buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -141,20 +141,19 @@ impl Sock {
         self.d.call(|s, _| s.is_nonblocking(self.fd)).unwrap_or(false)
     }
 
-    /// Runs `call` until it stops saying `EAGAIN` (at once when non-blocking), at most
-    /// `timeout` (then `EAGAIN`, as a timed-out blocking socket call says on Linux).
+    /// Runs `call` until it stops saying `EAGAIN` (at once when non-blocking), waiting for
+    /// `events` on the socket in between, at most `timeout` (then `EAGAIN`, as a timed-out
+    /// blocking socket call says on Linux).
     pub(crate) fn blocking<R>(
         &self,
+        events: u16,
         timeout: Option<Duration>,
         mut call: impl FnMut(&mut synq_core::Stack, synq_core::Instant) -> Result<R, Errno>,
     ) -> io::Result<R> {
         if self.nonblocking() {
             return Ok(self.d.call(call)?);
         }
-        let r = self.d.wait(timeout, |s, now| match call(s, now) {
-            Err(Errno::EAGAIN) => None,
-            r => Some(r),
-        });
+        let r = self.d.call_blocking(self.fd, events, timeout, &mut call);
         Ok(r.unwrap_or(Err(Errno::EAGAIN))?)
     }
 }
