@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// The port to listen on at synq's address.
     #[arg(long)]
     port: u16,
+    /// The listen backlog (clamped to `net.core.somaxconn`, as Linux does).
+    #[arg(long, default_value_t = 128)]
+    backlog: i32,
     /// Echo what each connection sends.
     #[arg(long, group = "mode")]
     echo: bool,
@@ -150,6 +153,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), String> {
     let _control = crate::control::open(&driver, &args.tun.tun)?;
     let listener =
         TcpListener::bind_on(&driver, (addr, args.port)).map_err(|e| format!("bind {addr}:{}: {e}", args.port))?;
+    listener.listen(args.backlog).map_err(|e| format!("listen: {e}"))?;
     let mode = if args.discard {
         "discard"
     } else if let Some(dir) = &args.http {
@@ -241,7 +245,9 @@ fn serve_http(stream: &TcpStream, dir: &Path) -> std::io::Result<()> {
     std::io::copy(&mut &*stream, &mut std::io::sink()).map(drop)
 }
 
-/// `synq connect`: exit status 0 once the exchange is done, else Linux's error text.
+/// `synq connect`: sends `--send`'s file while it receives (so an echo cannot stall it),
+/// half-closes after the file, receives to the end, closes; exit status 0 and a summary (the
+/// state its side of the connection ends in) on standard error, else Linux's error text.
 pub fn connect(args: &ConnectArgs) -> Result<(), String> {
     let target: SocketAddrV4 = args
         .target
@@ -250,17 +256,44 @@ pub fn connect(args: &ConnectArgs) -> Result<(), String> {
     let (driver, _) = start(&args.tun)?;
     let _control = crate::control::open(&driver, &args.tun.tun)?;
     let stream = TcpStream::connect_on(&driver, target).map_err(|e| format!("connect {target}: {e}"))?;
-    if let Some(file) = &args.send {
-        let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        (&stream).write_all(&data).map_err(|e| format!("send: {e}"))?;
-        stream.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
-    }
-    let mut back = Vec::new();
-    (&stream).read_to_end(&mut back).map_err(|e| format!("receive: {e}"))?;
-    match &args.recv {
-        Some(file) => std::fs::write(file, &back).map_err(|e| format!("{}: {e}", file.display()))?,
-        None => std::io::stdout().write_all(&back).map_err(|e| e.to_string())?,
-    }
+    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let (sent, received) = std::thread::scope(|scope| -> Result<(u64, u64), String> {
+        let writer = scope.spawn(|| -> Result<u64, String> {
+            let Some(file) = &args.send else { return Ok(0) };
+            let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let n = std::io::copy(&mut f, &mut &stream).map_err(|e| format!("send: {e}"))?;
+            stream.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+            Ok(n)
+        });
+        let received = match &args.recv {
+            Some(file) => {
+                let f = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
+                std::io::copy(&mut &stream, &mut std::io::BufWriter::new(f))
+            }
+            None => std::io::copy(&mut &stream, &mut std::io::stdout().lock()),
+        }
+        .map_err(|e| format!("receive: {e}"))?;
+        let sent = writer.join().map_err(|_| "the sender panicked")??;
+        Ok((sent, received))
+    })?;
+    drop(stream);
+    // Wait (a little) for the close to settle, so that our FIN is acknowledged before the
+    // device goes away and the state reported is the one the connection rests in.
+    let state_of = |s: &mut Stack| {
+        s.inet_diag()
+            .into_iter()
+            .find(|d| std::net::SocketAddr::V4(d.local) == local)
+            .map_or("CLOSED", |d| synq_core::ss_state_name(d.state))
+    };
+    let settled = |state: &str| !matches!(state, "FIN-WAIT-1" | "CLOSING" | "LAST-ACK");
+    let state = driver
+        .wait(Some(Duration::from_secs(1)), |s, _| {
+            Some(state_of(s)).filter(|st| settled(st))
+        })
+        .unwrap_or_else(|| driver.call(|s, _| state_of(s)));
+    eprintln!(
+        "synq connect: {local} -> {target}: sent {sent} bytes, received {received}; closed, synq's side now {state}"
+    );
     Ok(())
 }
 

@@ -157,6 +157,9 @@ impl TunDriver {
             .mtu(config.mtu)
             .build_sync()?;
         device.set_nonblocking(true)?;
+        // synq speaks IPv4 only: keep the kernel from sending IPv6 (router solicitations,
+        // MLD) onto the device. Best effort: a kernel without IPv6 has no such knob.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", config.name), "1");
         // SAFETY: eventfd(2) with valid flags; the fd is owned by `Shared` and closed on drop.
         let wake = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if wake < 0 {
@@ -344,7 +347,11 @@ fn drive(s: &Shared) {
                     if let Some(c) = locked.capture.as_mut() {
                         c(s.epoch.elapsed(), &buf[..n]);
                     }
-                    locked.stack.receive(s.now(), &buf[..n]);
+                    // The device's protocol demux: synq is IPv4's handler only (an IPv6
+                    // datagram would go to another handler, never to IPv4's counters).
+                    if n > 0 && buf[0] >> 4 == 4 {
+                        locked.stack.receive(s.now(), &buf[..n]);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -149,6 +149,24 @@ impl Sock {
             )
         })
     }
+    /// O_NONBLOCK on or off.
+    pub fn set_nonblocking(&self, on: bool) {
+        let flags = unsafe { libc::fcntl(self.0, libc::F_GETFL) };
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        check(unsafe { libc::fcntl(self.0, libc::F_SETFL, flags) });
+    }
+    /// The socket as a `std::net::TcpStream` (which closes it from then on).
+    pub fn into_std(self) -> std::net::TcpStream {
+        use std::os::fd::FromRawFd;
+        let fd = self.0;
+        std::mem::forget(self);
+        // SAFETY: the descriptor is ours and no longer closed by `Sock`.
+        unsafe { std::net::TcpStream::from_raw_fd(fd) }
+    }
     pub fn accept(&self) -> Sock {
         let fd = unsafe { libc::accept(self.0, std::ptr::null_mut(), std::ptr::null_mut()) };
         assert!(fd >= 0, "accept: {}", std::io::Error::last_os_error());

@@ -68,6 +68,12 @@ impl TcpListener {
         self.sock.local_addr()
     }
 
+    /// listen(2) again with another backlog (`bind` uses 128; clamped to `somaxconn`), as
+    /// socket2's `listen` on a listener: Linux changes the backlog in place.
+    pub fn listen(&self, backlog: i32) -> io::Result<()> {
+        self.sock.listen(backlog)
+    }
+
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking)
     }

@@ -97,6 +97,11 @@ impl Sock {
         }
     }
 
+    /// listen(2) again: the listener's new backlog (clamped to `somaxconn`), as Linux allows.
+    pub(crate) fn listen(&self, backlog: i32) -> io::Result<()> {
+        Ok(self.d.call(|s, _| s.listen(self.fd, backlog))?)
+    }
+
     pub(crate) fn set_int(&self, level: i32, name: i32, v: i32) -> io::Result<()> {
         Ok(self
             .d

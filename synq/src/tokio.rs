@@ -59,6 +59,12 @@ impl TcpListener {
         self.sock.local_addr()
     }
 
+    /// listen(2) again with another backlog (`bind` uses 128; clamped to `somaxconn`), as
+    /// socket2's `listen` on a listener: Linux changes the backlog in place.
+    pub fn listen(&self, backlog: i32) -> io::Result<()> {
+        self.sock.listen(backlog)
+    }
+
     /// SO_ERROR.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
