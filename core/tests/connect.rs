@@ -835,3 +835,84 @@ fn inet_diag_lists_every_socket_as_ss_tan_shows_it() {
     assert!(ss(&client).contains(&("TIME-WAIT", 0, 0, pa, PORT)));
     assert!(!ss(&server).iter().any(|e| e.4 == pa), "{:?}", ss(&server));
 }
+
+#[test]
+fn ip_transparent_listener_takes_connections_to_any_address_with_their_destination() {
+    let mut config = StackConfig::new(SERVER);
+    config.credentials = synq_core::Credentials::ROOT;
+    let mut server = Stack::new(config);
+    let mut client = Stack::new(StackConfig::new(CLIENT));
+    let now = Instant::ZERO;
+    let elsewhere = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 7), 443);
+
+    // No transparent listener: a datagram to another address is not ours (IpInAddrErrors),
+    // and an ordinary wildcard listener on the port does not take it either.
+    let plain = server.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    server
+        .bind(plain, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 443))
+        .unwrap();
+    server.listen(plain, 8).unwrap();
+    let fd = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let _ = client.connect(now, fd, elsewhere);
+    exchange(&mut client, &mut server, now);
+    assert_eq!(server.mib().get(Counter::IpInAddrErrors), 1);
+    assert_eq!(server.accept(plain), Err(Errno::EAGAIN));
+    client.close(now, fd).unwrap();
+
+    // IP_TRANSPARENT needs CAP_NET_ADMIN (EPERM for nobody) and at least a byte.
+    let mut unprivileged = Stack::new(StackConfig::new(SERVER));
+    let u = unprivileged.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let one = 1i32.to_ne_bytes();
+    assert_eq!(
+        unprivileged.setsockopt(u, SOL_IP, IP_TRANSPARENT, &one),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        unprivileged.setsockopt(u, SOL_IP, IP_TRANSPARENT, &[]),
+        Err(Errno::EINVAL)
+    );
+
+    // A transparent listener on the wildcard (port 9999) takes a connection to
+    // 203.0.113.7:443; the child's local address is that destination, which it speaks from.
+    let t = server.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    server.setsockopt(t, SOL_IP, IP_TRANSPARENT, &one).unwrap();
+    let mut b = [0u8; 4];
+    assert_eq!(server.getsockopt(t, SOL_IP, IP_TRANSPARENT, &mut b), Ok(4));
+    assert_eq!(i32::from_ne_bytes(b), 1);
+    server.bind(t, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 9999)).unwrap();
+    server.listen(t, 8).unwrap();
+    let fd = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(client.connect(now, fd, elsewhere), Err(Errno::EINPROGRESS));
+    exchange(&mut client, &mut server, now);
+    assert_eq!(client.connect(now, fd, elsewhere), Ok(()));
+    assert_eq!(server.accept(plain), Err(Errno::EAGAIN), "not the ordinary listener");
+    let (child, peer) = server.accept(t).unwrap();
+    assert_eq!(peer, client.getsockname(fd).unwrap());
+    assert_eq!(server.getsockname(child), Ok(elsewhere));
+    assert_eq!(server.send(now, child, b"from afar"), Ok(9));
+    let mut buf = [0u8; 1500];
+    let n = server.poll_transmit(&mut buf).unwrap();
+    assert_eq!(
+        &buf[12..16],
+        &elsewhere.ip().octets(),
+        "the source is the original destination"
+    );
+    client.receive(now, &buf[..n]);
+    let mut got = [0u8; 16];
+    assert_eq!(client.recv(now, fd, &mut got), Ok(9));
+    assert_eq!(&got[..9], b"from afar");
+    let listed = server.inet_diag();
+    assert!(listed.iter().any(|d| d.local == elsewhere), "{listed:?}");
+
+    // Closing the transparent listener ends the diversion of new connections; the ones it
+    // accepted go on.
+    server.close(now, t).unwrap();
+    assert_eq!(client.send(now, fd, b"more"), Ok(4));
+    exchange(&mut client, &mut server, now);
+    assert_eq!(server.recv(now, child, &mut got), Ok(4));
+    let fd = client.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let _ = client.connect(now, fd, SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 8), 80));
+    let before = server.mib().get(Counter::IpInAddrErrors);
+    exchange(&mut client, &mut server, now);
+    assert_eq!(server.mib().get(Counter::IpInAddrErrors), before + 1);
+}

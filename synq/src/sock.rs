@@ -59,12 +59,16 @@ impl Sock {
     }
 
     /// socket(), SO_REUSEADDR, bind() and listen(128), as std's and tokio's `bind` do, on
-    /// each of `addr`'s addresses until one works.
-    pub(crate) fn listener<A: ToSocketAddrs>(d: &Arc<TunDriver>, addr: A) -> io::Result<Sock> {
+    /// each of `addr`'s addresses until one works; with `IP_TRANSPARENT` first if
+    /// `transparent`.
+    pub(crate) fn listener<A: ToSocketAddrs>(d: &Arc<TunDriver>, addr: A, transparent: bool) -> io::Result<Sock> {
         let mut last = None;
         for a in v4_addrs(addr)? {
             let sock = Sock::new(d.clone())?;
             sock.set_int(SOL_SOCKET, SO_REUSEADDR, 1)?;
+            if transparent {
+                sock.set_int(SOL_IP, IP_TRANSPARENT, 1)?;
+            }
             match d.call(|s, _| s.bind(sock.fd, a).and_then(|()| s.listen(sock.fd, 128))) {
                 Ok(()) => return Ok(sock),
                 Err(e) => last = Some(e),

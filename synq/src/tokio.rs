@@ -34,7 +34,22 @@ impl TcpListener {
     /// The same on `driver`'s stack.
     pub fn bind_on<A: ToSocketAddrs>(driver: &Arc<TunDriver>, addr: A) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            sock: Sock::listener(driver, addr)?,
+            sock: Sock::listener(driver, addr, false)?,
+        })
+    }
+
+    /// A transparent listener (`IP_TRANSPARENT`, as TPROXY's): bound to the wildcard at
+    /// `port`, it also takes every connection to an address that is not the stack's, at any
+    /// port, that reaches the device; each accepted stream's `local_addr` is the original
+    /// destination. Linux's SYN queue, backlog and cookies stand in front of it as of any.
+    pub async fn bind_transparent(port: u16) -> io::Result<TcpListener> {
+        TcpListener::bind_transparent_on(&default_driver()?, port)
+    }
+
+    /// The same on `driver`'s stack.
+    pub fn bind_transparent_on(driver: &Arc<TunDriver>, port: u16) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            sock: Sock::listener(driver, (std::net::Ipv4Addr::UNSPECIFIED, port), true)?,
         })
     }
 

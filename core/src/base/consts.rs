@@ -57,6 +57,8 @@ pub const SO_PROTOCOL: i32 = 38;
 pub const SO_DOMAIN: i32 = 39;
 /// `IP_FREEBIND`
 pub const IP_FREEBIND: i32 = 15;
+/// `IP_TRANSPARENT`
+pub const IP_TRANSPARENT: i32 = 19;
 /// `IP_BIND_ADDRESS_NO_PORT`
 pub const IP_BIND_ADDRESS_NO_PORT: i32 = 24;
 /// `IP_LOCAL_PORT_RANGE`: a socket's own ephemeral range, `low | high << 16`.

@@ -17,6 +17,9 @@ pub struct ListeningHash {
     listeners: HashMap<(u16, Ipv4Addr), Vec<SockId>>,
     /// The key of `inet_ehashfn` for the choice within a group.
     key: TupleHashBuilder,
+    /// Listeners on the wildcard with `IP_TRANSPARENT`, oldest first: where a segment to an
+    /// address that is not ours goes (a TPROXY rule's `--on-port`).
+    transparent: Vec<SockId>,
 }
 
 impl ListeningHash {
@@ -25,6 +28,7 @@ impl ListeningHash {
         ListeningHash {
             listeners: HashMap::new(),
             key,
+            transparent: Vec::new(),
         }
     }
 
@@ -44,6 +48,33 @@ impl ListeningHash {
         if group.is_empty() {
             self.listeners.remove(&(port, addr));
         }
+    }
+
+    /// Marks listener `fd` (on the wildcard) as taking connections to addresses that are not
+    /// the stack's, or no longer.
+    pub fn set_transparent(&mut self, fd: SockId, on: bool) {
+        let at = self.transparent.iter().position(|&m| m == fd);
+        match (on, at) {
+            (true, None) => self.transparent.push(fd),
+            (false, Some(i)) => {
+                self.transparent.remove(i);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a transparent listener exists: segments to other addresses are then TCP's.
+    pub fn has_transparent(&self) -> bool {
+        !self.transparent.is_empty()
+    }
+
+    /// The listener for a segment to an address that is not the stack's (TPROXY's lookup,
+    /// `nf_tproxy_get_sock_v4`'s listener half): a transparent listener on the wildcard at
+    /// the segment's port, else the oldest transparent listener, whatever its port.
+    pub fn lookup_transparent(&self, t: &FourTuple) -> Option<SockId> {
+        self.lookup(Ipv4Addr::UNSPECIFIED, t)
+            .filter(|l| self.transparent.contains(l))
+            .or_else(|| self.transparent.first().copied())
     }
 
     /// The listener bound at `bound` on `t`'s port for a segment with 4-tuple `t`: the only

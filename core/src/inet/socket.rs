@@ -94,6 +94,9 @@ pub struct SocketOptions {
     pub nodelay: bool,
     /// `IP_FREEBIND`: bind() to an address that is not local.
     pub freebind: bool,
+    /// `IP_TRANSPARENT`: bind() to an address that is not local, and, listening on the
+    /// wildcard, take connections to addresses that are not (TPROXY's listener).
+    pub transparent: bool,
     /// `IP_BIND_ADDRESS_NO_PORT`: bind() with port 0 records the address only (rule B17).
     pub bind_address_no_port: bool,
     /// `IP_LOCAL_PORT_RANGE` (`inet->local_port_range`): `low | high << 16`, 0 when unset.
@@ -108,6 +111,8 @@ pub struct Credentials {
     pub uid: u32,
     /// CAP_NET_BIND_SERVICE in the stack's user namespace.
     pub cap_net_bind_service: bool,
+    /// CAP_NET_ADMIN (or CAP_NET_RAW): may set `IP_TRANSPARENT`.
+    pub cap_net_admin: bool,
 }
 
 impl Credentials {
@@ -115,11 +120,13 @@ impl Credentials {
     pub const ROOT: Credentials = Credentials {
         uid: 0,
         cap_net_bind_service: true,
+        cap_net_admin: true,
     };
     /// nobody (uid 65534), unprivileged: the default owner of a stack's sockets.
     pub const NOBODY: Credentials = Credentials {
         uid: 65534,
         cap_net_bind_service: false,
+        cap_net_admin: false,
     };
 
     /// An unprivileged user.
@@ -127,6 +134,7 @@ impl Credentials {
         Credentials {
             uid,
             cap_net_bind_service: false,
+            cap_net_admin: false,
         }
     }
 }

@@ -33,14 +33,17 @@ fn is_martian_source(a: Ipv4Addr) -> bool {
 }
 
 /// `ip_rcv_core` + `ip_local_deliver` for a host whose addresses `is_local` recognises: the
-/// header and its payload if the datagram is well formed, for us, from a possible source and
-/// not a fragment; otherwise it is counted and `None`.
+/// header, its payload and whether it is addressed to us, if the datagram is well formed,
+/// for us (or TCP to another unicast address that `divert` takes, header and payload: a
+/// TPROXY rule's, `tproxy_tg4`), from a possible source and not a fragment; otherwise it is
+/// counted and `None`.
 #[inline]
 pub(crate) fn ip_rcv<'a>(
     mib: &mut Mib,
     is_local: impl Fn(Ipv4Addr) -> bool,
+    divert: impl FnOnce(&Ipv4Repr, &[u8]) -> bool,
     datagram: &'a [u8],
-) -> Option<(Ipv4Repr, &'a [u8])> {
+) -> Option<(Ipv4Repr, &'a [u8], bool)> {
     mib.inc(Counter::IpInReceives);
     let packet = match Ipv4Packet::new_checked(datagram) {
         Ok(p) => p,
@@ -61,7 +64,16 @@ pub(crate) fn ip_rcv<'a>(
             return None;
         }
     };
-    if !is_local(ip.dst_addr) {
+    // The payload as `Ipv4Packet::payload` bounds it, borrowed from the datagram itself.
+    let end = usize::from(packet.total_len()).min(datagram.len());
+    let payload = &datagram[packet.header_len().min(end)..end];
+    let local = is_local(ip.dst_addr);
+    let d = ip.dst_addr;
+    if !local
+        && !(ip.protocol == synq_wire::ip_proto::TCP
+            && !(d.octets()[0] == 0 || d.is_loopback() || d.is_multicast() || d.is_broadcast())
+            && divert(&ip, payload))
+    {
         mib.inc(Counter::IpInAddrErrors);
         return None;
     }
@@ -74,8 +86,5 @@ pub(crate) fn ip_rcv<'a>(
         mib.inc(Counter::SynqInFragments);
         return None;
     }
-    // The payload as `Ipv4Packet::payload` bounds it, borrowed from the datagram itself.
-    let end = usize::from(packet.total_len()).min(datagram.len());
-    let start = packet.header_len().min(end);
-    Some((ip, &datagram[start..end]))
+    Some((ip, payload, local))
 }

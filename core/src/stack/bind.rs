@@ -37,7 +37,8 @@ impl Stack {
         if family != AF_INET && !(family == AF_UNSPEC && addr.is_unspecified()) {
             return Err(Errno::EAFNOSUPPORT);
         }
-        let nonlocal_ok = self.sysctl.ip_nonlocal_bind != 0 || socket.options.freebind;
+        // inet_can_nonlocal
+        let nonlocal_ok = self.sysctl.ip_nonlocal_bind != 0 || socket.options.freebind || socket.options.transparent;
         if !(addr.is_unspecified() || self.is_local(addr) || addr.is_multicast() || addr.is_broadcast() || nonlocal_ok)
         {
             return Err(Errno::EADDRNOTAVAIL);
@@ -95,6 +96,9 @@ impl Stack {
                 let socket = self.tables.sockets.get_mut(fd)?;
                 socket.sport = socket.num;
                 self.tables.listening.add(socket.num, socket.rcv_saddr, fd);
+                if socket.options.transparent && socket.rcv_saddr.is_unspecified() {
+                    self.tables.listening.set_transparent(fd, true);
+                }
                 Ok(())
             }
             Err(e) => {

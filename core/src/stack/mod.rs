@@ -182,14 +182,29 @@ impl Stack {
 
     fn ip_rcv(&mut self, now: Instant, datagram: &[u8]) {
         let addrs = &self.addrs;
-        let Some((ip, payload)) = ip_rcv(&mut self.shared.mib, |a| addrs.contains(&a), datagram) else {
+        let tables = &self.tables;
+        // TPROXY: TCP to another address is ours while a transparent listener waits for it,
+        // or when it belongs to a connection one accepted (`nf_tproxy_get_sock_v4`).
+        let divert = |ip: &synq_wire::Ipv4Repr, tcp: &[u8]| {
+            tables.listening.has_transparent()
+                || tcp.len() >= 4 && {
+                    let tuple = crate::inet::tuple::FourTuple {
+                        local_addr: ip.dst_addr,
+                        local_port: u16::from_be_bytes([tcp[2], tcp[3]]),
+                        remote_port: u16::from_be_bytes([tcp[0], tcp[1]]),
+                        remote_addr: ip.src_addr,
+                    };
+                    tables.ehash.lookup(&tuple).is_some()
+                }
+        };
+        let Some((ip, payload, local)) = ip_rcv(&mut self.shared.mib, |a| addrs.contains(&a), divert, datagram) else {
             return;
         };
         match ip.protocol {
             ip_proto::TCP => {
                 self.shared.mib.inc(Counter::IpInDelivers);
                 let (mut cx, t) = self.parts();
-                tcp_v4_rcv(&mut cx, t, now, &ip, payload);
+                tcp_v4_rcv(&mut cx, t, now, &ip, payload, local);
             }
             ip_proto::ICMP => {
                 self.shared.mib.inc(Counter::IpInDelivers);
@@ -393,6 +408,24 @@ impl Stack {
             socket.options.local_port_range = range;
             return Ok(());
         }
+        if (level, name) == (SOL_IP, IP_TRANSPARENT) {
+            // do_ip_setsockopt: at least a byte; turning it on needs CAP_NET_RAW or
+            // CAP_NET_ADMIN. A listener on the wildcard takes non-local connections from now.
+            let on = match *value {
+                [] => return Err(Errno::EINVAL),
+                [b] => b != 0,
+                [a, b, c, d, ..] => i32::from_ne_bytes([a, b, c, d]) != 0,
+                [b, ..] => b != 0,
+            };
+            if on && !socket.creds.cap_net_admin {
+                return Err(Errno::EPERM);
+            }
+            socket.options.transparent = on;
+            if socket.state == TcpState::Listen && socket.rcv_saddr.is_unspecified() {
+                self.tables.listening.set_transparent(fd, on);
+            }
+            return Ok(());
+        }
         let ip_level = level == SOL_IP;
         let val = match (value.len(), ip_level) {
             (4.., _) => i32::from_ne_bytes([value[0], value[1], value[2], value[3]]),
@@ -489,6 +522,7 @@ impl Stack {
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_TCP, TCP_INQ) => o.recvmsg_inq.into(),
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
+            (SOL_IP, IP_TRANSPARENT) => o.transparent.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
             (SOL_IP, IP_LOCAL_PORT_RANGE) => o.local_port_range as i32,
             _ => return Err(Errno::ENOPROTOOPT),
@@ -811,6 +845,7 @@ impl Stack {
             return;
         };
         self.tables.listening.remove(listener.num, listener.rcv_saddr, fd);
+        self.tables.listening.set_transparent(fd, false);
         // The listener is a listener no more: its queue goes with what waits in it.
         let queue = std::mem::take(&mut listener.kind);
         let children: Vec<SockId> = match queue {

@@ -30,8 +30,11 @@ use synq_wire::{ip_proto, Error, IcmpMessage, IcmpRepr, Ipv4Repr, TcpRepr};
 /// `tcp_v4_rcv`: counts the segment, validates header and checksum, then finds its
 /// socket in Linux's order (L10): the established hash by 4-tuple (request socks and
 /// connections), then a listener (`__inet_lookup_listener`), else the `no_tcp_socket`
-/// path, a reset.
-pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &Ipv4Repr, segment: &[u8]) {
+/// path, a reset. A segment to an address that is not ours (`local` false: only while a
+/// transparent listener exists) finds its connection the same way, else the transparent
+/// listener (TPROXY's `nf_tproxy_get_sock_v4`: the listener sees every such segment, so a
+/// cookie's ACK is checked and a stray ACK reset as a listener does), else it is dropped.
+pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &Ipv4Repr, segment: &[u8], local: bool) {
     cx.mib.inc(Counter::TcpInSegs);
     let seg = match TcpRepr::parse(segment, ip.src_addr, ip.dst_addr) {
         Ok(seg) => seg,
@@ -55,6 +58,19 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
         // No entry, or a request whose listener is gone (L40): the request was dropped
         // and the segment goes on to the listeners.
         _ => {}
+    }
+    if !local {
+        // A listener bound to this very address (IP_TRANSPARENT or IP_FREEBIND), else the
+        // transparent one; never an ordinary wildcard listener on the port.
+        let listener = tables
+            .listening
+            .lookup(tuple.local_addr, &tuple)
+            .or_else(|| tables.listening.lookup_transparent(&tuple));
+        if let Some(listener) = listener {
+            return listen_rcv(cx, tables, now, listener, &tuple, ip, &seg);
+        }
+        tracing::trace!(%seg, dst = %ip.dst_addr, "not ours and no transparent listener");
+        return;
     }
     if let Some(listener) = listener_for(&tables.listening, &tuple) {
         return listen_rcv(cx, tables, now, listener, &tuple, ip, &seg);

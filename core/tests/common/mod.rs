@@ -389,6 +389,7 @@ impl Target for SynqTarget {
         let creds = Credentials {
             uid: 0,
             cap_net_bind_service: false,
+            cap_net_admin: false,
         };
         self.0.socket_as(creds, AF_INET, SOCK_STREAM, 0).unwrap()
     }
