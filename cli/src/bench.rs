@@ -60,6 +60,23 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// synq on a TUN device against the kernel: bulk throughput both ways and connections
+    /// per second from kernel clients, next to the kernel over a veth pair and smoltcp on the
+    /// same kind of TUN device, same run (private network namespaces; needs root).
+    Tun {
+        /// MiB per transfer.
+        #[arg(long, default_value_t = 256)]
+        mb: u64,
+        /// Connections per run, one after another.
+        #[arg(long, default_value_t = 5000)]
+        conns: u32,
+        /// Runs per measurement; the median is printed.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// synq's device without offloads (one datagram per read and write).
+        #[arg(long = "no-offload")]
+        no_offload: bool,
+    },
 }
 
 /// Runs the chosen benchmark.
@@ -68,6 +85,12 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         Bench::Bind { ports, runs } => bind(ports, runs.max(1)),
         Bench::Listen { syns, handshakes, runs } => crate::bench_listen::listen(syns.max(1), handshakes.max(1), runs),
         Bench::Connect { ports, conns, runs } => crate::bench_connect::connect(ports, conns, runs),
+        Bench::Tun {
+            mb,
+            conns,
+            runs,
+            no_offload,
+        } => crate::bench_tun::tun(mb.max(1), conns.max(1), runs, !no_offload),
     }
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_connect;
 mod bench_listen;
+mod bench_tun;
 mod control;
 mod demo;
 mod drill;

@@ -28,6 +28,10 @@ pub struct TunArgs {
     /// The device's MTU.
     #[arg(long, default_value_t = 1500)]
     mtu: u16,
+    /// Leave the device's offloads off (no virtio-net header: one datagram per read and
+    /// write, no GSO/GRO).
+    #[arg(long = "no-offload")]
+    no_offload: bool,
     /// Set a knob of synq's stack, as `sysctl -w` (repeatable).
     #[arg(long = "sysctl", value_name = "NAME=VALUE")]
     sysctls: Vec<String>,
@@ -99,10 +103,9 @@ fn start(args: &TunArgs) -> Result<(Arc<TunDriver>, Ipv4Addr), String> {
             .map_err(|e| format!("--sysctl {w}: {}", e.message()))?;
     }
     let tun = TunConfig {
-        name: args.tun.clone(),
-        kernel_addr,
-        prefix,
         mtu: args.mtu,
+        offload: !args.no_offload,
+        ..TunConfig::new(&args.tun, kernel_addr, prefix)
     };
     let driver = TunDriver::start(stack, &tun).map_err(|e| format!("TUN device {}: {e}", args.tun))?;
     if let Some(path) = &args.pcap {
@@ -335,6 +338,7 @@ fn demo_in_namespace(dir: &Path, body: &[u8], pcap: Option<PathBuf>) -> Result<(
         addr: format!("{SYNQ}/24"),
         kernel_addr: "192.0.2.1/24".into(),
         mtu: 1500,
+        no_offload: false,
         sysctls: Vec::new(),
         pcap,
     };

@@ -180,3 +180,23 @@ fn demo_serves_a_file_to_the_kernels_client_and_tears_down() {
     assert!(text.contains("TcpPassiveOpens 1"), "{text}");
     assert!(text.ends_with("device and namespace gone\n"), "{text}");
 }
+
+#[test]
+fn bench_tun_prints_throughput_and_connection_rates_with_ratios() {
+    if let Some(why) = synq_peer::tun_unavailable() {
+        return synq_peer::skip_or_fail("bench_tun", &why);
+    }
+    let out = Command::new(SYNQ)
+        .args(["bench", "tun", "--mb", "4", "--conns", "50", "--runs", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for row in ["kernel → stack", "stack → kernel", "kernel client, one by one"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("{row}: {text}"));
+        assert!(line.trim_end().ends_with('x'), "{line}");
+    }
+}

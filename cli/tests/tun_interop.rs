@@ -403,12 +403,7 @@ fn listen_backlog_overflow_as_the_kernels_clients_see_it() {
         use synq_core::{Credentials, Stack, StackConfig};
         let mut config = StackConfig::new("192.0.2.2".parse().unwrap());
         config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig {
-            name: "synq0".into(),
-            kernel_addr: "192.0.2.1".parse().unwrap(),
-            prefix: 24,
-            mtu: 1500,
-        };
+        let tun = synq::TunConfig::new("synq0", "192.0.2.1".parse().unwrap(), 24);
         let driver = std::sync::Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
         for (abort, port) in [(0, 8000), (1, 8001)] {
             // synq's listener, the kernel's clients over TUN.

@@ -18,14 +18,38 @@ use synq_core::consts::{POLLERR, POLLHUP};
 use synq_core::{Errno, Instant, SocketId, Stack};
 
 /// Where the device goes: its name, the kernel's address on it (`kernel_addr/prefix`, the
-/// peer side) and its MTU. synq's own address is the stack's.
+/// peer side), its MTU and whether to use its offloads. synq's own address is the stack's.
 #[derive(Debug, Clone)]
 pub struct TunConfig {
     pub name: String,
     pub kernel_addr: Ipv4Addr,
     pub prefix: u8,
     pub mtu: u16,
+    /// The device's offloads (`IFF_VNET_HDR`, `TUNSETOFFLOAD`): the kernel hands over TCP in
+    /// GSO super-packets of up to 64 KiB, which the stack takes whole, as Linux's TCP takes
+    /// a GRO-merged packet (one segment, one ACK decision); synq's datagrams of one flow
+    /// leave coalesced into super-packets that the kernel takes as one (GSO), a batch per
+    /// write round.
+    pub offload: bool,
 }
+
+impl TunConfig {
+    /// Device `name` with the kernel at `kernel_addr/prefix`, MTU 1500, offloads on.
+    pub fn new(name: &str, kernel_addr: Ipv4Addr, prefix: u8) -> TunConfig {
+        TunConfig {
+            name: name.to_string(),
+            kernel_addr,
+            prefix,
+            mtu: 1500,
+            offload: true,
+        }
+    }
+}
+
+/// Room for the virtio-net header in front of every datagram (used with offloads).
+const HDR: usize = tun_rs::VIRTIO_NET_HDR_LEN;
+/// Datagrams per batch, each way.
+const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
 
 /// A stack on a TUN device, driven by a thread of its own until dropped.
 pub struct TunDriver {
@@ -37,10 +61,14 @@ pub struct TunDriver {
 /// driver started (a pcap writer, say).
 pub type Capture = Box<dyn FnMut(Duration, &[u8]) + Send>;
 
-/// The stack and the buffer its datagrams leave through, behind one lock.
+/// The stack and the buffers its datagrams leave through, behind one lock.
 struct Locked {
     stack: Stack,
-    buf: Vec<u8>,
+    /// A batch of outbound datagrams, each after `HDR` bytes of room; kept between rounds
+    /// so that sending allocates nothing.
+    out: Vec<Vec<u8>>,
+    /// Coalesces a batch's TCP segments by flow (with offloads).
+    gro: tun_rs::GROTable,
     capture: Option<Capture>,
     /// Futures waiting for a socket's readiness.
     waiters: Vec<Waiter>,
@@ -98,13 +126,36 @@ impl Locked {
     }
 
     /// Hands every datagram the stack queued to the device.
+    /// Without offloads each is one write; with them a batch's segments of one flow leave
+    /// as one GSO super-packet.
     fn transmit(&mut self, device: &tun_rs::SyncDevice, since: std::time::Instant) {
-        while let Some(n) = self.stack.poll_transmit(&mut self.buf) {
-            if let Some(c) = self.capture.as_mut() {
-                c(since.elapsed(), &self.buf[..n]);
+        let mtu = usize::from(self.stack.mtu());
+        loop {
+            let mut n = 0;
+            while n < BATCH {
+                if self.out.len() == n {
+                    self.out.push(Vec::with_capacity(HDR + mtu));
+                }
+                let b = &mut self.out[n];
+                b.clear();
+                b.resize(HDR + mtu, 0);
+                let Some(len) = self.stack.poll_transmit(&mut b[HDR..]) else {
+                    break;
+                };
+                b.truncate(HDR + len);
+                if let Some(c) = self.capture.as_mut() {
+                    c(since.elapsed(), &b[HDR..]);
+                }
+                n += 1;
             }
-            if let Err(e) = device.send(&self.buf[..n]) {
-                tracing::debug!(error = %e, "TUN write failed; datagram dropped");
+            if n == 0 {
+                return;
+            }
+            if let Err(e) = device.send_multiple(&mut self.gro, &mut self.out[..n], HDR) {
+                tracing::debug!(error = %e, "TUN write failed; datagrams dropped");
+            }
+            if n < BATCH {
+                return;
             }
         }
     }
@@ -115,6 +166,8 @@ struct Shared {
     /// Notified after each round of the driver thread (datagrams in, timers fired).
     changed: Condvar,
     device: tun_rs::SyncDevice,
+    /// The device has a virtio-net header in front of every datagram.
+    offload: bool,
     /// An eventfd that wakes the driver thread: a call armed a timer or the driver stops.
     wake: RawFd,
     stop: AtomicBool,
@@ -155,6 +208,7 @@ impl TunDriver {
             .name(config.name.clone())
             .ipv4(config.kernel_addr, config.prefix, None)
             .mtu(config.mtu)
+            .offload(config.offload)
             .build_sync()?;
         device.set_nonblocking(true)?;
         // synq speaks IPv4 only: keep the kernel from sending IPv6 (router solicitations,
@@ -165,16 +219,17 @@ impl TunDriver {
         if wake < 0 {
             return Err(io::Error::last_os_error());
         }
-        let buf = vec![0u8; usize::from(stack.mtu())];
         let shared = Arc::new(Shared {
             locked: Mutex::new(Locked {
                 stack,
-                buf,
+                out: Vec::new(),
+                gro: tun_rs::GROTable::default(),
                 capture: None,
                 waiters: Vec::new(),
             }),
             changed: Condvar::new(),
             device,
+            offload: config.offload,
             wake,
             stop: AtomicBool::new(false),
             epoch: std::time::Instant::now(),
@@ -303,11 +358,43 @@ impl Drop for TunDriver {
     }
 }
 
+/// The datagram of one read after its `hdr` bytes of virtio-net header (none without
+/// offloads), its checksum finished if the kernel left it partial (`NEEDS_CSUM`, as
+/// `skb_checksum_help` would); a GSO super-packet stays whole. `None` for a header that
+/// does not decode.
+fn offloaded(read: &mut [u8], hdr: usize) -> Option<&[u8]> {
+    if hdr == 0 {
+        return Some(read);
+    }
+    let h = tun_rs::VirtioNetHdr::decode(&read[..hdr]).ok()?;
+    let d = &mut read[hdr..];
+    if h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+        let (start, at) = (
+            usize::from(h.csum_start),
+            usize::from(h.csum_start) + usize::from(h.csum_offset),
+        );
+        if at + 2 > d.len() || start > d.len() {
+            return None;
+        }
+        // The field holds the pseudo-header's sum: add the rest to it.
+        let partial = u64::from(u16::from_be_bytes([d[at], d[at + 1]]));
+        d[at..at + 2].fill(0);
+        let sum = synq_wire::fold(synq_wire::sum(&d[start..]) + partial);
+        d[at..at + 2].copy_from_slice(&(!sum).to_be_bytes());
+    }
+    Some(d)
+}
+
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is left to the reader.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+
 /// The driver thread: sleeps in poll(2) on the device and the wake fd until the stack's
 /// next timer; then takes every datagram the device has, fires the timers due, sends what
 /// the stack queued and tells the waiting callers.
 fn drive(s: &Shared) {
-    let mut buf = vec![0u8; 65536];
+    // What one read takes: with offloads a virtio-net header and up to 64 KiB.
+    let mut raw = vec![0u8; HDR + 65536];
+    let hdr = if s.offload { HDR } else { 0 };
     while !s.stop.load(Ordering::SeqCst) {
         let timeout_ms = {
             let mut locked = s.lock();
@@ -342,17 +429,21 @@ fn drive(s: &Shared) {
         }
         let mut locked = s.lock();
         loop {
-            match s.device.recv(&mut buf) {
-                Ok(n) => {
+            match s.device.recv(&mut raw) {
+                Ok(n) if n > hdr => {
+                    let Some(d) = offloaded(&mut raw[..n], hdr) else {
+                        continue;
+                    };
                     if let Some(c) = locked.capture.as_mut() {
-                        c(s.epoch.elapsed(), &buf[..n]);
+                        c(s.epoch.elapsed(), d);
                     }
                     // The device's protocol demux: synq is IPv4's handler only (an IPv6
                     // datagram would go to another handler, never to IPv4's counters).
-                    if n > 0 && buf[0] >> 4 == 4 {
-                        locked.stack.receive(s.now(), &buf[..n]);
+                    if d[0] >> 4 == 4 {
+                        locked.stack.receive(s.now(), d);
                     }
                 }
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {

@@ -24,12 +24,7 @@ fn in_netns(name: &str, f: impl FnOnce() + Send + 'static) {
 }
 
 fn driver(stack: Stack) -> TunDriver {
-    let config = TunConfig {
-        name: "synq0".into(),
-        kernel_addr: KERNEL,
-        prefix: 24,
-        mtu: 1500,
-    };
+    let config = TunConfig::new("synq0", KERNEL, 24);
     TunDriver::start(stack, &config).expect("the TUN device")
 }
 

@@ -34,12 +34,7 @@ fn echo(mut stream: TcpStream) -> std::io::Result<()> {
 fn start() -> std::io::Result<()> {
     let mut config = StackConfig::new([192, 0, 2, 2].into());
     config.credentials = Credentials::ROOT;
-    let tun = synq::TunConfig {
-        name: "synq0".into(),
-        kernel_addr: [192, 0, 2, 1].into(),
-        prefix: 24,
-        mtu: 1500,
-    };
+    let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
     let driver = synq::TunDriver::start(Stack::new(config), &tun)?;
     let _ = synq::net::set_default(Arc::new(driver));
     let listener = TcpListener::bind("192.0.2.2:7")?;

@@ -38,12 +38,7 @@ fn main() -> std::io::Result<()> {
         // The clients' namespace: the device, and the upstream network routed into it.
         let mut config = StackConfig::new([192, 0, 2, 2].into());
         config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig {
-            name: "synq0".into(),
-            kernel_addr: [192, 0, 2, 1].into(),
-            prefix: 24,
-            mtu: 1500,
-        };
+        let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
         let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun)?);
         ip("route add 203.0.113.0/24 dev synq0");
         let listener = TcpListener::bind_transparent_on(&driver, 9999)?;

@@ -97,6 +97,19 @@ impl TcpListener {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
     }
+
+    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
+    /// is its connections'.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
+    }
+
+    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
+    }
 }
 
 /// [`TcpListener::incoming`]'s iterator: never ends.
@@ -233,6 +246,19 @@ impl TcpStream {
     /// SO_ERROR.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
+    }
+
+    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
+    /// is its connections'.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
+    }
+
+    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
     }
 }
 

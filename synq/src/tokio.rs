@@ -84,6 +84,19 @@ impl TcpListener {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
     }
+
+    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
+    /// is its connections'.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
+    }
+
+    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
+    }
 }
 
 /// `tokio::net::TcpStream` on synq.
@@ -141,6 +154,19 @@ impl TcpStream {
     /// SO_ERROR.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
+    }
+
+    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
+    /// is its connections'.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
+    }
+
+    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock
+            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
     }
 
     /// Splits the stream into a reading and a writing half that can move to different tasks.

@@ -32,12 +32,7 @@ fn std_net_code_runs_on_synq_by_its_imports() {
     synq_peer::in_fresh_netns(&[], || {
         let mut config = StackConfig::new(SYNQ);
         config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig {
-            name: "synq0".into(),
-            kernel_addr: KERNEL,
-            prefix: 24,
-            mtu: 1500,
-        };
+        let tun = synq::TunConfig::new("synq0", KERNEL, 24);
         let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
         assert!(synq::net::set_default(driver).is_ok());
         let message: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();

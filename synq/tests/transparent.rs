@@ -17,12 +17,7 @@ fn a_transparent_listener_takes_connections_to_any_address_routed_to_the_device(
     synq_peer::in_fresh_netns(&[], || {
         let mut config = StackConfig::new([192, 0, 2, 2].into());
         config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig {
-            name: "synq0".into(),
-            kernel_addr: [192, 0, 2, 1].into(),
-            prefix: 24,
-            mtu: 1500,
-        };
+        let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
         let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
         for net in ["203.0.113.0/24", "198.51.100.0/24"] {
             synq_peer::ip(&["route", "add", net, "dev", "synq0"]).unwrap();
