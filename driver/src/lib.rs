@@ -427,13 +427,16 @@ fn drive(s: &Shared) {
             // SAFETY: reading the 8-byte counter of our own eventfd.
             unsafe { libc::read(s.wake, &mut v as *mut u64 as *mut libc::c_void, 8) };
         }
-        let mut locked = s.lock();
+        // Each datagram is taken under the lock and answered at once (its ACK leaves, the
+        // tasks it readied wake); between two the lock is free, so that readers drain the
+        // socket while a burst comes in, as the kernel's readers run beside its softirq.
         loop {
             match s.device.recv(&mut raw) {
                 Ok(n) if n > hdr => {
                     let Some(d) = offloaded(&mut raw[..n], hdr) else {
                         continue;
                     };
+                    let mut locked = s.lock();
                     if let Some(c) = locked.capture.as_mut() {
                         c(s.epoch.elapsed(), d);
                     }
@@ -441,6 +444,8 @@ fn drive(s: &Shared) {
                     // datagram would go to another handler, never to IPv4's counters).
                     if d[0] >> 4 == 4 {
                         locked.stack.receive(s.now(), d);
+                        locked.transmit(&s.device, s.epoch);
+                        locked.wake_ready();
                     }
                 }
                 Ok(_) => {}
@@ -452,6 +457,7 @@ fn drive(s: &Shared) {
                 }
             }
         }
+        let mut locked = s.lock();
         locked.stack.handle_timeout(s.now());
         locked.transmit(&s.device, s.epoch);
         locked.wake_ready();
