@@ -36,6 +36,9 @@ pub struct DemoArgs {
     /// Probability that the link loses a datagram.
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
+    /// Set a knob of both stacks, as `sysctl -w` (repeatable).
+    #[arg(long = "sysctl", value_name = "NAME=VALUE")]
+    sysctls: Vec<String>,
 }
 
 /// A client segment from `src_port` with Linux's SYN options where it is a SYN.
@@ -115,8 +118,15 @@ fn play(args: &DemoArgs) -> Result<Played, String> {
     }
     let mut sim = Sim::new(args.seed);
     sim.enable_trace();
-    let client = sim.add_stack("client", StackConfig::new(CLIENT));
+    let mut knobs = synq_core::Sysctl::default();
+    for w in &args.sysctls {
+        knobs.apply(w).map_err(|e| format!("--sysctl {w}: {}", e.message()))?;
+    }
+    let mut config = StackConfig::new(CLIENT);
+    config.sysctl = knobs.clone();
+    let client = sim.add_stack("client", config);
     let mut config = StackConfig::new(SERVER);
+    config.sysctl = knobs;
     config.credentials = synq_core::Credentials::ROOT; // port 80 is privileged
     let server = sim.add_stack("server", config);
     let link = sim.connect(

@@ -2,10 +2,10 @@
 //! kernel on the other side of it.
 
 use clap::Args;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,24 +260,38 @@ pub fn connect(args: &ConnectArgs) -> Result<(), String> {
     let _control = crate::control::open(&driver, &args.tun.tun)?;
     let stream = TcpStream::connect_on(&driver, target).map_err(|e| format!("connect {target}: {e}"))?;
     let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let counts = [AtomicU64::new(0), AtomicU64::new(0)];
+    let done = AtomicBool::new(false);
     let (sent, received) = std::thread::scope(|scope| -> Result<(u64, u64), String> {
+        // Progress on a terminal: what has gone and come, twice a second.
+        if std::io::stderr().is_terminal() {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let [s, r] = counts.each_ref().map(|c| c.load(Ordering::Relaxed) as f64 / 1048576.0);
+                    eprint!("\rsynq connect: sent {s:.1} MiB, received {r:.1} MiB ");
+                }
+                eprintln!();
+            });
+        }
         let writer = scope.spawn(|| -> Result<u64, String> {
             let Some(file) = &args.send else { return Ok(0) };
-            let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let n = std::io::copy(&mut f, &mut &stream).map_err(|e| format!("send: {e}"))?;
+            let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let n = std::io::copy(&mut Counted(f, &counts[0]), &mut &stream).map_err(|e| format!("send: {e}"))?;
             stream.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
             Ok(n)
         });
         let received = match &args.recv {
             Some(file) => {
                 let f = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
-                std::io::copy(&mut &stream, &mut std::io::BufWriter::new(f))
+                std::io::copy(&mut &stream, &mut Counted(std::io::BufWriter::new(f), &counts[1]))
             }
-            None => std::io::copy(&mut &stream, &mut std::io::stdout().lock()),
+            None => std::io::copy(&mut &stream, &mut Counted(std::io::stdout().lock(), &counts[1])),
         }
-        .map_err(|e| format!("receive: {e}"))?;
-        let sent = writer.join().map_err(|_| "the sender panicked")??;
-        Ok((sent, received))
+        .map_err(|e| format!("receive: {e}"));
+        let sent = writer.join().map_err(|_| "the sender panicked")?;
+        done.store(true, Ordering::Relaxed);
+        Ok((sent?, received?))
     })?;
     drop(stream);
     // Wait (a little) for the close to settle, so that our FIN is acknowledged before the
@@ -300,6 +314,29 @@ pub fn connect(args: &ConnectArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// A reader or writer that counts its bytes (for `synq connect`'s progress).
+struct Counted<'a, T>(T, &'a AtomicU64);
+
+impl<T: Read> Read for Counted<'_, T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<T: Write> Write for Counted<'_, T> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Options of `synq demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -309,6 +346,9 @@ pub struct DemoArgs {
     /// Write every datagram that crossed the device to this pcap file.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Set a knob of synq's stack, as `sysctl -w` (repeatable).
+    #[arg(long = "sysctl", value_name = "NAME=VALUE")]
+    sysctls: Vec<String>,
 }
 
 /// `synq demo`: a private network namespace, synq serving a file over HTTP on a TUN device
@@ -325,13 +365,13 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
     let body: Vec<u8> = (0..args.size).map(|i| (i * 131 % 251) as u8).collect();
     std::fs::write(dir.join("demo.bin"), &body).map_err(|e| e.to_string())?;
     let inside = dir.clone();
-    let pcap = args.pcap.clone();
-    let result = synq_peer::in_fresh_netns(&[], move || demo_in_namespace(&inside, &body, pcap))?;
+    let (pcap, sysctls) = (args.pcap.clone(), args.sysctls.clone());
+    let result = synq_peer::in_fresh_netns(&[], move || demo_in_namespace(&inside, &body, pcap, sysctls))?;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn demo_in_namespace(dir: &Path, body: &[u8], pcap: Option<PathBuf>) -> Result<(), String> {
+fn demo_in_namespace(dir: &Path, body: &[u8], pcap: Option<PathBuf>, sysctls: Vec<String>) -> Result<(), String> {
     const SYNQ: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
     let tun = TunArgs {
         tun: "synq0".into(),
@@ -339,7 +379,7 @@ fn demo_in_namespace(dir: &Path, body: &[u8], pcap: Option<PathBuf>) -> Result<(
         kernel_addr: "192.0.2.1/24".into(),
         mtu: 1500,
         no_offload: false,
-        sysctls: Vec::new(),
+        sysctls,
         pcap,
     };
     println!("synq demo: a fresh network namespace; TUN device synq0: the kernel at 192.0.2.1/24, synq at {SYNQ}");
