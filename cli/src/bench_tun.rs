@@ -70,46 +70,54 @@ fn synq_on_tun(offload: bool) -> Result<Arc<TunDriver>, String> {
     ))
 }
 
+/// Gbit/s of one transfer: a thread takes one connection from `accept` and drains it while
+/// `send` connects, pours `bytes` and half-closes; timed from the connect to the receiver's
+/// end of stream.
+fn transfer<S: Read + Send + 'static>(
+    bytes: u64,
+    accept: impl FnOnce() -> std::io::Result<S> + Send + 'static,
+    send: impl FnOnce() -> std::io::Result<()>,
+) -> Result<f64, String> {
+    let receiver = std::thread::spawn(move || -> std::io::Result<(u64, Instant)> {
+        let n = drain(accept()?)?;
+        Ok((n, Instant::now()))
+    });
+    let start = Instant::now();
+    send().map_err(|e| format!("send: {e}"))?;
+    let (n, end) = receiver
+        .join()
+        .map_err(|_| "receiver panicked")?
+        .map_err(|e| format!("receive: {e}"))?;
+    if n != bytes {
+        return Err(format!("received {n} of {bytes} bytes"));
+    }
+    Ok(gbits(bytes, end - start))
+}
+
 /// Kernel → synq and synq → kernel over TUN, Gbit/s.
 fn synq_bulk(d: &Arc<TunDriver>, bytes: u64, port: u16) -> Result<(f64, f64), String> {
     let l = synq::net::TcpListener::bind_on(d, (PEER_TUN, port)).map_err(|e| e.to_string())?;
-    let receiver = std::thread::spawn(move || -> std::io::Result<(u64, Instant)> {
-        let (s, _) = l.accept()?;
-        let n = drain(&s)?;
-        Ok((n, Instant::now()))
-    });
-    let start = Instant::now();
-    let s = TcpStream::connect((PEER_TUN, port)).map_err(|e| format!("connect: {e}"))?;
-    pour(&s, bytes).map_err(|e| e.to_string())?;
-    s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
-    let (n, end) = receiver
-        .join()
-        .map_err(|_| "receiver panicked")?
-        .map_err(|e| e.to_string())?;
-    if n != bytes {
-        return Err(format!("synq received {n} of {bytes} bytes"));
-    }
-    let inbound = gbits(bytes, end - start);
-
-    let kl = TcpListener::bind((KERNEL_TUN, port)).map_err(|e| e.to_string())?;
-    let receiver = std::thread::spawn(move || -> std::io::Result<(u64, Instant)> {
-        let (s, _) = kl.accept()?;
-        let n = drain(&s)?;
-        Ok((n, Instant::now()))
-    });
-    let start = Instant::now();
-    let s = synq::net::TcpStream::connect_on(d, (KERNEL_TUN, port)).map_err(|e| e.to_string())?;
-    s.set_send_buffer_size(BUFFER).map_err(|e| e.to_string())?;
-    pour(&s, bytes).map_err(|e| e.to_string())?;
-    s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
-    let (n, end) = receiver
-        .join()
-        .map_err(|_| "receiver panicked")?
-        .map_err(|e| e.to_string())?;
-    if n != bytes {
-        return Err(format!("the kernel received {n} of {bytes} bytes"));
-    }
-    Ok((inbound, gbits(bytes, end - start)))
+    let inbound = transfer(
+        bytes,
+        move || l.accept().map(|(s, _)| s),
+        || {
+            let s = TcpStream::connect((PEER_TUN, port))?;
+            pour(&s, bytes)?;
+            s.shutdown(Shutdown::Write)
+        },
+    )?;
+    let l = TcpListener::bind((KERNEL_TUN, port)).map_err(|e| e.to_string())?;
+    let outbound = transfer(
+        bytes,
+        move || l.accept().map(|(s, _)| s),
+        || {
+            let s = synq::net::TcpStream::connect_on(d, (KERNEL_TUN, port))?;
+            s.set_send_buffer_size(BUFFER)?;
+            pour(&s, bytes)?;
+            s.shutdown(Shutdown::Write)
+        },
+    )?;
+    Ok((inbound, outbound))
 }
 
 /// `n` kernel connections, one after another, to a server that accepts and closes at once:
@@ -295,41 +303,35 @@ mod smol {
 
         // smoltcp → kernel.
         let kl = TcpListener::bind((KERNEL_TUN, port + 1)).map_err(|e| e.to_string())?;
-        let receiver = std::thread::spawn(move || -> std::io::Result<(u64, Instant)> {
-            let (s, _) = kl.accept()?;
-            let n = drain(&s)?;
-            Ok((n, Instant::now()))
-        });
-        let mut client = Socket::new(buffer(), buffer());
-        let start = Instant::now();
-        client
-            .connect(iface.context(), (IpAddress::from(KERNEL_TUN), port + 1), 49152)
-            .map_err(|e| format!("smoltcp connect: {e}"))?;
-        let h = sockets.add(client);
-        let block = vec![0x5au8; CHUNK];
-        let mut sent = 0u64;
-        run(&mut iface, &mut tun, &mut sockets, now, |sockets| {
-            let s = sockets.get_mut::<Socket>(h);
-            while sent < bytes && s.can_send() {
-                let want = (bytes - sent).min(CHUNK as u64) as usize;
-                match s.send_slice(&block[..want]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => sent += n as u64,
-                }
-            }
-            if sent == bytes {
-                s.close();
-            }
-            sent == bytes && !s.is_active() || s.state() == State::TimeWait
-        })?;
-        let (n, end) = receiver
-            .join()
-            .map_err(|_| "receiver panicked")?
-            .map_err(|e| e.to_string())?;
-        if n != bytes {
-            return Err(format!("the kernel received {n} of {bytes} bytes from smoltcp"));
-        }
-        Ok((inbound, gbits(bytes, end - start)))
+        let outbound = transfer(
+            bytes,
+            move || kl.accept().map(|(s, _)| s),
+            || {
+                let mut client = Socket::new(buffer(), buffer());
+                client
+                    .connect(iface.context(), (IpAddress::from(KERNEL_TUN), port + 1), 49152)
+                    .map_err(|e| std::io::Error::other(format!("smoltcp connect: {e}")))?;
+                let h = sockets.add(client);
+                let block = vec![0x5au8; CHUNK];
+                let mut sent = 0u64;
+                run(&mut iface, &mut tun, &mut sockets, now, |sockets| {
+                    let s = sockets.get_mut::<Socket>(h);
+                    while sent < bytes && s.can_send() {
+                        let want = (bytes - sent).min(CHUNK as u64) as usize;
+                        match s.send_slice(&block[..want]) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => sent += n as u64,
+                        }
+                    }
+                    if sent == bytes {
+                        s.close();
+                    }
+                    sent == bytes && !s.is_active() || s.state() == State::TimeWait
+                })
+                .map_err(std::io::Error::other)
+            },
+        )?;
+        Ok((inbound, outbound))
     }
 
     /// smoltcp's loop: poll the interface, run `app` until it says done, sleep in poll(2) on

@@ -2,55 +2,13 @@
 //! network namespace the test makes (documentation addresses that exist only inside it).
 //! Without root or `/dev/net/tun` the test says it skipped; under `CI=true` it must run.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const SYNQ: &str = env!("CARGO_BIN_EXE_synq");
-
-/// `synq serve` on `tun` with `args`, once it says it serves.
-fn serve(tun: &str, net: &str, args: &[&str]) -> Child {
-    let mut child = Command::new(SYNQ)
-        .args(["serve", "--tun", tun, "--addr", &format!("{net}.2/24"), "--kernel-addr"])
-        .arg(format!("{net}.1/24"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("synq serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("synq serve:"), "{line}");
-    child
-}
-
-/// `synq connect` on device synq2 (synq at 203.0.113.2, the kernel at .1) with `args`.
-fn synq_connect(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(SYNQ)
-        .args([
-            "connect",
-            "--tun",
-            "synq2",
-            "--addr",
-            "203.0.113.2/24",
-            "--kernel-addr",
-            "203.0.113.1/24",
-        ])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// SIGTERM, then its exit status and the rest of its output.
-fn stop(mut child: Child) -> (bool, String) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    (status.success(), out)
-}
+mod common;
+use common::{serve, synq_connect, SYNQ};
 
 fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 253) as u8).collect()
@@ -71,6 +29,7 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
         // serve --echo (on a device without offloads): a kernel client gets its bytes back.
         let pcap = dir.join("echo.pcap");
         let echo = serve(
+            &dir,
             "synq0",
             "192.0.2",
             &[
@@ -99,6 +58,7 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
         // serve --http DIR: GET /file answers with the file.
         std::fs::write(dir.join("file"), &data).unwrap();
         let http = serve(
+            &dir,
             "synq1",
             "198.51.100",
             &["--port", "80", "--http", dir.to_str().unwrap()],
@@ -114,9 +74,9 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
         assert!(head.contains(&format!("Content-Length: {}", data.len())), "{head}");
         assert!(answer[split..] == data[..], "the file's bytes");
 
-        for child in [echo, http] {
-            let (ok, out) = stop(child);
-            assert!(ok && out.contains("stopped"), "{out}");
+        for served in [echo, http] {
+            let out = served.stop();
+            assert!(out.contains("stopped"), "{out}");
         }
         // --pcap: the echo's datagrams both ways, the kernel's SYN first among its TCP ones.
         let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
@@ -151,19 +111,22 @@ fn serve_and_connect_talk_to_the_kernel_over_tun() {
             s.read_to_end(&mut got).unwrap();
             s.write_all(&got).unwrap();
         });
-        let out = synq_connect(&[
-            "203.0.113.1:9000".as_ref(),
-            "--send".as_ref(),
-            input.as_os_str(),
-            "--recv".as_ref(),
-            output.as_os_str(),
-        ]);
+        let out = synq_connect(
+            &dir,
+            &[
+                "203.0.113.1:9000".as_ref(),
+                "--send".as_ref(),
+                input.as_os_str(),
+                "--recv".as_ref(),
+                output.as_os_str(),
+            ],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         kernel.join().unwrap();
         assert!(std::fs::read(&output).unwrap() == data, "the file came back");
 
         // A closed port: exit status 1 and Linux's words.
-        let out = synq_connect(&["203.0.113.1:9001".as_ref()]);
+        let out = synq_connect(&dir, &["203.0.113.1:9001".as_ref()]);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("Connection refused"), "{err}");

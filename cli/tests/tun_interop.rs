@@ -7,10 +7,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const SYNQ: &str = env!("CARGO_BIN_EXE_synq");
+mod common;
+use common::{serve, synq, synq_connect};
 
 /// A directory of the test's own, which is also `$XDG_RUNTIME_DIR` for the control sockets.
 struct Scratch(PathBuf);
@@ -37,40 +38,6 @@ fn in_netns(name: &'static str, f: impl FnOnce(&Path) + Send + 'static) {
     let scratch = Scratch::new(name);
     let dir = scratch.0.clone();
     synq_peer::in_fresh_netns(&[], move || f(&dir)).expect("a network namespace");
-}
-
-fn synq(dir: &Path) -> Command {
-    let mut c = Command::new(SYNQ);
-    c.env("XDG_RUNTIME_DIR", dir);
-    c
-}
-
-/// A running `synq serve`, stopped with SIGTERM when dropped (a failing test leaves none).
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let status = self.0.wait().unwrap();
-        assert!(status.success() || std::thread::panicking(), "synq serve: {status}");
-    }
-}
-
-/// `synq serve` on `tun` (synq at `net.2`, the kernel at `net.1`) with `args`, once it serves.
-fn serve(dir: &Path, tun: &str, net: &str, args: &[&str]) -> Served {
-    let mut child = synq(dir)
-        .args(["serve", "--tun", tun, "--addr", &format!("{net}.2/24"), "--kernel-addr"])
-        .arg(format!("{net}.1/24"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("synq serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("synq serve:"), "{line}");
-    Served(child)
 }
 
 fn run(c: &mut Command) -> Output {
@@ -245,23 +212,6 @@ fn syn_cookies_carry_a_connect_burst_past_a_small_backlog() {
     });
 }
 
-/// `synq connect` on device synq2 (synq at 203.0.113.2, the kernel at .1) with `args`.
-fn synq_connect(dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
-    synq(dir)
-        .args([
-            "connect",
-            "--tun",
-            "synq2",
-            "--addr",
-            "203.0.113.2/24",
-            "--kernel-addr",
-            "203.0.113.1/24",
-        ])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// The kernel's TIME-WAIT sockets in this namespace.
 fn kernel_time_waits() -> usize {
     let out = run(Command::new("ss").args(["-Htan", "state", "time-wait"]));
@@ -400,11 +350,8 @@ fn overflow_outcome(
 #[test]
 fn listen_backlog_overflow_as_the_kernels_clients_see_it() {
     in_netns("backlog_overflow", |_| {
-        use synq_core::{Credentials, Stack, StackConfig};
-        let mut config = StackConfig::new("192.0.2.2".parse().unwrap());
-        config.credentials = Credentials::ROOT;
         let tun = synq::TunConfig::new("synq0", "192.0.2.1".parse().unwrap(), 24);
-        let driver = std::sync::Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
+        let driver = synq::on_tun("192.0.2.2".parse().unwrap(), &tun).expect("TUN");
         for (abort, port) in [(0, 8000), (1, 8001)] {
             // synq's listener, the kernel's clients over TUN.
             driver.call(|s, _| {

@@ -7,17 +7,15 @@
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
 use synq::net::TcpStream;
-use synq_core::{Credentials, Stack, StackConfig};
 
 fn main() -> std::io::Result<()> {
     synq_peer::in_fresh_netns(&[], || -> std::io::Result<()> {
-        let mut config = StackConfig::new([192, 0, 2, 2].into());
-        config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
-        let driver = synq::TunDriver::start(Stack::new(config), &tun)?;
-        let _ = synq::net::set_default(Arc::new(driver));
+        let driver = synq::on_tun(
+            [192, 0, 2, 2].into(),
+            &synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24),
+        )?;
+        let _ = synq::net::set_default(driver);
 
         // The kernel's server.
         let server = std::net::TcpListener::bind("192.0.2.1:8080")?;

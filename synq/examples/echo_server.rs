@@ -8,9 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
 use synq::net::{TcpListener, TcpStream};
-use synq_core::{Credentials, Stack, StackConfig};
 
 fn serve(listener: TcpListener) -> std::io::Result<()> {
     for stream in listener.incoming() {
@@ -32,11 +30,11 @@ fn echo(mut stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn start() -> std::io::Result<()> {
-    let mut config = StackConfig::new([192, 0, 2, 2].into());
-    config.credentials = Credentials::ROOT;
-    let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
-    let driver = synq::TunDriver::start(Stack::new(config), &tun)?;
-    let _ = synq::net::set_default(Arc::new(driver));
+    let driver = synq::on_tun(
+        [192, 0, 2, 2].into(),
+        &synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24),
+    )?;
+    let _ = synq::net::set_default(driver);
     let listener = TcpListener::bind("192.0.2.2:7")?;
     println!("echo_server: listening on {}", listener.local_addr()?);
     std::thread::spawn(move || serve(listener));

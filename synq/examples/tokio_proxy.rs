@@ -11,9 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
 use synq::tokio::TcpListener;
-use synq_core::{Credentials, Stack, StackConfig};
 
 /// Accepts forever; relays each connection to where it was going.
 async fn proxy(listener: TcpListener) -> std::io::Result<()> {
@@ -36,10 +34,10 @@ fn ip(args: &str) {
 fn main() -> std::io::Result<()> {
     synq_peer::in_fresh_netns(&[], || -> std::io::Result<()> {
         // The clients' namespace: the device, and the upstream network routed into it.
-        let mut config = StackConfig::new([192, 0, 2, 2].into());
-        config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
-        let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun)?);
+        let driver = synq::on_tun(
+            [192, 0, 2, 2].into(),
+            &synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24),
+        )?;
         ip("route add 203.0.113.0/24 dev synq0");
         let listener = TcpListener::bind_transparent_on(&driver, 9999)?;
 

@@ -10,3 +10,15 @@ mod sock;
 pub mod tokio;
 
 pub use synq_driver::{TunConfig, TunDriver};
+
+/// A stack at `addr` with Linux's defaults (its sockets owned by root, as a TUN proxy's
+/// are) driven on a new TUN device as `config` says; give it to [`net::set_default`] or use
+/// it with the `*_on` forms. Needs CAP_NET_ADMIN and `/dev/net/tun`.
+pub fn on_tun(addr: std::net::Ipv4Addr, config: &TunConfig) -> std::io::Result<std::sync::Arc<TunDriver>> {
+    let mut stack = synq_core::StackConfig::new(addr);
+    stack.credentials = synq_core::Credentials::ROOT;
+    Ok(std::sync::Arc::new(TunDriver::start(
+        synq_core::Stack::new(stack),
+        config,
+    )?))
+}

@@ -79,37 +79,11 @@ impl TcpListener {
         Incoming { listener: self }
     }
 
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()
-    }
-
-    /// listen(2) again with another backlog (`bind` uses 128; clamped to `somaxconn`), as
-    /// socket2's `listen` on a listener: Linux changes the backlog in place.
-    pub fn listen(&self, backlog: i32) -> io::Result<()> {
-        self.sock.listen(backlog)
-    }
-
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking)
     }
 
-    /// SO_ERROR.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
-    /// is its connections'.
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
-    }
-
-    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
-    }
+    crate::sock::socket_methods!(listener);
 }
 
 /// [`TcpListener::incoming`]'s iterator: never ends.
@@ -200,25 +174,9 @@ impl TcpStream {
         Ok(TcpStream::from_sock(sock))
     }
 
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.peer_addr()
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()
-    }
-
     /// shutdown(2): `Write` sends the FIN after what is queued; reads go on.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)
-    }
-
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.sock.set_int(SOL_TCP, TCP_NODELAY, i32::from(nodelay))
-    }
-
-    pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.sock.get_int(SOL_TCP, TCP_NODELAY)? != 0)
     }
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
@@ -243,23 +201,7 @@ impl TcpStream {
         self.sock.set_nonblocking(nonblocking)
     }
 
-    /// SO_ERROR.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
-    /// is its connections'.
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
-    }
-
-    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
-    }
+    crate::sock::socket_methods!(stream);
 }
 
 impl Read for &TcpStream {

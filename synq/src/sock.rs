@@ -172,3 +172,56 @@ impl Drop for Sock {
         let _ = self.d.call(|s, now| s.close(now, self.fd));
     }
 }
+
+/// The methods every socket type of `net` and `tokio` has, over its `sock` field (a [`Sock`]
+/// or what derefs to one). `listener` adds `listen`; `stream` adds `peer_addr` and Nagle.
+macro_rules! socket_methods {
+    (common) => {
+        pub fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.sock.local_addr()
+        }
+
+        /// SO_ERROR.
+        pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+            self.sock.take_error()
+        }
+
+        /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a
+        /// listener's is its connections'.
+        pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+            self.sock
+                .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
+        }
+
+        /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
+        pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+            self.sock
+                .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
+        }
+    };
+    (listener) => {
+        $crate::sock::socket_methods!(common);
+
+        /// listen(2) again with another backlog (`bind` uses 128; clamped to `somaxconn`), as
+        /// socket2's `listen` on a listener: Linux changes the backlog in place.
+        pub fn listen(&self, backlog: i32) -> io::Result<()> {
+            self.sock.listen(backlog)
+        }
+    };
+    (stream) => {
+        $crate::sock::socket_methods!(common);
+
+        pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+            self.sock.peer_addr()
+        }
+
+        pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+            self.sock.set_int(SOL_TCP, TCP_NODELAY, i32::from(nodelay))
+        }
+
+        pub fn nodelay(&self) -> io::Result<bool> {
+            Ok(self.sock.get_int(SOL_TCP, TCP_NODELAY)? != 0)
+        }
+    };
+}
+pub(crate) use socket_methods;

@@ -70,33 +70,7 @@ impl TcpListener {
         })
     }
 
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()
-    }
-
-    /// listen(2) again with another backlog (`bind` uses 128; clamped to `somaxconn`), as
-    /// socket2's `listen` on a listener: Linux changes the backlog in place.
-    pub fn listen(&self, backlog: i32) -> io::Result<()> {
-        self.sock.listen(backlog)
-    }
-
-    /// SO_ERROR.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
-    /// is its connections'.
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
-    }
-
-    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
-    }
+    crate::sock::socket_methods!(listener);
 }
 
 /// `tokio::net::TcpStream` on synq.
@@ -135,40 +109,6 @@ impl TcpStream {
         Ok(TcpStream::from_sock(sock))
     }
 
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.peer_addr()
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()
-    }
-
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.sock.set_int(SOL_TCP, TCP_NODELAY, i32::from(nodelay))
-    }
-
-    pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.sock.get_int(SOL_TCP, TCP_NODELAY)? != 0)
-    }
-
-    /// SO_ERROR.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// SO_RCVBUF, as socket2's: Linux doubles the value (capped by `rmem_max`); a listener's
-    /// is its connections'.
-    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_RCVBUF, size.min(i32::MAX as usize) as i32)
-    }
-
-    /// SO_SNDBUF, as socket2's: Linux doubles the value (capped by `wmem_max`).
-    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock
-            .set_int(SOL_SOCKET, SO_SNDBUF, size.min(i32::MAX as usize) as i32)
-    }
-
     /// Splits the stream into a reading and a writing half that can move to different tasks.
     /// Dropping the writing half shuts the stream down for writing, as tokio's does.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
@@ -187,6 +127,8 @@ impl TcpStream {
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         (ReadHalf { sock: &self.sock }, WriteHalf { sock: &self.sock })
     }
+
+    crate::sock::socket_methods!(stream);
 }
 
 /// The socket calls behind the tokio traits, for the stream and its halves.

@@ -18,8 +18,6 @@ mod on_synq {
 }
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
-use synq_core::{Credentials, Stack, StackConfig};
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SYNQ: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -30,10 +28,7 @@ fn std_net_code_runs_on_synq_by_its_imports() {
         return synq_peer::skip_or_fail("std_net", &why);
     }
     synq_peer::in_fresh_netns(&[], || {
-        let mut config = StackConfig::new(SYNQ);
-        config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig::new("synq0", KERNEL, 24);
-        let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
+        let driver = synq::on_tun(SYNQ, &synq::TunConfig::new("synq0", KERNEL, 24)).expect("TUN");
         assert!(synq::net::set_default(driver).is_ok());
         let message: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
 

@@ -21,7 +21,7 @@ mod on_synq {
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
-use synq_core::{Credentials, Errno, Stack, StackConfig};
+use synq_core::Errno;
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SYNQ: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -33,10 +33,7 @@ fn tokio_code_runs_on_synq_by_its_imports() {
         return synq_peer::skip_or_fail("tokio_net", &why);
     }
     synq_peer::in_fresh_netns(&[], || {
-        let mut config = StackConfig::new(SYNQ);
-        config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig::new("synq0", KERNEL, 24);
-        let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
+        let driver = synq::on_tun(SYNQ, &synq::TunConfig::new("synq0", KERNEL, 24)).expect("TUN");
         assert!(synq::tokio::set_default(driver).is_ok());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

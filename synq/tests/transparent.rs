@@ -6,8 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
-use synq_core::{Credentials, Stack, StackConfig};
 
 #[test]
 fn a_transparent_listener_takes_connections_to_any_address_routed_to_the_device() {
@@ -15,10 +13,11 @@ fn a_transparent_listener_takes_connections_to_any_address_routed_to_the_device(
         return synq_peer::skip_or_fail("transparent", &why);
     }
     synq_peer::in_fresh_netns(&[], || {
-        let mut config = StackConfig::new([192, 0, 2, 2].into());
-        config.credentials = Credentials::ROOT;
-        let tun = synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24);
-        let driver = Arc::new(synq::TunDriver::start(Stack::new(config), &tun).expect("TUN"));
+        let driver = synq::on_tun(
+            [192, 0, 2, 2].into(),
+            &synq::TunConfig::new("synq0", [192, 0, 2, 1].into(), 24),
+        )
+        .expect("TUN");
         for net in ["203.0.113.0/24", "198.51.100.0/24"] {
             synq_peer::ip(&["route", "add", net, "dev", "synq0"]).unwrap();
         }
