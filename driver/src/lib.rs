@@ -465,3 +465,75 @@ fn drive(s: &Shared) {
         s.changed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synq_wire::{ip_proto, Ipv4Repr, TcpFlags, TcpRepr, IPV4_HEADER_LEN};
+
+    /// A TCP/IPv4 datagram with its checksums, after `HDR` zero bytes of virtio-net header.
+    fn datagram(payload: &[u8]) -> (Vec<u8>, Ipv4Addr, Ipv4Addr) {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        let seg = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags::ACK,
+            window: 512,
+            urgent: 0,
+            options: Default::default(),
+            payload,
+        };
+        let mut buf = vec![0u8; HDR + IPV4_HEADER_LEN + seg.buffer_len()];
+        Ipv4Repr::new(src, dst, ip_proto::TCP, seg.buffer_len())
+            .emit(&mut buf[HDR..])
+            .unwrap();
+        seg.emit(&mut buf[HDR + IPV4_HEADER_LEN..], src, dst).unwrap();
+        (buf, src, dst)
+    }
+
+    #[test]
+    fn a_partial_checksum_from_the_kernel_is_finished_as_skb_checksum_help_would() {
+        let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+        let (mut buf, src, dst) = datagram(&payload);
+        let at = HDR + IPV4_HEADER_LEN + 16;
+        let full = [buf[at], buf[at + 1]];
+        // CHECKSUM_PARTIAL: the field holds the pseudo-header's folded sum only.
+        let tcp_len = (buf.len() - HDR - IPV4_HEADER_LEN) as u32;
+        let pseudo = synq_wire::fold(synq_wire::pseudo_header_sum(src, dst, ip_proto::TCP, tcp_len));
+        buf[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
+        tun_rs::VirtioNetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: 1, // VIRTIO_NET_HDR_GSO_TCPV4: a super-packet stays whole
+            hdr_len: 40,
+            gso_size: 1448,
+            csum_start: IPV4_HEADER_LEN as u16,
+            csum_offset: 16,
+        }
+        .encode(&mut buf[..HDR])
+        .unwrap();
+        let d = offloaded(&mut buf, HDR).unwrap();
+        assert_eq!(d.len(), IPV4_HEADER_LEN + 20 + payload.len());
+        assert_eq!([d[IPV4_HEADER_LEN + 16], d[IPV4_HEADER_LEN + 17]], full);
+    }
+
+    #[test]
+    fn a_header_that_points_outside_the_datagram_drops_it() {
+        let (mut buf, _, _) = datagram(b"x");
+        tun_rs::VirtioNetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: 0,
+            hdr_len: 0,
+            gso_size: 0,
+            csum_start: 60000,
+            csum_offset: 16,
+        }
+        .encode(&mut buf[..HDR])
+        .unwrap();
+        assert!(offloaded(&mut buf, HDR).is_none());
+        // Without offloads the datagram is the read itself.
+        let mut plain = [0x45u8, 0, 0, 20];
+        assert_eq!(offloaded(&mut plain, 0).map(<[u8]>::len), Some(4));
+    }
+}
