@@ -19,9 +19,9 @@ const PEER_TUN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const VETH_A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const VETH_B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const CHUNK: usize = 64 * 1024;
-/// The user-space stacks' socket buffers: smoltcp's, and synq's sender's SO_SNDBUF (synq
-/// does not grow its send buffer as Linux's `tcp_sndbuf_expand` does yet); synq receives
-/// with Linux's default receive buffer.
+/// The user-space stacks' socket buffers, the same for both: smoltcp's, and synq's
+/// SO_RCVBUF/SO_SNDBUF (synq does not auto-tune its buffers yet, as Linux's
+/// `tcp_rcv_space_adjust` and `tcp_sndbuf_expand` do).
 const BUFFER: usize = 4 << 20;
 
 /// Reads to the end; the bytes read.
@@ -97,6 +97,7 @@ fn transfer<S: Read + Send + 'static>(
 /// Kernel → synq and synq → kernel over TUN, Gbit/s.
 fn synq_bulk(d: &Arc<TunDriver>, bytes: u64, port: u16) -> Result<(f64, f64), String> {
     let l = synq::net::TcpListener::bind_on(d, (PEER_TUN, port)).map_err(|e| e.to_string())?;
+    l.set_recv_buffer_size(BUFFER).map_err(|e| e.to_string())?;
     let inbound = transfer(
         bytes,
         move || l.accept().map(|(s, _)| s),

@@ -686,3 +686,30 @@ fn out_of_order_data_grows_the_receive_buffer_unless_so_rcvbuf_fixed_it() {
     });
     assert_eq!(rcvbuf(&mut c), 131072);
 }
+
+#[test]
+fn e7_a_read_sends_the_owed_ack_once_more_than_a_segment_is_unacknowledged() {
+    // tcp_cleanup_rbuf: with an ACK scheduled, a read sends it at once if more than one
+    // full segment arrived since the last window update (the once-per-two-segments ACK
+    // tcp_input.c held back because the reader was behind).
+    let mut c = Conn::new();
+    let mut unacked = 0;
+    for i in 0..40u32 {
+        let out = c.send(In {
+            seq: 1 + i * 1000,
+            payload: &[1; 1000],
+            ..In::seg()
+        });
+        unacked = if out.is_empty() { unacked + 1 } else { 0 };
+    }
+    assert!(
+        unacked >= 2,
+        "the unread data held the ACKs back ({unacked} segments owed)"
+    );
+    let mut buf = [0u8; 1000];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(1000));
+    assert_eq!(keys(&c.drain()), [seg(1, 40_001, ACK, 0)], "the read sent the owed ACK");
+    // Nothing is owed now: the next read sends nothing (the window did not double).
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(1000));
+    assert!(c.drain().is_empty());
+}

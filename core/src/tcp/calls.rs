@@ -183,13 +183,17 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     buf[..from_a].copy_from_slice(&a[..from_a]);
     buf[from_a..n].copy_from_slice(&b[..n - from_a]);
     tcb.rcv.buf.drain(..n);
-    // tcp_cleanup_rbuf: announce a window that at least doubled.
+    // tcp_cleanup_rbuf: an ACK owed goes now if more than a full segment arrived since the
+    // last window update (the once-per-two-segments ACK `__tcp_ack_snd_check` held back
+    // while the reader was behind); else one announcing a window that at least doubled.
+    let owed = tcb.ack.pending && tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss;
     let rcv_window_now = tcb.rcv.window();
-    if rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp {
+    let opened = rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
         let new = tcb.rcv.free_window();
-        if new != 0 && new >= 2 * rcv_window_now {
-            send_control(cx, now, socket, TcpFlags::ACK);
-        }
+        new != 0 && new >= 2 * rcv_window_now
+    };
+    if owed || opened {
+        send_control(cx, now, socket, TcpFlags::ACK);
     }
     Ok(n)
 }
