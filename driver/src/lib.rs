@@ -5,6 +5,7 @@
 //! future with [`TunDriver::poll_call`]. The socket APIs (`synq::net`, `synq::tokio`) sit on
 //! top of this.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -50,6 +51,9 @@ impl TunConfig {
 const HDR: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 /// Datagrams per batch, each way.
 const BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
+/// How often the driver thread looks at every waiter, not only at the sockets the stack
+/// says it touched.
+const SWEEP: Duration = Duration::from_millis(100);
 
 /// A stack on a TUN device, driven by a thread of its own until dropped.
 pub struct TunDriver {
@@ -70,8 +74,10 @@ struct Locked {
     /// Coalesces a batch's TCP segments by flow (with offloads).
     gro: tun_rs::GROTable,
     capture: Option<Capture>,
-    /// Futures waiting for a socket's readiness.
-    waiters: Vec<Waiter>,
+    /// Tasks and threads waiting for a socket's readiness, by socket.
+    waiters: HashMap<SocketId, Vec<Waiter>>,
+    /// The sockets a datagram or call touched (kept so that taking them allocates nothing).
+    touched: Vec<SocketId>,
 }
 
 /// Wakes a thread parked in [`TunDriver::call_blocking`].
@@ -87,38 +93,56 @@ impl std::task::Wake for ThreadWaker {
     }
 }
 
-/// A task waiting until `poll(2)` on `fd` shows one of `events` (or an error or hang-up).
+/// A task waiting until `poll(2)` on its socket shows one of `events` (or an error or a
+/// hang-up).
 struct Waiter {
-    fd: SocketId,
     events: u16,
     waker: Waker,
 }
 
+/// Wakes `fd`'s waiters whose readiness came (or whose socket went away); true when none
+/// is left.
+fn wake_fd(stack: &Stack, fd: SocketId, waiters: &mut Vec<Waiter>) -> bool {
+    let mask = stack.poll(fd).ok();
+    waiters.retain(|w| {
+        let ready = mask.is_none_or(|m| m & (w.events | POLLERR | POLLHUP) != 0);
+        if ready {
+            w.waker.wake_by_ref();
+        }
+        !ready
+    });
+    waiters.is_empty()
+}
+
 impl Locked {
-    /// Wakes the tasks whose socket became ready (or went away), keeps the others.
+    /// Wakes every waiter whose socket became ready (after timers and calls that may have
+    /// changed any socket).
     fn wake_ready(&mut self) {
         let stack = &self.stack;
-        self.waiters.retain(|w| {
-            let ready = stack
-                .poll(w.fd)
-                .map_or(true, |m| m & (w.events | POLLERR | POLLHUP) != 0);
-            if ready {
-                w.waker.wake_by_ref();
+        self.waiters.retain(|&fd, w| !wake_fd(stack, fd, w));
+    }
+
+    /// Wakes the waiters of the sockets the last datagram or call reached, and of `also`.
+    fn wake_touched(&mut self, also: Option<SocketId>) {
+        self.touched.clear();
+        self.touched.extend(also);
+        let touched = &mut self.touched;
+        self.stack.take_touched(|fd| touched.push(fd));
+        for fd in &self.touched {
+            if let Some(w) = self.waiters.get_mut(fd) {
+                if wake_fd(&self.stack, *fd, w) {
+                    self.waiters.remove(fd);
+                }
             }
-            !ready
-        });
+        }
     }
 
     /// Remembers that `waker`'s task waits for `events` on `fd` (once per task and interest;
     /// several tasks or threads may wait on one socket).
     fn register(&mut self, fd: SocketId, events: u16, waker: &Waker) {
-        if !self
-            .waiters
-            .iter()
-            .any(|w| w.fd == fd && w.events == events && w.waker.will_wake(waker))
-        {
-            self.waiters.push(Waiter {
-                fd,
+        let w = self.waiters.entry(fd).or_default();
+        if !w.iter().any(|w| w.events == events && w.waker.will_wake(waker)) {
+            w.push(Waiter {
                 events,
                 waker: waker.clone(),
             });
@@ -186,9 +210,14 @@ impl Shared {
 
     /// After a caller's call: what it sent leaves, and the driver thread looks at the timers
     /// again.
-    fn after_call(&self, mut locked: MutexGuard<'_, Locked>) {
+    /// After a call on `fd` the waiters of that socket and of those its loopback reached
+    /// wake, after another call (`None`) every waiter that is ready.
+    fn after_call(&self, mut locked: MutexGuard<'_, Locked>, fd: Option<SocketId>) {
         locked.transmit(&self.device, self.epoch);
-        locked.wake_ready();
+        match fd {
+            Some(fd) => locked.wake_touched(Some(fd)),
+            None => locked.wake_ready(),
+        }
         drop(locked);
         self.wake();
     }
@@ -225,7 +254,8 @@ impl TunDriver {
                 out: Vec::new(),
                 gro: tun_rs::GROTable::default(),
                 capture: None,
-                waiters: Vec::new(),
+                waiters: HashMap::new(),
+                touched: Vec::new(),
             }),
             changed: Condvar::new(),
             device,
@@ -254,7 +284,7 @@ impl TunDriver {
     pub fn call<R>(&self, call: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         let mut locked = self.shared.lock();
         let r = call(&mut locked.stack, self.shared.now());
-        self.shared.after_call(locked);
+        self.shared.after_call(locked, None);
         r
     }
 
@@ -273,11 +303,11 @@ impl TunDriver {
             Err(Errno::EAGAIN) => {
                 locked.register(fd, events, cx.waker());
                 // The call itself may have sent (a window update) or readied another socket.
-                self.shared.after_call(locked);
+                self.shared.after_call(locked, Some(fd));
                 Poll::Pending
             }
             r => {
-                self.shared.after_call(locked);
+                self.shared.after_call(locked, Some(fd));
                 Poll::Ready(r)
             }
         }
@@ -325,7 +355,7 @@ impl TunDriver {
         loop {
             let now = self.shared.now();
             if let Some(r) = poll(&mut locked.stack, now) {
-                self.shared.after_call(locked);
+                self.shared.after_call(locked, None);
                 return Some(r);
             }
             locked = match deadline {
@@ -395,6 +425,7 @@ fn drive(s: &Shared) {
     // What one read takes: with offloads a virtio-net header and up to 64 KiB.
     let mut raw = vec![0u8; HDR + 65536];
     let hdr = if s.offload { HDR } else { 0 };
+    let mut last_sweep = std::time::Instant::now();
     while !s.stop.load(Ordering::SeqCst) {
         let timeout_ms = {
             let mut locked = s.lock();
@@ -445,7 +476,7 @@ fn drive(s: &Shared) {
                     if d[0] >> 4 == 4 {
                         locked.stack.receive(s.now(), d);
                         locked.transmit(&s.device, s.epoch);
-                        locked.wake_ready();
+                        locked.wake_touched(None);
                     }
                 }
                 Ok(_) => {}
@@ -460,7 +491,14 @@ fn drive(s: &Shared) {
         let mut locked = s.lock();
         locked.stack.handle_timeout(s.now());
         locked.transmit(&s.device, s.epoch);
-        locked.wake_ready();
+        // The sockets the timers reached; and, now and then, every waiter (what a change
+        // outside the stack's notes, if any, made ready waits at most this long).
+        if last_sweep.elapsed() >= SWEEP {
+            locked.wake_ready();
+            last_sweep = std::time::Instant::now();
+        } else {
+            locked.wake_touched(None);
+        }
         drop(locked);
         s.changed.notify_all();
     }

@@ -108,6 +108,7 @@ impl Stack {
                 syncookies,
                 mtu: config.mtu,
                 port_perturb: Default::default(),
+                touched: Vec::new(),
             },
             tables: Tables {
                 sockets: SocketTable::default(),
@@ -180,6 +181,22 @@ impl Stack {
         self.with_loopback(now, |s| s.ip_rcv(now, datagram));
     }
 
+    /// The descriptors whose `poll(2)` readiness the last [`Stack::receive`],
+    /// [`Stack::handle_timeout`] or call's loopback may have changed: the socket a segment or
+    /// a timer reached, or the listener whose queue a segment may have filled (an unaccepted
+    /// child counts as its listener). A driver that wakes waiters per socket wakes these and,
+    /// after a call, the called socket's.
+    pub fn take_touched(&mut self, mut f: impl FnMut(SocketId)) {
+        let sockets = &self.tables.sockets;
+        for sk in self.shared.touched.drain(..) {
+            let Ok(s) = sockets.get(sk) else { continue };
+            let fd = s.fd.or_else(|| s.parent.and_then(|p| sockets.get(p).ok()?.fd));
+            if let Some(fd) = fd {
+                f(fd);
+            }
+        }
+    }
+
     fn ip_rcv(&mut self, now: Instant, datagram: &[u8]) {
         let addrs = &self.addrs;
         let tables = &self.tables;
@@ -222,6 +239,7 @@ impl Stack {
     /// a socket connected to itself, C39),
     /// and what those made it send to itself in turn.
     fn with_loopback<R>(&mut self, now: Instant, call: impl FnOnce(&mut Self) -> R) -> R {
+        self.shared.touched.clear();
         let r = call(self);
         let mut budget = LOOPBACK_BUDGET;
         while let Some(d) = self.shared.tx.pop_looped() {
@@ -266,7 +284,10 @@ impl Stack {
                         let (mut cx, t) = s.parts();
                         reqsk_timer_handler(&mut cx, t, now, id);
                     }
-                    Timer::Tcp(fd, kind) => s.tcp_timer(now, fd, kind),
+                    Timer::Tcp(sk, kind) => {
+                        s.shared.touched.push(sk);
+                        s.tcp_timer(now, sk, kind)
+                    }
                     Timer::TimeWait(id) => s.tw_timer_handler(id),
                 }
             }

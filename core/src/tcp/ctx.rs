@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     pub mtu: u16,
     /// connect()'s port-search perturbation table (`table_perturb`).
     pub port_perturb: PortPerturb,
+    /// The sockets the current [`crate::Stack::receive`] delivered to (`sk_data_ready` and
+    /// `sk_state_change` would run for them): [`crate::Stack::take_touched`] reads them.
+    pub touched: Vec<SockId>,
 }
 
 /// What a TCP handler borrows besides the socket it acts on: the knobs (read) and the

@@ -52,8 +52,19 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
         remote_addr: ip.src_addr,
     };
     match tables.ehash.lookup(&tuple) {
-        Some(EhashEntry::Request(id)) if tcp_check_req(cx, tables, now, id, ip, &seg) => return,
-        Some(EhashEntry::Socket(sk)) => return tcp_v4_do_rcv(cx, tables, now, sk, ip, &seg),
+        Some(EhashEntry::Request(id)) => {
+            // The connection it may complete lands in its listener's accept queue.
+            if let Some(r) = tables.requests.get(id) {
+                cx.s.touched.push(r.listener);
+            }
+            if tcp_check_req(cx, tables, now, id, ip, &seg) {
+                return;
+            }
+        }
+        Some(EhashEntry::Socket(sk)) => {
+            cx.s.touched.push(sk);
+            return tcp_v4_do_rcv(cx, tables, now, sk, ip, &seg);
+        }
         Some(EhashEntry::TimeWait(id)) if tcp_timewait_state_process(cx, tables, now, id, &seg) => return,
         // No entry, or a request whose listener is gone (L40): the request was dropped
         // and the segment goes on to the listeners.
@@ -67,12 +78,14 @@ pub(crate) fn tcp_v4_rcv(cx: &mut Ctx, tables: &mut Tables, now: Instant, ip: &I
             .lookup(tuple.local_addr, &tuple)
             .or_else(|| tables.listening.lookup_transparent(&tuple));
         if let Some(listener) = listener {
+            cx.s.touched.push(listener);
             return listen_rcv(cx, tables, now, listener, &tuple, ip, &seg);
         }
         tracing::trace!(%seg, dst = %ip.dst_addr, "not ours and no transparent listener");
         return;
     }
     if let Some(listener) = listener_for(&tables.listening, &tuple) {
+        cx.s.touched.push(listener);
         return listen_rcv(cx, tables, now, listener, &tuple, ip, &seg);
     }
     tracing::trace!(%seg, src = %ip.src_addr, "no socket");
