@@ -335,7 +335,7 @@ pub(crate) fn poll_fds(arg: Option<&Arg>) -> Result<Vec<(i32, i16, Option<i16>)>
 
 /// `{events=..., fd=...}` or `{events=..., ptr=...}`: the event mask and the data word
 /// (the fd, already the target's).
-fn epoll_event_arg(arg: Option<&Arg>) -> Result<(i64, u64), CallError> {
+pub(crate) fn epoll_event_arg(arg: Option<&Arg>) -> Result<(i64, u64), CallError> {
     let Some(Arg::Struct(fields)) = arg else {
         return Err(CallError::Unsupported("an epoll_event that is not a struct".into()));
     };

@@ -26,12 +26,37 @@ pub struct SynqTarget {
     connect_addr: SocketAddrV4,
     /// Counters at the last `nstat` that moved nstat's history.
     nstat_base: HashMap<String, u64>,
+    /// epoll instances, by their fd (numbered after [`EPOLL_FD_BASE`]).
+    epolls: Vec<Epoll>,
 }
+
+/// Where the fds of epoll instances start (the stack's sockets stay far below).
+const EPOLL_FD_BASE: i64 = 1 << 20;
+
+/// An epoll instance: its watched sockets, each with the events asked for, the data word,
+/// and, for an edge-triggered one, whether a wakeup came since it was last reported.
+#[derive(Default)]
+struct Epoll {
+    watched: Vec<Watched>,
+}
+
+struct Watched {
+    fd: SocketId,
+    events: u32,
+    data: u64,
+    woken: bool,
+    /// What the last wakeup check saw: the poll mask and the bytes to read.
+    seen: (u16, i32),
+}
+
+const EPOLLET: u32 = 1 << 31;
+const EPOLL_CTL_ADD: i64 = 1;
+const EPOLL_CTL_DEL: i64 = 2;
+const EPOLL_CTL_MOD: i64 = 3;
 
 /// Linux 6.18 knobs that synq accepts without modelling what they change (congestion
 /// control, loss recovery, pacing, ECN, Fast Open): a script may set them, as on Linux.
 const UNMODELLED_KNOBS: &[&str] = &[
-    "net.ipv4.tcp_congestion_control",
     "net.ipv4.tcp_dsack",
     "net.ipv4.tcp_early_retrans",
     "net.ipv4.tcp_ecn_option",
@@ -41,7 +66,6 @@ const UNMODELLED_KNOBS: &[&str] = &[
     "net.ipv4.tcp_frto",
     "net.ipv4.tcp_notsent_lowat",
     "net.ipv4.tcp_recovery",
-    "net.ipv4.tcp_reordering",
     "net.ipv4.tcp_shrink_window",
     "net.ipv4.tcp_slow_start_after_idle",
     "net.ipv4.tcp_tso_win_divisor",
@@ -77,6 +101,7 @@ impl SynqTarget {
             bind_addr: SocketAddrV4::new(config.local_ip, config.bind_port),
             connect_addr: SocketAddrV4::new(config.remote_ip, config.connect_port),
             nstat_base: HashMap::new(),
+            epolls: Vec::new(),
         }
     }
 
@@ -165,9 +190,106 @@ impl SynqTarget {
             return false;
         };
         self.now = Self::micros_at_or_after(at).max(self.now);
+        self.wake_epolls();
         self.collect();
         self.retry();
         true
+    }
+
+    /// The wakeups the kernel's callbacks would give epoll (`sk_data_ready`,
+    /// `sk_state_change`, `sk_write_space`): a watched socket that has more to read, or an
+    /// event it did not have, since the last look is woken.
+    fn wake_epolls(&mut self) {
+        let stack = &self.stack;
+        for w in self.epolls.iter_mut().flat_map(|e| e.watched.iter_mut()) {
+            let now = (stack.poll(w.fd).unwrap_or(0), stack.ioctl(w.fd, SIOCINQ).unwrap_or(0));
+            if now.1 > w.seen.1 || now.0 & !w.seen.0 != 0 {
+                w.woken = true;
+            }
+            w.seen = now;
+        }
+    }
+
+    /// `epoll_create`, `epoll_ctl`, `epoll_wait` (with a zero timeout) over the stack's
+    /// sockets: level-triggered, a socket is reported while it has an event asked for;
+    /// edge-triggered, once per wakeup (and once when added, if ready then).
+    fn epoll(&mut self, name: &str, args: &[Arg]) -> Result<SysResult, CallError> {
+        if name != "epoll_create" && name != "epoll_create1" {
+            let ep = int(args, 0)? - EPOLL_FD_BASE;
+            if ep < 0 || ep as usize >= self.epolls.len() {
+                return Ok(SysResult::Err(Errno::EBADF.raw()));
+            }
+        }
+        Ok(match name {
+            "epoll_create" | "epoll_create1" => {
+                self.epolls.push(Epoll::default());
+                SysResult::Ok(EPOLL_FD_BASE + self.epolls.len() as i64 - 1)
+            }
+            "epoll_ctl" => {
+                let ep = &mut self.epolls[(int(args, 0)? - EPOLL_FD_BASE) as usize];
+                let fd = fd(args, 2)?;
+                let (events, data) = crate::target_kernel::epoll_event_arg(args.get(3))?;
+                let mask = match self.stack.poll(fd) {
+                    Ok(m) => m,
+                    Err(e) => return Ok(SysResult::Err(e.raw())),
+                };
+                let at = ep.watched.iter().position(|w| w.fd == fd);
+                let seen = (mask, self.stack.ioctl(fd, SIOCINQ).unwrap_or(0));
+                let watched = Watched {
+                    fd,
+                    events: events as u32,
+                    data,
+                    woken: u32::from(mask) & (events as u32 | 0x18) != 0,
+                    seen,
+                };
+                match (int(args, 1)?, at) {
+                    (EPOLL_CTL_ADD, Some(_)) => SysResult::Err(Errno::EEXIST.raw()),
+                    (EPOLL_CTL_ADD, None) => {
+                        ep.watched.push(watched);
+                        SysResult::Ok(0)
+                    }
+                    (EPOLL_CTL_MOD, Some(i)) => {
+                        ep.watched[i] = watched;
+                        SysResult::Ok(0)
+                    }
+                    (EPOLL_CTL_DEL, Some(i)) => {
+                        ep.watched.remove(i);
+                        SysResult::Ok(0)
+                    }
+                    (EPOLL_CTL_MOD | EPOLL_CTL_DEL, None) => SysResult::Err(Errno::ENOENT.raw()),
+                    _ => SysResult::Err(Errno::EINVAL.raw()),
+                }
+            }
+            "epoll_wait" | "epoll_pwait" => {
+                if int(args, 3)? != 0 {
+                    return Err(CallError::Unsupported("a blocking epoll_wait() on synq".into()));
+                }
+                let (want_events, want_data) = crate::target_kernel::epoll_event_arg(args.get(1))?;
+                let ep = &mut self.epolls[(int(args, 0)? - EPOLL_FD_BASE) as usize];
+                let mut ready = None;
+                for w in ep.watched.iter_mut() {
+                    let mask = u32::from(self.stack.poll(w.fd).unwrap_or(0)) & (w.events | 0x18);
+                    let edge = w.events & EPOLLET != 0;
+                    if mask != 0 && (!edge || w.woken) {
+                        w.woken = false;
+                        ready = Some((mask, w.data));
+                        break;
+                    }
+                }
+                match ready {
+                    None => SysResult::Ok(0),
+                    Some((events, data)) => {
+                        if i64::from(events) != want_events || (want_data != 0 && data != want_data) {
+                            return Err(CallError::Mismatch(format!(
+                                "epoll_wait(): expected events {want_events:#x} for {want_data}, got {events:#x} for {data}"
+                            )));
+                        }
+                        SysResult::Ok(1)
+                    }
+                }
+            }
+            other => return Err(CallError::Unsupported(format!("{other}() on synq"))),
+        })
     }
 
     /// Tries the blocked call again; records its result once it no longer blocks.
@@ -270,6 +392,7 @@ impl Target for SynqTarget {
 
     fn inject(&mut self, datagram: &[u8]) {
         self.stack.receive(Self::instant(self.now), datagram);
+        self.wake_epolls();
         self.collect();
         self.retry();
     }
@@ -318,6 +441,17 @@ impl Target for SynqTarget {
             ("tcpi_snd_cwnd", i64::from(i.snd_cwnd)),
             ("tcpi_snd_ssthresh", i64::from(i.snd_ssthresh)),
             ("tcpi_last_data_recv", i64::from(i.last_data_recv)),
+            ("tcpi_ca_state", i64::from(i.ca_state)),
+            ("tcpi_unacked", i64::from(i.unacked)),
+            ("tcpi_sacked", i64::from(i.sacked)),
+            ("tcpi_lost", i64::from(i.lost)),
+            ("tcpi_retrans", i64::from(i.retrans)),
+            ("tcpi_total_retrans", i64::from(i.total_retrans)),
+            ("tcpi_reordering", i64::from(i.reordering)),
+            ("tcpi_delivered", i64::from(i.delivered)),
+            ("tcpi_bytes_acked", i.bytes_acked as i64),
+            ("tcpi_bytes_received", i.bytes_received as i64),
+            ("tcpi_probes", i64::from(i.probes)),
             ("SK_MEMINFO_RCVBUF", i64::from(i.rcvbuf)),
             ("SK_MEMINFO_SNDBUF", i64::from(i.sndbuf)),
         ]
@@ -436,11 +570,30 @@ impl Target for SynqTarget {
                     other => return Err(CallError::Unsupported(format!("fcntl command {other}"))),
                 }
             }
+            // A NULL buffer (copy_to_user fails): EFAULT once there is something to copy,
+            // else what the call would say with nothing to read.
+            "read" | "recv" | "recvfrom" if args.get(1) == Some(&Arg::Int(0)) => {
+                let fd = fd(args, 0)?;
+                match s.ioctl(fd, SIOCINQ) {
+                    Ok(n) if n > 0 && int(args, 2)? > 0 => SysResult::Err(Errno::EFAULT.raw()),
+                    _ => result(s.recv(now, fd, &mut []), |n| n as i64),
+                }
+            }
             "read" | "recv" | "recvfrom" => {
                 let len = int(args, 2)? as usize;
                 let mut buf = vec![0u8; len];
                 result(s.recv(now, fd(args, 0)?, &mut buf), |n| n as i64)
             }
+            "ioctl" => {
+                let r = s.ioctl(fd(args, 0)?, int(args, 1)? as u32);
+                if let (Ok(v), Some(w)) = (&r, args.get(2).and_then(Arg::int)) {
+                    if w != i64::from(*v) {
+                        return Err(CallError::Mismatch(format!("ioctl(): expected {w}, got {v}")));
+                    }
+                }
+                result(r, |_| 0)
+            }
+            name if name.starts_with("epoll_") => return self.epoll(name, args),
             "recvmsg" => {
                 let spec = crate::target_kernel::msg_spec(name, args)?;
                 let mut buf = vec![0u8; spec.lens.iter().sum()];
@@ -450,6 +603,14 @@ impl Target for SynqTarget {
                         crate::target_kernel::check_recvmsg(&spec, inq.map(i64::from), 0)?;
                         SysResult::Ok(n as i64)
                     }
+                    Err(e) => SysResult::Err(e.raw()),
+                }
+            }
+            // A NULL buffer: the call's own errors first (an empty send checks them), then
+            // EFAULT from the copy.
+            "write" | "send" | "sendto" if args.get(1) == Some(&Arg::Int(0)) && int(args, 2)? > 0 => {
+                match s.send(now, fd(args, 0)?, &[]) {
+                    Ok(_) => SysResult::Err(Errno::EFAULT.raw()),
                     Err(e) => SysResult::Err(e.raw()),
                 }
             }

@@ -69,8 +69,21 @@ pub const AF_UNSPEC: i32 = 0;
 pub const TCP_NODELAY: i32 = 1;
 /// `TCP_MAXSEG`
 pub const TCP_MAXSEG: i32 = 2;
+/// `TCP_CORK`: hold partial segments until uncorked (or 200 ms).
+pub const TCP_CORK: i32 = 3;
 /// `TCP_SYNCNT`
 pub const TCP_SYNCNT: i32 = 7;
+/// `TCP_LINGER2`: an orphan's FIN_WAIT2 lifetime, s (negative: none, reset at once).
+pub const TCP_LINGER2: i32 = 8;
+/// `TCP_CONGESTION`: the connection's congestion control, by name.
+pub const TCP_CONGESTION: i32 = 13;
+/// `SIOCINQ` (`FIONREAD`): bytes to read; `SIOCOUTQ`: bytes not yet acknowledged;
+/// `SIOCOUTQNSD`: bytes not yet sent.
+pub const SIOCINQ: u32 = 0x541B;
+pub const SIOCOUTQ: u32 = 0x5411;
+pub const SIOCOUTQNSD: u32 = 0x894B;
+/// `MSG_MORE`: more data follows this send (a partial segment waits).
+pub const MSG_MORE: i32 = 0x8000;
 /// `TCP_DEFER_ACCEPT`
 pub const TCP_DEFER_ACCEPT: i32 = 9;
 /// `TCP_USER_TIMEOUT`: ms a connection may go unacknowledged (rule C26).

@@ -57,6 +57,7 @@ errnos! {
     EINVAL = 22, "Invalid argument";
     ENFILE = 23, "Too many open files in system";
     EMFILE = 24, "Too many open files";
+    ENOTTY = 25, "Inappropriate ioctl for device";
     ENOSPC = 28, "No space left on device";
     EPIPE = 32, "Broken pipe";
     ERANGE = 34, "Numerical result out of range";

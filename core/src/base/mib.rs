@@ -150,6 +150,19 @@ counters! {
     TcpExtTSEcrRejected = "TcpExtTSEcrRejected",
     /// ICMP errors for sequence numbers outside the window.
     TcpExtOutOfWindowIcmps = "TcpExtOutOfWindowIcmps",
+    /// Fast recoveries entered without SACK (`TCPRenoRecovery`) and with it.
+    TcpExtTCPRenoRecovery = "TcpExtTCPRenoRecovery",
+    TcpExtTCPSackRecovery = "TcpExtTCPSackRecovery",
+    /// Retransmissions in fast recovery, and after a timeout (slow start).
+    TcpExtTCPFastRetrans = "TcpExtTCPFastRetrans",
+    TcpExtTCPSlowStartRetrans = "TcpExtTCPSlowStartRetrans",
+    /// Retransmissions that were themselves lost (RACK).
+    TcpExtTCPLostRetransmit = "TcpExtTCPLostRetransmit",
+    /// D-SACKs received for data below `snd_una` / above it.
+    TcpExtTCPDSACKRecv = "TcpExtTCPDSACKRecv",
+    TcpExtTCPDSACKOfoRecv = "TcpExtTCPDSACKOfoRecv",
+    /// SACK blocks that were invalid and ignored.
+    TcpExtTCPSACKDiscard = "TcpExtTCPSACKDiscard",
     /// Truncated datagrams or segments (buffer shorter than a header or a declared length).
     SynqInTruncated = "SynqInTruncated",
     /// IPv4 datagrams whose version is not 4.

@@ -121,6 +121,11 @@ pub struct Sysctl {
     /// `net.ipv4.tcp_invalid_ratelimit`: minimum gap between duplicate ACKs sent in answer to
     /// invalid segments, milliseconds.
     pub tcp_invalid_ratelimit: i32,
+    /// `net.ipv4.tcp_congestion_control`: the algorithm new connections run (`cubic` or
+    /// `reno`; another name is `ENOENT`, as Linux answers for one not built in).
+    pub tcp_congestion_control: &'static str,
+    /// `net.ipv4.tcp_reordering`: the initial duplicate-ACK threshold.
+    pub tcp_reordering: i32,
 }
 
 /// Linux 6.18's defaults, as read on our machines.
@@ -164,6 +169,8 @@ impl Default for Sysctl {
             tcp_rto_min_us: 200_000,
             tcp_rto_max_ms: 120_000,
             tcp_invalid_ratelimit: 500,
+            tcp_congestion_control: "cubic",
+            tcp_reordering: 3,
         }
     }
 }
@@ -326,6 +333,19 @@ const KNOBS: &[Knob] = &[
     scalar!("net.ipv4.tcp_rto_min_us", tcp_rto_min_us, 1, I32_MAX),
     scalar!("net.ipv4.tcp_rto_max_ms", tcp_rto_max_ms, 1000, 120_000),
     scalar!("net.ipv4.tcp_invalid_ratelimit", tcp_invalid_ratelimit, 0, I32_MAX),
+    Knob {
+        name: "net.ipv4.tcp_congestion_control",
+        get: |s| s.tcp_congestion_control.to_string(),
+        set: |s, v| {
+            s.tcp_congestion_control = match v.trim() {
+                "cubic" => "cubic",
+                "reno" => "reno",
+                _ => return Err(Errno::ENOENT),
+            };
+            Ok(())
+        },
+    },
+    scalar!("net.ipv4.tcp_reordering", tcp_reordering, I32_MIN, I32_MAX),
 ];
 
 fn knob(name: &str) -> Result<&'static Knob, Errno> {

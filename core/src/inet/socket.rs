@@ -101,6 +101,12 @@ pub struct SocketOptions {
     pub bind_address_no_port: bool,
     /// `IP_LOCAL_PORT_RANGE` (`inet->local_port_range`): `low | high << 16`, 0 when unset.
     pub local_port_range: u32,
+    /// `TCP_LINGER2` (`tp->linger2`): 0 unset (`tcp_fin_timeout`), -1 negative, else seconds.
+    pub linger2: i32,
+    /// `TCP_CORK` (`TCP_NAGLE_CORK`): partial segments wait until uncorked.
+    pub cork: bool,
+    /// `TCP_CONGESTION` when set (`icsk_ca_setsockopt`); otherwise the sysctl's algorithm.
+    pub congestion: Option<crate::tcp::cong::CongestionControl>,
 }
 
 /// Who owns a socket: the uid SO_REUSEPORT compares (rule B21) and whether the owner may

@@ -30,6 +30,17 @@ impl Stack {
             info.snd_cwnd = t.cwnd.cwnd;
             info.snd_ssthresh = t.cwnd.ssthresh;
             info.last_data_recv = tcp_clock_ms(now).wrapping_sub(t.ack.lrcvtime_ms);
+            info.ca_state = t.rec.ca_state as u8;
+            info.unacked = t.rec.packets_out();
+            info.sacked = t.rec.sacked_out;
+            info.lost = t.rec.lost_out;
+            info.retrans = t.rec.retrans_out;
+            info.total_retrans = t.rec.total_retrans;
+            info.reordering = t.rec.reordering;
+            info.delivered = t.rec.delivered;
+            info.bytes_acked = t.snd.bytes_acked;
+            info.bytes_received = t.rcv.bytes_received;
+            info.probes = t.rtt.probes_out;
         }
         Ok(info)
     }
@@ -49,8 +60,10 @@ impl Stack {
     /// [`arm_fin_wait2`] for socket `fd`.
     pub(crate) fn arm_fin_wait2(&mut self, now: Instant, fd: SockId) {
         let (mut cx, sockets) = self.ctx();
-        if let Some(tcb) = sockets.get_mut(fd).ok().and_then(|s| s.tcb_mut()) {
-            arm_fin_wait2(&mut cx, now, fd, tcb);
+        let Ok(socket) = sockets.get_mut(fd) else { return };
+        let linger2 = socket.options.linger2;
+        if let Some(tcb) = socket.tcb_mut() {
+            arm_fin_wait2(&mut cx, now, fd, tcb, linger2);
         }
     }
 

@@ -502,6 +502,11 @@ impl Stack {
                 o.user_timeout_ms = val as u32;
                 return Ok(());
             }
+            // do_tcp_setsockopt: negative means none; at most TCP_FIN_TIMEOUT_MAX (120 s).
+            (SOL_TCP, TCP_LINGER2) => {
+                o.linger2 = if val < 0 { -1 } else { val.min(120) };
+                return Ok(());
+            }
             _ => return Err(Errno::ENOPROTOOPT),
         };
         *flag = val != 0;
@@ -542,6 +547,9 @@ impl Stack {
             (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(socket.defer_accept),
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_TCP, TCP_INQ) => o.recvmsg_inq.into(),
+            (SOL_TCP, TCP_LINGER2) if o.linger2 == 0 => self.sysctl.tcp_fin_timeout,
+            (SOL_TCP, TCP_LINGER2) => o.linger2,
+            (SOL_TCP, TCP_CORK) => o.cork.into(),
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
             (SOL_IP, IP_TRANSPARENT) => o.transparent.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
@@ -791,6 +799,33 @@ impl Stack {
         self.with_loopback(now, |s| {
             let fd = s.tables.sockets.resolve(fd)?;
             s.tcp_recvmsg(now, fd, buf)
+        })
+    }
+
+    /// `ioctl(2)` on a socket (`tcp_ioctl`): `SIOCINQ` the bytes to read (a received FIN
+    /// not counted), `SIOCOUTQ` the bytes sent or queued and not acknowledged, `SIOCOUTQNSD`
+    /// those not yet sent — 0 during the handshake, `EINVAL` on a listener, `ENOIOCTLCMD`'s
+    /// `ENOTTY` for another command.
+    pub fn ioctl(&self, fd: SocketId, cmd: u32) -> Result<i32, Errno> {
+        let socket = self.tables.sockets.get(self.tables.sockets.resolve(fd)?)?;
+        if !matches!(cmd, SIOCINQ | SIOCOUTQ | SIOCOUTQNSD) {
+            return Err(Errno::ENOTTY);
+        }
+        if socket.state == TcpState::Listen {
+            return Err(Errno::EINVAL);
+        }
+        let Some(t) = socket
+            .tcb()
+            .filter(|_| !matches!(socket.state, TcpState::SynSent | TcpState::SynRecv))
+        else {
+            return Ok(0);
+        };
+        // Linux's write_seq counts the FIN; ours stops before it.
+        let write_seq = t.snd.write_seq + u32::from(t.snd.fin_queued);
+        Ok(match cmd {
+            SIOCINQ => t.rcv.buf.len() as i32,
+            SIOCOUTQ => (write_seq - t.snd.una) as i32,
+            _ => (write_seq - t.snd.nxt) as i32,
         })
     }
 

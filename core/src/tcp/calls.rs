@@ -34,6 +34,23 @@ pub struct TcpInfo {
     /// `sk_rcvbuf`, `sk_sndbuf` (SO_MEMINFO).
     pub rcvbuf: u32,
     pub sndbuf: u32,
+    /// `icsk_ca_state` (`TCP_CA_*`).
+    pub ca_state: u8,
+    /// `packets_out`, `sacked_out`, `lost_out`, `retrans_out`, `total_retrans`,
+    /// `reordering`, `delivered`.
+    pub unacked: u32,
+    pub sacked: u32,
+    pub lost: u32,
+    pub retrans: u32,
+    pub total_retrans: u32,
+    pub reordering: u32,
+    pub delivered: u32,
+    /// `bytes_acked`, `bytes_received`: sequence space acknowledged by the peer and received
+    /// in order, SYN and FIN aside.
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// `icsk_probes_out`: zero-window or keepalive probes unanswered.
+    pub probes: u8,
 }
 
 /// `tcp_set_state`, with the `TcpCurrEstab` gauge: up on entering ESTABLISHED (or CLOSE_WAIT
@@ -57,9 +74,16 @@ pub(crate) fn tcp_set_state(mib: &mut Mib, socket: &mut Socket, state: TcpState)
     }
 }
 
-/// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `tcp_fin_timeout` for the peer's FIN.
-pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb) {
-    let tmo = Duration::from_secs(cx.sysctl.tcp_fin_timeout.max(1) as u64);
+/// `tcp_fin_time`: an orphan in FIN_WAIT2 waits `TCP_LINGER2` (`linger2` seconds, if set)
+/// or `tcp_fin_timeout` for the peer's FIN, at least 3.5 RTOs.
+pub(crate) fn arm_fin_wait2(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb, linger2: i32) {
+    let secs = if linger2 > 0 {
+        linger2
+    } else {
+        cx.sysctl.tcp_fin_timeout
+    };
+    let rto = tcb.rtt.rto;
+    let tmo = Duration::from_secs(secs.max(0) as u64).max(rto * 4 - rto / 2);
     cx.arm_timer(tcb, sk, TcpTimer::FinWait2, now + tmo);
 }
 

@@ -19,4 +19,5 @@ pub(crate) mod tcp_input;
 pub mod tcp_ipv4;
 pub(crate) mod tcp_minisocks;
 pub(crate) mod tcp_output;
+pub mod tcp_recovery;
 pub mod tcp_timer;

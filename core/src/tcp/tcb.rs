@@ -8,11 +8,12 @@ use std::collections::VecDeque;
 use crate::base::seq::SeqNum;
 use crate::base::time::{tcp_clock_ms, Duration, Instant};
 use crate::base::timer_wheel::TimerId;
-use crate::tcp::cong::{CongestionControl, Cwnd};
+use crate::tcp::cong::{CongestionControl, CongestionOps, Cwnd};
 use crate::tcp::initial_window::TCPOLEN_TSTAMP_ALIGNED;
 use crate::tcp::ofo_queue::OfoQueue;
 use crate::tcp::sack::SackState;
 use crate::tcp::syn_sent::SynSent;
+use crate::tcp::tcp_recovery::Recovery;
 
 /// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option, and the MSS a socket
 /// reports before it has a connection.
@@ -47,11 +48,13 @@ pub enum TcpTimer {
     DelAck,
     /// An orphan's FIN_WAIT2 lifetime (`tcp_fin_timeout`, run by the keepalive timer).
     FinWait2,
+    /// RACK's reordering timer (`ICSK_TIME_REO_TIMEOUT`): segments not yet lost become so.
+    Reorder,
 }
 
 impl TcpTimer {
     /// How many kinds there are.
-    pub const COUNT: usize = 3;
+    pub const COUNT: usize = 4;
 }
 
 /// A connection's armed timers, one slot per [`TcpTimer`] (the wheel entry, to cancel or
@@ -130,6 +133,10 @@ pub struct SendState {
     /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
     /// Nagle: another short one waits only while that one is unacknowledged).
     pub sml: SeqNum,
+    /// `lsndtime`: when data last left, ms.
+    pub lsndtime_ms: u32,
+    /// `bytes_acked`: sequence space the peer acknowledged (`tcp_snd_una_update`).
+    pub bytes_acked: u64,
 }
 
 /// The receiving half (`tp->rcv_*`, the receive and out-of-order queues).
@@ -153,6 +160,8 @@ pub struct RecvState {
     pub sack: SackState,
     /// `rcvq_space.space`: what the receiver consumes per RTT, the base of buffer growth.
     pub space: u32,
+    /// `bytes_received`: payload received in order (`tcp_rcv_nxt_update`).
+    pub bytes_received: u64,
 }
 
 /// The RTT estimator and the retransmission timeout it sets (`tp->srtt_us`, `icsk_rto`).
@@ -173,6 +182,8 @@ pub struct RttState {
     pub timed: Option<(SeqNum, Instant)>,
     /// The smallest RTT sample, µs (`tcp_min_rtt`; `u32::MAX` before the first).
     pub min_rtt_us: u32,
+    /// `icsk_probes_out`: window probes sent without an answer.
+    pub probes_out: u8,
 }
 
 /// A connection's control block: the two halves, the RTT estimator, congestion control,
@@ -188,6 +199,8 @@ pub struct Tcb {
     /// The congestion window and the algorithm that moves it.
     pub cwnd: Cwnd,
     pub ca: CongestionControl,
+    /// The segments in flight and the loss-recovery state.
+    pub rec: Recovery,
     /// The delayed-ACK engine.
     pub ack: AckState,
     /// Armed timers, by [`TcpTimer`].
@@ -259,6 +272,8 @@ impl Tcb {
                 write_seq: snd_isn + 1,
                 fin_queued: false,
                 sml: snd_isn + 1,
+                lsndtime_ms: 0,
+                bytes_acked: 0,
             },
             rcv: RecvState {
                 nxt: rcv_nxt,
@@ -271,6 +286,7 @@ impl Tcb {
                 ofo: OfoQueue::default(),
                 sack: SackState::default(),
                 space: 0,
+                bytes_received: 0,
             },
             rtt: RttState {
                 srtt_us: 0,
@@ -282,9 +298,11 @@ impl Tcb {
                 retrans_stamp: None,
                 timed: None,
                 min_rtt_us: u32::MAX,
+                probes_out: 0,
             },
             cwnd: Cwnd::initial(TCP_INIT_CWND),
             ca: CongestionControl::default(),
+            rec: Recovery::new(3),
             ack: AckState::default(),
             timers: TimerTable::default(),
             mss_clamp: TCP_MSS_DEFAULT,
@@ -332,12 +350,22 @@ impl Tcb {
         u32::from(self.advmss) - if self.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 }
     }
 
+    /// `tcp_assign_congestion_control`: the socket's `TCP_CONGESTION`, else the sysctl's
+    /// algorithm, and the duplicate-ACK threshold `tcp_reordering`.
+    pub fn set_congestion(&mut self, sysctl: &crate::base::sysctl::Sysctl, chosen: Option<CongestionControl>) {
+        self.ca =
+            chosen.unwrap_or_else(|| CongestionControl::by_name(sysctl.tcp_congestion_control).unwrap_or_default());
+        self.rec = Recovery::new(sysctl.tcp_reordering.max(1) as u32);
+    }
+
     /// `tcp_init_buffer_space` and `tcp_initialize_rcv_mss` once the handshake is done: the
     /// receive space starts at the window or ten segments of `advmss` (our MSS less the
     /// options every segment carries), and the first guess at the peer's segment size; the
     /// last receive time starts here (`icsk_ack.lrcvtime` in `tcp_finish_connect` and
     /// `tcp_create_openreq_child`).
     pub fn init_receive(&mut self, now: Instant, advmss: u32) {
+        // tcp_init_transfer's tcp_init_congestion_control.
+        self.ca.init(now.as_micros() as u32, self.snd.nxt.0);
         self.ack.lrcvtime_ms = tcp_clock_ms(now);
         self.rcv.space = self.rcv.wnd.min(TCP_INIT_CWND * advmss);
         self.ack.rcv_mss = advmss

@@ -1,10 +1,10 @@
 //! TCP input on a synchronized connection (`tcp_input.c`): `tcp_rcv_state_process` for
 //! ESTABLISHED and the closing states — `tcp_validate_incoming` (PAWS, `tcp_sequence`, RST,
 //! SYN, no ACK), `tcp_ack`, the state moves an ACK of our FIN makes, `tcp_data_queue`,
-//! `tcp_fin`, and the ACK decision (`__tcp_ack_snd_check`, `tcp_event_data_recv`).
+//! `tcp_fin`, and the ACK decision (`__tcp_ack_snd_check`, `tcp_event_data_recv`); on the
+//! sending side, `tcp_fastretrans_alert` over the scoreboard of [`crate::tcp::tcp_recovery`].
 //!
-//! Not built (yet): fast retransmit and SACK processing on the sending side (loss is
-//! repaired by the RTO alone), urgent data.
+//! Not built (yet): undo of a spurious reduction (D-SACK, timestamps), F-RTO, urgent data.
 
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
@@ -13,17 +13,20 @@ use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
-use crate::tcp::cong::CongestionOps;
+use crate::tcp::cong::{AckSample, CongestionOps, Cwnd};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::initial_window::TCP_MAX_WSCALE;
 use crate::tcp::syn_sent::{SynSent, SynSentInput};
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_connect::ConnectInit;
-use crate::tcp::tcp_output::{reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, TCP_PINGPONG_THRESH};
+use crate::tcp::tcp_output::{
+    reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
+};
+use crate::tcp::tcp_recovery::{AckFlags, CaState};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 /// `TCP_TIMEOUT_MIN`: two jiffies, how soon the SYN goes again after a bad ACK (rule C34).
-const TCP_TIMEOUT_MIN: Duration = Duration::from_millis(2);
+pub(crate) const TCP_TIMEOUT_MIN: Duration = Duration::from_millis(2);
 
 /// What `tcp_ack` made of a segment's acknowledgment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,8 +325,14 @@ pub(crate) fn tcp_rcv_synchronized(
             tcp_set_state(&mut cx.mib, socket, TcpState::FinWait2);
             socket.shutdown |= SEND_SHUTDOWN;
             if orphan {
+                // TCP_LINGER2 negative: no FIN_WAIT2 for an orphan.
+                let linger2 = socket.options.linger2;
+                if linger2 < 0 {
+                    cx.mib.inc(Counter::TcpExtTCPAbortOnData);
+                    return Disposition::Done;
+                }
                 if let Some(tcb) = socket.tcb_mut() {
-                    arm_fin_wait2(cx, now, sk, tcb);
+                    arm_fin_wait2(cx, now, sk, tcb, linger2);
                 }
             }
         }
@@ -362,12 +371,15 @@ pub(crate) fn tcp_rcv_synchronized(
 }
 
 /// `tcp_ack`: checks the acknowledgment against what we sent, updates the peer's window
-/// (`tcp_ack_update_window`), frees acknowledged bytes, takes an RTT sample (Karn's rule),
-/// grows the congestion window (slow start, then one segment per window) and restarts or
-/// stops the RTO timer. Also `tcp_replace_ts_recent`.
+/// (`tcp_ack_update_window`), tags SACKed segments (`tcp_sacktag_write_queue`), frees what
+/// is acknowledged (`tcp_clean_rtx_queue`: bytes, scoreboard, an RTT sample under Karn's
+/// rule, the algorithm's `pkts_acked`), runs the congestion state machine on a dubious ACK
+/// ([`tcp_fastretrans_alert`]), then moves the window (`tcp_cong_control`: PRR during a
+/// reduction, else the algorithm's growth while the window is the limit), resends what is
+/// lost (`tcp_xmit_recovery`) and restarts or stops the RTO timer. Also
+/// `tcp_replace_ts_recent`.
 fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
-    let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb_mut() else {
         return AckResult::Old;
     };
@@ -384,48 +396,262 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
             tcb.ts_recent = ts.tsval;
         }
     }
+    let mut flag = AckFlags {
+        data: !seg.payload.is_empty(),
+        ..AckFlags::default()
+    };
     // tcp_ack_update_window
     let nwin = u32::from(seg.window) << tcb.snd.wscale;
     if ack.after(tcb.snd.una) || seq.after(tcb.snd.wl1) || (seq == tcb.snd.wl1 && nwin > tcb.snd.wnd) {
+        flag.win_update = true;
         tcb.snd.wnd = nwin;
         tcb.snd.wl1 = seq;
         tcb.snd.max_window = tcb.snd.max_window.max(nwin);
     }
-    if ack == tcb.snd.una {
-        return AckResult::Old;
+    let prior_delivered = tcb.rec.delivered;
+    let prior_lost = tcb.rec.lost;
+    if tcb.sack_ok && !seg.options.sack_blocks.is_empty() {
+        let blocks = seg.options.sack_blocks.as_slice();
+        let (newly, dsack, discarded) = tcb
+            .rec
+            .sacktag(blocks, tcb.snd.una, tcb.snd.nxt, now, tcb.rtt.min_rtt_us);
+        flag.data_sacked = newly > 0;
+        flag.dsack = dsack;
+        if dsack {
+            let below = SeqNum(blocks[0].0).before(tcb.snd.una);
+            cx.mib.inc(if below {
+                Counter::TcpExtTCPDSACKRecv
+            } else {
+                Counter::TcpExtTCPDSACKOfoRecv
+            });
+        }
+        cx.mib.add(Counter::TcpExtTCPSACKDiscard, u64::from(discarded));
     }
-    let acked = ack - tcb.snd.una;
-    let data_acked = (acked as usize).min(tcb.snd.buf.len());
-    tcb.snd.buf.drain(..data_acked);
-    tcb.snd.una = ack;
-    tcb.snd.nxt = tcb.snd.nxt.max(ack);
-    // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
-    let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
-        (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => Some(tcb.rtt_from_tsecr(now, ts.tsecr)),
-        (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
-        _ => None,
-    };
-    if tcb.rtt.timed.is_some_and(|(timed, _)| !ack.before(timed)) {
-        tcb.rtt.timed = None;
+    let advanced = ack.after(tcb.snd.una);
+    if advanced {
+        flag.una_advanced = true;
+        let acked = ack - tcb.snd.una;
+        tcb.snd.bytes_acked += u64::from(acked);
+        let data_acked = (acked as usize).min(tcb.snd.buf.len());
+        tcb.snd.buf.drain(..data_acked);
+        tcb.snd.una = ack;
+        tcb.snd.nxt = tcb.snd.nxt.max(ack);
+        let (pkts, were_sacked, retrans) = tcb.rec.clean_rtx_queue(ack, now, tcb.rtt.min_rtt_us);
+        flag.data_acked = pkts > 0;
+        flag.retrans_data_acked = retrans;
+        if tcb.sack_ok {
+            tcb.rec.delivered += pkts - were_sacked;
+        } else {
+            tcb.rec.remove_reno_sacks(pkts);
+        }
+        // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
+        let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
+            (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => Some(tcb.rtt_from_tsecr(now, ts.tsecr)),
+            (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
+            _ => None,
+        };
+        if tcb.rtt.timed.is_some_and(|(timed, _)| !ack.before(timed)) {
+            tcb.rtt.timed = None;
+        }
+        if let Some(rtt) = sample {
+            tcb.rtt.sample(rtt, rto_min, rto_max);
+        }
+        let ack_sample = AckSample {
+            now_us: now.as_micros() as u32,
+            now_ms: tcp_clock_ms(now),
+            rtt_us: sample.map(|d| d.as_micros() as u32),
+            snd_una: tcb.snd.una.0,
+            snd_nxt: tcb.snd.nxt.0,
+            ack_delay_us: 0,
+        };
+        tcb.ca.pkts_acked(&mut tcb.cwnd, &ack_sample);
+        tcb.rtt.retransmits = 0;
+        tcb.rtt.backoff = 0;
+        if tcb.rtt.srtt_us != 0 {
+            tcb.rtt.rto =
+                crate::Duration::from_micros(u64::from((tcb.rtt.srtt_us >> 3) + tcb.rtt.rttvar_us)).min(rto_max);
+        }
     }
-    if let Some(rtt) = sample {
-        tcb.rtt.sample(rtt, rto_min, rto_max);
+    tcb.rtt.probes_out = 0;
+    let is_dupack = !advanced && !flag.not_dup() && !flag.dsack;
+    let mut rexmit = false;
+    if flag.is_dubious(tcb.rec.ca_state) {
+        rexmit = tcp_fastretrans_alert(cx, now, sk, tcb, is_dupack, &flag);
     }
-    // `tcp_cong_control`: the algorithm grows the window by what was acknowledged.
-    tcb.ca.cong_avoid(&mut tcb.cwnd, acked.div_ceil(mss));
-    tcb.rtt.retransmits = 0;
-    tcb.rtt.backoff = 0;
-    tcb.rtt.retrans_stamp = None;
-    if tcb.rtt.srtt_us != 0 {
-        tcb.rtt.rto = crate::Duration::from_micros(u64::from((tcb.rtt.srtt_us >> 3) + tcb.rtt.rttvar_us)).min(rto_max);
+    if tcb.rec.ca_state == CaState::Open {
+        tcb.rtt.retrans_stamp = None;
     }
-    let rto = tcb.rtt.rto;
-    if tcb.snd.in_flight() == 0 {
-        cx.cancel_timer(tcb, TcpTimer::Retransmit);
+    // tcp_cong_control
+    let delivered = tcb.rec.delivered - prior_delivered;
+    if tcb.rec.in_cwnd_reduction() {
+        let newly_lost = tcb.rec.lost != prior_lost;
+        if let Some(cwnd) = tcb
+            .rec
+            .cwnd_reduction(tcb.cwnd.ssthresh, delivered, newly_lost, advanced)
+        {
+            tcb.cwnd.cwnd = cwnd;
+        }
+    } else if flag.data_acked && tcb.rec.is_cwnd_limited(tcb.cwnd.cwnd, tcb.cwnd.in_slow_start()) {
+        tcb.ca.cong_avoid(&mut tcb.cwnd, delivered, tcp_clock_ms(now));
+    }
+    if advanced {
+        let rto = tcb.rtt.rto;
+        if tcb.snd.in_flight() == 0 {
+            cx.cancel_timer(tcb, TcpTimer::Retransmit);
+            cx.cancel_timer(tcb, TcpTimer::Reorder);
+        } else if tcb.timers[TcpTimer::Reorder].is_none() {
+            cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+        }
+    }
+    if rexmit {
+        tcp_xmit_retransmit_queue(cx, now, sk, socket);
+    }
+    if advanced || flag.win_update {
+        AckResult::Ok
     } else {
-        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+        AckResult::Old
     }
-    AckResult::Ok
+}
+
+/// `tcp_fastretrans_alert`: the congestion state machine on a dubious ACK (duplicate, SACK,
+/// D-SACK, or any ACK outside Open). Recovery ends once `high_seq` is acknowledged (the
+/// window down to `ssthresh`, `tcp_end_cwnd_reduction`); in Loss, the timeout's recovery
+/// ends the same way; otherwise duplicate ACKs count as SACKs without SACK
+/// (`tcp_add_reno_sack`), loss is identified (NewReno's three duplicate ACKs, or RACK), and
+/// a loss starts fast recovery ([`tcp_enter_recovery`]); with none, the state is Disorder
+/// while anything is SACKed or resent, else Open (`tcp_try_to_open`). Returns whether lost
+/// segments are to be resent now (`REXMIT_LOST`).
+fn tcp_fastretrans_alert(
+    cx: &mut Ctx,
+    now: Instant,
+    sk: SockId,
+    tcb: &mut Tcb,
+    is_dupack: bool,
+    flag: &AckFlags,
+) -> bool {
+    let reno = !tcb.sack_ok;
+    let una = tcb.snd.una;
+    if tcb.rec.packets_out() == 0 && tcb.rec.sacked_out != 0 {
+        tcb.rec.sacked_out = 0;
+    }
+    // D. The end of a reduction.
+    if tcb.rec.ca_state != CaState::Open && !una.before(tcb.rec.high_seq) {
+        match tcb.rec.ca_state {
+            CaState::Cwr if una != tcb.rec.high_seq => {
+                tcp_end_cwnd_reduction(tcb);
+                tcb.rec.ca_state = CaState::Open;
+            }
+            CaState::Recovery => {
+                if reno {
+                    tcb.rec.sacked_out = 0;
+                }
+                // tcp_try_undo_recovery without undo: Reno holds the state until something
+                // above high_seq is acknowledged (RFC 2582).
+                if reno && una == tcb.rec.high_seq {
+                    return false;
+                }
+                tcb.rec.ca_state = CaState::Open;
+                tcp_end_cwnd_reduction(tcb);
+            }
+            _ => {}
+        }
+    }
+    // E. By state.
+    match tcb.rec.ca_state {
+        CaState::Recovery => {
+            if !flag.una_advanced && reno && is_dupack {
+                tcb.rec.add_reno_sack();
+            }
+            tcp_identify_packet_loss(cx, now, sk, tcb, flag.una_advanced);
+            return true;
+        }
+        CaState::Loss => {
+            // tcp_process_loss: recovered once high_seq is acknowledged.
+            if flag.una_advanced && !una.before(tcb.rec.high_seq) {
+                tcb.rec.ca_state = CaState::Open;
+            } else {
+                if reno {
+                    if tcb.snd.nxt.after(tcb.rec.high_seq) && is_dupack {
+                        tcb.rec.add_reno_sack();
+                    } else if flag.una_advanced {
+                        tcb.rec.sacked_out = 0;
+                    }
+                }
+                return true;
+            }
+        }
+        _ => {}
+    }
+    if reno {
+        if flag.una_advanced {
+            tcb.rec.sacked_out = 0;
+        }
+        if is_dupack {
+            tcb.rec.add_reno_sack();
+        }
+    }
+    tcp_identify_packet_loss(cx, now, sk, tcb, flag.una_advanced);
+    if tcb.rec.lost_out == 0 {
+        // tcp_try_to_open
+        if tcb.rec.ca_state != CaState::Cwr {
+            tcb.rec.ca_state = if tcb.rec.left_out() > 0 || tcb.rec.retrans_out > 0 {
+                CaState::Disorder
+            } else {
+                CaState::Open
+            };
+        }
+        return false;
+    }
+    tcp_enter_recovery(cx, tcb);
+    true
+}
+
+/// `tcp_identify_packet_loss`: NewReno's head after `tcp_reordering` duplicate ACKs without
+/// SACK; with SACK, RACK — a segment is lost once one sent after it was delivered and its
+/// reordering window passed; one still within it arms the reordering timer
+/// (`tcp_rack_mark_lost`, + `TCP_TIMEOUT_MIN`).
+pub(crate) fn tcp_identify_packet_loss(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb, una_advanced: bool) {
+    if tcb.rec.rtx.is_empty() {
+        return;
+    }
+    if !tcb.sack_ok {
+        tcb.rec.newreno_mark_lost(una_advanced);
+        return;
+    }
+    if !tcb.rec.rack.advanced {
+        return;
+    }
+    tcb.rec.rack.advanced = false;
+    let reo_wnd = tcb.rec.rack_reo_wnd_us(tcb.rtt.min_rtt_us, tcb.rtt.srtt_us);
+    if let Some(wait) = tcb.rec.rack_detect_loss(now, reo_wnd) {
+        cx.arm_timer(tcb, sk, TcpTimer::Reorder, now + wait + TCP_TIMEOUT_MIN);
+    }
+}
+
+/// `tcp_enter_recovery` + `tcp_init_cwnd_reduction`: fast recovery begins — counted, the
+/// undo point and `high_seq` noted, `ssthresh` from the algorithm, PRR from the window now.
+pub(crate) fn tcp_enter_recovery(cx: &mut Ctx, tcb: &mut Tcb) {
+    cx.mib.inc(if tcb.sack_ok {
+        Counter::TcpExtTCPSackRecovery
+    } else {
+        Counter::TcpExtTCPRenoRecovery
+    });
+    tcb.rec.undo_marker = Some(tcb.snd.una);
+    if !tcb.rec.in_cwnd_reduction() {
+        tcb.rec.init_cwnd_reduction(tcb.snd.nxt, tcb.cwnd.cwnd);
+        tcb.cwnd.cnt = 0;
+        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
+    }
+    tcb.rec.ca_state = CaState::Recovery;
+}
+
+/// `tcp_end_cwnd_reduction`: the window comes down to `ssthresh` when the reduction ends.
+fn tcp_end_cwnd_reduction(tcb: &mut Tcb) {
+    if tcb.cwnd.ssthresh < Cwnd::INFINITE_SSTHRESH
+        && (tcb.rec.ca_state == CaState::Cwr || tcb.rec.undo_marker.is_some())
+    {
+        tcb.cwnd.cwnd = tcb.cwnd.ssthresh;
+    }
 }
 
 /// `tcp_data_queue`: in-order data joins the receive queue, then whatever the out-of-order
@@ -533,6 +759,7 @@ fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg:
     if !data.is_empty() {
         tcb.rcv.buf.extend(data);
         tcb.rcv.nxt += data.len() as u32;
+        tcb.rcv.bytes_received += data.len() as u64;
         tcp_event_data_recv(tcb, now, data.len() as u32);
         if !tcb.rcv.ofo.is_empty() {
             tcp_ofo_queue(tcb);
@@ -743,6 +970,7 @@ fn tcp_ofo_queue(tcb: &mut Tcb) {
         }
         let skip = (tcb.rcv.nxt - seq) as usize;
         tcb.rcv.buf.extend(&data[skip..]);
+        tcb.rcv.bytes_received += (end - tcb.rcv.nxt) as u64;
         tcb.rcv.nxt = end;
     }
 }

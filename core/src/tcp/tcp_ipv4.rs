@@ -204,6 +204,7 @@ pub(crate) fn tcp_v4_connect(
         reuse.is_some(),
     );
     let mut tcb = tables.tcb_pool.take(Tcb::new(SeqNum(iss), SeqNum(0)));
+    tcb.set_congestion(sysctl, options.congestion);
     tcb.rcv.wnd = init.window.rcv_wnd;
     tcb.rcv.ssthresh = init.window.rcv_wnd;
     tcb.rcv.window_clamp = init.window.window_clamp;

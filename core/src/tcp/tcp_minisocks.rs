@@ -233,6 +233,8 @@ pub(crate) fn syn_recv_sock(
     let mut tcb = tables
         .tcb_pool
         .take(Tcb::new(SeqNum(req.snt_isn), SeqNum(req.rcv_nxt())));
+    // tcp_ca_openreq_child: the listener's TCP_CONGESTION, else the sysctl's.
+    tcb.set_congestion(cx.sysctl, l.options.congestion);
     tcb.rcv.wnd = req.rcv_wnd;
     tcb.rcv.ssthresh = req.rcv_wnd;
     tcb.rcv.window_clamp = req.window_clamp;

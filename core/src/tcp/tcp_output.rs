@@ -9,8 +9,10 @@ use crate::base::sysctl::Sysctl;
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState};
+use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
+use crate::tcp::tcp_recovery::CaState;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 /// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
@@ -140,12 +142,16 @@ fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
     ((bytes.min(GSO_MAX_SIZE) / mss64) as u32).max(u32::from(sysctl.tcp_min_tso_segs))
 }
 
-/// `tcp_write_xmit`: sends queued data, then a queued FIN, while the peer's window and the
-/// congestion window allow (see [`next_segment`]), in packets of [`tcp_tso_segs`] segments
-/// as Linux builds them; the last segment of each carries PSH (a GSO packet keeps its PSH on
-/// its last segment, and packetdrill sees Linux's packets end that way, whether the device
-/// segments them or not); the FIN rides on the last data. With data waiting on a zero
-/// window, the RTO timer probes it.
+/// `tcp_write_xmit`: sends new data, then a queued FIN, while the peer's window and the
+/// congestion window (`tcp_packets_in_flight` against `cwnd`) allow (see [`next_segment`]),
+/// in packets of [`tcp_tso_segs`] segments as Linux builds them. PSH as Linux 6.18's packets
+/// carry it (checked with real packetdrill on this kernel): on the last segment of a packet
+/// of two segments or more, and on a lone segment only when it ends what was written. The
+/// FIN rides on the last data. With data waiting on a zero window, the RTO timer probes it.
+/// Each segment joins the scoreboard ([`Recovery::on_transmit`]); sent during a window
+/// reduction, it counts toward PRR's `prr_out`. Ends with `tcp_cwnd_validate`.
+///
+/// [`Recovery::on_transmit`]: crate::tcp::tcp_recovery::Recovery::on_transmit
 pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     if !matches!(
         socket.state,
@@ -159,6 +165,7 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
     let mut next = next_segment(tcb, tcb.snd.nxt, mss, nodelay);
     let per_packet = tcp_tso_segs(cx.sysctl, tcb, mss);
     let mut in_packet = 0;
+    let mut sent = 0;
     if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
         let rto = tcb.rtt.rto;
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
@@ -170,38 +177,101 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
         next = next_segment(tcb, end, mss, nodelay);
         in_packet += 1;
         let packet_ends = in_packet == per_packet || !matches!(next, Next::Send { .. });
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && packet_ends && (in_packet >= 2 || seq + len == tcb.snd.write_seq) {
+            flags |= TcpFlags::PSH;
+        }
         if packet_ends {
             in_packet = 0;
         }
-        let mut flags = TcpFlags::ACK;
-        if len > 0 && packet_ends {
-            flags |= TcpFlags::PSH;
-        }
         if fin {
             flags |= TcpFlags::FIN;
-        }
-        if seq.before(tcb.snd.max) {
-            cx.mib.inc(Counter::TcpRetransSegs);
         }
         tcp_transmit(cx, now, socket, seq, len, flags);
         let Some(tcb) = socket.tcb_mut() else { return };
         if len < mss {
             tcb.snd.sml = end;
         }
-        tcp_event_new_data_sent(cx, now, sk, tcb, len + u32::from(fin));
+        tcp_event_new_data_sent(cx, now, sk, tcb, seq, end);
+        sent += 1;
+    }
+    if let Some(tcb) = socket.tcb_mut() {
+        let cwnd_limited = tcb.rec.in_flight() >= tcb.cwnd.cwnd;
+        if sent > 0 || cwnd_limited {
+            tcb.rec.cwnd_validate(tcb.snd.una, tcb.snd.nxt, cwnd_limited);
+        }
     }
 }
 
-/// `tcp_event_new_data_sent` + `tcp_event_data_sent`: `len` sequence numbers left from
-/// `snd_nxt`; the RTO timer runs while anything is in flight, one sequence number is timed
-/// at a time, and a reply soon after the peer's data counts as ping-pong.
-pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb, len: u32) {
-    tcb.snd.nxt += len;
-    tcb.snd.max = tcb.snd.max.max(tcb.snd.nxt);
+/// `tcp_xmit_retransmit_queue`: sends again, oldest first, the segments marked lost and
+/// not yet resent, while the congestion window allows (`tcp_retransmit_skb`). A resent
+/// segment carries PSH only if it ends what was written, FIN if it held it; Karn's rule
+/// stops the RTT timing; the head's resend restarts the RTO timer.
+pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
+    loop {
+        let Some(tcb) = socket.tcb() else { return };
+        let Some(i) = tcb.rec.next_to_retransmit() else { return };
+        if tcb.rec.in_flight() >= tcb.cwnd.cwnd {
+            return;
+        }
+        let s = tcb.rec.rtx[i];
+        let seq = s.seq.max(tcb.snd.una);
+        let data_end = if s.end.after(tcb.snd.write_seq) {
+            tcb.snd.write_seq
+        } else {
+            s.end
+        };
+        let len = data_end - seq;
+        let mut flags = TcpFlags::ACK;
+        if len > 0 && data_end == tcb.snd.write_seq {
+            flags |= TcpFlags::PSH;
+        }
+        if tcb.snd.fin_queued && s.end == tcb.snd.write_seq + 1 {
+            flags |= TcpFlags::FIN;
+        }
+        cx.mib.inc(Counter::TcpRetransSegs);
+        cx.mib.inc(if tcb.rec.ca_state == CaState::Loss {
+            Counter::TcpExtTCPSlowStartRetrans
+        } else {
+            Counter::TcpExtTCPFastRetrans
+        });
+        tcp_transmit(cx, now, socket, seq, len, flags);
+        let Some(tcb) = socket.tcb_mut() else { return };
+        tcb.rec.mark_retransmitted(i, now);
+        if tcb.rec.in_cwnd_reduction() {
+            tcb.rec.prr_out += 1;
+        }
+        tcb.rtt.timed = None;
+        if tcb.rtt.retrans_stamp.is_none() {
+            tcb.rtt.retrans_stamp = Some(s.sent);
+        }
+        if i == 0 && tcb.timers[TcpTimer::Reorder].is_none() {
+            let rto = tcb.rtt.rto;
+            cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+        }
+    }
+}
+
+/// `tcp_event_new_data_sent` + `tcp_event_data_sent`: segment `[seq, end)` left for the
+/// first time: `snd_nxt` moves on, the scoreboard records it (`packets_out`), the RTO timer
+/// runs while anything is in flight, one sequence number is timed at a time, a send after
+/// an idle connection tells congestion control (`CA_EVENT_TX_START`), and a reply soon after
+/// the peer's data counts as ping-pong.
+pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb, seq: SeqNum, end: SeqNum) {
+    let now_ms = tcp_clock_ms(now);
+    if tcb.rec.packets_out() == 0 {
+        tcb.ca.on_tx_start(now_ms, tcb.snd.lsndtime_ms);
+    }
+    tcb.snd.lsndtime_ms = now_ms;
+    tcb.snd.nxt = end;
+    tcb.snd.max = tcb.snd.max.max(end);
+    tcb.rec.on_transmit(seq, end, now);
+    if tcb.rec.in_cwnd_reduction() {
+        tcb.rec.prr_out += 1;
+    }
     if tcb.rtt.timed.is_none() && tcb.rtt.retransmits == 0 {
         tcb.rtt.timed = Some((tcb.snd.nxt, now));
     }
-    let now_ms = tcp_clock_ms(now);
     if tcb.ack.ato_ms != 0 && now_ms.wrapping_sub(tcb.ack.lrcvtime_ms) < tcb.ack.ato_ms {
         tcb.ack.pingpong = tcb.ack.pingpong.saturating_add(1);
     }
@@ -278,8 +348,9 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: 
             Next::Wait
         };
     }
+    // tcp_cwnd_test: packets in flight, with the one being built when looking ahead.
     let in_flight = snd_nxt - tcb.snd.una;
-    if in_flight.div_ceil(mss) >= tcb.cwnd.cwnd {
+    if tcb.rec.in_flight() + u32::from(snd_nxt != tcb.snd.nxt) >= tcb.cwnd.cwnd {
         return Next::Wait;
     }
     let room = (((tcb.snd.una + tcb.snd.wnd) - snd_nxt) as i32).max(0) as u32;

@@ -13,7 +13,11 @@ use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::syn_sent::{tcp_model_timeout, SynLimits};
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
-use crate::tcp::tcp_output::{send_control, tcp_transmit, tcp_write_xmit, TCP_PINGPONG_THRESH};
+use crate::tcp::tcp_input::{tcp_enter_recovery, TCP_TIMEOUT_MIN};
+use crate::tcp::tcp_output::{
+    send_control, tcp_transmit, tcp_write_xmit, tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
+};
+use crate::tcp::tcp_recovery::CaState;
 use synq_wire::TcpFlags;
 
 /// `TCP_RTO_MIN`: the base of the retransmission give-up model (not the sysctl).
@@ -44,6 +48,36 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         }
         // The orphan's FIN_WAIT2 ran out: it goes without a word.
         TcpTimer::FinWait2 => Fired::Done,
+        TcpTimer::Reorder => {
+            tcp_rack_reo_timeout(cx, now, sk, socket);
+            Fired::Nothing
+        }
+    }
+}
+
+/// `tcp_rack_reo_timeout`: RACK's reordering window passed. What is lost now starts fast
+/// recovery (PRR's first step) if it is not under way, and is resent; the RTO timer runs
+/// again.
+fn tcp_rack_reo_timeout(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
+    let Some(tcb) = socket.tcb_mut() else { return };
+    let prior_in_flight = tcb.rec.in_flight();
+    let reo_wnd = tcb.rec.rack_reo_wnd_us(tcb.rtt.min_rtt_us, tcb.rtt.srtt_us);
+    if let Some(wait) = tcb.rec.rack_detect_loss(now, reo_wnd) {
+        cx.arm_timer(tcb, sk, TcpTimer::Reorder, now + wait + TCP_TIMEOUT_MIN);
+    }
+    if prior_in_flight != tcb.rec.in_flight() {
+        if tcb.rec.ca_state != CaState::Recovery {
+            tcp_enter_recovery(cx, tcb);
+            if let Some(cwnd) = tcb.rec.cwnd_reduction(tcb.cwnd.ssthresh, 1, false, false) {
+                tcb.cwnd.cwnd = cwnd;
+            }
+        }
+        tcp_xmit_retransmit_queue(cx, now, sk, socket);
+    }
+    let Some(tcb) = socket.tcb_mut() else { return };
+    if tcb.timers[TcpTimer::Retransmit].is_none() && tcb.snd.in_flight() > 0 {
+        let rto = tcb.rtt.rto;
+        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
 }
 
@@ -105,7 +139,6 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     let rto_max = cx.rto_max();
     let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
     let orphan = socket.is_orphan();
-    let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
@@ -134,6 +167,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         }
         let seq = tcb.snd.una - 1;
         tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
+        tcb.rtt.probes_out = tcb.rtt.probes_out.saturating_add(1);
         let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
         tcp_transmit(cx, now, socket, seq, 0, TcpFlags::ACK);
         if let Some(tcb) = socket.tcb_mut() {
@@ -142,19 +176,29 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         return Fired::Nothing;
     }
     cx.mib.inc(Counter::TcpExtTCPTimeouts);
-    if tcb.rtt.retransmits == 0 {
-        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd, tcb.snd.in_flight().div_ceil(mss));
-        tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
+    // tcp_enter_loss: a new ssthresh unless this is a timeout again in the same loss.
+    if tcb.rec.ca_state <= CaState::Disorder
+        || !tcb.rec.high_seq.after(tcb.snd.una)
+        || (tcb.rec.ca_state == CaState::Loss && tcb.rtt.retransmits == 0)
+    {
+        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
+        if tcb.rtt.retransmits == 0 {
+            tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
+        }
     }
-    // `tcp_enter_loss`: one segment, then slow start again.
-    tcb.cwnd.cwnd = 1;
+    tcb.ca.on_loss(now.as_micros() as u32, tcb.snd.nxt.0);
+    tcb.rec.enter_loss(tcb.snd.nxt, tcb.snd.una);
+    cx.cancel_timer(tcb, TcpTimer::Reorder);
+    // One segment, then slow start again.
+    tcb.cwnd.cwnd = tcb.rec.in_flight() + 1;
     tcb.cwnd.cnt = 0;
     tcb.rtt.timed = None;
     tcb.rtt.retransmits = tcb.rtt.retransmits.saturating_add(1);
     tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
     tcb.rtt.rto = (tcb.rtt.rto * 2).min(rto_max);
-    tcb.snd.nxt = tcb.snd.una;
-    tcp_write_xmit(cx, now, sk, socket);
+    let rto = tcb.rtt.rto;
+    cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+    tcp_xmit_retransmit_queue(cx, now, sk, socket);
     Fired::Nothing
 }
 
