@@ -539,7 +539,7 @@ impl Target for SynqTarget {
                 let len = int(args, 4)? as usize;
                 let value = &value[..len.min(value.len())];
                 result(
-                    s.setsockopt(fd(args, 0)?, int(args, 1)? as i32, int(args, 2)? as i32, value),
+                    s.setsockopt_at(now, fd(args, 0)?, int(args, 1)? as i32, int(args, 2)? as i32, value),
                     |()| 0,
                 )
             }
@@ -616,7 +616,22 @@ impl Target for SynqTarget {
             }
             "write" | "send" | "sendto" => {
                 let len = int(args, 2)? as usize;
-                result(s.send(now, fd(args, 0)?, &vec![0u8; len]), |n| n as i64)
+                let flags = if name == "write" {
+                    0
+                } else {
+                    args.get(3).and_then(Arg::int).unwrap_or(0)
+                };
+                result(s.send_flags(now, fd(args, 0)?, &vec![0u8; len], flags as i32), |n| {
+                    n as i64
+                })
+            }
+            "sendmsg" => {
+                let spec = crate::target_kernel::msg_spec(name, args)?;
+                let len = spec.lens.iter().sum();
+                let flags = args.get(2).and_then(Arg::int).unwrap_or(0);
+                result(s.send_flags(now, fd(args, 0)?, &vec![0u8; len], flags as i32), |n| {
+                    n as i64
+                })
             }
             "poll" => {
                 let wanted = crate::target_kernel::poll_fds(args.first())?;

@@ -109,7 +109,7 @@ impl Sock {
     pub(crate) fn set_int(&self, level: i32, name: i32, v: i32) -> io::Result<()> {
         Ok(self
             .d
-            .call(|s, _| s.setsockopt(self.fd, level, name, &v.to_ne_bytes()))?)
+            .call(|s, now| s.setsockopt_at(now, self.fd, level, name, &v.to_ne_bytes()))?)
     }
 
     pub(crate) fn get_int(&self, level: i32, name: i32) -> io::Result<i32> {

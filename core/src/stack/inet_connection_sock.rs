@@ -8,6 +8,7 @@ use crate::base::time::{tcp_clock_ms, Instant};
 use crate::inet::socket::{SockId, SocketId, TcpState};
 use crate::stack::Stack;
 use crate::tcp::calls::{self, arm_fin_wait2, TcpInfo};
+use crate::tcp::tcp_output::{tcp_push, Nagle};
 
 impl Stack {
     /// `tcp_get_info`: the connection's state as TCP_INFO reports it.
@@ -68,9 +69,19 @@ impl Stack {
     }
 
     /// `send(2)` on a connection ([`calls::tcp_sendmsg`]).
-    pub(crate) fn tcp_sendmsg(&mut self, now: Instant, fd: SockId, data: &[u8]) -> Result<usize, Errno> {
+    pub(crate) fn tcp_sendmsg(&mut self, now: Instant, fd: SockId, data: &[u8], more: bool) -> Result<usize, Errno> {
         let (mut cx, sockets) = self.ctx();
-        calls::tcp_sendmsg(&mut cx, now, fd, sockets.get_mut(fd)?, data)
+        calls::tcp_sendmsg(&mut cx, now, fd, sockets.get_mut(fd)?, data, more)
+    }
+
+    /// `tcp_push_pending_frames` with `TCP_NAGLE_PUSH` on a connection.
+    pub(crate) fn tcp_push_pending(&mut self, now: Instant, fd: SockId) {
+        let (mut cx, sockets) = self.ctx();
+        if let Ok(socket) = sockets.get_mut(fd) {
+            let mut nagle = Nagle::of(socket);
+            nagle.push = true;
+            tcp_push(&mut cx, now, fd, socket, nagle);
+        }
     }
 
     /// `recv(2)` on a connection ([`calls::tcp_recvmsg`]).

@@ -460,6 +460,7 @@ impl Stack {
             (SOL_SOCKET, SO_REUSEPORT) => &mut o.reuse_port,
             (SOL_SOCKET, SO_KEEPALIVE) => &mut o.keepalive,
             (SOL_TCP, TCP_NODELAY) => &mut o.nodelay,
+            (SOL_TCP, TCP_CORK) => &mut o.cork,
             (SOL_TCP, TCP_INQ) if !(0..=1).contains(&val) => return Err(Errno::EINVAL),
             (SOL_TCP, TCP_INQ) => &mut o.recvmsg_inq,
             (SOL_IP, IP_FREEBIND) => &mut o.freebind,
@@ -786,10 +787,45 @@ impl Stack {
     /// `EAGAIN` when nothing fits (the stack never blocks: a blocking caller waits for
     /// [`POLLOUT`]), `EPIPE` when not connected or after SHUT_WR, a pending error first.
     pub fn send(&mut self, now: Instant, fd: SocketId, data: &[u8]) -> Result<usize, Errno> {
+        self.send_flags(now, fd, data, 0)
+    }
+
+    /// `send(2)` with `flags`: `MSG_MORE` says more follows — a partial segment waits (as
+    /// under TCP_CORK, until the next send without it, an ACK's push, or the probe timer)
+    /// and the data carries no PSH mark. Other flags are ignored.
+    pub fn send_flags(&mut self, now: Instant, fd: SocketId, data: &[u8], flags: i32) -> Result<usize, Errno> {
         self.with_loopback(now, |s| {
             let fd = s.tables.sockets.resolve(fd)?;
-            s.tcp_sendmsg(now, fd, data)
+            s.tcp_sendmsg(now, fd, data, flags & MSG_MORE != 0)
         })
+    }
+
+    /// [`Stack::setsockopt`] at time `now`: turning TCP_NODELAY on or TCP_CORK off also
+    /// pushes what waits (`tcp_push_pending_frames` with `TCP_NAGLE_PUSH`), as Linux's
+    /// setsockopt does. Plain `setsockopt` leaves that push to the next event.
+    pub fn setsockopt_at(
+        &mut self,
+        now: Instant,
+        fd: SocketId,
+        level: i32,
+        name: i32,
+        value: &[u8],
+    ) -> Result<(), Errno> {
+        self.setsockopt(fd, level, name, value)?;
+        let on = value.len() >= 4 && i32::from_ne_bytes([value[0], value[1], value[2], value[3]]) != 0;
+        let push = match (level, name) {
+            (SOL_TCP, TCP_NODELAY) => on,
+            (SOL_TCP, TCP_CORK) => !on,
+            _ => false,
+        };
+        if push {
+            self.with_loopback(now, |s| {
+                let fd = s.tables.sockets.resolve(fd)?;
+                s.tcp_push_pending(now, fd);
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// `recv(2)` (`tcp_recvmsg`): the bytes queued in order; 0 at the end of the stream;

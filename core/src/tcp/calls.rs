@@ -12,7 +12,7 @@ use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::{SockId, SockKind, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::tcb::{Tcb, TcpTimer};
-use crate::tcp::tcp_output::{send_control, tcp_write_xmit};
+use crate::tcp::tcp_output::{send_control, tcp_push, tcp_write_xmit, Nagle};
 use synq_wire::TcpFlags;
 
 /// What `getsockopt(TCP_INFO)` and `SO_MEMINFO` report that synq keeps (`tcp_get_info`).
@@ -147,6 +147,7 @@ pub(crate) fn tcp_sendmsg(
     sk: SockId,
     socket: &mut Socket,
     data: &[u8],
+    more: bool,
 ) -> Result<usize, Errno> {
     if let Some(e) = socket.error.take() {
         return Err(e);
@@ -171,7 +172,13 @@ pub(crate) fn tcp_sendmsg(
     let n = data.len().min(room);
     tcb.snd.buf.extend(&data[..n]);
     tcb.snd.write_seq += n as u32;
-    tcp_write_xmit(cx, now, sk, socket);
+    // tcp_push: the tail is marked for PSH unless MSG_MORE; MSG_MORE corks this push.
+    if n > 0 {
+        tcb.snd.push_mark = !more;
+    }
+    let mut nagle = Nagle::of(socket);
+    nagle.cork |= more;
+    tcp_push(cx, now, sk, socket, nagle);
     Ok(n)
 }
 

@@ -137,6 +137,9 @@ pub struct SendState {
     pub lsndtime_ms: u32,
     /// `bytes_acked`: sequence space the peer acknowledged (`tcp_snd_una_update`).
     pub bytes_acked: u64,
+    /// The queue's tail carries a push mark (`tcp_mark_push`): the last send did not say
+    /// MSG_MORE.
+    pub push_mark: bool,
 }
 
 /// The receiving half (`tp->rcv_*`, the receive and out-of-order queues).
@@ -274,6 +277,7 @@ impl Tcb {
                 sml: snd_isn + 1,
                 lsndtime_ms: 0,
                 bytes_acked: 0,
+                push_mark: true,
             },
             rcv: RecvState {
                 nxt: rcv_nxt,

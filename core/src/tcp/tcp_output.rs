@@ -153,6 +153,34 @@ fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
 ///
 /// [`Recovery::on_transmit`]: crate::tcp::tcp_recovery::Recovery::on_transmit
 pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
+    tcp_push(cx, now, sk, socket, Nagle::of(socket));
+}
+
+/// `tp->nonagle` as a push passes it to `tcp_write_xmit`: `TCP_NAGLE_OFF` (TCP_NODELAY),
+/// `TCP_NAGLE_CORK` (TCP_CORK, or MSG_MORE for the send that asked), `TCP_NAGLE_PUSH` (the
+/// push of setting TCP_NODELAY or clearing TCP_CORK, which lets a partial segment go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Nagle {
+    pub off: bool,
+    pub cork: bool,
+    pub push: bool,
+}
+
+impl Nagle {
+    /// The socket's own setting (`tp->nonagle`).
+    pub fn of(socket: &Socket) -> Nagle {
+        Nagle {
+            off: socket.options.nodelay,
+            cork: socket.options.cork,
+            push: false,
+        }
+    }
+}
+
+/// `__tcp_push_pending_frames` with `nonagle`: [`tcp_write_xmit`]'s sending; when data is
+/// left with nothing in flight (corked, or a window too small), the probe timer is armed
+/// (`tcp_check_probe_timer`: the RTO slot, `tcp_probe0_base`).
+pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, nagle: Nagle) {
     if !matches!(
         socket.state,
         TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::LastAck | TcpState::Closing
@@ -160,9 +188,8 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
         return;
     }
     let mss = u32::from(socket.mss_cache()).max(1);
-    let nodelay = socket.options.nodelay;
     let Some(tcb) = socket.tcb_mut() else { return };
-    let mut next = next_segment(tcb, tcb.snd.nxt, mss, nodelay);
+    let mut next = next_segment(tcb, tcb.snd.nxt, mss, nagle);
     let per_packet = tcp_tso_segs(cx.sysctl, tcb, mss);
     let mut in_packet = 0;
     let mut sent = 0;
@@ -174,11 +201,11 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
         let Some(tcb) = socket.tcb() else { return };
         let seq = tcb.snd.nxt;
         let end = seq + len + u32::from(fin);
-        next = next_segment(tcb, end, mss, nodelay);
+        next = next_segment(tcb, end, mss, nagle);
         in_packet += 1;
         let packet_ends = in_packet == per_packet || !matches!(next, Next::Send { .. });
         let mut flags = TcpFlags::ACK;
-        if len > 0 && packet_ends && (in_packet >= 2 || seq + len == tcb.snd.write_seq) {
+        if len > 0 && packet_ends && tcb.snd.push_mark && (in_packet >= 2 || seq + len == tcb.snd.write_seq) {
             flags |= TcpFlags::PSH;
         }
         if packet_ends {
@@ -200,7 +227,35 @@ pub(crate) fn tcp_write_xmit(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mu
         if sent > 0 || cwnd_limited {
             tcb.rec.cwnd_validate(tcb.snd.una, tcb.snd.nxt, cwnd_limited);
         }
+        if tcb.rec.packets_out() == 0
+            && tcb.snd.unsent_from(tcb.snd.nxt) > 0
+            && tcb.timers[TcpTimer::Retransmit].is_none()
+        {
+            let rto = tcb.rtt.rto;
+            cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+        }
     }
+}
+
+/// `tcp_write_wakeup`: the probe timer found data waiting with nothing in flight and room
+/// in the peer's window: one segment of it (at most the MSS and the window) goes now, with
+/// PSH, whatever Nagle or a cork says. Returns false when the window has no room.
+pub(crate) fn tcp_write_wakeup(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> bool {
+    let mss = u32::from(socket.mss_cache()).max(1);
+    let Some(tcb) = socket.tcb() else { return false };
+    let seq = tcb.snd.nxt;
+    let room = (((tcb.snd.una + tcb.snd.wnd) - seq) as i32).max(0) as u32;
+    let len = tcb.snd.unsent_from(seq).min(mss).min(room);
+    if len == 0 {
+        return false;
+    }
+    let fin = tcb.snd.fin_queued && seq + len == tcb.snd.write_seq;
+    let flags = TcpFlags::ACK | TcpFlags::PSH | if fin { TcpFlags::FIN } else { TcpFlags::NONE };
+    tcp_transmit(cx, now, socket, seq, len, flags);
+    if let Some(tcb) = socket.tcb_mut() {
+        tcp_event_new_data_sent(cx, now, sk, tcb, seq, seq + len + u32::from(fin));
+    }
+    true
 }
 
 /// `tcp_xmit_retransmit_queue`: sends again, oldest first, the segments marked lost and
@@ -338,7 +393,7 @@ enum Next {
 /// the MSS waits while an earlier short one is in flight unless TCP_NODELAY is set or it
 /// ends with the FIN (`tcp_nagle_test`, Minshall's rule); one the window cut short waits for
 /// it to open (`tcp_snd_wnd_test`).
-fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: bool) -> Next {
+fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nagle: Nagle) -> Next {
     let unsent = tcb.snd.unsent_from(snd_nxt);
     let fin_due = tcb.snd.fin_queued && snd_nxt == tcb.snd.write_seq;
     if unsent == 0 {
@@ -360,10 +415,14 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nodelay: 
     }
     let last = len == unsent;
     let fin = last && tcb.snd.fin_queued;
-    // tcp_nagle_check with tcp_minshall_check: a short segment waits while an earlier short
-    // one is unacknowledged.
+    // tcp_nagle_test: a short segment the window cut waits while data is in flight; a short
+    // last one waits while corked, or (tcp_minshall_check) while an earlier short one is
+    // unacknowledged — unless pushed or carrying the FIN.
     let small_in_flight = tcb.snd.sml.after(tcb.snd.una) && !tcb.snd.sml.after(snd_nxt);
-    if len < mss && in_flight > 0 && (!last || (!fin && !nodelay && small_in_flight)) {
+    if len < mss && in_flight > 0 && !last {
+        return Next::Wait;
+    }
+    if len < mss && last && !fin && !nagle.push && (nagle.cork || (!nagle.off && in_flight > 0 && small_in_flight)) {
         return Next::Wait;
     }
     Next::Send { len, fin }

@@ -15,7 +15,7 @@ use crate::tcp::syn_sent::{tcp_model_timeout, SynLimits};
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp::tcp_input::{tcp_enter_recovery, TCP_TIMEOUT_MIN};
 use crate::tcp::tcp_output::{
-    send_control, tcp_transmit, tcp_write_xmit, tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
+    send_control, tcp_transmit, tcp_write_wakeup, tcp_write_xmit, tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::CaState;
 use synq_wire::TcpFlags;
@@ -161,10 +161,18 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         return Fired::Done;
     }
     if tcb.snd.in_flight() == 0 {
-        if tcb.snd.unsent_from(tcb.snd.nxt) == 0 || tcb.snd.wnd != 0 {
+        // tcp_probe_timer: data waits with nothing in flight — corked or held by a zero
+        // window. Room in the window: a segment of it goes (tcp_write_wakeup).
+        if tcb.snd.unsent_from(tcb.snd.nxt) == 0 {
             tcp_write_xmit(cx, now, sk, socket);
             return Fired::Nothing;
         }
+        if tcb.snd.wnd != 0 && tcp_write_wakeup(cx, now, sk, socket) {
+            return Fired::Nothing;
+        }
+        let Some(tcb) = socket.tcb_mut() else {
+            return Fired::Nothing;
+        };
         let seq = tcb.snd.una - 1;
         tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
         tcb.rtt.probes_out = tcb.rtt.probes_out.saturating_add(1);
