@@ -193,8 +193,8 @@ fn drill_reports_one_line_per_script_and_a_summary() {
 fn drill_exits_2_when_a_script_could_not_be_run() {
     let dir = std::env::temp_dir().join(format!("synq-cli-drill-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("epoll.pkt");
-    std::fs::write(&script, "0 epoll_create(1) = 3\n").unwrap();
+    let script = dir.join("sched_yield.pkt");
+    std::fs::write(&script, "0 sched_yield() = 0\n").unwrap();
     let path = script.to_str().unwrap();
     let status = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_synq"))

@@ -161,6 +161,8 @@ counters! {
     /// D-SACKs received for data below `snd_una` / above it.
     TcpExtTCPDSACKRecv = "TcpExtTCPDSACKRecv",
     TcpExtTCPDSACKOfoRecv = "TcpExtTCPDSACKOfoRecv",
+    /// Data dropped because the receive queue was over the buffer (`TCPRcvQDrop`).
+    TcpExtTCPRcvQDrop = "TcpExtTCPRcvQDrop",
     /// SACK blocks that were invalid and ignored.
     TcpExtTCPSACKDiscard = "TcpExtTCPSACKDiscard",
     /// Truncated datagrams or segments (buffer shorter than a header or a declared length).

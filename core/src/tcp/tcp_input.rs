@@ -739,6 +739,7 @@ fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket) {
 
 /// `tcp_data_queue` for a segment at or before `rcv_nxt`.
 fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) -> Disposition {
+    let rcvbuf = socket.options.rcvbuf as usize;
     let Some(tcb) = socket.tcb_mut() else {
         return Disposition::Keep;
     };
@@ -747,6 +748,17 @@ fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg:
         cx.mib.inc(Counter::TcpExtTCPZeroWindowDrop);
         tcp_enter_quickack_mode(tcb, true);
         return Disposition::Keep;
+    }
+    // tcp_try_rmem_schedule (the queued bytes standing for sk_rmem_alloc): over the buffer,
+    // the ACK goes at once (ICSK_ACK_NOW | ICSK_ACK_NOMEM); data joins only an empty queue
+    // (else TCPRcvQDrop), a FIN alone is taken.
+    if tcb.rcv.buf.len() + tcb.rcv.ofo.bytes() > rcvbuf {
+        tcb.ack.pending = true;
+        tcb.ack.now = true;
+        if !tcb.rcv.buf.is_empty() && !seg.payload.is_empty() {
+            cx.mib.inc(Counter::TcpExtTCPRcvQDrop);
+            return Disposition::Keep;
+        }
     }
     let seq = SeqNum(seg.seq);
     if seq.before(tcb.rcv.nxt) && tcb.sack_ok {

@@ -86,12 +86,13 @@ pub(crate) fn send_control(cx: &mut Ctx, now: Instant, socket: &mut Socket, flag
 }
 
 /// `tcp_send_delayed_ack`: the ACK owed waits `ato`, bounded by the RTT and 200 ms (500 ms
-/// outside ping-pong), unless the timer already runs sooner.
+/// outside ping-pong), unless the timer already runs sooner. Before any data arrived `ato`
+/// is 0 and the timer fires at once (a FIN alone is ACKed in the same jiffy).
 pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     let Some(tcb) = socket.tcb_mut() else {
         return;
     };
-    let mut ato = tcb.ack.ato_ms.max(TCP_ATO_MIN_MS);
+    let mut ato = tcb.ack.ato_ms;
     if ato > TCP_ATO_MIN_MS {
         let mut max_ato = if tcb.ack.pingpong >= TCP_PINGPONG_THRESH {
             TCP_DELACK_MAX_MS
