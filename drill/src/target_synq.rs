@@ -58,7 +58,6 @@ const EPOLL_CTL_MOD: i64 = 3;
 /// control, loss recovery, pacing, ECN, Fast Open): a script may set them, as on Linux.
 const UNMODELLED_KNOBS: &[&str] = &[
     "net.ipv4.tcp_dsack",
-    "net.ipv4.tcp_early_retrans",
     "net.ipv4.tcp_ecn_option",
     "net.ipv4.tcp_fack",
     "net.ipv4.tcp_fastopen",

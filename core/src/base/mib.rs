@@ -161,6 +161,9 @@ counters! {
     /// D-SACKs received for data below `snd_una` / above it.
     TcpExtTCPDSACKRecv = "TcpExtTCPDSACKRecv",
     TcpExtTCPDSACKOfoRecv = "TcpExtTCPDSACKOfoRecv",
+    /// Tail loss probes sent, and losses they repaired.
+    TcpExtTCPLossProbes = "TcpExtTCPLossProbes",
+    TcpExtTCPLossProbeRecovery = "TcpExtTCPLossProbeRecovery",
     /// Data dropped because the receive queue was over the buffer (`TCPRcvQDrop`).
     TcpExtTCPRcvQDrop = "TcpExtTCPRcvQDrop",
     /// SACK blocks that were invalid and ignored.

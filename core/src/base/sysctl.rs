@@ -126,6 +126,8 @@ pub struct Sysctl {
     pub tcp_congestion_control: &'static str,
     /// `net.ipv4.tcp_reordering`: the initial duplicate-ACK threshold.
     pub tcp_reordering: i32,
+    /// `net.ipv4.tcp_early_retrans`: 3 or 4 enable the tail loss probe (TLP), 0 disables it.
+    pub tcp_early_retrans: u8,
 }
 
 /// Linux 6.18's defaults, as read on our machines.
@@ -171,6 +173,7 @@ impl Default for Sysctl {
             tcp_invalid_ratelimit: 500,
             tcp_congestion_control: "cubic",
             tcp_reordering: 3,
+            tcp_early_retrans: 3,
         }
     }
 }
@@ -346,6 +349,7 @@ const KNOBS: &[Knob] = &[
         },
     },
     scalar!("net.ipv4.tcp_reordering", tcp_reordering, I32_MIN, I32_MAX),
+    scalar!("net.ipv4.tcp_early_retrans", tcp_early_retrans, 0, 4),
 ];
 
 fn knob(name: &str) -> Result<&'static Knob, Errno> {

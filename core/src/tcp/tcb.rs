@@ -50,11 +50,13 @@ pub enum TcpTimer {
     FinWait2,
     /// RACK's reordering timer (`ICSK_TIME_REO_TIMEOUT`): segments not yet lost become so.
     Reorder,
+    /// The tail loss probe (`ICSK_TIME_LOSS_PROBE`); armed in place of the RTO timer.
+    LossProbe,
 }
 
 impl TcpTimer {
     /// How many kinds there are.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
 }
 
 /// A connection's armed timers, one slot per [`TcpTimer`] (the wheel entry, to cancel or

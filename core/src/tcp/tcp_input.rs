@@ -20,7 +20,8 @@ use crate::tcp::syn_sent::{SynSent, SynSentInput};
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_connect::ConnectInit;
 use crate::tcp::tcp_output::{
-    reply_reset, send_control, tcp_send_delayed_ack, tcp_write_xmit, tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
+    reply_reset, send_control, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack, tcp_write_xmit,
+    tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::{AckFlags, CaState};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
@@ -473,10 +474,23 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         }
     }
     tcb.rtt.probes_out = 0;
+    if tcb.rec.tlp_high_seq.is_some() {
+        tcp_process_tlp_ack(cx, tcb, ack, &flag);
+    }
     let is_dupack = !advanced && !flag.not_dup() && !flag.dsack;
     let mut rexmit = false;
     if flag.is_dubious(tcb.rec.ca_state) {
         rexmit = tcp_fastretrans_alert(cx, now, sk, tcb, is_dupack, &flag);
+    }
+    // tcp_set_xmit_timer: after new data was acknowledged, a loss probe or the RTO (not
+    // while RACK's reordering timer runs).
+    if advanced {
+        if tcb.rec.packets_out() == 0 {
+            cx.cancel_timer(tcb, TcpTimer::Reorder);
+            tcp_rearm_rto(cx, now, sk, tcb);
+        } else if tcb.timers[TcpTimer::Reorder].is_none() && !tcp_schedule_loss_probe(cx, now, sk, tcb, true) {
+            tcp_rearm_rto(cx, now, sk, tcb);
+        }
     }
     if tcb.rec.ca_state == CaState::Open {
         tcb.rtt.retrans_stamp = None;
@@ -494,15 +508,6 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     } else if flag.data_acked && tcb.rec.is_cwnd_limited(tcb.cwnd.cwnd, tcb.cwnd.in_slow_start()) {
         tcb.ca.cong_avoid(&mut tcb.cwnd, delivered, tcp_clock_ms(now));
     }
-    if advanced {
-        let rto = tcb.rtt.rto;
-        if tcb.snd.in_flight() == 0 {
-            cx.cancel_timer(tcb, TcpTimer::Retransmit);
-            cx.cancel_timer(tcb, TcpTimer::Reorder);
-        } else if tcb.timers[TcpTimer::Reorder].is_none() {
-            cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
-        }
-    }
     if rexmit {
         tcp_xmit_retransmit_queue(cx, now, sk, socket);
     }
@@ -510,6 +515,35 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         AckResult::Ok
     } else {
         AckResult::Old
+    }
+}
+
+/// `tcp_process_tlp_ack`: the ACK of an outstanding loss probe. A probe of new data, a
+/// D-SACKed one, or a pure duplicate ACK (original and probe both arrived) means no loss; an
+/// ACK beyond the probed retransmission means the tail was lost and repaired: the window
+/// comes down once (CWR, `TCPLossProbeRecovery`).
+fn tcp_process_tlp_ack(cx: &mut Ctx, tcb: &mut Tcb, ack: SeqNum, flag: &AckFlags) {
+    let Some(high) = tcb.rec.tlp_high_seq else { return };
+    if ack.before(high) {
+        return;
+    }
+    if !tcb.rec.tlp_retrans || flag.dsack {
+        tcb.rec.tlp_high_seq = None;
+    } else if ack.after(high) {
+        tcb.rec.init_cwnd_reduction(tcb.snd.nxt, tcb.cwnd.cwnd);
+        tcb.cwnd.cnt = 0;
+        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
+        tcb.rec.ca_state = CaState::Cwr;
+        tcp_end_cwnd_reduction(tcb);
+        // tcp_try_keep_open
+        tcb.rec.ca_state = if tcb.rec.left_out() > 0 || tcb.rec.retrans_out > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        };
+        cx.mib.inc(Counter::TcpExtTCPLossProbeRecovery);
+    } else if !flag.una_advanced && !flag.not_dup() && !flag.data_sacked {
+        tcb.rec.tlp_high_seq = None;
     }
 }
 

@@ -12,6 +12,7 @@ use crate::inet::socket::{SockId, Socket, TcpState};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
+use crate::tcp::tcp_input::TCP_TIMEOUT_MIN;
 use crate::tcp::tcp_recovery::CaState;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
@@ -228,6 +229,9 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         if sent > 0 || cwnd_limited {
             tcb.rec.cwnd_validate(tcb.snd.una, tcb.snd.nxt, cwnd_limited);
         }
+        if sent > 0 {
+            tcp_schedule_loss_probe(cx, now, sk, tcb, false);
+        }
         if tcb.rec.packets_out() == 0
             && tcb.snd.unsent_from(tcb.snd.nxt) > 0
             && tcb.timers[TcpTimer::Retransmit].is_none()
@@ -235,6 +239,130 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
             let rto = tcb.rtt.rto;
             cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
         }
+    }
+}
+
+/// `tcp_schedule_loss_probe`: with SACK, in Open or CWR, and no probe outstanding, the
+/// tail loss probe replaces the RTO timer: two smoothed RTTs (plus `rto_min` with a single
+/// segment out, for the peer's delayed ACK; 1 s without an RTT sample), but never later than
+/// the RTO would fire (`advancing_rto`: a whole RTO from now). Returns whether it was armed.
+pub(crate) fn tcp_schedule_loss_probe(
+    cx: &mut Ctx,
+    now: Instant,
+    sk: SockId,
+    tcb: &mut Tcb,
+    advancing_rto: bool,
+) -> bool {
+    let rec = &tcb.rec;
+    if !matches!(cx.sysctl.tcp_early_retrans, 3 | 4)
+        || rec.tlp_high_seq.is_some()
+        || rec.packets_out() == 0
+        || !tcb.sack_ok
+        || !matches!(rec.ca_state, CaState::Open | CaState::Cwr)
+    {
+        return false;
+    }
+    let mut timeout = if tcb.rtt.srtt_us != 0 {
+        let two_srtt = Duration::from_millis(u64::from(tcb.rtt.srtt_us >> 2).div_ceil(1000));
+        two_srtt
+            + if rec.packets_out() == 1 {
+                cx.rto_min()
+            } else {
+                TCP_TIMEOUT_MIN
+            }
+    } else {
+        Duration::from_secs(1)
+    };
+    let rto_delta = if advancing_rto {
+        Some(tcb.rtt.rto)
+    } else {
+        rec.rtx
+            .front()
+            .map(|h| (h.sent + tcb.rtt.rto).saturating_duration_since(now))
+    };
+    if let Some(d) = rto_delta.filter(|d| !d.is_zero()) {
+        timeout = timeout.min(d);
+    }
+    cx.cancel_timer(tcb, TcpTimer::Retransmit);
+    cx.arm_timer(tcb, sk, TcpTimer::LossProbe, now + timeout);
+    true
+}
+
+/// `tcp_rearm_rto`: the RTO timer runs a whole RTO from now while anything is in flight
+/// (in place of a loss probe), and stops when nothing is.
+pub(crate) fn tcp_rearm_rto(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb) {
+    cx.cancel_timer(tcb, TcpTimer::LossProbe);
+    if tcb.rec.packets_out() == 0 {
+        cx.cancel_timer(tcb, TcpTimer::Retransmit);
+    } else {
+        let rto = tcb.rtt.rto;
+        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+    }
+}
+
+/// `tcp_send_loss_probe`: the probe timer fired. New data goes if the window has room for
+/// it (one segment, whatever the congestion window says); otherwise the last segment in
+/// flight is sent again (not counted as a retransmission in flight). Either way the probe is
+/// outstanding until `snd_nxt` is acknowledged (`tlp_high_seq`), and the RTO timer runs.
+pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
+    let mss = u32::from(socket.mss_cache()).max(1);
+    let Some(tcb) = socket.tcb_mut() else { return };
+    if tcb.rec.tlp_high_seq.is_none() {
+        tcb.rec.tlp_retrans = false;
+        let seq = tcb.snd.nxt;
+        let unsent = tcb.snd.unsent_from(seq);
+        let room = (((tcb.snd.una + tcb.snd.wnd) - seq) as i32).max(0) as u32;
+        let sent = if unsent > 0 && room >= unsent.min(mss) {
+            let len = unsent.min(mss);
+            let last = seq + len == tcb.snd.write_seq;
+            let fin = last && tcb.snd.fin_queued;
+            let mut flags = TcpFlags::ACK;
+            if last && tcb.snd.push_mark {
+                flags |= TcpFlags::PSH;
+            }
+            if fin {
+                flags |= TcpFlags::FIN;
+            }
+            tcp_transmit(cx, now, socket, seq, len, flags);
+            if let Some(tcb) = socket.tcb_mut() {
+                tcp_event_new_data_sent(cx, now, sk, tcb, seq, seq + len + u32::from(fin));
+            }
+            true
+        } else if let Some(&last) = tcb.rec.rtx.back() {
+            let seq = last.seq.max(tcb.snd.una);
+            let data_end = if last.end.after(tcb.snd.write_seq) {
+                tcb.snd.write_seq
+            } else {
+                last.end
+            };
+            let mut flags = TcpFlags::ACK;
+            if data_end == tcb.snd.write_seq && data_end != seq && tcb.snd.push_mark {
+                flags |= TcpFlags::PSH;
+            }
+            if tcb.snd.fin_queued && last.end == tcb.snd.write_seq + 1 {
+                flags |= TcpFlags::FIN;
+            }
+            cx.mib.inc(Counter::TcpRetransSegs);
+            tcp_transmit(cx, now, socket, seq, data_end - seq, flags);
+            if let Some(tcb) = socket.tcb_mut() {
+                let i = tcb.rec.rtx.len() - 1;
+                tcb.rec.rtx[i].sacked |= crate::tcp::tcp_recovery::EVER_RETRANS;
+                tcb.rec.rtx[i].sent = now;
+                tcb.rec.total_retrans += 1;
+                tcb.rec.tlp_retrans = true;
+            }
+            true
+        } else {
+            false
+        };
+        if sent {
+            let Some(tcb) = socket.tcb_mut() else { return };
+            tcb.rec.tlp_high_seq = Some(tcb.snd.nxt);
+            cx.mib.inc(Counter::TcpExtTCPLossProbes);
+        }
+    }
+    if let Some(tcb) = socket.tcb_mut() {
+        tcp_rearm_rto(cx, now, sk, tcb);
     }
 }
 
@@ -315,7 +443,8 @@ pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, 
 /// the peer's data counts as ping-pong.
 pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, sk: SockId, tcb: &mut Tcb, seq: SeqNum, end: SeqNum) {
     let now_ms = tcp_clock_ms(now);
-    if tcb.rec.packets_out() == 0 {
+    let prior_packets = tcb.rec.packets_out();
+    if prior_packets == 0 {
         tcb.ca.on_tx_start(now_ms, tcb.snd.lsndtime_ms);
     }
     tcb.snd.lsndtime_ms = now_ms;
@@ -331,9 +460,8 @@ pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, sk: SockId, tc
     if tcb.ack.ato_ms != 0 && now_ms.wrapping_sub(tcb.ack.lrcvtime_ms) < tcb.ack.ato_ms {
         tcb.ack.pingpong = tcb.ack.pingpong.saturating_add(1);
     }
-    if tcb.timers[TcpTimer::Retransmit].is_none() {
-        let rto = tcb.rtt.rto;
-        cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
+    if prior_packets == 0 || tcb.timers[TcpTimer::LossProbe].is_some() || tcb.timers[TcpTimer::Retransmit].is_none() {
+        tcp_rearm_rto(cx, now, sk, tcb);
     }
 }
 

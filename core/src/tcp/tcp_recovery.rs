@@ -125,6 +125,10 @@ pub struct Recovery {
     pub is_cwnd_limited: bool,
     pub max_packets_out: u32,
     pub cwnd_usage_seq: SeqNum,
+    /// TLP: `snd_nxt` when the outstanding loss probe went (`tlp_high_seq`), and whether it
+    /// was a retransmission (`tlp_retrans`).
+    pub tlp_high_seq: Option<SeqNum>,
+    pub tlp_retrans: bool,
 }
 
 impl Recovery {
@@ -150,6 +154,8 @@ impl Recovery {
             is_cwnd_limited: false,
             max_packets_out: 0,
             cwnd_usage_seq: SeqNum(0),
+            tlp_high_seq: None,
+            tlp_retrans: false,
         }
     }
 
@@ -411,6 +417,7 @@ impl Recovery {
     /// `tcp_init_cwnd_reduction` (the parts outside the algorithm): PRR starts from `cwnd`.
     pub fn init_cwnd_reduction(&mut self, snd_nxt: SeqNum, cwnd: u32) {
         self.high_seq = snd_nxt;
+        self.tlp_high_seq = None;
         self.prior_cwnd = cwnd;
         self.prr_delivered = 0;
         self.prr_out = 0;

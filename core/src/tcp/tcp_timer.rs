@@ -15,7 +15,8 @@ use crate::tcp::syn_sent::{tcp_model_timeout, SynLimits};
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp::tcp_input::{tcp_enter_recovery, TCP_TIMEOUT_MIN};
 use crate::tcp::tcp_output::{
-    send_control, tcp_transmit, tcp_write_wakeup, tcp_write_xmit, tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
+    send_control, tcp_send_loss_probe, tcp_transmit, tcp_write_wakeup, tcp_write_xmit, tcp_xmit_retransmit_queue,
+    TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::CaState;
 use synq_wire::TcpFlags;
@@ -50,6 +51,10 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         TcpTimer::FinWait2 => Fired::Done,
         TcpTimer::Reorder => {
             tcp_rack_reo_timeout(cx, now, sk, socket);
+            Fired::Nothing
+        }
+        TcpTimer::LossProbe => {
+            tcp_send_loss_probe(cx, now, sk, socket);
             Fired::Nothing
         }
     }
@@ -139,6 +144,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     let rto_max = cx.rto_max();
     let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
     let orphan = socket.is_orphan();
+    let user_timeout = Duration::from_millis(u64::from(socket.options.user_timeout_ms));
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
@@ -151,10 +157,18 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     } else {
         retries2
     };
+    // retransmits_timed_out: TCP_USER_TIMEOUT if set, else retries2's time model, counted
+    // from the first retransmission.
+    let limit = if user_timeout.is_zero() {
+        tcp_model_timeout(boundary.into(), TCP_RTO_MIN, rto_max)
+    } else {
+        user_timeout
+    };
     if tcb.rtt.retransmits > 0
-        && tcb.rtt.retrans_stamp.is_some_and(|t| {
-            now.saturating_duration_since(t) >= tcp_model_timeout(boundary.into(), TCP_RTO_MIN, rto_max)
-        })
+        && tcb
+            .rtt
+            .retrans_stamp
+            .is_some_and(|t| now.saturating_duration_since(t) >= limit)
     {
         socket.error = Some(Errno::ETIMEDOUT);
         cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
@@ -184,6 +198,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         return Fired::Nothing;
     }
     cx.mib.inc(Counter::TcpExtTCPTimeouts);
+    tcb.rec.tlp_high_seq = None;
     // tcp_enter_loss: a new ssthresh unless this is a timeout again in the same loss.
     if tcb.rec.ca_state <= CaState::Disorder
         || !tcb.rec.high_seq.after(tcb.snd.una)
@@ -204,7 +219,13 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     tcb.rtt.retransmits = tcb.rtt.retransmits.saturating_add(1);
     tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
     tcb.rtt.rto = (tcb.rtt.rto * 2).min(rto_max);
-    let rto = tcb.rtt.rto;
+    // tcp_clamp_rto_to_user_timeout: never past what TCP_USER_TIMEOUT leaves.
+    let mut rto = tcb.rtt.rto;
+    if let (false, Some(t)) = (user_timeout.is_zero(), tcb.rtt.retrans_stamp) {
+        let left = user_timeout.saturating_sub(now.saturating_duration_since(t));
+        rto = rto.min(left.max(Duration::from_millis(1)));
+    }
+    cx.cancel_timer(tcb, TcpTimer::LossProbe);
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     tcp_xmit_retransmit_queue(cx, now, sk, socket);
     Fired::Nothing
