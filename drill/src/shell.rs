@@ -21,6 +21,9 @@ pub enum ShellAction {
     False,
     /// `exit N`: the end of the command, with status N.
     Exit(u8),
+    /// `tc qdisc add dev tun0 root pfifo [limit N]` (or `tc qdisc delete dev tun0 root`: the
+    /// default queue): the device queue's length limit.
+    DeviceQueue(Option<usize>),
     /// `nstat -n`: remember the counters now.
     NstatReset,
     /// `nstat [-a] [-s] | grep NAME | grep -q " N "`: the counter moved by N since the last
@@ -116,10 +119,12 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
         }
         _ => {}
     }
+    if program == "tc" && words.iter().any(|w| w == "tun0") {
+        return Ok(tc_qdisc(&words));
+    }
     if program.starts_with("sysctl_restore_")
         || line.starts_with("ip tcp_metrics flush")
         || program == "true"
-        || (program == "tc" && words.iter().any(|w| w == "tun0"))
         || offloads_off(&words)
     {
         return Ok(ShellAction::Nothing);
@@ -131,6 +136,22 @@ fn interpret_line(line: &str, script_dir: &Path) -> Result<ShellAction, String> 
         return interpret(&text, dir).map(ShellAction::Script);
     }
     Err(format!("unsupported shell command `{line}`"))
+}
+
+/// `tc qdisc add|replace dev tun0 root pfifo limit N` bounds the device queue; deleting the
+/// root qdisc or adding one without a limit leaves it unbounded (as the default queue, long
+/// enough for a script, is); other `tc` lines change nothing synq has.
+fn tc_qdisc(words: &[String]) -> ShellAction {
+    let w: Vec<&str> = words.iter().map(String::as_str).filter(|w| !w.contains('>')).collect();
+    match w.as_slice() {
+        ["tc", "qdisc", "add" | "replace", .., "root", "pfifo", "limit", n] => n
+            .parse()
+            .map_or(ShellAction::Nothing, |n| ShellAction::DeviceQueue(Some(n))),
+        ["tc", "qdisc", "add" | "replace", .., "root", _] | ["tc", "qdisc", "delete" | "del", .., "root"] => {
+            ShellAction::DeviceQueue(None)
+        }
+        _ => ShellAction::Nothing,
+    }
 }
 
 /// The two shapes of `nstat` lines the corpus uses.
@@ -237,7 +258,10 @@ mod tests {
             "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0",
             here,
         );
-        assert_eq!(a.unwrap(), vec![ShellAction::Nothing, ShellAction::Nothing]);
+        assert_eq!(
+            a.unwrap(),
+            vec![ShellAction::DeviceQueue(None), ShellAction::DeviceQueue(Some(0))]
+        );
         let a = interpret("ethtool -K tun0 tso off gso off", here);
         assert_eq!(a.unwrap(), vec![ShellAction::Nothing]);
         assert!(interpret("ethtool -K tun0 tso on", here).is_err());

@@ -140,6 +140,10 @@ impl SynqTarget {
                 }
                 ok
             }
+            ShellAction::DeviceQueue(limit) => {
+                self.stack.set_tx_queue_limit(limit);
+                true
+            }
             ShellAction::NstatReset => {
                 self.nstat_base = self.counters();
                 true

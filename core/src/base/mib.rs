@@ -168,6 +168,8 @@ counters! {
     TcpExtTCPRcvQDrop = "TcpExtTCPRcvQDrop",
     /// SACK blocks that were invalid and ignored.
     TcpExtTCPSACKDiscard = "TcpExtTCPSACKDiscard",
+    /// Datagrams the device queue dropped at its limit (local congestion; a qdisc's drops).
+    SynqOutQdiscDrops = "SynqOutQdiscDrops",
     /// Truncated datagrams or segments (buffer shorter than a header or a declared length).
     SynqInTruncated = "SynqInTruncated",
     /// IPv4 datagrams whose version is not 4.

@@ -15,9 +15,21 @@ pub struct TxQueue {
     looped: VecDeque<Vec<u8>>,
     spare: Vec<Vec<u8>>,
     local: Vec<Ipv4Addr>,
+    limit: Option<usize>,
 }
 
 impl TxQueue {
+    /// The device queue's length limit (a qdisc's `pfifo limit N`): beyond it a datagram is
+    /// dropped at once (`NET_XMIT_DROP`) and its sender told. `None`: unbounded.
+    pub fn set_limit(&mut self, limit: Option<usize>) {
+        self.limit = limit;
+    }
+
+    /// The queue is at its limit.
+    pub fn is_full(&self) -> bool {
+        self.limit.is_some_and(|l| self.queue.len() >= l)
+    }
+
     /// Queues one datagram of `len` bytes written by `fill` into a zeroed buffer. If `fill`
     /// fails, nothing is queued and its error is returned.
     pub fn push_with<E>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> Result<(), E>) -> Result<(), E> {
@@ -85,7 +97,7 @@ impl TxQueue {
 /// `ip_build_and_send_pkt` for a TCP segment: queues `seg` from `src` to `dst` with TTL
 /// `ttl`, DF set, TOS `tos` and IP ID `ident` (a socket's `inet_id`; 0 for what no socket
 /// sends: SYN-ACKs of request socks, resets to strays, TIME_WAIT's ACKs), and counts it.
-/// False if it could not be built.
+/// False if it could not be built or the device queue dropped it (local congestion).
 pub(crate) fn ip_send_tcp(
     tx: &mut TxQueue,
     mib: &mut Mib,
@@ -99,6 +111,10 @@ pub(crate) fn ip_send_tcp(
     ip.tos = tos;
     ip.ident = ident;
     let len = IPV4_HEADER_LEN + seg.buffer_len();
+    if tx.is_full() && !tx.local.contains(&dst) {
+        mib.inc(Counter::SynqOutQdiscDrops);
+        return false;
+    }
     let queued = tx.push_with(len, |buf| {
         ip.emit(buf)?;
         seg.emit(&mut buf[IPV4_HEADER_LEN..], ip.src_addr, ip.dst_addr)

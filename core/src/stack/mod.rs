@@ -304,6 +304,15 @@ impl Stack {
         Some(at)
     }
 
+    /// Bounds the outbound queue at `limit` datagrams (`None`: unbounded), as a device queue
+    /// with a qdisc `pfifo limit N` is: a datagram beyond it is dropped (`SynqOutQdiscDrops`)
+    /// and TCP treats it as local congestion — the segment waits (`tcp_transmit_skb`'s error)
+    /// and the probe timer retries every 500 ms (`TCP_RESOURCE_PROBE_INTERVAL`). A driver may
+    /// use it as backpressure.
+    pub fn set_tx_queue_limit(&mut self, limit: Option<usize>) {
+        self.shared.tx.set_limit(limit);
+    }
+
     /// Hands every queued datagram to `sent`, in order, through `buf`.
     pub fn drain_transmit(&mut self, buf: &mut [u8], mut sent: impl FnMut(&[u8])) {
         while let Some(n) = self.poll_transmit(buf) {

@@ -187,8 +187,10 @@ pub struct RttState {
     pub timed: Option<(SeqNum, Instant)>,
     /// The smallest RTT sample, µs (`tcp_min_rtt`; `u32::MAX` before the first).
     pub min_rtt_us: u32,
-    /// `icsk_probes_out`: window probes sent without an answer.
+    /// `icsk_probes_out`: window probes sent without an answer; `icsk_probes_tstamp`: when
+    /// the first of them fired.
     pub probes_out: u8,
+    pub probes_tstamp: Option<Instant>,
 }
 
 /// A connection's control block: the two halves, the RTT estimator, congestion control,
@@ -305,6 +307,7 @@ impl Tcb {
                 timed: None,
                 min_rtt_us: u32::MAX,
                 probes_out: 0,
+                probes_tstamp: None,
             },
             cwnd: Cwnd::initial(TCP_INIT_CWND),
             ca: CongestionControl::default(),

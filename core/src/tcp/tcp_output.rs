@@ -22,12 +22,19 @@ pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
 /// `tcp_transmit_skb`: one segment of connection `sk` with sequence number `seq`, `len`
 /// bytes of the send queue from `seq` on, and `flags` with ACK. It carries our window
 /// (`tcp_select_window`) and the timestamp option when in use. Sending an ACK settles the ACK
-/// owed (`tcp_event_ack_sent`).
-pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq: SeqNum, len: u32, flags: TcpFlags) {
+/// owed (`tcp_event_ack_sent`). False when the device queue dropped it (local congestion).
+pub(crate) fn tcp_transmit(
+    cx: &mut Ctx,
+    now: Instant,
+    socket: &mut Socket,
+    seq: SeqNum,
+    len: u32,
+    flags: TcpFlags,
+) -> bool {
     let (src_port, src, peer) = (socket.sport, socket.rcv_saddr, socket.peer);
     let ident = socket.next_ip_id();
     let (Some(tcb), Some(peer)) = (socket.tcb_mut(), peer) else {
-        return;
+        return false;
     };
     let mut payload = std::mem::take(&mut cx.scratch);
     payload.clear();
@@ -71,10 +78,12 @@ pub(crate) fn tcp_transmit(cx: &mut Ctx, now: Instant, socket: &mut Socket, seq:
     tcb.ack.pending = false;
     tcb.ack.now = false;
     cx.cancel_timer(tcb, TcpTimer::DelAck);
-    if cx.send_segment(src, *peer.ip(), (0, ident), &seg) && flags.rst() {
+    let sent = cx.send_segment(src, *peer.ip(), (0, ident), &seg);
+    if sent && flags.rst() {
         cx.mib.inc(Counter::TcpOutRsts);
     }
     cx.scratch = payload;
+    sent
 }
 
 /// A segment without data at `snd_nxt`: `tcp_send_ack` (`ACK`) or `tcp_send_active_reset`
@@ -216,7 +225,10 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         if fin {
             flags |= TcpFlags::FIN;
         }
-        tcp_transmit(cx, now, socket, seq, len, flags);
+        // A segment the device queue drops is not sent: it waits (tcp_transmit_skb's error).
+        if !tcp_transmit(cx, now, socket, seq, len, flags) {
+            break;
+        }
         let Some(tcb) = socket.tcb_mut() else { return };
         if len < mss {
             tcb.snd.sml = end;
@@ -323,11 +335,11 @@ pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket
             if fin {
                 flags |= TcpFlags::FIN;
             }
-            tcp_transmit(cx, now, socket, seq, len, flags);
-            if let Some(tcb) = socket.tcb_mut() {
+            let sent = tcp_transmit(cx, now, socket, seq, len, flags);
+            if let (true, Some(tcb)) = (sent, socket.tcb_mut()) {
                 tcp_event_new_data_sent(cx, now, sk, tcb, seq, seq + len + u32::from(fin));
             }
-            true
+            sent
         } else if let Some(&last) = tcb.rec.rtx.back() {
             let seq = last.seq.max(tcb.snd.una);
             let data_end = if last.end.after(tcb.snd.write_seq) {
@@ -342,16 +354,16 @@ pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket
             if tcb.snd.fin_queued && last.end == tcb.snd.write_seq + 1 {
                 flags |= TcpFlags::FIN;
             }
-            cx.mib.inc(Counter::TcpRetransSegs);
-            tcp_transmit(cx, now, socket, seq, data_end - seq, flags);
-            if let Some(tcb) = socket.tcb_mut() {
+            let sent = tcp_transmit(cx, now, socket, seq, data_end - seq, flags);
+            if let (true, Some(tcb)) = (sent, socket.tcb_mut()) {
+                cx.mib.inc(Counter::TcpRetransSegs);
                 let i = tcb.rec.rtx.len() - 1;
                 tcb.rec.rtx[i].sacked |= crate::tcp::tcp_recovery::EVER_RETRANS;
                 tcb.rec.rtx[i].sent = now;
                 tcb.rec.total_retrans += 1;
                 tcb.rec.tlp_retrans = true;
             }
-            true
+            sent
         } else {
             false
         };
@@ -366,25 +378,42 @@ pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket
     }
 }
 
-/// `tcp_write_wakeup`: the probe timer found data waiting with nothing in flight and room
-/// in the peer's window: one segment of it (at most the MSS and the window) goes now, with
-/// PSH, whatever Nagle or a cork says. Returns false when the window has no room.
-pub(crate) fn tcp_write_wakeup(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> bool {
+/// What a probe (`tcp_write_wakeup`) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wakeup {
+    /// A segment of the waiting data went.
+    Sent,
+    /// The window had no room: the zero-window probe went (an ACK one below `snd_una`).
+    Probed,
+    /// The device queue dropped it (local congestion, `NET_XMIT_DROP`).
+    Dropped,
+}
+
+/// `tcp_write_wakeup`: the probe timer found data waiting with nothing in flight. Room in
+/// the peer's window: one segment of it (at most the MSS and the window) goes now, with
+/// PSH, whatever Nagle or a cork says; none: the zero-window probe (`tcp_xmit_probe_skb`).
+pub(crate) fn tcp_write_wakeup(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> Wakeup {
     let mss = u32::from(socket.mss_cache()).max(1);
-    let Some(tcb) = socket.tcb() else { return false };
+    let Some(tcb) = socket.tcb() else { return Wakeup::Probed };
     let seq = tcb.snd.nxt;
     let room = (((tcb.snd.una + tcb.snd.wnd) - seq) as i32).max(0) as u32;
     let len = tcb.snd.unsent_from(seq).min(mss).min(room);
     if len == 0 {
-        return false;
+        let probe = tcb.snd.una - 1;
+        return match tcp_transmit(cx, now, socket, probe, 0, TcpFlags::ACK) {
+            true => Wakeup::Probed,
+            false => Wakeup::Dropped,
+        };
     }
     let fin = tcb.snd.fin_queued && seq + len == tcb.snd.write_seq;
     let flags = TcpFlags::ACK | TcpFlags::PSH | if fin { TcpFlags::FIN } else { TcpFlags::NONE };
-    tcp_transmit(cx, now, socket, seq, len, flags);
+    if !tcp_transmit(cx, now, socket, seq, len, flags) {
+        return Wakeup::Dropped;
+    }
     if let Some(tcb) = socket.tcb_mut() {
         tcp_event_new_data_sent(cx, now, sk, tcb, seq, seq + len + u32::from(fin));
     }
-    true
+    Wakeup::Sent
 }
 
 /// `tcp_xmit_retransmit_queue`: sends again, oldest first, the segments marked lost and
@@ -413,13 +442,16 @@ pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, 
         if tcb.snd.fin_queued && s.end == tcb.snd.write_seq + 1 {
             flags |= TcpFlags::FIN;
         }
+        let slow_start = tcb.rec.ca_state == CaState::Loss;
+        if !tcp_transmit(cx, now, socket, seq, len, flags) {
+            return;
+        }
         cx.mib.inc(Counter::TcpRetransSegs);
-        cx.mib.inc(if tcb.rec.ca_state == CaState::Loss {
+        cx.mib.inc(if slow_start {
             Counter::TcpExtTCPSlowStartRetrans
         } else {
             Counter::TcpExtTCPFastRetrans
         });
-        tcp_transmit(cx, now, socket, seq, len, flags);
         let Some(tcb) = socket.tcb_mut() else { return };
         tcb.rec.mark_retransmitted(i, now);
         if tcb.rec.in_cwnd_reduction() {

@@ -15,7 +15,7 @@ use crate::tcp::syn_sent::{tcp_model_timeout, SynLimits};
 use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp::tcp_input::{tcp_enter_recovery, TCP_TIMEOUT_MIN};
 use crate::tcp::tcp_output::{
-    send_control, tcp_send_loss_probe, tcp_transmit, tcp_write_wakeup, tcp_write_xmit, tcp_xmit_retransmit_queue,
+    send_control, tcp_send_loss_probe, tcp_write_wakeup, tcp_write_xmit, tcp_xmit_retransmit_queue, Wakeup,
     TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::CaState;
@@ -175,27 +175,18 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         return Fired::Done;
     }
     if tcb.snd.in_flight() == 0 {
-        // tcp_probe_timer: data waits with nothing in flight — corked or held by a zero
-        // window. Room in the window: a segment of it goes (tcp_write_wakeup).
         if tcb.snd.unsent_from(tcb.snd.nxt) == 0 {
             tcp_write_xmit(cx, now, sk, socket);
             return Fired::Nothing;
         }
-        if tcb.snd.wnd != 0 && tcp_write_wakeup(cx, now, sk, socket) {
-            return Fired::Nothing;
-        }
-        let Some(tcb) = socket.tcb_mut() else {
-            return Fired::Nothing;
-        };
-        let seq = tcb.snd.una - 1;
-        tcb.rtt.backoff = tcb.rtt.backoff.saturating_add(1);
-        tcb.rtt.probes_out = tcb.rtt.probes_out.saturating_add(1);
-        let wait = (tcb.rtt.rto * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max);
-        tcp_transmit(cx, now, socket, seq, 0, TcpFlags::ACK);
-        if let Some(tcb) = socket.tcb_mut() {
-            cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + wait);
-        }
-        return Fired::Nothing;
+        return tcp_probe_timer(
+            cx,
+            now,
+            sk,
+            socket,
+            if orphan { boundary } else { retries2 },
+            user_timeout,
+        );
     }
     cx.mib.inc(Counter::TcpExtTCPTimeouts);
     tcb.rec.tlp_high_seq = None;
@@ -228,6 +219,60 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     cx.cancel_timer(tcb, TcpTimer::LossProbe);
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     tcp_xmit_retransmit_queue(cx, now, sk, socket);
+    Fired::Nothing
+}
+
+/// `tcp_probe_timer` + `tcp_send_probe0`: data waits with nothing in flight — corked, held
+/// by a zero window, or dropped by the device queue. Gives up (ETIMEDOUT) after
+/// `max_probes` unanswered probes or, with TCP_USER_TIMEOUT, that long after the first;
+/// otherwise probes ([`tcp_write_wakeup`]): sent data ends probing; a window probe backs off
+/// (`tcp_probe0_when`); a probe the device dropped tries again after
+/// `TCP_RESOURCE_PROBE_INTERVAL` (500 ms) without backing off. The wait is clamped to what
+/// the user timeout leaves.
+fn tcp_probe_timer(
+    cx: &mut Ctx,
+    now: Instant,
+    sk: SockId,
+    socket: &mut Socket,
+    max_probes: u8,
+    user_timeout: Duration,
+) -> Fired {
+    const TCP_RESOURCE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+    let (retries2, rto_max) = (cx.sysctl.tcp_retries2, cx.rto_max());
+    let Some(tcb) = socket.tcb_mut() else {
+        return Fired::Nothing;
+    };
+    let first = *tcb.rtt.probes_tstamp.get_or_insert(now);
+    let timed_out = !user_timeout.is_zero() && first != now && now.saturating_duration_since(first) >= user_timeout;
+    if timed_out || tcb.rtt.probes_out >= max_probes {
+        socket.error = Some(Errno::ETIMEDOUT);
+        cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
+        return Fired::Done;
+    }
+    let result = tcp_write_wakeup(cx, now, sk, socket);
+    let Some(tcb) = socket.tcb_mut() else {
+        return Fired::Nothing;
+    };
+    if result == Wakeup::Sent {
+        tcb.rtt.probes_out = 0;
+        tcb.rtt.backoff = 0;
+        tcb.rtt.probes_tstamp = None;
+        return Fired::Nothing;
+    }
+    tcb.rtt.probes_out = tcb.rtt.probes_out.saturating_add(1);
+    let mut wait = if result == Wakeup::Dropped {
+        TCP_RESOURCE_PROBE_INTERVAL
+    } else {
+        if tcb.rtt.backoff < retries2 {
+            tcb.rtt.backoff += 1;
+        }
+        (tcb.rtt.rto.max(TCP_RTO_MIN) * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max)
+    };
+    if !user_timeout.is_zero() {
+        let left = user_timeout.saturating_sub(now.saturating_duration_since(first));
+        wait = wait.min(left.max(Duration::from_millis(2)));
+    }
+    cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + wait);
     Fired::Nothing
 }
 
