@@ -8,6 +8,7 @@ mod control;
 mod demo;
 mod drill;
 mod serve;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -58,6 +59,9 @@ enum Command {
     Ss(control::SsArgs),
     /// Measure synq next to the Linux kernel in the same run.
     Bench(bench::BenchArgs),
+    /// Two synq stacks move a stream each way over lossy, reordering, duplicating simulated
+    /// links for many seeds: every byte checked, every close and TIME_WAIT on schedule.
+    Soak(soak::SoakArgs),
     /// Run packetdrill scripts against synq, or against this machine's kernel (`--target kernel`).
     Drill(drill::DrillArgs),
     /// Serve on a TUN device this command creates: echo, discard or files over HTTP, to the
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Nstat { zeros, tun, .. } => control::nstat(tun.as_deref(), zeros),
         Command::Ss(args) => control::ss(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Soak(args) => soak::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Connect(args) => serve::connect(&args),
         Command::Demo(args) => serve::demo(&args),

@@ -11,8 +11,10 @@ mod host;
 mod link;
 mod pcap;
 mod sim;
+mod soak;
 
 pub use describe::describe;
 pub use host::{HostId, Received};
 pub use link::{LinkConfig, LinkId, LinkStats};
 pub use sim::{Sim, TraceEntry, TraceFate};
+pub use soak::{soak, SoakReport};

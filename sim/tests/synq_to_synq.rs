@@ -121,3 +121,22 @@ fn synq_to_synq_over_lossy_reordering_duplicating_links_for_100_seeds() {
     let connected = (0..100).filter(|&seed| run(seed, link.clone()).is_ok()).count();
     assert_eq!(connected, 100, "with 5 % loss every SYN gets through within 131 s");
 }
+
+/// The soak in small (the full one, 100 MB each way for 100 seeds, is `synq soak`, run by
+/// `.ci/run` in release): 256 KiB each way over 0–20 % loss with reordering and duplication.
+#[test]
+fn soak_every_byte_arrives_and_everything_closes_for_20_seeds() {
+    for seed in 0..20u64 {
+        let link = LinkConfig {
+            loss: (seed % 21) as f64 / 100.0,
+            duplicate: 0.01,
+            reorder: 0.02,
+            ..LinkConfig::with_delay(Duration::from_millis(10))
+        };
+        let r = synq_sim::soak(seed, 256 * 1024, link).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.datagrams > 0);
+        if seed % 21 != 0 {
+            assert!(r.lost > 0 && r.retransmits > 0, "seed {seed}: {r:?}");
+        }
+    }
+}
