@@ -193,16 +193,20 @@ fn call(name: &str, args: &[Arg], addrs: Addrs) -> Result<SysResult, CallError> 
                 }
                 other => return Err(CallError::Unsupported(format!("fcntl command {other}"))),
             },
+            // SIOCINQ, SIOCOUTQ, SIOCOUTQNSD: an int out.
             "ioctl" => {
-                if int(args, 1)? != 0x541B {
-                    return Err(CallError::Unsupported("ioctl other than SIOCINQ".into()));
+                let cmd = int(args, 1)?;
+                if ![0x541B, 0x5411, 0x894B].contains(&cmd) {
+                    return Err(CallError::Unsupported(
+                        "ioctl other than SIOCINQ/SIOCOUTQ/SIOCOUTQNSD".into(),
+                    ));
                 }
                 let mut v: libc::c_int = 0;
-                let rc = libc::ioctl(fd()?, 0x541B, &mut v);
+                let rc = libc::ioctl(fd()?, cmd as libc::c_ulong, &mut v);
                 if rc == 0 {
                     if let Some(w) = args.get(2).and_then(Arg::int) {
                         if w != i64::from(v) {
-                            return Err(CallError::Mismatch(format!("ioctl(SIOCINQ): expected {w}, got {v}")));
+                            return Err(CallError::Mismatch(format!("ioctl({cmd:#x}): expected {w}, got {v}")));
                         }
                     }
                 }

@@ -536,6 +536,8 @@ impl Target for SynqTarget {
                         .map(|(_, v)| v.int().map(|x| (x as i32).to_ne_bytes()))
                         .collect::<Option<Vec<_>>>()
                         .map(|v| v.concat()),
+                    // A string (`"reno"`): its bytes.
+                    Some(Arg::Str(text)) => Some(text.as_bytes().to_vec()),
                     _ => None,
                 }
                 .ok_or_else(|| CallError::Unsupported("setsockopt() with a non-integer value".into()))?;

@@ -71,6 +71,11 @@ pub const TCP_NODELAY: i32 = 1;
 pub const TCP_MAXSEG: i32 = 2;
 /// `TCP_CORK`: hold partial segments until uncorked (or 200 ms).
 pub const TCP_CORK: i32 = 3;
+/// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`: keepalive's idle time and probe gap (s)
+/// and probe count, per socket.
+pub const TCP_KEEPIDLE: i32 = 4;
+pub const TCP_KEEPINTVL: i32 = 5;
+pub const TCP_KEEPCNT: i32 = 6;
 /// `TCP_SYNCNT`
 pub const TCP_SYNCNT: i32 = 7;
 /// `TCP_LINGER2`: an orphan's FIN_WAIT2 lifetime, s (negative: none, reset at once).

@@ -161,6 +161,8 @@ counters! {
     /// D-SACKs received for data below `snd_una` / above it.
     TcpExtTCPDSACKRecv = "TcpExtTCPDSACKRecv",
     TcpExtTCPDSACKOfoRecv = "TcpExtTCPDSACKOfoRecv",
+    /// Keepalive probes sent (`TCPKeepAlive`).
+    TcpExtTCPKeepAlive = "TcpExtTCPKeepAlive",
     /// Tail loss probes sent, and losses they repaired.
     TcpExtTCPLossProbes = "TcpExtTCPLossProbes",
     TcpExtTCPLossProbeRecovery = "TcpExtTCPLossProbeRecovery",

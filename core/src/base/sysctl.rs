@@ -126,6 +126,11 @@ pub struct Sysctl {
     pub tcp_congestion_control: &'static str,
     /// `net.ipv4.tcp_reordering`: the initial duplicate-ACK threshold.
     pub tcp_reordering: i32,
+    /// `net.ipv4.tcp_keepalive_time`, `_intvl` (s) and `_probes`: keepalive's idle time
+    /// before the first probe, the gap between probes, and unanswered probes before giving up.
+    pub tcp_keepalive_time: i32,
+    pub tcp_keepalive_intvl: i32,
+    pub tcp_keepalive_probes: u8,
     /// `net.ipv4.tcp_early_retrans`: 3 or 4 enable the tail loss probe (TLP), 0 disables it.
     pub tcp_early_retrans: u8,
 }
@@ -174,6 +179,9 @@ impl Default for Sysctl {
             tcp_congestion_control: "cubic",
             tcp_reordering: 3,
             tcp_early_retrans: 3,
+            tcp_keepalive_time: 7200,
+            tcp_keepalive_intvl: 75,
+            tcp_keepalive_probes: 9,
         }
     }
 }
@@ -350,6 +358,9 @@ const KNOBS: &[Knob] = &[
     },
     scalar!("net.ipv4.tcp_reordering", tcp_reordering, I32_MIN, I32_MAX),
     scalar!("net.ipv4.tcp_early_retrans", tcp_early_retrans, 0, 4),
+    scalar!("net.ipv4.tcp_keepalive_time", tcp_keepalive_time, 1, I32_MAX),
+    scalar!("net.ipv4.tcp_keepalive_intvl", tcp_keepalive_intvl, 1, I32_MAX),
+    scalar!("net.ipv4.tcp_keepalive_probes", tcp_keepalive_probes, 0, 255),
 ];
 
 fn knob(name: &str) -> Result<&'static Knob, Errno> {

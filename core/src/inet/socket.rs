@@ -101,6 +101,10 @@ pub struct SocketOptions {
     pub bind_address_no_port: bool,
     /// `IP_LOCAL_PORT_RANGE` (`inet->local_port_range`): `low | high << 16`, 0 when unset.
     pub local_port_range: u32,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (s) and `TCP_KEEPCNT`; 0 when unset (the sysctls').
+    pub keepidle: u32,
+    pub keepintvl: u32,
+    pub keepcnt: u8,
     /// `TCP_LINGER2` (`tp->linger2`): 0 unset (`tcp_fin_timeout`), -1 negative, else seconds.
     pub linger2: i32,
     /// `TCP_CORK` (`TCP_NAGLE_CORK`): partial segments wait until uncorked.

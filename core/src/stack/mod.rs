@@ -29,12 +29,14 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
 use crate::ip::output::TxQueue;
+use crate::tcp::cong::CongestionControl;
 use crate::tcp::ctx::{Ctx, Shared, Tables, Timer};
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::listener::reqsk_timer_handler;
 use crate::tcp::syncookies::SynCookies;
 use crate::tcp::tcb::TCP_MIN_MSS;
 use crate::tcp::tcp_ipv4::{tcp_v4_connect, tcp_v4_err, tcp_v4_rcv};
+use crate::tcp::tcp_timer::{tcp_reset_keepalive_timer, tcp_set_keepalive};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_wire::ip_proto;
 
@@ -438,6 +440,22 @@ impl Stack {
             socket.options.local_port_range = range;
             return Ok(());
         }
+        if (level, name) == (SOL_TCP, TCP_CONGESTION) {
+            // do_tcp_setsockopt: a name up to TCP_CA_NAME_MAX; ENOENT for one not built in.
+            // On a connection the algorithm starts afresh (tcp_reinit_congestion_control).
+            let text = value.split(|&b| b == 0).next().unwrap_or_default();
+            let chosen = std::str::from_utf8(text)
+                .ok()
+                .filter(|t| !t.is_empty() && t.len() < 16)
+                .ok_or(Errno::EINVAL)
+                .and_then(CongestionControl::by_name)?;
+            socket.options.congestion = Some(chosen);
+            if let Some(tcb) = socket.tcb_mut() {
+                // Fresh state; HyStart starts its first round at the next ACK.
+                tcb.ca = chosen;
+            }
+            return Ok(());
+        }
         if (level, name) == (SOL_IP, IP_TRANSPARENT) {
             // do_ip_setsockopt: at least a byte; turning it on needs CAP_NET_RAW or
             // CAP_NET_ADMIN. A listener on the wildcard takes non-local connections from now.
@@ -512,6 +530,23 @@ impl Stack {
                 o.user_timeout_ms = val as u32;
                 return Ok(());
             }
+            // MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL (32767 s), MAX_TCP_KEEPCNT (127).
+            (SOL_TCP, TCP_KEEPIDLE | TCP_KEEPINTVL) if !(1..=32767).contains(&val) => return Err(Errno::EINVAL),
+            (SOL_TCP, TCP_KEEPIDLE) => {
+                o.keepidle = val as u32;
+                return Ok(());
+            }
+            (SOL_TCP, TCP_KEEPINTVL) => {
+                o.keepintvl = val as u32;
+                return Ok(());
+            }
+            (SOL_TCP, TCP_KEEPCNT) => {
+                if !(1..=127).contains(&val) {
+                    return Err(Errno::EINVAL);
+                }
+                o.keepcnt = val as u8;
+                return Ok(());
+            }
             // do_tcp_setsockopt: negative means none; at most TCP_FIN_TIMEOUT_MAX (120 s).
             (SOL_TCP, TCP_LINGER2) => {
                 o.linger2 = if val < 0 { -1 } else { val.min(120) };
@@ -557,6 +592,12 @@ impl Stack {
             (SOL_TCP, TCP_DEFER_ACCEPT) => retrans_to_secs(socket.defer_accept),
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_TCP, TCP_INQ) => o.recvmsg_inq.into(),
+            (SOL_TCP, TCP_KEEPIDLE) if o.keepidle == 0 => self.sysctl.tcp_keepalive_time,
+            (SOL_TCP, TCP_KEEPIDLE) => o.keepidle as i32,
+            (SOL_TCP, TCP_KEEPINTVL) if o.keepintvl == 0 => self.sysctl.tcp_keepalive_intvl,
+            (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl as i32,
+            (SOL_TCP, TCP_KEEPCNT) if o.keepcnt == 0 => i32::from(self.sysctl.tcp_keepalive_probes),
+            (SOL_TCP, TCP_KEEPCNT) => i32::from(o.keepcnt),
             (SOL_TCP, TCP_LINGER2) if o.linger2 == 0 => self.sysctl.tcp_fin_timeout,
             (SOL_TCP, TCP_LINGER2) => o.linger2,
             (SOL_TCP, TCP_CORK) => o.cork.into(),
@@ -820,8 +861,21 @@ impl Stack {
         name: i32,
         value: &[u8],
     ) -> Result<(), Errno> {
+        let sk = self.tables.sockets.resolve(fd)?;
+        let was_on = self.tables.sockets.get(sk)?.options.keepalive;
         self.setsockopt(fd, level, name, value)?;
         let on = value.len() >= 4 && i32::from_ne_bytes([value[0], value[1], value[2], value[3]]) != 0;
+        {
+            let (mut cx, sockets) = self.ctx();
+            let socket = sockets.get_mut(sk)?;
+            match (level, name) {
+                (SOL_SOCKET, SO_KEEPALIVE) if on != was_on => tcp_set_keepalive(&mut cx, now, sk, socket, on),
+                (SOL_TCP, TCP_KEEPIDLE) if socket.options.keepalive => {
+                    tcp_reset_keepalive_timer(&mut cx, now, sk, socket)
+                }
+                _ => {}
+            }
+        }
         let push = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => on,
             (SOL_TCP, TCP_CORK) => !on,

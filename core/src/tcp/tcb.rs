@@ -50,13 +50,15 @@ pub enum TcpTimer {
     FinWait2,
     /// RACK's reordering timer (`ICSK_TIME_REO_TIMEOUT`): segments not yet lost become so.
     Reorder,
+    /// Keepalive (`sk_timer`, `tcp_keepalive_timer`).
+    Keepalive,
     /// The tail loss probe (`ICSK_TIME_LOSS_PROBE`); armed in place of the RTO timer.
     LossProbe,
 }
 
 impl TcpTimer {
     /// How many kinds there are.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 }
 
 /// A connection's armed timers, one slot per [`TcpTimer`] (the wheel entry, to cancel or
@@ -139,6 +141,8 @@ pub struct SendState {
     pub lsndtime_ms: u32,
     /// `bytes_acked`: sequence space the peer acknowledged (`tcp_snd_una_update`).
     pub bytes_acked: u64,
+    /// `rcv_tstamp`: when an acceptable ACK last arrived, ms.
+    pub rcv_tstamp_ms: u32,
     /// The queue's tail carries a push mark (`tcp_mark_push`): the last send did not say
     /// MSG_MORE.
     pub push_mark: bool,
@@ -281,6 +285,7 @@ impl Tcb {
                 sml: snd_isn + 1,
                 lsndtime_ms: 0,
                 bytes_acked: 0,
+                rcv_tstamp_ms: 0,
                 push_mark: true,
             },
             rcv: RecvState {
@@ -373,6 +378,7 @@ impl Tcb {
     /// last receive time starts here (`icsk_ack.lrcvtime` in `tcp_finish_connect` and
     /// `tcp_create_openreq_child`).
     pub fn init_receive(&mut self, now: Instant, advmss: u32) {
+        self.snd.rcv_tstamp_ms = tcp_clock_ms(now);
         // tcp_init_transfer's tcp_init_congestion_control.
         self.ca.init(now.as_micros() as u32, self.snd.nxt.0);
         self.ack.lrcvtime_ms = tcp_clock_ms(now);

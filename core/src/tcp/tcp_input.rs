@@ -24,6 +24,7 @@ use crate::tcp::tcp_output::{
     tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::{AckFlags, CaState};
+use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
 /// `TCP_TIMEOUT_MIN`: two jiffies, how soon the SYN goes again after a bad ACK (rule C34).
@@ -93,6 +94,7 @@ pub(crate) fn tcp_rcv_synsent_state_process(
         }
         SynSentInput::Established => {
             tcp_finish_connect(cx, now, socket, &ss, seg);
+            tcp_reset_keepalive_timer(cx, now, sk, socket);
             Disposition::Keep
         }
         SynSentInput::SimultaneousOpen => {
@@ -306,6 +308,7 @@ pub(crate) fn tcp_rcv_synchronized(
             return Disposition::Keep;
         }
         tcp_simultaneous_open_done(cx, now, socket, seg);
+        tcp_reset_keepalive_timer(cx, now, sk, socket);
     }
     match tcp_ack(cx, now, sk, socket, seg) {
         AckResult::Unsent if state == TcpState::Established => return Disposition::Keep,
@@ -474,6 +477,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         }
     }
     tcb.rtt.probes_out = 0;
+    tcb.snd.rcv_tstamp_ms = tcp_clock_ms(now);
     if tcb.rec.tlp_high_seq.is_some() {
         tcp_process_tlp_ack(cx, tcb, ack, &flag);
     }

@@ -24,6 +24,7 @@ use crate::tcp::tcb::Tcb;
 use crate::tcp::tcp_input::rate_limited;
 use crate::tcp::tcp_input::{tcp_rcv_synchronized, tcp_rcv_synsent_state_process, Disposition};
 use crate::tcp::tcp_output::reply_reset;
+use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
 
 /// `tcp_check_req` (L26, L27, L41–L45) for a segment whose 4-tuple names request `id`.
 /// Returns false when the request's listener is gone (L40): the request was dropped and
@@ -264,6 +265,10 @@ pub(crate) fn syn_recv_sock(
     tables.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(sk));
     tables.ehash.replace(req.tuple(), EhashEntry::Socket(sk));
     cx.mib.inc(Counter::TcpPassiveOpens);
+    // tcp_create_openreq_child: SO_KEEPALIVE inherited starts the keepalive timer.
+    if let Ok(child) = tables.sockets.get_mut(sk) {
+        tcp_reset_keepalive_timer(cx, now, sk, child);
+    }
     if let Some(q) = tables.sockets.get_mut(listener).ok().and_then(Socket::listen_queue_mut) {
         q.accept_queue.push(sk);
     }

@@ -57,6 +57,7 @@ pub(crate) fn tcp_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
             tcp_send_loss_probe(cx, now, sk, socket);
             Fired::Nothing
         }
+        TcpTimer::Keepalive => tcp_keepalive_timer(cx, now, sk, socket),
     }
 }
 
@@ -273,6 +274,114 @@ fn tcp_probe_timer(
         wait = wait.min(left.max(Duration::from_millis(2)));
     }
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + wait);
+    Fired::Nothing
+}
+
+/// `keepalive_time_when`, `keepalive_intvl_when`, `keepalive_probes`: the socket's
+/// TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT, else the sysctls'.
+fn keepalive_settings(cx: &Ctx, socket: &Socket) -> (Duration, Duration, u8) {
+    let o = &socket.options;
+    let secs =
+        |own: u32, sysctl: i32| Duration::from_secs(u64::from(if own != 0 { own } else { sysctl.max(0) as u32 }));
+    (
+        secs(o.keepidle, cx.sysctl.tcp_keepalive_time),
+        secs(o.keepintvl, cx.sysctl.tcp_keepalive_intvl),
+        if o.keepcnt != 0 {
+            o.keepcnt
+        } else {
+            cx.sysctl.tcp_keepalive_probes
+        },
+    )
+}
+
+/// `keepalive_time_elapsed`: how long the connection has heard nothing (no data, no ACK).
+fn keepalive_time_elapsed(now: Instant, tcb: &crate::tcp::tcb::Tcb) -> Duration {
+    let now_ms = tcp_clock_ms(now);
+    let idle = now_ms
+        .wrapping_sub(tcb.ack.lrcvtime_ms)
+        .min(now_ms.wrapping_sub(tcb.snd.rcv_tstamp_ms));
+    Duration::from_millis(u64::from(idle))
+}
+
+/// The keepalive timer, as a connection starts (`tcp_create_openreq_child`,
+/// `tcp_finish_connect`) or TCP_KEEPIDLE changes: with SO_KEEPALIVE on, it runs to the idle
+/// time since the connection last heard from the peer (at once if that passed); off, it
+/// stops. Not in LISTEN, SYN_SENT or CLOSE.
+pub(crate) fn tcp_reset_keepalive_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
+    let (idle, _, _) = keepalive_settings(cx, socket);
+    let (on, state) = (socket.options.keepalive, socket.state);
+    let Some(tcb) = socket.tcb_mut() else { return };
+    if !on || matches!(state, TcpState::Listen | TcpState::SynSent | TcpState::Close) {
+        return cx.cancel_timer(tcb, TcpTimer::Keepalive);
+    }
+    let wait = idle.saturating_sub(keepalive_time_elapsed(now, tcb));
+    cx.arm_timer(tcb, sk, TcpTimer::Keepalive, now + wait);
+}
+
+/// `tcp_set_keepalive`: SO_KEEPALIVE turned on starts the timer for the whole idle time
+/// from now; turned off, stops it.
+pub(crate) fn tcp_set_keepalive(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, on: bool) {
+    let (idle, _, _) = keepalive_settings(cx, socket);
+    let state = socket.state;
+    let Some(tcb) = socket.tcb_mut() else { return };
+    if matches!(state, TcpState::Listen | TcpState::Close) {
+        return;
+    }
+    if on {
+        cx.arm_timer(tcb, sk, TcpTimer::Keepalive, now + idle);
+    } else {
+        cx.cancel_timer(tcb, TcpTimer::Keepalive);
+    }
+}
+
+/// `tcp_keepalive_timer`: with data in flight or queued the connection is alive; after the
+/// idle time a probe goes (an ACK one below `snd_una`, `tcp_write_wakeup`), then one every
+/// interval; when TCP_KEEPCNT probes went unanswered (with TCP_USER_TIMEOUT: once that long
+/// idle, after a probe) the connection is reset and the user sees ETIMEDOUT.
+fn tcp_keepalive_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> Fired {
+    const TCP_RESOURCE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+    let (idle, intvl, probes) = keepalive_settings(cx, socket);
+    let user_timeout = Duration::from_millis(u64::from(socket.options.user_timeout_ms));
+    if !socket.options.keepalive || matches!(socket.state, TcpState::Close | TcpState::SynSent | TcpState::Listen) {
+        return Fired::Nothing;
+    }
+    let Some(tcb) = socket.tcb_mut() else {
+        return Fired::Nothing;
+    };
+    let wait = if tcb.rec.packets_out() > 0 || tcb.snd.unsent_from(tcb.snd.nxt) > 0 {
+        idle
+    } else {
+        let elapsed = keepalive_time_elapsed(now, tcb);
+        if elapsed >= idle {
+            let out = tcb.rtt.probes_out;
+            let dead = if user_timeout.is_zero() {
+                out >= probes
+            } else {
+                elapsed >= user_timeout && out > 0
+            };
+            if dead {
+                socket.error = Some(Errno::ETIMEDOUT);
+                send_control(cx, now, socket, TcpFlags::RST | TcpFlags::ACK);
+                cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
+                return Fired::Done;
+            }
+            match tcp_write_wakeup(cx, now, sk, socket) {
+                Wakeup::Dropped => TCP_RESOURCE_PROBE_INTERVAL,
+                _ => {
+                    cx.mib.inc(Counter::TcpExtTCPKeepAlive);
+                    if let Some(tcb) = socket.tcb_mut() {
+                        tcb.rtt.probes_out = tcb.rtt.probes_out.saturating_add(1);
+                    }
+                    intvl
+                }
+            }
+        } else {
+            idle - elapsed
+        }
+    };
+    if let Some(tcb) = socket.tcb_mut() {
+        cx.arm_timer(tcb, sk, TcpTimer::Keepalive, now + wait);
+    }
     Fired::Nothing
 }
 
