@@ -60,6 +60,24 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The established connection: bulk transfer in memory (synq↔synq, smoltcp↔smoltcp,
+    /// the kernel over loopback), allocations per segment, bytes per idle connection and
+    /// TIME_WAIT entry against this kernel's slabs, and a transfer over a lossy long link
+    /// (synq in the simulator, the kernel across a veth pair with netem; needs root).
+    Established {
+        /// MiB per in-memory transfer.
+        #[arg(long, default_value_t = 256)]
+        mb: u64,
+        /// MiB over the lossy link.
+        #[arg(long, default_value_t = 4)]
+        lossy_mb: u64,
+        /// Idle connections for the memory figures.
+        #[arg(long, default_value_t = 10_000)]
+        conns: u32,
+        /// Runs per measurement; the median is printed.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// synq on a TUN device against the kernel: bulk throughput both ways and connections
     /// per second from kernel clients, next to the kernel over a veth pair and smoltcp on the
     /// same kind of TUN device, same run (private network namespaces; needs root).
@@ -85,6 +103,12 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         Bench::Bind { ports, runs } => bind(ports, runs.max(1)),
         Bench::Listen { syns, handshakes, runs } => crate::bench_listen::listen(syns.max(1), handshakes.max(1), runs),
         Bench::Connect { ports, conns, runs } => crate::bench_connect::connect(ports, conns, runs),
+        Bench::Established {
+            mb,
+            lossy_mb,
+            conns,
+            runs,
+        } => crate::bench_established::established(mb.max(1), lossy_mb.max(1), conns.max(1), runs),
         Bench::Tun {
             mb,
             conns,

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_connect;
+mod bench_established;
 mod bench_listen;
 mod bench_tun;
 mod control;
@@ -11,6 +12,10 @@ mod serve;
 mod soak;
 
 use clap::{Parser, Subcommand};
+
+/// Counts allocations and live bytes (for `synq bench established`).
+#[global_allocator]
+static ALLOCATOR: bench_established::CountingAlloc = bench_established::CountingAlloc;
 use std::process::ExitCode;
 use synq_core::Sysctl;
 

@@ -56,6 +56,7 @@ struct In<'a> {
     seq: u32,
     ack: u32,
     flags: TcpFlags,
+    window: u16,
     options: TcpOptions,
     payload: &'a [u8],
 }
@@ -67,9 +68,15 @@ impl In<'static> {
             seq: 1,
             ack: 1,
             flags: TcpFlags::ACK,
+            window: 65535,
             options: TcpOptions::default(),
             payload: &[],
         }
+    }
+
+    /// A bare ACK of `ack`.
+    fn ack(ack: u32) -> In<'static> {
+        In { ack, ..In::seg() }
     }
 }
 
@@ -134,7 +141,7 @@ impl Conn {
             seq: C_ISN.wrapping_add(seg.seq),
             ack,
             flags: seg.flags,
-            window: 65535,
+            window: seg.window,
             urgent: 0,
             options: seg.options,
             payload: seg.payload,
@@ -712,4 +719,156 @@ fn e7_a_read_sends_the_owed_ack_once_more_than_a_segment_is_unacknowledged() {
     // Nothing is owed now: the next read sends nothing (the window did not double).
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(1000));
     assert!(c.drain().is_empty());
+}
+
+#[test]
+fn e5_cubic_by_default_reno_selectable_fast_retransmit_at_three_duplicate_acks() {
+    for (algo, ssthresh) in [(None, 7), (Some("reno"), 5)] {
+        let mut c = Conn::new();
+        if let Some(name) = algo {
+            c.stack
+                .setsockopt(c.fd, SOL_TCP, TCP_CONGESTION, name.as_bytes())
+                .unwrap();
+        }
+        assert_eq!(
+            c.stack.setsockopt(c.fd, SOL_TCP, TCP_CONGESTION, b"vegas"),
+            Err(Errno::ENOENT),
+            "not built in"
+        );
+        c.stack.send(c.now, c.fd, &[1; 10_000]).unwrap();
+        assert_eq!(c.drain().len(), 10, "IW10");
+        // Two duplicate ACKs: nothing new to send (limited transmit has no data).
+        assert!(c.send(In::ack(1)).is_empty());
+        assert!(c.send(In::ack(1)).is_empty());
+        // The third: fast retransmit of the head (without SACK, NewReno), no PSH.
+        assert_eq!(keys(&c.send(In::ack(1))), [seg(1, 1, ACK, 1000)]);
+        let info = c.stack.tcp_info(c.now, c.fd).unwrap();
+        assert_eq!((info.ca_state, info.snd_ssthresh), (3, ssthresh), "{algo:?}");
+        assert_eq!(c.count(Counter::TcpExtTCPRenoRecovery), 1);
+        // Everything acknowledged: without SACK, Recovery holds until an ACK beyond
+        // high_seq (RFC 2582, tcp_try_undo_recovery); that one ends it at ssthresh.
+        assert!(c.send(In::ack(10_001)).is_empty());
+        assert_eq!(c.stack.tcp_info(c.now, c.fd).unwrap().ca_state, 3);
+        c.stack.send(c.now, c.fd, &[2; 100]).unwrap();
+        assert_eq!(keys(&c.drain()), [seg(10_001, 1, PSH_ACK, 100)]);
+        assert!(c.send(In::ack(10_101)).is_empty());
+        let info = c.stack.tcp_info(c.now, c.fd).unwrap();
+        assert_eq!((info.ca_state, info.snd_cwnd), (0, ssthresh), "{algo:?}");
+    }
+}
+
+#[test]
+fn e8_cork_holds_a_partial_segment_until_uncorked_or_the_200_ms_probe() {
+    let mut c = Conn::new();
+    c.stack
+        .setsockopt(c.fd, SOL_TCP, TCP_CORK, &1i32.to_ne_bytes())
+        .unwrap();
+    c.stack.send(c.now, c.fd, &[1; 10]).unwrap();
+    assert!(c.drain().is_empty(), "corked");
+    // Nothing in flight: the probe timer (the RTO, 200 ms) lets it go, with PSH.
+    let out: Vec<_> = c.at(0.3).into_iter().map(|(t, s)| (t, key(&s))).collect();
+    assert_eq!(out, [(0.2, seg(1, 1, PSH_ACK, 10))]);
+    assert!(c.send(In::ack(11)).is_empty());
+    c.stack.send(c.now, c.fd, &[2; 10]).unwrap();
+    assert!(c.drain().is_empty());
+    // Uncorking pushes it at once.
+    c.stack
+        .setsockopt_at(c.now, c.fd, SOL_TCP, TCP_CORK, &0i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(keys(&c.drain()), [seg(11, 1, PSH_ACK, 10)]);
+    assert!(c.send(In::ack(21)).is_empty());
+    // MSG_MORE: the full segment goes, the rest waits, and nothing carries PSH; the ACK's
+    // push (Nagle, nothing in flight) lets the rest go.
+    c.stack.send_flags(c.now, c.fd, &[3; 1500], MSG_MORE).unwrap();
+    assert_eq!(keys(&c.drain()), [seg(21, 1, ACK, 1000)]);
+    assert_eq!(keys(&c.send(In::ack(1021))), [seg(1021, 1, ACK, 500)]);
+}
+
+#[test]
+fn e9_zero_window_probes_back_off_while_answered_and_data_goes_when_it_opens() {
+    let mut c = Conn::new();
+    c.stack.send(c.now, c.fd, &[1; 1000]).unwrap();
+    c.drain();
+    // The peer takes it and closes its window.
+    assert!(c
+        .send(In {
+            window: 0,
+            ..In::ack(1001)
+        })
+        .is_empty());
+    c.stack.send(c.now, c.fd, &[2; 500]).unwrap();
+    assert!(c.drain().is_empty(), "the window is shut");
+    // Probes: an ACK one below snd_una, at RTO × 2^backoff (200 ms, then 400, 800 ms).
+    let probes: Vec<_> = c.at(1.5).into_iter().map(|(t, s)| (t, key(&s))).collect();
+    assert_eq!(
+        probes,
+        [
+            (0.2, seg(1000, 1, ACK, 0)),
+            (0.6, seg(1000, 1, ACK, 0)),
+            (1.4, seg(1000, 1, ACK, 0))
+        ]
+    );
+    assert_eq!(c.stack.tcp_info(c.now, c.fd).unwrap().probes, 3);
+    // An answer, still shut, resets the count; the window opens: the data goes.
+    assert!(c
+        .send(In {
+            window: 0,
+            ..In::ack(1001)
+        })
+        .is_empty());
+    assert_eq!(c.stack.tcp_info(c.now, c.fd).unwrap().probes, 0);
+    assert_eq!(keys(&c.send(In::ack(1001))), [seg(1001, 1, PSH_ACK, 500)]);
+}
+
+#[test]
+fn e29_keepalive_probes_after_the_idle_time_then_resets_with_etimedout() {
+    let mut c = Conn::new();
+    // Defaults (7200 s, 75 s, 9 probes); off until SO_KEEPALIVE.
+    let get = |c: &mut Conn, name| {
+        let mut v = [0u8; 4];
+        c.stack.getsockopt(c.fd, SOL_TCP, name, &mut v).unwrap();
+        i32::from_ne_bytes(v)
+    };
+    assert_eq!(
+        (
+            get(&mut c, TCP_KEEPIDLE),
+            get(&mut c, TCP_KEEPINTVL),
+            get(&mut c, TCP_KEEPCNT)
+        ),
+        (7200, 75, 9)
+    );
+    for (name, bad) in [
+        (TCP_KEEPIDLE, 0i32),
+        (TCP_KEEPIDLE, 32768),
+        (TCP_KEEPINTVL, 0),
+        (TCP_KEEPCNT, 128),
+    ] {
+        assert_eq!(
+            c.stack.setsockopt(c.fd, SOL_TCP, name, &bad.to_ne_bytes()),
+            Err(Errno::EINVAL)
+        );
+    }
+    assert!(c.at(8000.0).is_empty(), "no keepalive by default");
+    c.stack
+        .setsockopt_at(c.now, c.fd, SOL_TCP, TCP_KEEPINTVL, &10i32.to_ne_bytes())
+        .unwrap();
+    c.stack
+        .setsockopt_at(c.now, c.fd, SOL_TCP, TCP_KEEPCNT, &2i32.to_ne_bytes())
+        .unwrap();
+    c.stack
+        .setsockopt_at(c.now, c.fd, SOL_SOCKET, SO_KEEPALIVE, &1i32.to_ne_bytes())
+        .unwrap();
+    // The whole idle time from SO_KEEPALIVE on, then probes every 10 s; after 2 unanswered,
+    // the next firing resets.
+    let t0 = 8000.0;
+    let sent: Vec<_> = c.at(t0 + 7300.0).into_iter().map(|(t, s)| (t - t0, key(&s))).collect();
+    assert_eq!(
+        sent,
+        [
+            (7200.0, seg(0, 1, ACK, 0)),
+            (7210.0, seg(0, 1, ACK, 0)),
+            (7220.0, seg(1, 1, RST_ACK, 0))
+        ]
+    );
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 10]), Err(Errno::ETIMEDOUT));
 }

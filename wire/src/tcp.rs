@@ -309,8 +309,13 @@ impl<'a> TcpRepr<'a> {
         seg[14..16].copy_from_slice(&self.window.to_be_bytes());
         seg[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         self.options.emit(&mut seg[TCP_HEADER_LEN..hl])?;
-        seg[hl..].copy_from_slice(self.payload);
-        TcpPacket::new_unchecked(seg).fill_checksum(src, dst);
+        // The payload is checksummed as it is copied; the header (an even length) after.
+        seg[16..18].copy_from_slice(&[0, 0]);
+        let payload_sum = checksum::copy_and_sum(&mut seg[hl..], self.payload);
+        let sum = checksum::pseudo_header_sum(src, dst, ip_proto::TCP, total as u32)
+            + checksum::sum(&seg[..hl])
+            + payload_sum;
+        seg[16..18].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
         Ok(total)
     }
 }

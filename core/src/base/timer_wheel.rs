@@ -24,7 +24,8 @@ const NIL: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
     index: u32,
-    generation: u32,
+    /// Never 0, so that an `Option<TimerId>` takes no more room than the id.
+    generation: std::num::NonZeroU32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +124,7 @@ impl<T> TimerWheel<T> {
             self.entries.push(Entry {
                 deadline,
                 seq,
-                generation: 0,
+                generation: 1,
                 place: Place::Ready,
                 prev: NIL,
                 next: NIL,
@@ -135,14 +136,14 @@ impl<T> TimerWheel<T> {
         self.place(index);
         TimerId {
             index,
-            generation: self.entries[index as usize].generation,
+            generation: std::num::NonZeroU32::new(self.entries[index as usize].generation).expect("generations skip 0"),
         }
     }
 
     /// Disarms a timer and returns its value; `None` if it already fired or was cancelled.
     pub fn cancel(&mut self, id: TimerId) -> Option<T> {
         let e = self.entries.get(id.index as usize)?;
-        if e.generation != id.generation {
+        if e.generation != id.generation.get() {
             return None;
         }
         match e.place {
@@ -156,7 +157,7 @@ impl<T> TimerWheel<T> {
     /// The deadline of a timer still armed.
     pub fn deadline(&self, id: TimerId) -> Option<Instant> {
         let e = self.entries.get(id.index as usize)?;
-        (e.generation == id.generation && !matches!(e.place, Place::Free { .. })).then_some(e.deadline)
+        (e.generation == id.generation.get() && !matches!(e.place, Place::Free { .. })).then_some(e.deadline)
     }
 
     /// When the driver should next call [`TimerWheel::poll_expired`]: the exact earliest
@@ -328,7 +329,7 @@ impl<T> TimerWheel<T> {
 
     fn release(&mut self, index: u32) -> T {
         let e = &mut self.entries[index as usize];
-        e.generation = e.generation.wrapping_add(1);
+        e.generation = e.generation.wrapping_add(1).max(1);
         e.place = Place::Free {
             next_free: self.free_head,
         };

@@ -110,7 +110,7 @@ pub struct SocketOptions {
     /// `TCP_CORK` (`TCP_NAGLE_CORK`): partial segments wait until uncorked.
     pub cork: bool,
     /// `TCP_CONGESTION` when set (`icsk_ca_setsockopt`); otherwise the sysctl's algorithm.
-    pub congestion: Option<crate::tcp::cong::CongestionControl>,
+    pub congestion: Option<crate::tcp::cong::CcAlgo>,
 }
 
 /// Who owns a socket: the uid SO_REUSEPORT compares (rule B21) and whether the owner may

@@ -4,10 +4,10 @@
 //! port in the bind table until it dies (rules B15, B20). `tcp_time_wait` adds what it needs
 //! to answer the peer ([`TwConn`]); [`crate::Stack::insert_time_wait`] enters one directly.
 
+use crate::base::time::Instant;
 use std::net::SocketAddrV4;
 
 use crate::base::slab::{Slab, SlabKey};
-use crate::base::timer_wheel::TimerId;
 use crate::inet::tuple::FourTuple;
 
 /// `TCP_TIMEWAIT_LEN`: how long a TIME_WAIT entry lives (60 s).
@@ -31,8 +31,8 @@ pub struct TwConn {
     /// When the entry was made, ms of `tcp_clock_ms` (`tw_entry_stamp`): connect() may
     /// recycle it only `tcp_tw_reuse_delay` later (rule C16).
     pub entry_ms: u32,
-    /// The expiry timer (`tw_timer`).
-    pub timer: Option<TimerId>,
+    /// When it expires (`tw_timer`'s deadline), kept on the stack's death row.
+    pub expires: Option<Instant>,
 }
 
 /// Names a TIME_WAIT entry.

@@ -30,12 +30,18 @@ impl TxQueue {
         self.limit.is_some_and(|l| self.queue.len() >= l)
     }
 
-    /// Queues one datagram of `len` bytes written by `fill` into a zeroed buffer. If `fill`
-    /// fails, nothing is queued and its error is returned.
+    /// Queues one datagram of `len` bytes written by `fill` into a buffer whose headers (the
+    /// first 80 bytes: IPv4 and TCP at their longest) are zeroed; `fill` writes the rest
+    /// (a recycled buffer's payload bytes are not zeroed first, as `fill` copies over them).
+    /// If `fill` fails, nothing is queued and its error is returned.
     pub fn push_with<E>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> Result<(), E>) -> Result<(), E> {
+        const HEADERS: usize = 80;
         let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf.resize(len, 0);
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf.truncate(len);
+        buf[..len.min(HEADERS)].fill(0);
         match fill(&mut buf) {
             Ok(()) => {
                 let to_self = buf
@@ -75,6 +81,14 @@ impl TxQueue {
     /// A buffer taken with [`TxQueue::pop_looped`], for reuse.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         self.spare.push(buf);
+    }
+
+    /// Lends the oldest datagram to `f`, then keeps its buffer for reuse.
+    pub fn pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let buf = self.queue.pop_front()?;
+        let r = f(&buf);
+        self.spare.push(buf);
+        Some(r)
     }
 
     /// Copies the oldest datagram into `out` and returns its length. `Err(len)` when `out` is

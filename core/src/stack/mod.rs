@@ -29,7 +29,7 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
 use crate::ip::output::TxQueue;
-use crate::tcp::cong::CongestionControl;
+use crate::tcp::cong::{CcAlgo, CongestionControl};
 use crate::tcp::ctx::{Ctx, Shared, Tables, Timer};
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::listener::reqsk_timer_handler;
@@ -111,6 +111,7 @@ impl Stack {
                 mtu: config.mtu,
                 port_perturb: Default::default(),
                 touched: Vec::new(),
+                tw_row: Default::default(),
             },
             tables: Tables {
                 sockets: SocketTable::default(),
@@ -290,7 +291,7 @@ impl Stack {
                         s.shared.touched.push(sk);
                         s.tcp_timer(now, sk, kind)
                     }
-                    Timer::TimeWait(id) => s.tw_timer_handler(id),
+                    Timer::TimeWait => s.tw_timer_handler(now),
                 }
             }
         })
@@ -313,6 +314,12 @@ impl Stack {
     /// use it as backpressure.
     pub fn set_tx_queue_limit(&mut self, limit: Option<usize>) {
         self.shared.tx.set_limit(limit);
+    }
+
+    /// Lends the next outbound IPv4 datagram to `f` without copying it; `None` when nothing
+    /// waits.
+    pub fn transmit_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.shared.tx.pop_with(f)
     }
 
     /// Hands every queued datagram to `sent`, in order, through `buf`.
@@ -448,11 +455,11 @@ impl Stack {
                 .ok()
                 .filter(|t| !t.is_empty() && t.len() < 16)
                 .ok_or(Errno::EINVAL)
-                .and_then(CongestionControl::by_name)?;
+                .and_then(CcAlgo::by_name)?;
             socket.options.congestion = Some(chosen);
             if let Some(tcb) = socket.tcb_mut() {
                 // Fresh state; HyStart starts its first round at the next ACK.
-                tcb.ca = chosen;
+                tcb.ca = CongestionControl::new(chosen);
             }
             return Ok(());
         }

@@ -3,7 +3,6 @@
 
 use crate::base::time::Instant;
 use crate::inet::socket::SockId;
-use crate::inet::time_wait::TimeWaitId;
 use crate::stack::Stack;
 use crate::tcp::tcb::TcpTimer;
 use crate::tcp::tcp_minisocks;
@@ -31,8 +30,11 @@ impl Stack {
     }
 
     /// A TIME_WAIT entry's time is up ([`tcp_minisocks::inet_twsk_kill`]).
-    pub(crate) fn tw_timer_handler(&mut self, id: TimeWaitId) {
+    pub(crate) fn tw_timer_handler(&mut self, now: Instant) {
         let (mut cx, t) = self.parts();
-        tcp_minisocks::inet_twsk_kill(&mut cx, t, id);
+        let due = cx.tw_due(now, |id| t.time_waits.get(id).and_then(|tw| tw.conn.expires));
+        for id in due {
+            tcp_minisocks::inet_twsk_kill(&mut cx, t, id);
+        }
     }
 }

@@ -167,9 +167,13 @@ pub(crate) fn tcp_sendmsg(
     };
     let room = sndbuf.saturating_sub(tcb.snd.buf.len());
     if room == 0 && !data.is_empty() {
+        tcb.snd.nospace = true;
         return Err(Errno::EAGAIN);
     }
     let n = data.len().min(room);
+    if n < data.len() {
+        tcb.snd.nospace = true;
+    }
     tcb.snd.buf.extend(&data[..n]);
     tcb.snd.write_seq += n as u32;
     // tcp_push: the tail is marked for PSH unless MSG_MORE; MSG_MORE corks this push.

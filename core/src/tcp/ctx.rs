@@ -27,8 +27,19 @@ pub enum Timer {
     SynAck(RequestId),
     /// One of a connection's timers.
     Tcp(SockId, TcpTimer),
-    /// The end of a TIME_WAIT entry (`tw_timer`).
-    TimeWait(TimeWaitId),
+    /// The oldest TIME_WAIT entries' end (`tw_timer`; see [`TwDeathRow`]).
+    TimeWait,
+}
+
+/// TIME_WAIT's expiry queue (the "death row" Linux kept before per-entry timers): every
+/// entry lives `TCP_TIMEWAIT_LEN` from its last (re)start, so deadlines come in order and one
+/// wheel timer, for the oldest, serves them all; an entry costs 16 bytes here rather than a
+/// timer. A queued deadline that is no longer its entry's (restarted, killed, the id reused)
+/// is passed over.
+#[derive(Debug, Default)]
+pub(crate) struct TwDeathRow {
+    queue: std::collections::VecDeque<(Instant, TimeWaitId)>,
+    timer: Option<crate::base::timer_wheel::TimerId>,
 }
 
 /// The parts of the stack every TCP handler may touch; the stack owns them.
@@ -49,6 +60,8 @@ pub(crate) struct Shared {
     /// The sockets the current [`crate::Stack::receive`] delivered to (`sk_data_ready` and
     /// `sk_state_change` would run for them): [`crate::Stack::take_touched`] reads them.
     pub touched: Vec<SockId>,
+    /// When TIME_WAIT entries end.
+    pub tw_row: TwDeathRow,
 }
 
 /// What a TCP handler borrows besides the socket it acts on: the knobs (read) and the
@@ -113,6 +126,34 @@ impl Ctx<'_> {
 
     /// Queues `seg` from `src` to `dst` with TTL `ip_default_ttl`, TOS `tos` and IP ID
     /// `ident`; false if it could not be built.
+    /// Puts TIME_WAIT entry `id` on the death row for `deadline` (later than any there).
+    pub fn tw_schedule(&mut self, id: TimeWaitId, deadline: Instant) {
+        let s = &mut *self.s;
+        s.tw_row.queue.push_back((deadline, id));
+        if s.tw_row.timer.is_none() {
+            s.tw_row.timer = Some(s.timers.insert(deadline, Timer::TimeWait));
+        }
+    }
+
+    /// The death row's timer fired at `now`: the entries due (whose deadline it still is,
+    /// per `expires`) in order, and the timer armed again for the next.
+    pub fn tw_due(&mut self, now: Instant, expires: impl Fn(TimeWaitId) -> Option<Instant>) -> Vec<TimeWaitId> {
+        let s = &mut *self.s;
+        s.tw_row.timer = None;
+        let mut due = Vec::new();
+        while let Some(&(deadline, id)) = s.tw_row.queue.front() {
+            if deadline > now {
+                s.tw_row.timer = Some(s.timers.insert(deadline, Timer::TimeWait));
+                break;
+            }
+            s.tw_row.queue.pop_front();
+            if expires(id) == Some(deadline) {
+                due.push(id);
+            }
+        }
+        due
+    }
+
     pub fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, (tos, ident): (u8, u16), seg: &TcpRepr<'_>) -> bool {
         ip_send_tcp(
             &mut self.s.tx,

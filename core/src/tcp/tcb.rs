@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use crate::base::seq::SeqNum;
 use crate::base::time::{tcp_clock_ms, Duration, Instant};
 use crate::base::timer_wheel::TimerId;
-use crate::tcp::cong::{CongestionControl, CongestionOps, Cwnd};
+use crate::tcp::cong::{CcAlgo, CongestionControl, CongestionOps, Cwnd};
 use crate::tcp::initial_window::TCPOLEN_TSTAMP_ALIGNED;
 use crate::tcp::ofo_queue::OfoQueue;
 use crate::tcp::sack::SackState;
@@ -146,6 +146,8 @@ pub struct SendState {
     /// The queue's tail carries a push mark (`tcp_mark_push`): the last send did not say
     /// MSG_MORE.
     pub push_mark: bool,
+    /// A writer found the send buffer full (`SOCK_NOSPACE`).
+    pub nospace: bool,
 }
 
 /// The receiving half (`tp->rcv_*`, the receive and out-of-order queues).
@@ -231,7 +233,7 @@ pub struct Tcb {
     pub last_oow_ack_ms: u32,
     /// While the active open is under way (SYN_SENT, and SYN_RECV after a simultaneous
     /// open): what it knows before the handshake ends.
-    pub syn_sent: Option<SynSent>,
+    pub syn_sent: Option<Box<SynSent>>,
 }
 
 /// Freed control blocks kept for the next connections, so that a steady stream of
@@ -287,6 +289,7 @@ impl Tcb {
                 bytes_acked: 0,
                 rcv_tstamp_ms: 0,
                 push_mark: true,
+                nospace: false,
             },
             rcv: RecvState {
                 nxt: rcv_nxt,
@@ -366,9 +369,10 @@ impl Tcb {
 
     /// `tcp_assign_congestion_control`: the socket's `TCP_CONGESTION`, else the sysctl's
     /// algorithm, and the duplicate-ACK threshold `tcp_reordering`.
-    pub fn set_congestion(&mut self, sysctl: &crate::base::sysctl::Sysctl, chosen: Option<CongestionControl>) {
-        self.ca =
-            chosen.unwrap_or_else(|| CongestionControl::by_name(sysctl.tcp_congestion_control).unwrap_or_default());
+    pub fn set_congestion(&mut self, sysctl: &crate::base::sysctl::Sysctl, chosen: Option<CcAlgo>) {
+        self.ca = CongestionControl::new(
+            chosen.unwrap_or_else(|| CcAlgo::by_name(sysctl.tcp_congestion_control).unwrap_or_default()),
+        );
         self.rec = Recovery::new(sysctl.tcp_reordering.max(1) as u32);
     }
 

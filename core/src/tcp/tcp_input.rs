@@ -66,7 +66,7 @@ pub(crate) fn tcp_rcv_synsent_state_process(
     ip: &Ipv4Repr,
     seg: &TcpRepr<'_>,
 ) -> Disposition {
-    let Some(ss) = socket.tcb().and_then(|t| t.syn_sent) else {
+    let Some(ss) = socket.tcb().and_then(|t| t.syn_sent.as_deref().copied()) else {
         return Disposition::Keep;
     };
     match ss.on_segment(seg, tcp_clock_ms(now)) {
@@ -94,6 +94,7 @@ pub(crate) fn tcp_rcv_synsent_state_process(
         }
         SynSentInput::Established => {
             tcp_finish_connect(cx, now, socket, &ss, seg);
+            tcp_sndbuf_expand(cx, socket);
             tcp_reset_keepalive_timer(cx, now, sk, socket);
             Disposition::Keep
         }
@@ -308,6 +309,7 @@ pub(crate) fn tcp_rcv_synchronized(
             return Disposition::Keep;
         }
         tcp_simultaneous_open_done(cx, now, socket, seg);
+        tcp_sndbuf_expand(cx, socket);
         tcp_reset_keepalive_timer(cx, now, sk, socket);
     }
     match tcp_ack(cx, now, sk, socket, seg) {
@@ -316,7 +318,8 @@ pub(crate) fn tcp_rcv_synchronized(
             tcp_send_challenge_ack(cx, now, socket);
             return Disposition::Keep;
         }
-        AckResult::Old | AckResult::Ok => {}
+        AckResult::Ok => tcp_check_space(cx, socket),
+        AckResult::Old => {}
     }
     // The state moves an ACK of our FIN makes.
     let orphan = socket.is_orphan();
@@ -689,6 +692,48 @@ fn tcp_end_cwnd_reduction(tcb: &mut Tcb) {
         && (tcb.rec.ca_state == CaState::Cwr || tcb.rec.undo_marker.is_some())
     {
         tcb.cwnd.cwnd = tcb.cwnd.ssthresh;
+    }
+}
+
+/// `tcp_sndbuf_expand` (unless SO_SNDBUF fixed the buffer): room for two congestion
+/// windows (at least `TCP_INIT_CWND` and `reordering` + 1 segments) of worst-case segments —
+/// each a power-of-two allocation of the MSS plus `MAX_TCP_HEADER` (256 on x86-64) and the
+/// shared info (320), plus the `sk_buff` (256) — at most `tcp_wmem[2]`. A fresh connection's
+/// buffer is thus 46080 bytes at an MSS of 1460, as `getsockopt(SO_SNDBUF)` shows on Linux.
+pub(crate) fn tcp_sndbuf_expand(cx: &Ctx, socket: &mut Socket) {
+    if socket.options.sndbuf_locked {
+        return;
+    }
+    let mss = u32::from(socket.mss_cache());
+    let Some(tcb) = socket.tcb() else { return };
+    let per_mss = (u32::from(tcb.mss_clamp).max(mss) + 256 + 320).next_power_of_two() + 256;
+    let segs = crate::tcp::tcb::TCP_INIT_CWND
+        .max(tcb.cwnd.cwnd)
+        .max(tcb.rec.reordering + 1);
+    let sndmem = 2u64 * u64::from(segs) * u64::from(per_mss);
+    let limit = cx.sysctl.tcp_wmem[2].max(0) as u64;
+    if u64::from(socket.options.sndbuf) < sndmem {
+        socket.options.sndbuf = sndmem.min(limit) as u32;
+    }
+}
+
+/// `tcp_check_space` + `tcp_new_space`: after an ACK freed queued data, a writer that
+/// found the buffer full gets a bigger one while the congestion window is not filled
+/// (`tcp_should_expand_sndbuf`), and is woken once the buffer is writable again.
+fn tcp_check_space(cx: &Ctx, socket: &mut Socket) {
+    let Some(tcb) = socket.tcb() else { return };
+    if !tcb.snd.nospace {
+        return;
+    }
+    if tcb.rec.in_flight() < tcb.cwnd.cwnd {
+        tcp_sndbuf_expand(cx, socket);
+    }
+    let sndbuf = socket.options.sndbuf;
+    if let Some(tcb) = socket.tcb_mut() {
+        let queued = tcb.snd.buf.len() as u32;
+        if sndbuf.saturating_sub(queued) >= queued / 2 {
+            tcb.snd.nospace = false;
+        }
     }
 }
 

@@ -227,7 +227,7 @@ pub(crate) fn tcp_v4_connect(
         init,
     };
     let syn = syn_sent.syn(port, daddr.port(), now_ms);
-    tcb.syn_sent = Some(syn_sent);
+    tcb.syn_sent = Some(Box::new(syn_sent));
     let socket = tables.sockets.get_mut(sk)?;
     socket.num = port;
     socket.sport = port;
@@ -285,7 +285,7 @@ pub(crate) fn tcp_v4_err(cx: &mut Ctx, tables: &mut Tables, icmp: &IcmpRepr<'_>)
         return;
     };
     let Ok(socket) = tables.sockets.get_mut(sk) else { return };
-    let Some(ss) = socket.tcb().and_then(|t| t.syn_sent) else {
+    let Some(ss) = socket.tcb().and_then(|t| t.syn_sent.as_deref().copied()) else {
         return;
     };
     if !between(seq, ss.iss.0, ss.iss.0.wrapping_add(1)) {

@@ -22,6 +22,7 @@ use crate::tcp::calls::{tcp_done, tcp_set_state};
 use crate::tcp::ctx::{Ctx, Tables, Timer};
 use crate::tcp::tcb::Tcb;
 use crate::tcp::tcp_input::rate_limited;
+use crate::tcp::tcp_input::tcp_sndbuf_expand;
 use crate::tcp::tcp_input::{tcp_rcv_synchronized, tcp_rcv_synsent_state_process, Disposition};
 use crate::tcp::tcp_output::reply_reset;
 use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
@@ -265,8 +266,10 @@ pub(crate) fn syn_recv_sock(
     tables.bind_table.insert(req.loc_port, req.loc_addr, Owner::Socket(sk));
     tables.ehash.replace(req.tuple(), EhashEntry::Socket(sk));
     cx.mib.inc(Counter::TcpPassiveOpens);
-    // tcp_create_openreq_child: SO_KEEPALIVE inherited starts the keepalive timer.
+    // tcp_init_buffer_space (tcp_sndbuf_expand); an inherited SO_KEEPALIVE starts the
+    // keepalive timer (tcp_create_openreq_child).
     if let Ok(child) = tables.sockets.get_mut(sk) {
+        tcp_sndbuf_expand(cx, child);
         tcp_reset_keepalive_timer(cx, now, sk, child);
     }
     if let Some(q) = tables.sockets.get_mut(listener).ok().and_then(Socket::listen_queue_mut) {
@@ -368,17 +371,12 @@ fn tw_reschedule(cx: &mut Ctx, tables: &mut Tables, now: Instant, id: TimeWaitId
     let Some(tw) = tables.time_waits.get_mut(id) else {
         return;
     };
-    if let Some(t) = tw.conn.timer.take() {
-        cx.timers.cancel(t);
-    }
-    tw.conn.timer = Some(cx.timers.insert(now + TCP_TIMEWAIT_LEN, Timer::TimeWait(id)));
+    tw.conn.expires = Some(now + TCP_TIMEWAIT_LEN);
+    cx.tw_schedule(id, now + TCP_TIMEWAIT_LEN);
 }
 
 /// `inet_twsk_deschedule_put`: the entry dies before its time.
 fn tw_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) {
-    if let Some(t) = tables.time_waits.get_mut(id).and_then(|tw| tw.conn.timer.take()) {
-        cx.timers.cancel(t);
-    }
     inet_twsk_kill(cx, tables, id);
 }
 
@@ -405,15 +403,12 @@ pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, sk:
             ts_off: tcb.ts_off,
             last_oow_ack_ms: 0,
             entry_ms: tcp_clock_ms(now),
-            timer: None,
+            expires: Some(now + TCP_TIMEWAIT_LEN),
         },
     };
     let id = insert_time_wait(&mut tables.time_waits, &mut tables.bind_table, tw);
     tables.ehash.replace(tuple, EhashEntry::TimeWait(id));
-    let timer = cx.timers.insert(now + TCP_TIMEWAIT_LEN, Timer::TimeWait(id));
-    if let Some(tw) = tables.time_waits.get_mut(id) {
-        tw.conn.timer = Some(timer);
-    }
+    cx.tw_schedule(id, now + TCP_TIMEWAIT_LEN);
     tcp_done(cx, tables, sk);
 }
 
@@ -432,9 +427,6 @@ pub(crate) fn inet_twsk_kill(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) 
 /// stops and it is gone (TWRecycled, not counted as a TIME_WAIT that ran out).
 pub(crate) fn inet_twsk_recycle(cx: &mut Ctx, tables: &mut Tables, id: TimeWaitId) {
     let Some(tw) = tables.time_waits.get(id) else { return };
-    if let Some(timer) = tw.conn.timer {
-        cx.timers.cancel(timer);
-    }
     let tuple = tw.tuple();
     tables.ehash.remove(&tuple, EhashEntry::TimeWait(id));
     remove_time_wait(&mut tables.time_waits, &mut tables.bind_table, id);

@@ -36,53 +36,59 @@ pub(crate) fn tcp_transmit(
     let (Some(tcb), Some(peer)) = (socket.tcb_mut(), peer) else {
         return false;
     };
-    let mut payload = std::mem::take(&mut cx.scratch);
-    payload.clear();
-    let offset = (seq - tcb.snd.buf_seq()) as usize;
-    if len > 0 {
-        let (a, b) = tcb.snd.buf.as_slices();
-        let end = offset + len as usize;
-        if offset < a.len() {
-            payload.extend_from_slice(&a[offset..end.min(a.len())]);
-        }
-        if end > a.len() {
-            payload.extend_from_slice(&b[offset.saturating_sub(a.len())..end - a.len()]);
-        }
-    }
     let window = tcb.rcv.select_window();
-    let seg = TcpRepr {
-        src_port,
-        dst_port: peer.port(),
-        seq: seq.0,
-        ack: tcb.rcv.nxt.0,
-        flags: flags | TcpFlags::ACK,
-        window,
-        urgent: 0,
-        options: TcpOptions {
-            timestamp: tcb.tstamp_ok.then(|| Timestamp {
-                tsval: tcp_clock_ms(now).wrapping_add(tcb.ts_off),
-                tsecr: tcb.ts_recent,
-            }),
-            // tcp_established_options: as many blocks as the option space leaves.
-            sack_blocks: if tcb.sack_ok {
-                tcb.rcv.sack.take_option(if tcb.tstamp_ok { 3 } else { 4 })
-            } else {
-                Default::default()
-            },
-            ..TcpOptions::default()
+    let options = TcpOptions {
+        timestamp: tcb.tstamp_ok.then(|| Timestamp {
+            tsval: tcp_clock_ms(now).wrapping_add(tcb.ts_off),
+            tsecr: tcb.ts_recent,
+        }),
+        // tcp_established_options: as many blocks as the option space leaves.
+        sack_blocks: if tcb.sack_ok {
+            tcb.rcv.sack.take_option(if tcb.tstamp_ok { 3 } else { 4 })
+        } else {
+            Default::default()
         },
-        payload: &payload,
+        ..TcpOptions::default()
     };
+    let ack = tcb.rcv.nxt.0;
     // tcp_event_ack_sent
     tcb.ack.quick = tcb.ack.quick.saturating_sub(1);
     tcb.ack.pending = false;
     tcb.ack.now = false;
     cx.cancel_timer(tcb, TcpTimer::DelAck);
+    // The payload straight from the send queue; copied only where the ring wraps.
+    let mut scratch = std::mem::take(&mut cx.scratch);
+    let offset = (seq - tcb.snd.buf_seq()) as usize;
+    let end = offset + len as usize;
+    let (a, b) = tcb.snd.buf.as_slices();
+    let payload: &[u8] = if len == 0 {
+        &[]
+    } else if end <= a.len() {
+        &a[offset..end]
+    } else if offset >= a.len() {
+        &b[offset - a.len()..end - a.len()]
+    } else {
+        scratch.clear();
+        scratch.extend_from_slice(&a[offset..]);
+        scratch.extend_from_slice(&b[..end - a.len()]);
+        &scratch
+    };
+    let seg = TcpRepr {
+        src_port,
+        dst_port: peer.port(),
+        seq: seq.0,
+        ack,
+        flags: flags | TcpFlags::ACK,
+        window,
+        urgent: 0,
+        options,
+        payload,
+    };
     let sent = cx.send_segment(src, *peer.ip(), (0, ident), &seg);
     if sent && flags.rst() {
         cx.mib.inc(Counter::TcpOutRsts);
     }
-    cx.scratch = payload;
+    cx.scratch = scratch;
     sent
 }
 

@@ -124,7 +124,7 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     };
     tcb.rtt.rto = ss.retransmit.rto;
     tcb.rtt.retransmits = ss.retransmit.retransmits as u8;
-    let ss = *ss;
+    let ss = **ss;
     let syn = if state == TcpState::SynRecv {
         tcb.simultaneous_syn_ack(&ss, sport, peer.port(), now_ms)
     } else {

@@ -116,14 +116,32 @@ impl Default for CongestionControl {
     }
 }
 
-impl CongestionControl {
+/// Which algorithm, without its state (what a socket option or the sysctl names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CcAlgo {
+    Reno,
+    #[default]
+    Cubic,
+}
+
+impl CcAlgo {
     /// The algorithm called `name` (`tcp_ca_find`), or `ENOENT` as Linux answers for one it
     /// does not have.
-    pub fn by_name(name: &str) -> Result<CongestionControl, crate::base::errno::Errno> {
+    pub fn by_name(name: &str) -> Result<CcAlgo, crate::base::errno::Errno> {
         match name.trim_end_matches(['\0', '\n']) {
-            "reno" => Ok(CongestionControl::Reno),
-            "cubic" => Ok(CongestionControl::Cubic(Cubic::default())),
+            "reno" => Ok(CcAlgo::Reno),
+            "cubic" => Ok(CcAlgo::Cubic),
             _ => Err(crate::base::errno::Errno::ENOENT),
+        }
+    }
+}
+
+impl CongestionControl {
+    /// A fresh instance of `algo`.
+    pub fn new(algo: CcAlgo) -> CongestionControl {
+        match algo {
+            CcAlgo::Reno => CongestionControl::Reno,
+            CcAlgo::Cubic => CongestionControl::Cubic(Cubic::default()),
         }
     }
 }
