@@ -11,9 +11,12 @@ use synq_sim::LinkConfig;
 /// `synq soak`'s options.
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
-    /// How many seeds (runs), from 0.
+    /// How many seeds (runs), from `--first`.
     #[arg(long, default_value_t = 100)]
     seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    first: u64,
     /// Megabytes (MiB) each way per run.
     #[arg(long, default_value_t = 100)]
     mb: u64,
@@ -27,7 +30,7 @@ pub fn run(args: &SoakArgs) -> Result<(), String> {
     let bytes = args.mb << 20;
     let started = WallClock::now();
     let mut worst = (0, Duration::ZERO);
-    for seed in 0..args.seeds {
+    for seed in args.first..args.first + args.seeds {
         let loss = seed % (args.max_loss + 1);
         let link = LinkConfig {
             loss: loss as f64 / 100.0,

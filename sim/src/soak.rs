@@ -1,10 +1,10 @@
 //! The soak: two synq stacks move `bytes` each way over one impaired link, as two programs
-//! would — each side writes its stream, shuts its sending half, reads the other's to the
-//! end and closes. Every byte is checked where it arrives (the streams are a function of
-//! their offset), both sides must close, the side whose FIN went first must sit in
-//! TIME_WAIT for Linux's 60 s and then be gone (`tcp_rfc1337` on, so that no reset cuts
-//! it short), and at the end neither stack may hold a
-//! socket (but the listener), a timer, or a queued datagram.
+//! would — each side writes its stream, shuts its sending half, reads the other's to the end
+//! and closes once what it wrote is acknowledged. Every byte is checked where it arrives (the
+//! streams are a function of their offset), both sides must close, the side whose FIN went
+//! first must sit in TIME_WAIT for Linux's 60 s (`tcp_rfc1337` on, so that no reset cuts it
+//! short) and then be gone, and at the end neither stack may hold a socket (but the
+//! listener), a timer, or a queued datagram.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -98,7 +98,11 @@ impl End {
                     if self.received != bytes {
                         return Err(format!("side {side}: end of stream after {} bytes", self.received));
                     }
-                    if self.shut {
+                    // Close once all it wrote (and its FIN) is acknowledged (SIOCOUTQ 0): an
+                    // orphan with data in flight gives up after tcp_orphan_retries (8)
+                    // back-offs, which 20 % loss can exhaust, and the peer would wait forever.
+                    let unacked = sim.with_stack(self.host, |s, _| s.ioctl(fd, SIOCOUTQ));
+                    if self.shut && unacked == Ok(0) {
                         sim.with_stack(self.host, |s, now| s.close(now, fd))
                             .map_err(|e| format!("side {side}: close: {e}"))?;
                         self.closed = true;
@@ -181,8 +185,14 @@ pub fn soak(seed: u64, bytes: u64, link: LinkConfig) -> Result<SoakReport, Strin
     let mut transfer_done = None;
     while !(ends[0].closed && ends[1].closed) {
         if sim.now() > deadline {
+            let now = sim.now();
+            let info: Vec<String> = ends
+                .iter()
+                .filter_map(|e| e.fd.map(|fd| (e.host, fd)))
+                .map(|(h, fd)| format!("{:?}", sim.stack(h).tcp_info(now, fd)))
+                .collect();
             return Err(format!(
-                "seed {seed}: not done by {:?}: client {}/{} bytes in, server {}/{}",
+                "seed {seed}: not done by {:?}: client {}/{} bytes in, server {}/{}; TCP_INFO {info:?}",
                 deadline, ends[0].received, bytes, ends[1].received, bytes
             ));
         }

@@ -21,6 +21,9 @@ use crate::tcp::tcp_output::{
 use crate::tcp::tcp_recovery::CaState;
 use synq_wire::TcpFlags;
 
+/// `TCP_RESOURCE_PROBE_INTERVAL`: how soon a probe the device queue dropped goes again.
+const TCP_RESOURCE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// `TCP_RTO_MIN`: the base of the retransmission give-up model (not the sysctl).
 const TCP_RTO_MIN: Duration = Duration::from_millis(200);
 
@@ -238,7 +241,6 @@ fn tcp_probe_timer(
     max_probes: u8,
     user_timeout: Duration,
 ) -> Fired {
-    const TCP_RESOURCE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
     let (retries2, rto_max) = (cx.sysctl.tcp_retries2, cx.rto_max());
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
@@ -339,7 +341,6 @@ pub(crate) fn tcp_set_keepalive(cx: &mut Ctx, now: Instant, sk: SockId, socket: 
 /// interval; when TCP_KEEPCNT probes went unanswered (with TCP_USER_TIMEOUT: once that long
 /// idle, after a probe) the connection is reset and the user sees ETIMEDOUT.
 fn tcp_keepalive_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) -> Fired {
-    const TCP_RESOURCE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
     let (idle, intvl, probes) = keepalive_settings(cx, socket);
     let user_timeout = Duration::from_millis(u64::from(socket.options.user_timeout_ms));
     if !socket.options.keepalive || matches!(socket.state, TcpState::Close | TcpState::SynSent | TcpState::Listen) {
