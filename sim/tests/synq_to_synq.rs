@@ -140,3 +140,69 @@ fn soak_every_byte_arrives_and_everything_closes_for_20_seeds() {
         }
     }
 }
+
+/// Dynamic right-sizing (`tcp_rcv_space_adjust`): a reader keeping up with a fast long link
+/// grows its receive buffer (and window) round trip by round trip, so that 16 MiB over 100
+/// Mbit/s and 50 ms take about the link's time, not the 64 KiB-a-round-trip an unmoved
+/// tcp_rmem[1] buffer would allow (12.8 s).
+#[test]
+fn the_receive_buffer_grows_with_the_read_rate() {
+    let mut sim = Sim::new(7);
+    let client = sim.add_stack("client", StackConfig::new(CLIENT));
+    let server = sim.add_stack("server", StackConfig::new(SERVER));
+    sim.connect(
+        client,
+        server,
+        LinkConfig {
+            bandwidth_bps: Some(100_000_000),
+            capture: false,
+            ..LinkConfig::with_delay(Duration::from_millis(25))
+        },
+    );
+    let l = sim.with_stack(server, |s, _| {
+        let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)).unwrap();
+        s.listen(l, 16).unwrap();
+        l
+    });
+    let dst = SocketAddrV4::new(SERVER, 8080);
+    let fd = sim.with_stack(client, |s, now| {
+        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        assert_eq!(s.connect(now, fd, dst), Err(Errno::EINPROGRESS));
+        fd
+    });
+    const BYTES: usize = 16 << 20;
+    let data = vec![7u8; 65536];
+    let mut buf = vec![0u8; 65536];
+    let (mut sent, mut got, mut child) = (0, 0, None);
+    while got < BYTES {
+        assert!(sim.now() < Instant::from_secs(60), "transfer stalls");
+        sim.run_for(Duration::from_millis(1));
+        while sent < BYTES {
+            match sim.with_stack(client, |s, now| s.send(now, fd, &data[..(BYTES - sent).min(65536)])) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        if child.is_none() {
+            child = sim.with_stack(server, |s, _| s.accept(l).ok().map(|(c, _)| c));
+        }
+        if let Some(c) = child {
+            while let Ok(n) = sim.with_stack(server, |s, now| s.recv(now, c, &mut buf)) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+        }
+    }
+    let took = sim.now().as_nanos() as f64 / 1e9;
+    let mut v = [0u8; 4];
+    sim.with_stack(server, |s, _| {
+        s.getsockopt(child.unwrap(), SOL_SOCKET, SO_RCVBUF, &mut v)
+    })
+    .unwrap();
+    let rcvbuf = i32::from_ne_bytes(v);
+    assert!(rcvbuf > 131_072, "the buffer grew: {rcvbuf}");
+    assert!(took < 4.0, "16 MiB in {took:.2} s");
+}

@@ -12,6 +12,7 @@ use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::{SockId, SockKind, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::tcb::{Tcb, TcpTimer};
+use crate::tcp::tcp_input::tcp_rcvbuf_grow;
 use crate::tcp::tcp_output::{send_control, tcp_push, tcp_write_xmit, Nagle};
 use synq_wire::TcpFlags;
 
@@ -218,6 +219,8 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     buf[..from_a].copy_from_slice(&a[..from_a]);
     buf[from_a..n].copy_from_slice(&b[..n - from_a]);
     tcb.rcv.buf.drain(..n);
+    tcp_rcv_space_adjust(cx, now, socket);
+    let tcb = socket.tcb_mut().expect("queued data");
     // tcp_cleanup_rbuf: an ACK owed goes now if more than a full segment arrived since the
     // last window update (the once-per-two-segments ACK `__tcp_ack_snd_check` held back
     // while the reader was behind); else one announcing a window that at least doubled.
@@ -231,6 +234,24 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
         send_control(cx, now, socket, TcpFlags::ACK);
     }
     Ok(n)
+}
+
+/// `tcp_rcv_space_adjust` (dynamic right-sizing): once a receiver round trip has passed
+/// since the last measure, what the reader consumed in it, if more than before, grows the
+/// buffer ([`tcp_rcvbuf_grow`]); a new measure starts.
+fn tcp_rcv_space_adjust(cx: &Ctx, now: Instant, socket: &mut Socket) {
+    let Some(tcb) = socket.tcb_mut() else { return };
+    let elapsed = now.saturating_duration_since(tcb.rcv.space_time).as_micros() as u64;
+    if tcb.rcv.rtt_est_us == 0 || elapsed < u64::from(tcb.rcv.rtt_est_us >> 3) {
+        return;
+    }
+    let copied_seq = tcb.rcv.copied_seq();
+    let copied = copied_seq - tcb.rcv.space_seq;
+    tcb.rcv.space_seq = copied_seq;
+    tcb.rcv.space_time = now;
+    if copied > tcb.rcv.space {
+        tcp_rcvbuf_grow(cx, socket, copied);
+    }
 }
 
 /// `tcp_close_state`: the state close() or shutdown(SHUT_WR) moves to, and whether a FIN

@@ -169,8 +169,18 @@ pub struct RecvState {
     pub ofo: OfoQueue,
     /// The SACK and D-SACK blocks our ACKs carry.
     pub sack: SackState,
-    /// `rcvq_space.space`: what the receiver consumes per RTT, the base of buffer growth.
+    /// `rcvq_space`: what the reader consumed in the last measured round trip (`space`, the
+    /// base of buffer growth), counted from `copied_seq` = `space_seq` at `space_time`.
     pub space: u32,
+    pub space_seq: SeqNum,
+    pub space_time: Instant,
+    /// `rcv_rtt_est`: the receiver's round-trip estimate, µs × 8 (0: none yet), the sequence
+    /// number whose arrival ends the running measurement and when it began; the peer's
+    /// last TSecr used (`rcv_rtt_last_tsecr`).
+    pub rtt_est_us: u32,
+    pub rtt_est_seq: SeqNum,
+    pub rtt_est_time: Option<Instant>,
+    pub rtt_last_tsecr: u32,
     /// `bytes_received`: payload received in order (`tcp_rcv_nxt_update`).
     pub bytes_received: u64,
 }
@@ -302,6 +312,12 @@ impl Tcb {
                 ofo: OfoQueue::default(),
                 sack: SackState::default(),
                 space: 0,
+                space_seq: rcv_nxt,
+                space_time: Instant::ZERO,
+                rtt_est_us: 0,
+                rtt_est_seq: rcv_nxt,
+                rtt_est_time: None,
+                rtt_last_tsecr: 0,
                 bytes_received: 0,
             },
             rtt: RttState {
@@ -387,6 +403,8 @@ impl Tcb {
         self.ca.init(now.as_micros() as u32, self.snd.nxt.0);
         self.ack.lrcvtime_ms = tcp_clock_ms(now);
         self.rcv.space = self.rcv.wnd.min(TCP_INIT_CWND * advmss);
+        self.rcv.space_seq = self.rcv.nxt;
+        self.rcv.space_time = now;
         self.ack.rcv_mss = advmss
             .min(u32::from(self.mss_clamp))
             .min(self.rcv.wnd / 2)
@@ -451,6 +469,37 @@ impl RecvState {
         self.wnd = window;
         self.wup = self.nxt;
         (window >> self.wscale).min(u32::from(u16::MAX)) as u16
+    }
+
+    /// `copied_seq`: the next sequence number the reader gets.
+    pub fn copied_seq(&self) -> SeqNum {
+        self.nxt - self.buf.len() as u32
+    }
+
+    /// `tcp_rcv_rtt_update`: a receiver RTT sample, µs. Without timestamps (`win_dep`) only a
+    /// smaller one counts; with them, a larger one is smoothed in (while the reader keeps up).
+    pub fn rcv_rtt_update(&mut self, sample_us: u32, win_dep: bool) {
+        let m = sample_us.saturating_mul(8);
+        let old = self.rtt_est_us;
+        if old == 0 || m < old {
+            self.rtt_est_us = m;
+        } else if !win_dep && self.buf.is_empty() {
+            self.rtt_est_us = old - (old >> 3) + sample_us;
+        }
+    }
+
+    /// `tcp_rcv_rtt_measure`: without timestamps, a window's worth of data arriving measures
+    /// a round trip (from when it was offered).
+    pub fn rcv_rtt_measure(&mut self, now: Instant) {
+        if let Some(t) = self.rtt_est_time {
+            if self.nxt.before(self.rtt_est_seq) {
+                return;
+            }
+            let us = now.saturating_duration_since(t).as_micros().max(1) as u32;
+            self.rcv_rtt_update(us, true);
+        }
+        self.rtt_est_seq = self.nxt + self.wnd;
+        self.rtt_est_time = Some(now);
     }
 
     /// `tcp_grow_window`: an in-order data segment opens `ssthresh` by two of the peer's

@@ -321,6 +321,7 @@ pub(crate) fn tcp_rcv_synchronized(
         AckResult::Ok => tcp_check_space(cx, socket),
         AckResult::Old => {}
     }
+    tcp_rcv_rtt_measure_ts(now, socket, seg);
     // The state moves an ACK of our FIN makes.
     let orphan = socket.is_orphan();
     let Some(tcb) = socket.tcb() else {
@@ -695,6 +696,25 @@ fn tcp_end_cwnd_reduction(tcb: &mut Tcb) {
     }
 }
 
+/// `tcp_rcv_rtt_measure_ts`: a segment of at least the peer's segment size echoing a TSval
+/// not seen before measures the receiver's round trip (to the millisecond of TSval).
+fn tcp_rcv_rtt_measure_ts(now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) {
+    let Some(tcb) = socket.tcb_mut() else { return };
+    let Some(ts) = seg.options.timestamp.filter(|_| tcb.tstamp_ok) else {
+        return;
+    };
+    if ts.tsecr == tcb.rcv.rtt_last_tsecr {
+        return;
+    }
+    tcb.rcv.rtt_last_tsecr = ts.tsecr;
+    if seg.payload.len() as u32 >= tcb.ack.rcv_mss {
+        let delta_ms = tcp_clock_ms(now).wrapping_sub(ts.tsecr.wrapping_sub(tcb.ts_off)) as i32;
+        if delta_ms > 0 {
+            tcb.rcv.rcv_rtt_update(delta_ms as u32 * 1000, false);
+        }
+    }
+}
+
 /// `tcp_sndbuf_expand` (unless SO_SNDBUF fixed the buffer): room for two congestion
 /// windows (at least `TCP_INIT_CWND` and `reordering` + 1 segments) of worst-case segments —
 /// each a power-of-two allocation of the MSS plus `MAX_TCP_HEADER` (256 on x86-64) and the
@@ -770,7 +790,7 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
     if seq.after(tcb.rcv.nxt) {
         tcp_data_queue_ofo(cx, tcb, seg);
         if !seg.payload.is_empty() {
-            tcp_rcvbuf_grow(cx, socket);
+            tcp_rcvbuf_grow_ofo(cx, socket);
         }
         return Disposition::Keep;
     }
@@ -804,16 +824,33 @@ fn tcp_data_queue_ofo(cx: &mut Ctx, tcb: &mut Tcb, seg: &TcpRepr<'_>) {
 /// `rcvq_space` plus the span the out-of-order queue reaches, as space for that window
 /// (twice it), up to `tcp_rmem[2]` — not while the socket waits in the accept queue or is an
 /// orphan (no `sk_socket`), nor when SO_RCVBUF fixed it.
-fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket) {
-    let rmem_max = cx.sysctl.tcp_rmem[2].max(0) as u32;
-    if socket.fd.is_none() || socket.options.rcvbuf_locked {
+fn tcp_rcvbuf_grow_ofo(cx: &Ctx, socket: &mut Socket) {
+    if socket.fd.is_none() {
         return;
     }
-    let current = socket.options.rcvbuf;
+    let space = socket.tcb().map_or(0, |t| t.rcv.space);
+    tcp_rcvbuf_grow(cx, socket, space);
+}
+
+/// `tcp_rcvbuf_grow`: the reader consumed `newval` bytes in a round trip (`rcvq_space`);
+/// unless SO_RCVBUF fixed it, the buffer grows to hold twice that (DRS is a round trip late),
+/// more while the rate climbs (a sender in slow start may double it), plus the span the
+/// out-of-order queue reaches, as space for that window (twice it), up to `tcp_rmem[2]`; the
+/// window clamp follows.
+pub(crate) fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket, newval: u32) {
+    let rmem_max = cx.sysctl.tcp_rmem[2].max(0) as u64;
+    let (current, locked) = (socket.options.rcvbuf, socket.options.rcvbuf_locked);
     let Some(tcb) = socket.tcb_mut() else { return };
-    let ofo_span = tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt);
-    let rcvwin = (tcb.rcv.space << 1).saturating_add(ofo_span);
-    let rcvbuf = rcvwin.saturating_mul(2).min(rmem_max);
+    let oldval = tcb.rcv.space.max(1);
+    tcb.rcv.space = newval;
+    if locked {
+        return;
+    }
+    let mut rcvwin = u64::from(newval) << 1;
+    let grow = rcvwin * u64::from(newval.saturating_sub(oldval)) / u64::from(oldval);
+    rcvwin += grow << 1;
+    rcvwin += u64::from(tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt));
+    let rcvbuf = (rcvwin * 2).min(rmem_max) as u32;
     if rcvbuf > current {
         tcb.rcv.window_clamp = tcb.rcv.window_clamp.max(rcvbuf / 2);
         socket.options.rcvbuf = rcvbuf;
@@ -1036,6 +1073,7 @@ fn tcp_event_data_recv(tcb: &mut Tcb, now: Instant, len: u32) {
         }
     }
     tcb.ack.lrcvtime_ms = now_ms;
+    tcb.rcv.rcv_rtt_measure(now);
     tcb.rcv.grow_window(tcb.ack.rcv_mss);
 }
 
