@@ -872,3 +872,197 @@ fn e29_keepalive_probes_after_the_idle_time_then_resets_with_etimedout() {
     );
     assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 10]), Err(Errno::ETIMEDOUT));
 }
+
+#[test]
+fn e11_a_reset_leaves_queued_data_readable_then_econnreset_then_end_and_epipe() {
+    let mut c = Conn::new();
+    c.send(In {
+        flags: PSH_ACK,
+        payload: b"0123456789",
+        ..In::seg()
+    });
+    c.drain();
+    let out = c.send(In {
+        seq: 11,
+        flags: TcpFlags::RST,
+        ..In::seg()
+    });
+    assert!(out.is_empty(), "nothing answers a reset");
+    let mut buf = [0u8; 100];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(10));
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Err(Errno::ECONNRESET));
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(0));
+    assert_eq!(c.stack.send(c.now, c.fd, b"x"), Err(Errno::EPIPE));
+}
+
+#[test]
+fn e17_connect_af_unspec_resets_an_established_connection() {
+    let mut c = Conn::new();
+    c.send(In {
+        flags: PSH_ACK,
+        payload: b"abc",
+        ..In::seg()
+    });
+    c.drain();
+    let unspec = [0u8; 16]; // sa_family AF_UNSPEC
+    assert_eq!(c.stack.connect_raw(c.now, c.fd, &unspec), Ok(()));
+    assert_eq!(keys(&c.drain()), [seg(1, 4, RST_ACK, 0)]);
+    let mut err = [0u8; 4];
+    c.stack.getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &mut err).unwrap();
+    assert_eq!(i32::from_ne_bytes(err), Errno::ECONNRESET.raw());
+}
+
+#[test]
+fn e18_the_fin_rides_on_the_last_queued_data() {
+    let mut c = Conn::new();
+    // The peer's window is shut (the same segment with a zero window updates it,
+    // tcp_may_update_window): what is written waits, and so does the FIN behind it.
+    assert!(c
+        .send(In {
+            window: 0,
+            ..In::ack(1)
+        })
+        .is_empty());
+    c.stack.send(c.now, c.fd, &[1; 500]).unwrap();
+    c.stack.shutdown(c.now, c.fd, SHUT_WR).unwrap();
+    assert!(c.drain().is_empty());
+    // The window opens: data and FIN in one segment.
+    let out = c.send(In::ack(1));
+    assert_eq!(
+        keys(&out),
+        [seg(
+            1,
+            1,
+            TcpFlags(TcpFlags::FIN.0 | TcpFlags::PSH.0 | TcpFlags::ACK.0),
+            500
+        )]
+    );
+}
+
+#[test]
+fn e25_time_wait_guards_the_tuple_while_the_users_socket_is_closed() {
+    let mut c = Conn::new();
+    c.stack.shutdown(c.now, c.fd, SHUT_WR).unwrap();
+    assert_eq!(keys(&c.drain()), [seg(1, 1, FIN_ACK, 0)]);
+    assert!(c.send(In::ack(2)).is_empty());
+    // The peer's FIN: ACKed, TIME_WAIT holds the 4-tuple, the user's socket is CLOSE.
+    let out = c.send(In {
+        flags: FIN_ACK,
+        ..In::ack(2)
+    });
+    assert_eq!(keys(&out), [seg(2, 2, ACK, 0)]);
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 10]), Ok(0));
+    assert_eq!(c.stack.send(c.now, c.fd, b"x"), Err(Errno::EPIPE));
+    assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_RDWR), Err(Errno::ENOTCONN));
+    assert_eq!(c.stack.close(c.now, c.fd), Ok(()));
+    assert!(c.drain().is_empty(), "close() sends nothing");
+    let tw = c
+        .stack
+        .inet_diag()
+        .iter()
+        .filter(|d| d.state == synq_core::TcpState::TimeWait)
+        .count();
+    assert_eq!(tw, 1);
+    // Still there at 58 s, gone after 60 s.
+    c.at(58.0);
+    assert_eq!(
+        c.stack
+            .inet_diag()
+            .iter()
+            .filter(|d| d.state == synq_core::TcpState::TimeWait)
+            .count(),
+        1
+    );
+    c.at(64.0);
+    assert_eq!(
+        c.stack
+            .inet_diag()
+            .iter()
+            .filter(|d| d.state == synq_core::TcpState::TimeWait)
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn e27_a_segment_for_no_socket_gets_a_bare_reset() {
+    let mut c = Conn::new();
+    let to_closed_port = |flags: TcpFlags, payload: &[u8]| {
+        TcpRepr {
+            src_port: 50000,
+            dst_port: 9,
+            seq: 777,
+            ack: 4242,
+            flags,
+            window: 100,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload,
+        }
+        .to_ipv4_datagram(CLIENT, SERVER)
+        .unwrap()
+    };
+    let mut replies = Vec::new();
+    for (flags, payload) in [
+        (ACK, &b""[..]),
+        (TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0), &b"abc"[..]),
+    ] {
+        c.stack.receive(c.now, &to_closed_port(flags, payload));
+        c.stack.drain_transmit(&mut [0u8; 1500], |d| replies.push(d.to_vec()));
+    }
+    let parsed: Vec<_> = replies
+        .iter()
+        .map(|d| {
+            let (ip, payload) = Ipv4Repr::parse_bytes(d).unwrap();
+            let s = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+            (
+                ip.ttl,
+                ip.ident,
+                d.len(),
+                s.seq,
+                s.ack,
+                s.flags,
+                s.window,
+                s.options.is_empty(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parsed,
+        [
+            (64, 0, 40, 4242, 0, TcpFlags::RST, 0, true),
+            (64, 0, 40, 0, 777 + 3 + 2, RST_ACK, 0, true)
+        ]
+    );
+    // Never a reset for a reset.
+    c.stack.receive(c.now, &to_closed_port(TcpFlags::RST, b""));
+    assert!(c.drain().is_empty());
+}
+
+#[test]
+fn e28_an_active_reset_carries_the_window_and_timestamps() {
+    let mut c = Conn::with_syn_options(TcpOptions {
+        mss: Some(1000),
+        timestamp: Some(synq_wire::Timestamp { tsval: 5, tsecr: 0 }),
+        ..TcpOptions::default()
+    });
+    c.send(In {
+        flags: PSH_ACK,
+        payload: b"unread",
+        options: TcpOptions {
+            timestamp: Some(synq_wire::Timestamp { tsval: 6, tsecr: 0 }),
+            ..TcpOptions::default()
+        },
+        ..In::seg()
+    });
+    c.drain();
+    c.stack.close(c.now, c.fd).unwrap();
+    let mut raw = Vec::new();
+    c.stack.drain_transmit(&mut [0u8; 1500], |d| raw.push(d.to_vec()));
+    let (ip, payload) = Ipv4Repr::parse_bytes(&raw[0]).unwrap();
+    let s = TcpRepr::parse(payload, ip.src_addr, ip.dst_addr).unwrap();
+    assert_eq!(s.flags, RST_ACK);
+    assert!(s.window > 0, "the window as advertised");
+    assert_eq!(s.options.timestamp.map(|t| t.tsecr), Some(6), "TSecr = ts_recent");
+    assert_eq!(raw[0].len(), 52);
+}

@@ -408,9 +408,10 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         data: !seg.payload.is_empty(),
         ..AckFlags::default()
     };
-    // tcp_ack_update_window
+    // tcp_ack_update_window (tcp_may_update_window: a newer segment, or the same one with a
+    // larger window or a zero one)
     let nwin = u32::from(seg.window) << tcb.snd.wscale;
-    if ack.after(tcb.snd.una) || seq.after(tcb.snd.wl1) || (seq == tcb.snd.wl1 && nwin > tcb.snd.wnd) {
+    if ack.after(tcb.snd.una) || seq.after(tcb.snd.wl1) || (seq == tcb.snd.wl1 && (nwin > tcb.snd.wnd || nwin == 0)) {
         flag.win_update = true;
         tcb.snd.wnd = nwin;
         tcb.snd.wl1 = seq;
