@@ -1066,3 +1066,123 @@ fn e28_an_active_reset_carries_the_window_and_timestamps() {
     assert_eq!(s.options.timestamp.map(|t| t.tsecr), Some(6), "TSecr = ts_recent");
     assert_eq!(raw[0].len(), 52);
 }
+
+#[test]
+fn e1_the_send_mss_is_536_without_the_option_and_less_the_timestamps_with_them() {
+    let mut c = Conn::with_syn_options(TcpOptions::default());
+    c.stack.send(c.now, c.fd, &[1; 1100]).unwrap();
+    let lens: Vec<usize> = c.drain().iter().map(|s| s.len).collect();
+    assert_eq!(lens, [536, 536, 28], "TCP_MSS_DEFAULT");
+    let mut c = Conn::with_syn_options(TcpOptions {
+        mss: Some(1460),
+        timestamp: Some(synq_wire::Timestamp { tsval: 1, tsecr: 0 }),
+        ..TcpOptions::default()
+    });
+    let mut v = [0u8; 4];
+    c.stack.getsockopt(c.fd, SOL_TCP, TCP_MAXSEG, &mut v).unwrap();
+    assert_eq!(i32::from_ne_bytes(v), 1448, "1460 less the 12 bytes of timestamps");
+    for bad in [1i32, 87, 32768] {
+        assert_eq!(
+            c.stack.setsockopt(c.fd, SOL_TCP, TCP_MAXSEG, &bad.to_ne_bytes()),
+            Err(Errno::EINVAL)
+        );
+    }
+}
+
+#[test]
+fn e2_our_window_scale_follows_tcp_rmem_max_and_only_the_syn_windows_are_unscaled() {
+    let mut c = Conn::with_syn_options(TcpOptions {
+        mss: Some(1000),
+        window_scale: Some(7),
+        ..TcpOptions::default()
+    });
+    // tcp_rmem[2] = 32 MiB: ilog2 25 − 15 = 10 (the SYN-ACK is checked in the L rules).
+    let out = c.send(In {
+        flags: PSH_ACK,
+        payload: &[1; 100],
+        ..In::seg()
+    });
+    // The ACK's window field is the window >> 10: the free space is rounded to the scale
+    // (Linux sends 63 here, synq 64: Linux counts the buffer in truesize).
+    let w = u32::from(out[0].window) << 10;
+    assert!(
+        (60_000..=131_072).contains(&w),
+        "window {w} from a {}-unit field",
+        out[0].window
+    );
+}
+
+#[test]
+fn e3_paws_drops_an_old_timestamp_with_a_duplicate_ack() {
+    let ts = |tsval: u32| TcpOptions {
+        timestamp: Some(synq_wire::Timestamp { tsval, tsecr: 0 }),
+        ..TcpOptions::default()
+    };
+    let mut c = Conn::with_syn_options(TcpOptions {
+        mss: Some(1000),
+        ..ts(100)
+    });
+    c.send(In {
+        flags: PSH_ACK,
+        payload: b"new",
+        options: ts(200),
+        ..In::seg()
+    });
+    c.drain();
+    // Older than ts_recent by more than one: rejected, answered with a duplicate ACK.
+    let out = c.send(In {
+        seq: 4,
+        flags: PSH_ACK,
+        payload: b"old",
+        options: ts(150),
+        ..In::seg()
+    });
+    assert_eq!(keys(&out), [seg(1, 4, ACK, 0)]);
+    assert_eq!(c.count(Counter::TcpExtPAWSEstab), 1);
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut [0; 10]), Ok(3), "only the first");
+}
+
+#[test]
+fn e21_an_orphan_gives_up_after_eight_retransmissions_without_a_reset() {
+    let mut c = Conn::new();
+    c.stack.close(c.now, c.fd).unwrap();
+    assert_eq!(keys(&c.drain()), [seg(1, 1, FIN_ACK, 0)]);
+    // tcp_orphan_retries 0 means 8: the FIN goes 8 more times, then the orphan is gone
+    // (tcp_write_err: no reset).
+    let sent = c.at(300.0);
+    assert_eq!(sent.len(), 8, "{sent:?}");
+    assert!(sent.iter().all(|(_, s)| key(s) == seg(1, 1, FIN_ACK, 0)));
+    assert_eq!(c.count(Counter::TcpExtTCPAbortOnTimeout), 1);
+    let out = c.send(In::ack(2));
+    assert_eq!(keys(&out), [seg(2, 0, TcpFlags::RST, 0)], "gone: the no-socket reset");
+}
+
+#[test]
+fn e23_an_orphan_in_fin_wait2_takes_the_exact_fin_ignores_a_bare_ack_and_resets_data() {
+    for (what, input, reply) in [
+        ("bare ACK", In::ack(2), vec![]),
+        (
+            "exact FIN",
+            In {
+                flags: FIN_ACK,
+                ..In::ack(2)
+            },
+            vec![seg(2, 2, ACK, 0)],
+        ),
+        (
+            "new data",
+            In {
+                flags: PSH_ACK,
+                payload: b"late",
+                ..In::ack(2)
+            },
+            vec![seg(2, 0, TcpFlags::RST, 0)],
+        ),
+    ] {
+        let mut c = Conn::new();
+        c.stack.close(c.now, c.fd).unwrap();
+        c.drain();
+        assert!(c.send(In::ack(2)).is_empty(), "FIN_WAIT2");
+        assert_eq!(keys(&c.send(input)), reply, "{what}");
+    }
+}
