@@ -180,25 +180,15 @@ impl Recovery {
         matches!(self.ca_state, CaState::Cwr | CaState::Recovery)
     }
 
-    /// Records segment `[seq, end)` sent at `now`: new data joins the queue; a segment sent
-    /// again (go-back after a timeout) updates what it covers.
+    /// Records segment `[seq, end)`, new data sent at `now` (`packets_out` grows).
     pub fn on_transmit(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
-        if self.rtx.back().is_none_or(|b| !seq.before(b.end)) {
-            self.rtx.push_back(TxSeg {
-                seq,
-                end,
-                sent: now,
-                sacked: 0,
-            });
-            return;
-        }
-        let from = self.rtx.partition_point(|s| !s.end.after(seq));
-        for i in from..self.rtx.len() {
-            if !self.rtx[i].seq.before(end) {
-                break;
-            }
-            self.mark_retransmitted(i, now);
-        }
+        debug_assert!(self.rtx.back().is_none_or(|b| !seq.before(b.end)), "new data only");
+        self.rtx.push_back(TxSeg {
+            seq,
+            end,
+            sent: now,
+            sacked: 0,
+        });
     }
 
     /// Segment `i` left again at `now` (`tcp_retransmit_skb`'s bookkeeping).
@@ -497,14 +487,6 @@ impl Recovery {
     /// slow start it is less than twice the most that was in flight.
     pub fn is_cwnd_limited(&self, cwnd: u32, in_slow_start: bool) -> bool {
         self.is_cwnd_limited || (in_slow_start && cwnd < 2 * self.max_packets_out)
-    }
-
-    /// Everything in flight is gone (the connection ends or starts over).
-    pub fn clear(&mut self) {
-        self.rtx.clear();
-        self.sacked_out = 0;
-        self.lost_out = 0;
-        self.retrans_out = 0;
     }
 }
 
