@@ -62,7 +62,6 @@ const UNMODELLED_KNOBS: &[&str] = &[
     "net.ipv4.tcp_fack",
     "net.ipv4.tcp_fastopen",
     "net.ipv4.tcp_fastopen_key",
-    "net.ipv4.tcp_frto",
     "net.ipv4.tcp_notsent_lowat",
     "net.ipv4.tcp_recovery",
     "net.ipv4.tcp_shrink_window",

@@ -163,6 +163,9 @@ counters! {
     TcpExtTCPDSACKOfoRecv = "TcpExtTCPDSACKOfoRecv",
     /// Keepalive probes sent (`TCPKeepAlive`).
     TcpExtTCPKeepAlive = "TcpExtTCPKeepAlive",
+    /// Reductions after a timeout undone, and timeouts found spurious (F-RTO).
+    TcpExtTCPLossUndo = "TcpExtTCPLossUndo",
+    TcpExtTCPSpuriousRTOs = "TcpExtTCPSpuriousRTOs",
     /// Tail loss probes sent, and losses they repaired.
     TcpExtTCPLossProbes = "TcpExtTCPLossProbes",
     TcpExtTCPLossProbeRecovery = "TcpExtTCPLossProbeRecovery",

@@ -20,10 +20,10 @@ use crate::tcp::syn_sent::{SynSent, SynSentInput};
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_connect::ConnectInit;
 use crate::tcp::tcp_output::{
-    reply_reset, send_control, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack, tcp_write_xmit,
-    tcp_xmit_retransmit_queue, TCP_PINGPONG_THRESH,
+    reply_reset, send_control, tcp_push, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack, tcp_write_xmit,
+    tcp_xmit_retransmit_queue, Nagle, TCP_PINGPONG_THRESH,
 };
-use crate::tcp::tcp_recovery::{AckFlags, CaState};
+use crate::tcp::tcp_recovery::{AckFlags, CaState, Rexmit};
 use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
@@ -421,9 +421,14 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     let prior_lost = tcb.rec.lost;
     if tcb.sack_ok && !seg.options.sack_blocks.is_empty() {
         let blocks = seg.options.sack_blocks.as_slice();
-        let (newly, dsack, discarded) = tcb
-            .rec
-            .sacktag(blocks, tcb.snd.una, tcb.snd.nxt, now, tcb.rtt.min_rtt_us);
+        let (newly, dsack, discarded) = tcb.rec.sacktag(
+            blocks,
+            tcb.snd.una,
+            tcb.snd.nxt,
+            now,
+            tcb.rtt.min_rtt_us,
+            &mut flag.orig_sack_acked,
+        );
         flag.data_sacked = newly > 0;
         flag.dsack = dsack;
         if dsack {
@@ -445,7 +450,9 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         tcb.snd.buf.drain(..data_acked);
         tcb.snd.una = ack;
         tcb.snd.nxt = tcb.snd.nxt.max(ack);
-        let (pkts, were_sacked, retrans) = tcb.rec.clean_rtx_queue(ack, now, tcb.rtt.min_rtt_us);
+        let (pkts, were_sacked, retrans) =
+            tcb.rec
+                .clean_rtx_queue(ack, now, tcb.rtt.min_rtt_us, &mut flag.orig_sack_acked);
         flag.data_acked = pkts > 0;
         flag.retrans_data_acked = retrans;
         if tcb.sack_ok {
@@ -487,7 +494,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         tcp_process_tlp_ack(cx, tcb, ack, &flag);
     }
     let is_dupack = !advanced && !flag.not_dup() && !flag.dsack;
-    let mut rexmit = false;
+    let mut rexmit = Rexmit::None;
     if flag.is_dubious(tcb.rec.ca_state) {
         rexmit = tcp_fastretrans_alert(cx, now, sk, tcb, is_dupack, &flag);
     }
@@ -517,7 +524,18 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     } else if flag.data_acked && tcb.rec.is_cwnd_limited(tcb.cwnd.cwnd, tcb.cwnd.in_slow_start()) {
         tcb.ca.cong_avoid(&mut tcb.cwnd, delivered, tcp_clock_ms(now));
     }
-    if rexmit {
+    // tcp_xmit_recovery: F-RTO's new data first (Nagle off); the lost segments unless it went.
+    if rexmit == Rexmit::New {
+        let mut nagle = Nagle::of(socket);
+        nagle.off = true;
+        tcp_push(cx, now, sk, socket, nagle);
+        if let Some(tcb) = socket.tcb_mut() {
+            if !tcb.snd.nxt.after(tcb.rec.high_seq) {
+                tcb.rec.frto = false;
+                tcp_xmit_retransmit_queue(cx, now, sk, socket);
+            }
+        }
+    } else if rexmit == Rexmit::Lost {
         tcp_xmit_retransmit_queue(cx, now, sk, socket);
     }
     if advanced || flag.win_update {
@@ -562,8 +580,8 @@ fn tcp_process_tlp_ack(cx: &mut Ctx, tcb: &mut Tcb, ack: SeqNum, flag: &AckFlags
 /// ends the same way; otherwise duplicate ACKs count as SACKs without SACK
 /// (`tcp_add_reno_sack`), loss is identified (NewReno's three duplicate ACKs, or RACK), and
 /// a loss starts fast recovery ([`tcp_enter_recovery`]); with none, the state is Disorder
-/// while anything is SACKed or resent, else Open (`tcp_try_to_open`). Returns whether lost
-/// segments are to be resent now (`REXMIT_LOST`).
+/// while anything is SACKed or resent, else Open (`tcp_try_to_open`). Returns what is to be
+/// resent now: the lost segments (`REXMIT_LOST`), or new data first (F-RTO, `REXMIT_NEW`).
 fn tcp_fastretrans_alert(
     cx: &mut Ctx,
     now: Instant,
@@ -571,7 +589,7 @@ fn tcp_fastretrans_alert(
     tcb: &mut Tcb,
     is_dupack: bool,
     flag: &AckFlags,
-) -> bool {
+) -> Rexmit {
     let reno = !tcb.sack_ok;
     let una = tcb.snd.una;
     if tcb.rec.packets_out() == 0 && tcb.rec.sacked_out != 0 {
@@ -591,7 +609,7 @@ fn tcp_fastretrans_alert(
                 // tcp_try_undo_recovery without undo: Reno holds the state until something
                 // above high_seq is acknowledged (RFC 2582).
                 if reno && una == tcb.rec.high_seq {
-                    return false;
+                    return Rexmit::None;
                 }
                 tcb.rec.ca_state = CaState::Open;
                 tcp_end_cwnd_reduction(tcb);
@@ -606,23 +624,13 @@ fn tcp_fastretrans_alert(
                 tcb.rec.add_reno_sack();
             }
             tcp_identify_packet_loss(cx, now, sk, tcb, flag.una_advanced);
-            return true;
+            return Rexmit::Lost;
         }
-        CaState::Loss => {
-            // tcp_process_loss: recovered once high_seq is acknowledged.
-            if flag.una_advanced && !una.before(tcb.rec.high_seq) {
-                tcb.rec.ca_state = CaState::Open;
-            } else {
-                if reno {
-                    if tcb.snd.nxt.after(tcb.rec.high_seq) && is_dupack {
-                        tcb.rec.add_reno_sack();
-                    } else if flag.una_advanced {
-                        tcb.rec.sacked_out = 0;
-                    }
-                }
-                return true;
-            }
-        }
+        CaState::Loss => match tcp_process_loss(cx, tcb, is_dupack, flag) {
+            // Recovered (or undone): on as in Open.
+            Rexmit::None if tcb.rec.ca_state == CaState::Open => {}
+            r => return r,
+        },
         _ => {}
     }
     if reno {
@@ -643,10 +651,67 @@ fn tcp_fastretrans_alert(
                 CaState::Open
             };
         }
-        return false;
+        return Rexmit::None;
     }
     tcp_enter_recovery(cx, tcb);
-    true
+    Rexmit::Lost
+}
+
+/// `tcp_process_loss` (after a timeout), with F-RTO (RFC 5682, SACK-enhanced): an ACK of
+/// data sent only once proves the timeout spurious and undoes it ([`tcp_try_undo_loss`]);
+/// the first ACK that advances `snd_una` without reaching `high_seq` lets new data go first
+/// (`REXMIT_NEW`, step 2b) while there is some and room for it; a SACK or a duplicate ACK
+/// after that shows the loss was real. Reaching `high_seq` ends Loss; otherwise the lost
+/// segments go again.
+fn tcp_process_loss(cx: &mut Ctx, tcb: &mut Tcb, is_dupack: bool, flag: &AckFlags) -> Rexmit {
+    let una = tcb.snd.una;
+    let recovered = !una.before(tcb.rec.high_seq);
+    if tcb.rec.frto {
+        if flag.orig_sack_acked {
+            tcp_try_undo_loss(cx, tcb);
+            return Rexmit::None;
+        }
+        if tcb.snd.nxt.after(tcb.rec.high_seq) {
+            if flag.data_sacked || is_dupack {
+                tcb.rec.frto = false; // step 3a: the loss was real
+            }
+        } else if flag.una_advanced && !recovered {
+            tcb.rec.high_seq = tcb.snd.nxt;
+            let room = (tcb.snd.una + tcb.snd.wnd).after(tcb.snd.nxt);
+            if tcb.snd.unsent_from(tcb.snd.nxt) > 0 && room {
+                return Rexmit::New;
+            }
+            tcb.rec.frto = false;
+        }
+    }
+    if recovered {
+        // tcp_try_undo_recovery without undo.
+        tcb.rec.ca_state = CaState::Open;
+        return Rexmit::None;
+    }
+    if !tcb.sack_ok {
+        if tcb.snd.nxt.after(tcb.rec.high_seq) && is_dupack {
+            tcb.rec.add_reno_sack();
+        } else if flag.una_advanced {
+            tcb.rec.sacked_out = 0;
+        }
+    }
+    Rexmit::Lost
+}
+
+/// `tcp_try_undo_loss` for F-RTO + `tcp_undo_cwnd_reduction`: the timeout was spurious —
+/// nothing is lost, the window comes back (`undo_cwnd`: the larger of now and before) and
+/// `ssthresh` too, the state is Open (TCPLossUndo, TCPSpuriousRTOs).
+fn tcp_try_undo_loss(cx: &mut Ctx, tcb: &mut Tcb) {
+    tcb.rec.unmark_loss();
+    if tcb.rec.prior_ssthresh != 0 {
+        tcb.cwnd.cwnd = tcb.cwnd.cwnd.max(tcb.rec.prior_cwnd);
+        tcb.cwnd.ssthresh = tcb.cwnd.ssthresh.max(tcb.rec.prior_ssthresh);
+    }
+    cx.mib.inc(Counter::TcpExtTCPLossUndo);
+    cx.mib.inc(Counter::TcpExtTCPSpuriousRTOs);
+    tcb.rtt.retransmits = 0;
+    tcb.rec.ca_state = CaState::Open;
 }
 
 /// `tcp_identify_packet_loss`: NewReno's head after `tcp_reordering` duplicate ACKs without

@@ -214,13 +214,20 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         let rto = tcb.rtt.rto;
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
+    let mut packet_cap = per_packet;
     while let Next::Send { len, fin } = next {
         let Some(tcb) = socket.tcb() else { return };
+        if in_packet == 0 {
+            // tcp_cwnd_test: a packet takes at most half the window (two packets in
+            // flight), and what is left of it.
+            let (cwnd, in_flight) = (tcb.cwnd.cwnd, tcb.rec.in_flight());
+            packet_cap = per_packet.min((cwnd >> 1).max(1).min(cwnd.saturating_sub(in_flight)).max(1));
+        }
         let seq = tcb.snd.nxt;
         let end = seq + len + u32::from(fin);
         next = next_segment(tcb, end, mss, nagle);
         in_packet += 1;
-        let packet_ends = in_packet == per_packet || !matches!(next, Next::Send { .. });
+        let packet_ends = in_packet == packet_cap || !matches!(next, Next::Send { .. });
         let mut flags = TcpFlags::ACK;
         if len > 0 && packet_ends && tcb.snd.push_mark && (in_packet >= 2 || seq + len == tcb.snd.write_seq) {
             flags |= TcpFlags::PSH;

@@ -74,6 +74,18 @@ pub struct AckFlags {
     pub dsack: bool,
     /// `FLAG_RETRANS_DATA_ACKED`: a retransmitted segment was acknowledged.
     pub retrans_data_acked: bool,
+    /// `FLAG_ORIG_SACK_ACKED`: a segment sent only once was (S)ACKed.
+    pub orig_sack_acked: bool,
+}
+
+/// What [`crate::tcp::tcp_input`] resends after an ACK (`REXMIT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rexmit {
+    None,
+    /// The segments marked lost.
+    Lost,
+    /// New data first (F-RTO's step 2b), the lost ones if none could go.
+    New,
 }
 
 impl AckFlags {
@@ -125,6 +137,10 @@ pub struct Recovery {
     pub is_cwnd_limited: bool,
     pub max_packets_out: u32,
     pub cwnd_usage_seq: SeqNum,
+    /// F-RTO (RFC 5682) runs in this Loss (`frto`); `prior_ssthresh`, what an undo restores
+    /// (0: nothing to restore).
+    pub frto: bool,
+    pub prior_ssthresh: u32,
     /// TLP: `snd_nxt` when the outstanding loss probe went (`tlp_high_seq`), and whether it
     /// was a retransmission (`tlp_retrans`).
     pub tlp_high_seq: Option<SeqNum>,
@@ -156,6 +172,8 @@ impl Recovery {
             cwnd_usage_seq: SeqNum(0),
             tlp_high_seq: None,
             tlp_retrans: false,
+            frto: false,
+            prior_ssthresh: 0,
         }
     }
 
@@ -232,7 +250,8 @@ impl Recovery {
     /// `tcp_sacktag_write_queue`: tags what the SACK blocks cover. A first block below `una`
     /// or inside the second is a D-SACK (`tcp_check_dsack`); blocks above `snd_nxt` or below
     /// the window are ignored (`tcp_is_sackblock_valid`). Only whole segments are tagged.
-    /// Returns (segments newly SACKed, D-SACK seen, blocks discarded).
+    /// Returns (segments newly SACKed, D-SACK seen, blocks discarded); `orig` is set when a
+    /// segment never sent again, up to `high_seq`, is among them (`FLAG_ORIG_SACK_ACKED`).
     pub fn sacktag(
         &mut self,
         blocks: &[(u32, u32)],
@@ -240,6 +259,7 @@ impl Recovery {
         snd_nxt: SeqNum,
         now: Instant,
         min_rtt_us: u32,
+        orig: &mut bool,
     ) -> (u32, bool, u32) {
         let mut dsack = false;
         if let Some(&(s0, e0)) = blocks.first() {
@@ -276,6 +296,7 @@ impl Recovery {
                 if s.sacked & LOST != 0 {
                     self.lost_out -= 1;
                 }
+                *orig |= s.sacked & (RETRANS | EVER_RETRANS) == 0 && !s.end.after(self.high_seq);
                 self.rtx[i].sacked = (s.sacked & !(RETRANS | LOST)) | SACKED;
                 self.sacked_out += 1;
                 self.delivered += 1;
@@ -288,8 +309,8 @@ impl Recovery {
 
     /// `tcp_clean_rtx_queue`: drops what `ack` covers (a segment half covered is trimmed,
     /// `tcp_trim_head`). Returns (segments acknowledged, of which SACKed before, whether a
-    /// retransmitted one was among them).
-    pub fn clean_rtx_queue(&mut self, ack: SeqNum, now: Instant, min_rtt_us: u32) -> (u32, u32, bool) {
+    /// retransmitted one was among them); `orig` as in [`Recovery::sacktag`].
+    pub fn clean_rtx_queue(&mut self, ack: SeqNum, now: Instant, min_rtt_us: u32, orig: &mut bool) -> (u32, u32, bool) {
         let (mut acked, mut were_sacked, mut retrans) = (0, 0, false);
         while let Some(&s) = self.rtx.front() {
             if s.end.after(ack) {
@@ -313,6 +334,7 @@ impl Recovery {
                 self.lost_out -= 1;
             }
             retrans |= s.sacked & EVER_RETRANS != 0;
+            *orig |= s.sacked & (SACKED | RETRANS | EVER_RETRANS) == 0 && !s.end.after(self.high_seq);
         }
         if self.rtx.is_empty() {
             self.sacked_out = 0;
@@ -445,16 +467,26 @@ impl Recovery {
 
     /// `tcp_enter_loss`'s scoreboard: after a timeout every segment not SACKed is lost and
     /// nothing counts as retransmitted any more.
-    pub fn enter_loss(&mut self, snd_nxt: SeqNum, una: SeqNum) {
+    pub fn enter_loss(&mut self, snd_nxt: SeqNum) {
         self.retrans_out = 0;
         for i in 0..self.rtx.len() {
             self.rtx[i].sacked &= !RETRANS;
             self.mark_lost(i);
         }
         self.high_seq = snd_nxt;
-        self.undo_marker = Some(una);
+        self.tlp_high_seq = None;
         self.ca_state = CaState::Loss;
-        self.prior_cwnd = 0;
+    }
+
+    /// `tcp_undo_cwnd_reduction` with `unmark_loss`, the scoreboard's half: nothing is lost
+    /// after all, RACK looks again.
+    pub fn unmark_loss(&mut self) {
+        for s in self.rtx.iter_mut() {
+            s.sacked &= !LOST;
+        }
+        self.lost_out = 0;
+        self.undo_marker = None;
+        self.rack.advanced = true;
     }
 
     /// `tcp_rack_reo_wnd`: without reordering seen, none during recovery or once the
@@ -515,29 +547,37 @@ mod tests {
     #[test]
     fn sack_blocks_tag_whole_segments_and_a_first_block_below_una_is_a_dsack() {
         let mut r = ten();
-        let (n, dsack, bad) = r.sacktag(&[(1001, 3001)], SeqNum(1), SeqNum(10001), at(210), 100_000);
+        let (n, dsack, bad) = r.sacktag(&[(1001, 3001)], SeqNum(1), SeqNum(10001), at(210), 100_000, &mut false);
         assert_eq!((n, dsack, bad), (2, false, 0));
         assert_eq!((r.sacked_out, r.in_flight()), (2, 8));
         // Again: nothing new. A D-SACK below snd_una, and a block beyond snd_nxt ignored.
         assert_eq!(
-            r.sacktag(&[(1001, 3001)], SeqNum(1), SeqNum(10001), at(211), 100_000).0,
+            r.sacktag(&[(1001, 3001)], SeqNum(1), SeqNum(10001), at(211), 100_000, &mut false)
+                .0,
             0
         );
-        let (n, dsack, bad) = r.sacktag(&[(0, 1), (9001, 12001)], SeqNum(1), SeqNum(10001), at(212), 100_000);
+        let (n, dsack, bad) = r.sacktag(
+            &[(0, 1), (9001, 12001)],
+            SeqNum(1),
+            SeqNum(10001),
+            at(212),
+            100_000,
+            &mut false,
+        );
         assert_eq!((n, dsack, bad), (0, true, 1));
     }
 
     #[test]
     fn rack_marks_lost_after_the_reordering_window_or_at_three_sacks() {
         let mut r = ten();
-        r.sacktag(&[(1001, 2001)], SeqNum(1), SeqNum(10001), at(210), 100_000);
+        r.sacktag(&[(1001, 2001)], SeqNum(1), SeqNum(10001), at(210), 100_000, &mut false);
         // One SACK: a quarter of the 100 ms minimum RTT to wait.
         let reo = r.rack_reo_wnd_us(100_000, 800_000);
         assert_eq!(reo, 25_000);
         assert_eq!(r.rack_detect_loss(at(210), reo), Some(Duration::from_millis(25)));
         assert_eq!(r.lost_out, 0);
         // Three SACKed: the duplicate-ACK threshold, no window: the head is lost now.
-        r.sacktag(&[(1001, 4001)], SeqNum(1), SeqNum(10001), at(230), 100_000);
+        r.sacktag(&[(1001, 4001)], SeqNum(1), SeqNum(10001), at(230), 100_000, &mut false);
         let reo = r.rack_reo_wnd_us(100_000, 800_000);
         assert_eq!(reo, 0);
         assert_eq!(r.rack_detect_loss(at(230), reo), None);
@@ -549,13 +589,13 @@ mod tests {
     fn prr_lets_out_one_segment_per_delivery_toward_ssthresh() {
         // prr-ss-10pkt-lost-1: 10 out, 3 SACKed, the head lost, ssthresh 7.
         let mut r = ten();
-        r.sacktag(&[(1001, 4001)], SeqNum(1), SeqNum(10001), at(230), 100_000);
+        r.sacktag(&[(1001, 4001)], SeqNum(1), SeqNum(10001), at(230), 100_000, &mut false);
         r.rack_detect_loss(at(230), 0);
         r.init_cwnd_reduction(SeqNum(10001), 10);
         assert_eq!(r.cwnd_reduction(7, 1, true, false), Some(7), "in flight 6, one to go");
         r.mark_retransmitted(0, at(230));
         r.prr_out += 1;
-        r.sacktag(&[(1001, 5001)], SeqNum(1), SeqNum(10001), at(240), 100_000);
+        r.sacktag(&[(1001, 5001)], SeqNum(1), SeqNum(10001), at(240), 100_000, &mut false);
         assert_eq!(r.cwnd_reduction(7, 1, false, false), Some(7));
     }
 
@@ -568,7 +608,7 @@ mod tests {
         r.newreno_mark_lost(false);
         assert_eq!((r.sacked_out, r.lost_out, r.in_flight()), (3, 1, 6));
         // A cumulative ACK of two segments: one hole delivered, a duplicate ACK eaten.
-        let (acked, _, _) = r.clean_rtx_queue(SeqNum(2001), at(300), 100_000);
+        let (acked, _, _) = r.clean_rtx_queue(SeqNum(2001), at(300), 100_000, &mut false);
         r.remove_reno_sacks(acked);
         assert_eq!((acked, r.sacked_out), (2, 2));
     }
@@ -576,8 +616,8 @@ mod tests {
     #[test]
     fn a_timeout_loses_everything_not_sacked() {
         let mut r = ten();
-        r.sacktag(&[(5001, 6001)], SeqNum(1), SeqNum(10001), at(210), 100_000);
-        r.enter_loss(SeqNum(10001), SeqNum(1));
+        r.sacktag(&[(5001, 6001)], SeqNum(1), SeqNum(10001), at(210), 100_000, &mut false);
+        r.enter_loss(SeqNum(10001));
         assert_eq!((r.lost_out, r.in_flight(), r.ca_state), (9, 0, CaState::Loss));
         r.mark_retransmitted(r.next_to_retransmit().unwrap(), at(400));
         assert_eq!((r.in_flight(), r.next_to_retransmit()), (1, Some(1)));

@@ -149,6 +149,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     let (retries2, orphan_retries) = (cx.sysctl.tcp_retries2, cx.sysctl.tcp_orphan_retries);
     let orphan = socket.is_orphan();
     let user_timeout = Duration::from_millis(u64::from(socket.options.user_timeout_ms));
+    let frto = cx.sysctl.tcp_frto != 0;
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
@@ -194,18 +195,30 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     }
     cx.mib.inc(Counter::TcpExtTCPTimeouts);
     tcb.rec.tlp_high_seq = None;
-    // tcp_enter_loss: a new ssthresh unless this is a timeout again in the same loss.
+    // tcp_enter_loss: a new ssthresh unless this is a timeout again in the same loss; what
+    // it was is kept for an undo (prior_ssthresh: tcp_current_ssthresh).
+    let new_recovery = tcb.rec.ca_state < CaState::Recovery;
     if tcb.rec.ca_state <= CaState::Disorder
         || !tcb.rec.high_seq.after(tcb.snd.una)
         || (tcb.rec.ca_state == CaState::Loss && tcb.rtt.retransmits == 0)
     {
+        let w = tcb.cwnd;
+        tcb.rec.prior_ssthresh = if tcb.rec.in_cwnd_reduction() {
+            w.ssthresh
+        } else {
+            w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2))
+        };
+        tcb.rec.prior_cwnd = w.cwnd;
+        tcb.rec.undo_marker = Some(tcb.snd.una);
         tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
         if tcb.rtt.retransmits == 0 {
             tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
         }
     }
     tcb.ca.on_loss(now.as_micros() as u32, tcb.snd.nxt.0);
-    tcb.rec.enter_loss(tcb.snd.nxt, tcb.snd.una);
+    tcb.rec.enter_loss(tcb.snd.nxt);
+    // F-RTO (RFC 5682 3.1 step 1): unless recovery was under way, bar a repeated timeout.
+    tcb.rec.frto = frto && (new_recovery || tcb.rtt.retransmits > 0);
     cx.cancel_timer(tcb, TcpTimer::Reorder);
     // One segment, then slow start again.
     tcb.cwnd.cwnd = tcb.rec.in_flight() + 1;
