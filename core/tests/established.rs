@@ -1186,3 +1186,23 @@ fn e23_an_orphan_in_fin_wait2_takes_the_exact_fin_ignores_a_bare_ack_and_resets_
         assert_eq!(keys(&c.send(input)), reply, "{what}");
     }
 }
+
+#[test]
+fn e5_a_write_after_more_than_an_rto_of_silence_restarts_from_the_initial_window() {
+    let mut c = Conn::new();
+    c.stack.send(c.now, c.fd, &[1; 10_000]).unwrap();
+    c.drain();
+    assert!(c.send(In::ack(10_001)).is_empty());
+    assert_eq!(c.stack.tcp_info(c.now, c.fd).unwrap().snd_cwnd, 20, "slow start");
+    // 0.1 s later (less than the 200 ms RTO): the window stays.
+    c.at(0.1);
+    c.stack.send(c.now, c.fd, &[2; 1000]).unwrap();
+    c.drain();
+    assert!(c.send(In::ack(11_001)).is_empty());
+    let grown = c.stack.tcp_info(c.now, c.fd).unwrap().snd_cwnd;
+    assert!(grown >= 20);
+    // A second of silence: the next write starts from 10.
+    c.at(1.2);
+    c.stack.send(c.now, c.fd, &[3; 1000]).unwrap();
+    assert_eq!(c.stack.tcp_info(c.now, c.fd).unwrap().snd_cwnd, 10);
+}

@@ -65,7 +65,6 @@ const UNMODELLED_KNOBS: &[&str] = &[
     "net.ipv4.tcp_notsent_lowat",
     "net.ipv4.tcp_recovery",
     "net.ipv4.tcp_shrink_window",
-    "net.ipv4.tcp_slow_start_after_idle",
     "net.ipv4.tcp_tso_win_divisor",
 ];
 

@@ -131,6 +131,9 @@ pub struct Sysctl {
     pub tcp_keepalive_time: i32,
     pub tcp_keepalive_intvl: i32,
     pub tcp_keepalive_probes: u8,
+    /// `net.ipv4.tcp_slow_start_after_idle`: a send after more than an RTO of silence starts
+    /// from the initial window again (RFC 2861).
+    pub tcp_slow_start_after_idle: u8,
     /// `net.ipv4.tcp_frto`: F-RTO (RFC 5682) after a timeout; 0 off.
     pub tcp_frto: u8,
     /// `net.ipv4.tcp_early_retrans`: 3 or 4 enable the tail loss probe (TLP), 0 disables it.
@@ -182,6 +185,7 @@ impl Default for Sysctl {
             tcp_reordering: 3,
             tcp_early_retrans: 3,
             tcp_frto: 2,
+            tcp_slow_start_after_idle: 1,
             tcp_keepalive_time: 7200,
             tcp_keepalive_intvl: 75,
             tcp_keepalive_probes: 9,
@@ -362,6 +366,7 @@ const KNOBS: &[Knob] = &[
     scalar!("net.ipv4.tcp_reordering", tcp_reordering, I32_MIN, I32_MAX),
     scalar!("net.ipv4.tcp_early_retrans", tcp_early_retrans, 0, 4),
     scalar!("net.ipv4.tcp_frto", tcp_frto, 0, 255),
+    scalar!("net.ipv4.tcp_slow_start_after_idle", tcp_slow_start_after_idle, 0, 255),
     scalar!("net.ipv4.tcp_keepalive_time", tcp_keepalive_time, 1, I32_MAX),
     scalar!("net.ipv4.tcp_keepalive_intvl", tcp_keepalive_intvl, 1, I32_MAX),
     scalar!("net.ipv4.tcp_keepalive_probes", tcp_keepalive_probes, 0, 255),

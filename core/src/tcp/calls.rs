@@ -175,6 +175,9 @@ pub(crate) fn tcp_sendmsg(
     if n < data.len() {
         tcb.snd.nospace = true;
     }
+    if n > 0 && tcb.rec.packets_out() == 0 && cx.sysctl.tcp_slow_start_after_idle != 0 {
+        tcp_cwnd_restart(now, tcb);
+    }
     tcb.snd.buf.extend(&data[..n]);
     tcb.snd.write_seq += n as u32;
     // tcp_push: the tail is marked for PSH unless MSG_MORE; MSG_MORE corks this push.
@@ -185,6 +188,31 @@ pub(crate) fn tcp_sendmsg(
     nagle.cork |= more;
     tcp_push(cx, now, sk, socket, nagle);
     Ok(n)
+}
+
+/// `tcp_slow_start_after_idle_check` + `tcp_cwnd_restart` (RFC 2861): data written after
+/// more than an RTO without sending starts from the initial window again — the window halved
+/// for each RTO of silence, no lower than 10 — and ssthresh keeps what the window allowed.
+fn tcp_cwnd_restart(now: Instant, tcb: &mut crate::tcp::tcb::Tcb) {
+    let rto_ms = tcb.rtt.rto.as_millis() as i64;
+    let mut delta = i64::from(crate::base::time::tcp_clock_ms(now).wrapping_sub(tcb.snd.lsndtime_ms) as i32);
+    if delta <= rto_ms || tcb.snd.lsndtime_ms == 0 {
+        return;
+    }
+    let w = tcb.cwnd;
+    if !tcb.rec.in_cwnd_reduction() {
+        tcb.cwnd.ssthresh = w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2));
+    }
+    let restart = crate::tcp::tcb::TCP_INIT_CWND.min(w.cwnd);
+    let mut cwnd = w.cwnd;
+    loop {
+        delta -= rto_ms;
+        if delta <= 0 || cwnd <= restart {
+            break;
+        }
+        cwnd >>= 1;
+    }
+    tcb.cwnd.cwnd = cwnd.max(restart);
 }
 
 /// `tcp_recvmsg`: copies queued bytes. Then 0 at the end of the stream (the peer's FIN, or
