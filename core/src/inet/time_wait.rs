@@ -4,7 +4,6 @@
 //! port in the bind table until it dies (rules B15, B20). `tcp_time_wait` adds what it needs
 //! to answer the peer ([`TwConn`]); [`crate::Stack::insert_time_wait`] enters one directly.
 
-use crate::base::time::Instant;
 use std::net::SocketAddrV4;
 
 use crate::base::slab::{Slab, SlabKey};
@@ -31,8 +30,9 @@ pub struct TwConn {
     /// When the entry was made, ms of `tcp_clock_ms` (`tw_entry_stamp`): connect() may
     /// recycle it only `tcp_tw_reuse_delay` later (rule C16).
     pub entry_ms: u32,
-    /// When it expires (`tw_timer`'s deadline), kept on the stack's death row.
-    pub expires: Option<Instant>,
+    /// When it expires (`tw_timer`'s deadline), ms of `tcp_clock_ms`; kept on the stack's
+    /// death row.
+    pub expires_ms: u32,
 }
 
 /// Names a TIME_WAIT entry.

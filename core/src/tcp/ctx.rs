@@ -4,7 +4,7 @@
 
 use crate::base::mib::Mib;
 use crate::base::sysctl::Sysctl;
-use crate::base::time::{Duration, Instant};
+use crate::base::time::{tcp_clock_ms, Duration, Instant};
 use crate::base::timer_wheel::TimerWheel;
 use crate::inet::bind_table::BindTable;
 use crate::inet::ehash::Ehash;
@@ -38,7 +38,8 @@ pub enum Timer {
 /// is passed over.
 #[derive(Debug, Default)]
 pub(crate) struct TwDeathRow {
-    queue: std::collections::VecDeque<(Instant, TimeWaitId)>,
+    /// (deadline, ms of `tcp_clock_ms`; the entry).
+    queue: std::collections::VecDeque<(u32, TimeWaitId)>,
     timer: Option<crate::base::timer_wheel::TimerId>,
 }
 
@@ -129,7 +130,7 @@ impl Ctx<'_> {
     /// Puts TIME_WAIT entry `id` on the death row for `deadline` (later than any there).
     pub fn tw_schedule(&mut self, id: TimeWaitId, deadline: Instant) {
         let s = &mut *self.s;
-        s.tw_row.queue.push_back((deadline, id));
+        s.tw_row.queue.push_back((tcp_clock_ms(deadline), id));
         if s.tw_row.timer.is_none() {
             s.tw_row.timer = Some(s.timers.insert(deadline, Timer::TimeWait));
         }
@@ -137,17 +138,20 @@ impl Ctx<'_> {
 
     /// The death row's timer fired at `now`: the entries due (whose deadline it still is,
     /// per `expires`) in order, and the timer armed again for the next.
-    pub fn tw_due(&mut self, now: Instant, expires: impl Fn(TimeWaitId) -> Option<Instant>) -> Vec<TimeWaitId> {
+    pub fn tw_due(&mut self, now: Instant, expires_ms: impl Fn(TimeWaitId) -> Option<u32>) -> Vec<TimeWaitId> {
         let s = &mut *self.s;
         s.tw_row.timer = None;
+        let now_ms = tcp_clock_ms(now);
         let mut due = Vec::new();
         while let Some(&(deadline, id)) = s.tw_row.queue.front() {
-            if deadline > now {
-                s.tw_row.timer = Some(s.timers.insert(deadline, Timer::TimeWait));
+            let ahead = deadline.wrapping_sub(now_ms) as i32;
+            if ahead > 0 {
+                let at = now + Duration::from_millis(ahead as u64);
+                s.tw_row.timer = Some(s.timers.insert(at, Timer::TimeWait));
                 break;
             }
             s.tw_row.queue.pop_front();
-            if expires(id) == Some(deadline) {
+            if expires_ms(id) == Some(deadline) {
                 due.push(id);
             }
         }

@@ -371,7 +371,7 @@ fn tw_reschedule(cx: &mut Ctx, tables: &mut Tables, now: Instant, id: TimeWaitId
     let Some(tw) = tables.time_waits.get_mut(id) else {
         return;
     };
-    tw.conn.expires = Some(now + TCP_TIMEWAIT_LEN);
+    tw.conn.expires_ms = tcp_clock_ms(now + TCP_TIMEWAIT_LEN);
     cx.tw_schedule(id, now + TCP_TIMEWAIT_LEN);
 }
 
@@ -403,7 +403,7 @@ pub(crate) fn tcp_time_wait(cx: &mut Ctx, tables: &mut Tables, now: Instant, sk:
             ts_off: tcb.ts_off,
             last_oow_ack_ms: 0,
             entry_ms: tcp_clock_ms(now),
-            expires: Some(now + TCP_TIMEWAIT_LEN),
+            expires_ms: tcp_clock_ms(now + TCP_TIMEWAIT_LEN),
         },
     };
     let id = insert_time_wait(&mut tables.time_waits, &mut tables.bind_table, tw);
