@@ -80,6 +80,26 @@ impl In<'static> {
     }
 }
 
+impl<'a> In<'a> {
+    /// The peer's first data, with PSH.
+    fn data(payload: &'a [u8]) -> In<'a> {
+        In {
+            flags: PSH_ACK,
+            payload,
+            ..In::seg()
+        }
+    }
+}
+
+/// How many TIME_WAIT entries the stack holds.
+fn time_waits(stack: &Stack) -> usize {
+    stack
+        .inet_diag()
+        .iter()
+        .filter(|d| d.state == synq_core::TcpState::TimeWait)
+        .count()
+}
+
 /// The peer of one accepted connection.
 struct Conn {
     stack: Stack,
@@ -876,11 +896,7 @@ fn e29_keepalive_probes_after_the_idle_time_then_resets_with_etimedout() {
 #[test]
 fn e11_a_reset_leaves_queued_data_readable_then_econnreset_then_end_and_epipe() {
     let mut c = Conn::new();
-    c.send(In {
-        flags: PSH_ACK,
-        payload: b"0123456789",
-        ..In::seg()
-    });
+    c.send(In::data(b"0123456789"));
     c.drain();
     let out = c.send(In {
         seq: 11,
@@ -898,11 +914,7 @@ fn e11_a_reset_leaves_queued_data_readable_then_econnreset_then_end_and_epipe() 
 #[test]
 fn e17_connect_af_unspec_resets_an_established_connection() {
     let mut c = Conn::new();
-    c.send(In {
-        flags: PSH_ACK,
-        payload: b"abc",
-        ..In::seg()
-    });
+    c.send(In::data(b"abc"));
     c.drain();
     let unspec = [0u8; 16]; // sa_family AF_UNSPEC
     assert_eq!(c.stack.connect_raw(c.now, c.fd, &unspec), Ok(()));
@@ -956,32 +968,12 @@ fn e25_time_wait_guards_the_tuple_while_the_users_socket_is_closed() {
     assert_eq!(c.stack.shutdown(c.now, c.fd, SHUT_RDWR), Err(Errno::ENOTCONN));
     assert_eq!(c.stack.close(c.now, c.fd), Ok(()));
     assert!(c.drain().is_empty(), "close() sends nothing");
-    let tw = c
-        .stack
-        .inet_diag()
-        .iter()
-        .filter(|d| d.state == synq_core::TcpState::TimeWait)
-        .count();
-    assert_eq!(tw, 1);
+    assert_eq!(time_waits(&c.stack), 1);
     // Still there at 58 s, gone after 60 s.
     c.at(58.0);
-    assert_eq!(
-        c.stack
-            .inet_diag()
-            .iter()
-            .filter(|d| d.state == synq_core::TcpState::TimeWait)
-            .count(),
-        1
-    );
+    assert_eq!(time_waits(&c.stack), 1);
     c.at(64.0);
-    assert_eq!(
-        c.stack
-            .inet_diag()
-            .iter()
-            .filter(|d| d.state == synq_core::TcpState::TimeWait)
-            .count(),
-        0
-    );
+    assert_eq!(time_waits(&c.stack), 0);
 }
 
 #[test]
@@ -1097,11 +1089,7 @@ fn e2_our_window_scale_follows_tcp_rmem_max_and_only_the_syn_windows_are_unscale
         ..TcpOptions::default()
     });
     // tcp_rmem[2] = 32 MiB: ilog2 25 − 15 = 10 (the SYN-ACK is checked in the L rules).
-    let out = c.send(In {
-        flags: PSH_ACK,
-        payload: &[1; 100],
-        ..In::seg()
-    });
+    let out = c.send(In::data(&[1; 100]));
     // The ACK's window field is the window >> 10: the free space is rounded to the scale
     // (Linux sends 63 here, synq 64: Linux counts the buffer in truesize).
     let w = u32::from(out[0].window) << 10;

@@ -4,19 +4,25 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use synq_core::consts::*;
-use synq_core::{Duration, Errno, Instant, StackConfig};
-use synq_sim::{LinkConfig, Sim};
+use synq_core::{Duration, Errno, Instant, SocketId, StackConfig};
+use synq_sim::{HostId, LinkConfig, Sim};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const DATA: usize = 20_000;
 
-/// One run; `Ok` with when the client's connect() completed, or the errno it ended with.
-fn run(seed: u64, link: LinkConfig) -> Result<Instant, Errno> {
+/// A simulation of a client and a server stack joined by `link`.
+fn pair(seed: u64, link: LinkConfig) -> (Sim, HostId, HostId) {
     let mut sim = Sim::new(seed);
     let client = sim.add_stack("client", StackConfig::new(CLIENT));
     let server = sim.add_stack("server", StackConfig::new(SERVER));
     sim.connect(client, server, link);
+    (sim, client, server)
+}
+
+/// A listener on the server's port 8080 and a client connect() to it under way: (the
+/// listener, the client's socket, the destination).
+fn listen_and_connect(sim: &mut Sim, client: HostId, server: HostId) -> (SocketId, SocketId, SocketAddrV4) {
     let l = sim.with_stack(server, |s, _| {
         let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
         s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)).unwrap();
@@ -29,6 +35,13 @@ fn run(seed: u64, link: LinkConfig) -> Result<Instant, Errno> {
         assert_eq!(s.connect(now, fd, dst), Err(Errno::EINPROGRESS));
         fd
     });
+    (l, fd, dst)
+}
+
+/// One run; `Ok` with when the client's connect() completed, or the errno it ended with.
+fn run(seed: u64, link: LinkConfig) -> Result<Instant, Errno> {
+    let (mut sim, client, server) = pair(seed, link);
+    let (l, fd, dst) = listen_and_connect(&mut sim, client, server);
     let step = Duration::from_millis(5);
     // connect() until it has an outcome (a blocking caller's loop).
     let connected = loop {
@@ -147,30 +160,13 @@ fn soak_every_byte_arrives_and_everything_closes_for_20_seeds() {
 /// tcp_rmem[1] buffer would allow (12.8 s).
 #[test]
 fn the_receive_buffer_grows_with_the_read_rate() {
-    let mut sim = Sim::new(7);
-    let client = sim.add_stack("client", StackConfig::new(CLIENT));
-    let server = sim.add_stack("server", StackConfig::new(SERVER));
-    sim.connect(
-        client,
-        server,
-        LinkConfig {
-            bandwidth_bps: Some(100_000_000),
-            capture: false,
-            ..LinkConfig::with_delay(Duration::from_millis(25))
-        },
-    );
-    let l = sim.with_stack(server, |s, _| {
-        let l = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
-        s.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)).unwrap();
-        s.listen(l, 16).unwrap();
-        l
-    });
-    let dst = SocketAddrV4::new(SERVER, 8080);
-    let fd = sim.with_stack(client, |s, now| {
-        let fd = s.socket(AF_INET, SOCK_STREAM, 0).unwrap();
-        assert_eq!(s.connect(now, fd, dst), Err(Errno::EINPROGRESS));
-        fd
-    });
+    let link = LinkConfig {
+        bandwidth_bps: Some(100_000_000),
+        capture: false,
+        ..LinkConfig::with_delay(Duration::from_millis(25))
+    };
+    let (mut sim, client, server) = pair(7, link);
+    let (l, fd, _) = listen_and_connect(&mut sim, client, server);
     const BYTES: usize = 16 << 20;
     let data = vec![7u8; 65536];
     let mut buf = vec![0u8; 65536];

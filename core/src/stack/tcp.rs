@@ -32,8 +32,7 @@ impl Stack {
     /// A TIME_WAIT entry's time is up ([`tcp_minisocks::inet_twsk_kill`]).
     pub(crate) fn tw_timer_handler(&mut self, now: Instant) {
         let (mut cx, t) = self.parts();
-        let due = cx.tw_due(now, |id| t.time_waits.get(id).map(|tw| tw.conn.expires_ms));
-        for id in due {
+        while let Some(id) = cx.tw_next_due(now, |id| t.time_waits.get(id).map(|tw| tw.conn.expires_ms)) {
             tcp_minisocks::inet_twsk_kill(&mut cx, t, id);
         }
     }

@@ -136,26 +136,25 @@ impl Ctx<'_> {
         }
     }
 
-    /// The death row's timer fired at `now`: the entries due (whose deadline it still is,
-    /// per `expires`) in order, and the timer armed again for the next.
-    pub fn tw_due(&mut self, now: Instant, expires_ms: impl Fn(TimeWaitId) -> Option<u32>) -> Vec<TimeWaitId> {
+    /// The death row's timer fired at `now`: the next entry due (whose deadline it still is,
+    /// per `expires_ms`), or `None` once none is, the timer then armed for the next.
+    pub fn tw_next_due(&mut self, now: Instant, expires_ms: impl Fn(TimeWaitId) -> Option<u32>) -> Option<TimeWaitId> {
         let s = &mut *self.s;
         s.tw_row.timer = None;
         let now_ms = tcp_clock_ms(now);
-        let mut due = Vec::new();
         while let Some(&(deadline, id)) = s.tw_row.queue.front() {
             let ahead = deadline.wrapping_sub(now_ms) as i32;
             if ahead > 0 {
                 let at = now + Duration::from_millis(ahead as u64);
                 s.tw_row.timer = Some(s.timers.insert(at, Timer::TimeWait));
-                break;
+                return None;
             }
             s.tw_row.queue.pop_front();
             if expires_ms(id) == Some(deadline) {
-                due.push(id);
+                return Some(id);
             }
         }
-        due
+        None
     }
 
     pub fn send_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, (tos, ident): (u8, u16), seg: &TcpRepr<'_>) -> bool {

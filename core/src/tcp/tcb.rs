@@ -117,9 +117,6 @@ pub struct SendState {
     /// `snd_una`, `snd_nxt`: oldest unacknowledged and next sequence number to send.
     pub una: SeqNum,
     pub nxt: SeqNum,
-    /// The highest sequence number sent: `nxt` goes back to `una` when the RTO resends
-    /// everything in flight, ACKs up to here stay valid.
-    pub max: SeqNum,
     /// `snd_wnd`: the peer's window, scaled; `max_window` the largest it has offered.
     pub wnd: u32,
     pub max_window: u32,
@@ -286,7 +283,6 @@ impl Tcb {
             snd: SendState {
                 una: snd_isn + 1,
                 nxt: snd_isn + 1,
-                max: snd_isn + 1,
                 wnd: 0,
                 max_window: 0,
                 wl1: rcv_nxt,

@@ -392,7 +392,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         return AckResult::Old;
     };
     let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
-    if ack.after(tcb.snd.max) {
+    if ack.after(tcb.snd.nxt) {
         return AckResult::Unsent;
     }
     if ack.before(tcb.snd.una) {
@@ -449,7 +449,6 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         let data_acked = (acked as usize).min(tcb.snd.buf.len());
         tcb.snd.buf.drain(..data_acked);
         tcb.snd.una = ack;
-        tcb.snd.nxt = tcb.snd.nxt.max(ack);
         let (pkts, were_sacked, retrans) =
             tcb.rec
                 .clean_rtx_queue(ack, now, tcb.rtt.min_rtt_us, &mut flag.orig_sack_acked);

@@ -494,7 +494,6 @@ pub(crate) fn tcp_event_new_data_sent(cx: &mut Ctx, now: Instant, sk: SockId, tc
     }
     tcb.snd.lsndtime_ms = now_ms;
     tcb.snd.nxt = end;
-    tcb.snd.max = tcb.snd.max.max(end);
     tcb.rec.on_transmit(seq, end, now);
     if tcb.rec.in_cwnd_reduction() {
         tcb.rec.prr_out += 1;
