@@ -24,6 +24,8 @@ struct Seg {
     len: usize,
     /// SACK blocks, relative to the peer's ISN.
     sack: Vec<(u32, u32)>,
+    /// The timestamp option's TSval.
+    tsval: Option<u32>,
 }
 
 impl Seg {
@@ -46,6 +48,7 @@ impl Seg {
                 .iter()
                 .map(|&(l, r)| (rel_ack(l), rel_ack(r)))
                 .collect(),
+            tsval: s.options.timestamp.map(|t| t.tsval),
         }
     }
 }
@@ -775,6 +778,66 @@ fn e5_cubic_by_default_reno_selectable_fast_retransmit_at_three_duplicate_acks()
         let info = c.stack.tcp_info(c.now, c.fd).unwrap();
         assert_eq!((info.ca_state, info.snd_cwnd), (0, ssthresh), "{algo:?}");
     }
+}
+
+#[test]
+fn e5_a_fast_recovery_proved_needless_by_timestamps_is_undone() {
+    // tcp_try_undo_recovery (tcp_packet_delayed, the Eifel test): without SACK, three
+    // duplicate ACKs resend the head at 100 ms; the ACK that covers everything echoes the
+    // TSval of the original, sent before that retransmission — the original had only been
+    // delayed. The reduction is undone (TCPFullUndo): ssthresh as before (infinite).
+    // Without SACK, Recovery holds at high_seq (RFC 2582), so PRR still sets the window:
+    // nothing in flight + the 1 + 7 segments delivered in Recovery less the 1 resent, + 1 for
+    // the advance = 8 (the duplicate ACKs are not counted twice). The next ACK ends Recovery
+    // without cutting the window to ssthresh.
+    let ts = |tsval: u32, tsecr: u32| TcpOptions {
+        timestamp: Some(synq_wire::Timestamp { tsval, tsecr }),
+        ..TcpOptions::default()
+    };
+    let mut c = Conn::with_syn_options(TcpOptions {
+        mss: Some(1012),
+        ..ts(1, 0)
+    });
+    c.stack.send(c.now, c.fd, &[1; 10_000]).unwrap();
+    let flight = c.drain();
+    assert_eq!(flight.len(), 10, "IW10");
+    let original = flight[0].tsval.unwrap();
+    c.at(0.1);
+    let dupack = || In {
+        options: ts(2, original),
+        ..In::ack(1)
+    };
+    for _ in 0..2 {
+        assert!(c.send(dupack()).is_empty());
+    }
+    let rexmit = c.send(dupack());
+    assert_eq!(keys(&rexmit), [seg(1, 1, ACK, 1000)]);
+    assert!(rexmit[0].tsval.unwrap() > original, "resent later");
+    let info = c.stack.tcp_info(c.now, c.fd).unwrap();
+    assert_eq!((info.ca_state, info.snd_ssthresh), (3, 7));
+    c.at(0.2);
+    assert!(c
+        .send(In {
+            options: ts(3, original),
+            ..In::ack(10_001)
+        })
+        .is_empty());
+    assert_eq!(c.count(Counter::TcpExtTCPFullUndo), 1);
+    let info = c.stack.tcp_info(c.now, c.fd).unwrap();
+    assert_eq!(
+        (info.ca_state, info.snd_cwnd, info.snd_ssthresh),
+        (3, 8, i32::MAX as u32)
+    );
+    c.stack.send(c.now, c.fd, &[2; 100]).unwrap();
+    let more = c.drain();
+    assert!(c
+        .send(In {
+            options: ts(4, more[0].tsval.unwrap()),
+            ..In::ack(10_101)
+        })
+        .is_empty());
+    let info = c.stack.tcp_info(c.now, c.fd).unwrap();
+    assert_eq!((info.ca_state, info.snd_cwnd), (0, 8), "not cut at the end");
 }
 
 #[test]

@@ -163,6 +163,15 @@ counters! {
     TcpExtTCPDSACKOfoRecv = "TcpExtTCPDSACKOfoRecv",
     /// Keepalive probes sent (`TCPKeepAlive`).
     TcpExtTCPKeepAlive = "TcpExtTCPKeepAlive",
+    /// D-SACKs ignored as dubious (`tcp_dsack_seen`: wider than any window we saw, or more
+    /// duplicates than we ever resent), and the segments the others reported.
+    TcpExtTCPDSACKIgnoredDubious = "TcpExtTCPDSACKIgnoredDubious",
+    TcpExtTCPDSACKRecvSegs = "TcpExtTCPDSACKRecvSegs",
+    /// Fast recoveries undone: at their end (`TCPFullUndo`), midway by a delayed segment
+    /// (`TCPPartialUndo`), by D-SACKs of every retransmission (`TCPDSACKUndo`).
+    TcpExtTCPFullUndo = "TcpExtTCPFullUndo",
+    TcpExtTCPPartialUndo = "TcpExtTCPPartialUndo",
+    TcpExtTCPDSACKUndo = "TcpExtTCPDSACKUndo",
     /// Reductions after a timeout undone, and timeouts found spurious (F-RTO).
     TcpExtTCPLossUndo = "TcpExtTCPLossUndo",
     TcpExtTCPSpuriousRTOs = "TcpExtTCPSpuriousRTOs",

@@ -4,7 +4,7 @@
 //! `tcp_fin`, and the ACK decision (`__tcp_ack_snd_check`, `tcp_event_data_recv`); on the
 //! sending side, `tcp_fastretrans_alert` over the scoreboard of [`crate::tcp::tcp_recovery`].
 //!
-//! Not built (yet): undo of a spurious reduction (D-SACK, timestamps), F-RTO, urgent data.
+//! Not built (yet): urgent data.
 
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
@@ -23,7 +23,7 @@ use crate::tcp::tcp_output::{
     reply_reset, send_control, tcp_push, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack, tcp_write_xmit,
     tcp_xmit_retransmit_queue, Nagle, TCP_PINGPONG_THRESH,
 };
-use crate::tcp::tcp_recovery::{AckFlags, CaState, Rexmit};
+use crate::tcp::tcp_recovery::{dsack_in, AckFlags, CaState, Rexmit};
 use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
 use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
 
@@ -388,6 +388,7 @@ pub(crate) fn tcp_rcv_synchronized(
 /// `tcp_replace_ts_recent`.
 fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &TcpRepr<'_>) -> AckResult {
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
+    let mss = u32::from(socket.mss_cache());
     let Some(tcb) = socket.tcb_mut() else {
         return AckResult::Old;
     };
@@ -406,6 +407,11 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     }
     let mut flag = AckFlags {
         data: !seg.payload.is_empty(),
+        tsecr_ms: seg
+            .options
+            .timestamp
+            .filter(|ts| tcb.tstamp_ok && ts.tsecr != 0)
+            .map(|ts| ts.tsecr.wrapping_sub(tcb.ts_off)),
         ..AckFlags::default()
     };
     // tcp_ack_update_window (tcp_may_update_window: a newer segment, or the same one with a
@@ -421,8 +427,25 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     let prior_lost = tcb.rec.lost;
     if tcb.sack_ok && !seg.options.sack_blocks.is_empty() {
         let blocks = seg.options.sack_blocks.as_slice();
-        let (newly, dsack, discarded) = tcb.rec.sacktag(
+        // tcp_check_dsack
+        if let Some(old) = dsack_in(blocks, ack) {
+            cx.mib.inc(if old {
+                Counter::TcpExtTCPDSACKRecv
+            } else {
+                Counter::TcpExtTCPDSACKOfoRecv
+            });
+            let (start, end) = (SeqNum(blocks[0].0), SeqNum(blocks[0].1));
+            match tcb.rec.dsack_seen(start, end, tcb.snd.una, mss, tcb.snd.max_window) {
+                0 => cx.mib.inc(Counter::TcpExtTCPDSACKIgnoredDubious),
+                dup_segs => {
+                    cx.mib.add(Counter::TcpExtTCPDSACKRecvSegs, u64::from(dup_segs));
+                    flag.dsack = true;
+                }
+            }
+        }
+        let (newly, discarded) = tcb.rec.sacktag(
             blocks,
+            flag.dsack,
             tcb.snd.una,
             tcb.snd.nxt,
             now,
@@ -430,15 +453,6 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
             &mut flag.orig_sack_acked,
         );
         flag.data_sacked = newly > 0;
-        flag.dsack = dsack;
-        if dsack {
-            let below = SeqNum(blocks[0].0).before(tcb.snd.una);
-            cx.mib.inc(if below {
-                Counter::TcpExtTCPDSACKRecv
-            } else {
-                Counter::TcpExtTCPDSACKOfoRecv
-            });
-        }
         cx.mib.add(Counter::TcpExtTCPSACKDiscard, u64::from(discarded));
     }
     let advanced = ack.after(tcb.snd.una);
@@ -574,13 +588,16 @@ fn tcp_process_tlp_ack(cx: &mut Ctx, tcb: &mut Tcb, ack: SeqNum, flag: &AckFlags
 }
 
 /// `tcp_fastretrans_alert`: the congestion state machine on a dubious ACK (duplicate, SACK,
-/// D-SACK, or any ACK outside Open). Recovery ends once `high_seq` is acknowledged (the
-/// window down to `ssthresh`, `tcp_end_cwnd_reduction`); in Loss, the timeout's recovery
-/// ends the same way; otherwise duplicate ACKs count as SACKs without SACK
-/// (`tcp_add_reno_sack`), loss is identified (NewReno's three duplicate ACKs, or RACK), and
-/// a loss starts fast recovery ([`tcp_enter_recovery`]); with none, the state is Disorder
-/// while anything is SACKed or resent, else Open (`tcp_try_to_open`). Returns what is to be
-/// resent now: the lost segments (`REXMIT_LOST`), or new data first (F-RTO, `REXMIT_NEW`).
+/// D-SACK, or any ACK outside Open). Recovery ends once `high_seq` is acknowledged — undone
+/// if it proved needless ([`tcp_try_undo_recovery`]), else with the window down to
+/// `ssthresh` (`tcp_end_cwnd_reduction`); in Loss, the timeout's recovery ends the same way
+/// ([`tcp_process_loss`]). Within Recovery a partial ACK of a segment only delayed
+/// ([`tcp_try_undo_partial`]) or D-SACKs of every retransmission ([`tcp_try_undo_dsack`])
+/// undo it. Otherwise duplicate ACKs count as SACKs without SACK (`tcp_add_reno_sack`), loss
+/// is identified (NewReno's three duplicate ACKs, or RACK), and a loss starts fast recovery
+/// ([`tcp_enter_recovery`]); with none, the state is Disorder while anything is SACKed or
+/// resent, else Open ([`tcp_try_to_open`]). Returns what is to be resent now: the lost
+/// segments (`REXMIT_LOST`), or new data first (F-RTO, `REXMIT_NEW`).
 fn tcp_fastretrans_alert(
     cx: &mut Ctx,
     now: Instant,
@@ -595,7 +612,9 @@ fn tcp_fastretrans_alert(
         tcb.rec.sacked_out = 0;
     }
     // D. The end of a reduction.
-    if tcb.rec.ca_state != CaState::Open && !una.before(tcb.rec.high_seq) {
+    if tcb.rec.ca_state == CaState::Open {
+        tcb.rtt.retrans_stamp = None;
+    } else if !una.before(tcb.rec.high_seq) {
         match tcb.rec.ca_state {
             CaState::Cwr if una != tcb.rec.high_seq => {
                 tcp_end_cwnd_reduction(tcb);
@@ -605,12 +624,9 @@ fn tcp_fastretrans_alert(
                 if reno {
                     tcb.rec.sacked_out = 0;
                 }
-                // tcp_try_undo_recovery without undo: Reno holds the state until something
-                // above high_seq is acknowledged (RFC 2582).
-                if reno && una == tcb.rec.high_seq {
+                if tcp_try_undo_recovery(cx, tcb, flag) {
                     return Rexmit::None;
                 }
-                tcb.rec.ca_state = CaState::Open;
                 tcp_end_cwnd_reduction(tcb);
             }
             _ => {}
@@ -619,10 +635,24 @@ fn tcp_fastretrans_alert(
     // E. By state.
     match tcb.rec.ca_state {
         CaState::Recovery => {
-            if !flag.una_advanced && reno && is_dupack {
-                tcb.rec.add_reno_sack();
+            if !flag.una_advanced {
+                if reno && is_dupack {
+                    tcb.rec.add_reno_sack();
+                }
+            } else if tcp_try_undo_partial(cx, tcb, flag) {
+                return Rexmit::None;
+            }
+            if tcp_try_undo_dsack(cx, tcb) {
+                tcp_try_to_open(tcb);
             }
             tcp_identify_packet_loss(cx, now, sk, tcb, flag.una_advanced);
+            if tcb.rec.ca_state != CaState::Recovery {
+                // Undone: a new recovery only if loss is evident.
+                if tcb.rec.lost_out == 0 {
+                    return Rexmit::None;
+                }
+                tcp_enter_recovery(cx, tcb);
+            }
             return Rexmit::Lost;
         }
         CaState::Loss => match tcp_process_loss(cx, tcb, is_dupack, flag) {
@@ -640,34 +670,32 @@ fn tcp_fastretrans_alert(
             tcb.rec.add_reno_sack();
         }
     }
+    if tcb.rec.ca_state <= CaState::Disorder {
+        tcp_try_undo_dsack(cx, tcb);
+    }
     tcp_identify_packet_loss(cx, now, sk, tcb, flag.una_advanced);
     if tcb.rec.lost_out == 0 {
-        // tcp_try_to_open
-        if tcb.rec.ca_state != CaState::Cwr {
-            tcb.rec.ca_state = if tcb.rec.left_out() > 0 || tcb.rec.retrans_out > 0 {
-                CaState::Disorder
-            } else {
-                CaState::Open
-            };
-        }
+        tcp_try_to_open(tcb);
         return Rexmit::None;
     }
     tcp_enter_recovery(cx, tcb);
     Rexmit::Lost
 }
 
-/// `tcp_process_loss` (after a timeout), with F-RTO (RFC 5682, SACK-enhanced): an ACK of
-/// data sent only once proves the timeout spurious and undoes it ([`tcp_try_undo_loss`]);
-/// the first ACK that advances `snd_una` without reaching `high_seq` lets new data go first
-/// (`REXMIT_NEW`, step 2b) while there is some and room for it; a SACK or a duplicate ACK
-/// after that shows the loss was real. Reaching `high_seq` ends Loss; otherwise the lost
-/// segments go again.
+/// `tcp_process_loss` (after a timeout), with F-RTO (RFC 5682, SACK-enhanced): an ACK that
+/// shows the timeout needless undoes it ([`tcp_try_undo_loss`]: the timestamps or D-SACKs
+/// say so, or, with F-RTO, data sent only once was acknowledged); the first ACK that
+/// advances `snd_una` without reaching `high_seq` lets new data go first (`REXMIT_NEW`,
+/// step 2b) while there is some and room for it; a SACK or a duplicate ACK after that shows
+/// the loss was real. Reaching `high_seq` ends Loss; otherwise the lost segments go again.
 fn tcp_process_loss(cx: &mut Ctx, tcb: &mut Tcb, is_dupack: bool, flag: &AckFlags) -> Rexmit {
     let una = tcb.snd.una;
     let recovered = !una.before(tcb.rec.high_seq);
+    if flag.una_advanced && tcp_try_undo_loss(cx, tcb, flag, false) {
+        return Rexmit::None;
+    }
     if tcb.rec.frto {
-        if flag.orig_sack_acked {
-            tcp_try_undo_loss(cx, tcb);
+        if flag.orig_sack_acked && tcp_try_undo_loss(cx, tcb, flag, true) {
             return Rexmit::None;
         }
         if tcb.snd.nxt.after(tcb.rec.high_seq) {
@@ -684,8 +712,7 @@ fn tcp_process_loss(cx: &mut Ctx, tcb: &mut Tcb, is_dupack: bool, flag: &AckFlag
         }
     }
     if recovered {
-        // tcp_try_undo_recovery without undo.
-        tcb.rec.ca_state = CaState::Open;
+        tcp_try_undo_recovery(cx, tcb, flag);
         return Rexmit::None;
     }
     if !tcb.sack_ok {
@@ -698,19 +725,136 @@ fn tcp_process_loss(cx: &mut Ctx, tcb: &mut Tcb, is_dupack: bool, flag: &AckFlag
     Rexmit::Lost
 }
 
-/// `tcp_try_undo_loss` for F-RTO + `tcp_undo_cwnd_reduction`: the timeout was spurious —
-/// nothing is lost, the window comes back (`undo_cwnd`: the larger of now and before) and
-/// `ssthresh` too, the state is Open (TCPLossUndo, TCPSpuriousRTOs).
-fn tcp_try_undo_loss(cx: &mut Ctx, tcb: &mut Tcb) {
-    tcb.rec.unmark_loss();
+/// `tcp_packet_delayed`: the segment retransmitted had only been delayed — the ACK echoes a
+/// timestamp from before the first retransmission (`tcp_tsopt_ecr_before`), or nothing was
+/// resent yet (except without SACK once `high_seq` is reached).
+fn tcp_packet_delayed(tcb: &Tcb, flag: &AckFlags) -> bool {
+    if let Some(stamp) = tcb.rtt.retrans_stamp {
+        return flag.tsecr_ms.is_some_and(|ecr| before(ecr, tcp_clock_ms(stamp)));
+    }
+    tcb.sack_ok || tcb.snd.una.before(tcb.rec.high_seq)
+}
+
+/// `tcp_may_undo`: a reduction is pending undo and proved needless — every retransmission
+/// was D-SACKed, or the segment was only delayed.
+fn tcp_may_undo(tcb: &Tcb, flag: &AckFlags) -> bool {
+    tcb.rec.undo_marker.is_some() && (tcb.rec.undo_retrans == 0 || tcp_packet_delayed(tcb, flag))
+}
+
+/// `tcp_undo_cwnd_reduction`: the reduction was needless — the window back (`undo_cwnd`, in
+/// CUBIC and Reno alike `tcp_reno_undo_cwnd`: the larger of now and before) and `ssthresh`
+/// if it was higher; with `unmark_loss` nothing is lost any more.
+fn tcp_undo_cwnd_reduction(tcb: &mut Tcb, unmark_loss: bool) {
+    tcb.rec.undo(unmark_loss);
     if tcb.rec.prior_ssthresh != 0 {
         tcb.cwnd.cwnd = tcb.cwnd.cwnd.max(tcb.rec.prior_cwnd);
         tcb.cwnd.ssthresh = tcb.cwnd.ssthresh.max(tcb.rec.prior_ssthresh);
     }
-    cx.mib.inc(Counter::TcpExtTCPLossUndo);
-    cx.mib.inc(Counter::TcpExtTCPSpuriousRTOs);
-    tcb.rtt.retransmits = 0;
+}
+
+/// `tcp_try_undo_recovery`: at the end of Recovery (or of Loss), undo it if it proved
+/// needless (TCPFullUndo, TCPLossUndo). Without SACK the state holds until something above
+/// `high_seq` is acknowledged (RFC 2582: no false fast retransmits) — true then; otherwise
+/// the state is Open.
+fn tcp_try_undo_recovery(cx: &mut Ctx, tcb: &mut Tcb, flag: &AckFlags) -> bool {
+    if tcp_may_undo(tcb, flag) {
+        tcp_undo_cwnd_reduction(tcb, false);
+        cx.mib.inc(if tcb.rec.ca_state == CaState::Loss {
+            Counter::TcpExtTCPLossUndo
+        } else {
+            Counter::TcpExtTCPFullUndo
+        });
+    }
+    if !tcb.sack_ok && tcb.snd.una == tcb.rec.high_seq {
+        if !tcb.rec.any_retrans_done() {
+            tcb.rtt.retrans_stamp = None;
+        }
+        return true;
+    }
     tcb.rec.ca_state = CaState::Open;
+    false
+}
+
+/// `tcp_try_undo_dsack`: D-SACKs showed every retransmission of the reduction needless
+/// (TCPDSACKUndo).
+fn tcp_try_undo_dsack(cx: &mut Ctx, tcb: &mut Tcb) -> bool {
+    if tcb.rec.undo_marker.is_some() && tcb.rec.undo_retrans == 0 {
+        tcp_undo_cwnd_reduction(tcb, false);
+        cx.mib.inc(Counter::TcpExtTCPDSACKUndo);
+        return true;
+    }
+    false
+}
+
+/// `tcp_try_undo_partial`: a partial ACK in Recovery for a segment only delayed — reordering,
+/// not loss. With retransmissions still out, nothing more is resent or marked (true);
+/// without, the reduction is undone and nothing is lost (TCPPartialUndo).
+fn tcp_try_undo_partial(cx: &mut Ctx, tcb: &mut Tcb, flag: &AckFlags) -> bool {
+    if tcb.rec.undo_marker.is_none() || !tcp_packet_delayed(tcb, flag) {
+        return false;
+    }
+    tcb.rec.reord_seen += 1;
+    if tcb.rec.retrans_out > 0 {
+        return true;
+    }
+    if !tcb.rec.any_retrans_done() {
+        tcb.rtt.retrans_stamp = None;
+    }
+    tcp_undo_cwnd_reduction(tcb, true);
+    cx.mib.inc(Counter::TcpExtTCPPartialUndo);
+    tcp_try_keep_open(tcb);
+    false
+}
+
+/// `tcp_try_undo_loss`: the timeout proved needless (`frto_undo`: F-RTO says so; else
+/// [`tcp_may_undo`]) — nothing is lost, the window comes back, TCPLossUndo
+/// (TCPSpuriousRTOs for F-RTO). The state is Open, but without SACK and without F-RTO it
+/// stays Loss until recovery ends; without SACK it holds at `high_seq` (RFC 2582).
+fn tcp_try_undo_loss(cx: &mut Ctx, tcb: &mut Tcb, flag: &AckFlags, frto_undo: bool) -> bool {
+    if !frto_undo && !tcp_may_undo(tcb, flag) {
+        return false;
+    }
+    tcp_undo_cwnd_reduction(tcb, true);
+    cx.mib.inc(Counter::TcpExtTCPLossUndo);
+    if frto_undo {
+        cx.mib.inc(Counter::TcpExtTCPSpuriousRTOs);
+    }
+    tcb.rtt.retransmits = 0;
+    // tcp_is_non_sack_preventing_reopen
+    if !tcb.sack_ok && tcb.snd.una == tcb.rec.high_seq {
+        if !tcb.rec.any_retrans_done() {
+            tcb.rtt.retrans_stamp = None;
+        }
+        return true;
+    }
+    if frto_undo || tcb.sack_ok {
+        tcb.rec.ca_state = CaState::Open;
+    }
+    true
+}
+
+/// `tcp_try_keep_open`: Disorder while anything is SACKed, lost or was resent, else Open;
+/// a change of state starts a new round at `snd_nxt`.
+fn tcp_try_keep_open(tcb: &mut Tcb) {
+    let state = if tcb.rec.left_out() > 0 || tcb.rec.any_retrans_done() {
+        CaState::Disorder
+    } else {
+        CaState::Open
+    };
+    if tcb.rec.ca_state != state {
+        tcb.rec.ca_state = state;
+        tcb.rec.high_seq = tcb.snd.nxt;
+    }
+}
+
+/// `tcp_try_to_open`: no loss seen — [`tcp_try_keep_open`] unless in CWR.
+fn tcp_try_to_open(tcb: &mut Tcb) {
+    if !tcb.rec.any_retrans_done() {
+        tcb.rtt.retrans_stamp = None;
+    }
+    if tcb.rec.ca_state != CaState::Cwr {
+        tcp_try_keep_open(tcb);
+    }
 }
 
 /// `tcp_identify_packet_loss`: NewReno's head after `tcp_reordering` duplicate ACKs without
@@ -736,15 +880,20 @@ pub(crate) fn tcp_identify_packet_loss(cx: &mut Ctx, now: Instant, sk: SockId, t
 }
 
 /// `tcp_enter_recovery` + `tcp_init_cwnd_reduction`: fast recovery begins — counted, the
-/// undo point and `high_seq` noted, `ssthresh` from the algorithm, PRR from the window now.
+/// undo point noted ([`Recovery::init_undo`]) with what an undo restores (`prior_ssthresh`:
+/// `tcp_current_ssthresh`), `high_seq`, `ssthresh` from the algorithm, PRR from the window
+/// now.
 pub(crate) fn tcp_enter_recovery(cx: &mut Ctx, tcb: &mut Tcb) {
     cx.mib.inc(if tcb.sack_ok {
         Counter::TcpExtTCPSackRecovery
     } else {
         Counter::TcpExtTCPRenoRecovery
     });
-    tcb.rec.undo_marker = Some(tcb.snd.una);
+    tcb.rec.prior_ssthresh = 0;
+    tcb.rec.init_undo(tcb.snd.una);
     if !tcb.rec.in_cwnd_reduction() {
+        let w = tcb.cwnd;
+        tcb.rec.prior_ssthresh = w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2));
         tcb.rec.init_cwnd_reduction(tcb.snd.nxt, tcb.cwnd.cwnd);
         tcb.cwnd.cnt = 0;
         tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
@@ -752,7 +901,8 @@ pub(crate) fn tcp_enter_recovery(cx: &mut Ctx, tcb: &mut Tcb) {
     tcb.rec.ca_state = CaState::Recovery;
 }
 
-/// `tcp_end_cwnd_reduction`: the window comes down to `ssthresh` when the reduction ends.
+/// `tcp_end_cwnd_reduction`: the window comes down to `ssthresh` when the reduction ends
+/// (not if it was undone).
 fn tcp_end_cwnd_reduction(tcb: &mut Tcb) {
     if tcb.cwnd.ssthresh < Cwnd::INFINITE_SSTHRESH
         && (tcb.rec.ca_state == CaState::Cwr || tcb.rec.undo_marker.is_some())

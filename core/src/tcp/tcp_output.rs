@@ -472,7 +472,7 @@ pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, 
         }
         tcb.rtt.timed = None;
         if tcb.rtt.retrans_stamp.is_none() {
-            tcb.rtt.retrans_stamp = Some(s.sent);
+            tcb.rtt.retrans_stamp = Some(now);
         }
         if i == 0 && tcb.timers[TcpTimer::Reorder].is_none() {
             let rto = tcb.rtt.rto;

@@ -76,6 +76,9 @@ pub struct AckFlags {
     pub retrans_data_acked: bool,
     /// `FLAG_ORIG_SACK_ACKED`: a segment sent only once was (S)ACKed.
     pub orig_sack_acked: bool,
+    /// The TSecr the ACK echoed, if any and not 0 (`rx_opt.rcv_tsecr` with `saw_tstamp`),
+    /// less our offset: the clock of ours it read.
+    pub tsecr_ms: Option<u32>,
 }
 
 /// What [`crate::tcp::tcp_input`] resends after an ACK (`REXMIT_*`).
@@ -123,8 +126,13 @@ pub struct Recovery {
     pub prior_cwnd: u32,
     pub prr_delivered: u32,
     pub prr_out: u32,
-    /// `undo_marker`: `snd_una` when the reduction began (none: no undo possible).
+    /// `undo_marker`: `snd_una` when the reduction began (none: no undo possible);
+    /// `undo_retrans`: the retransmissions since then that no D-SACK has yet shown needless
+    /// (0: all were, the reduction may be undone; -1: none was sent yet); `dsack_dups`:
+    /// segments D-SACKed, ever.
     pub undo_marker: Option<SeqNum>,
+    pub undo_retrans: i32,
+    pub dsack_dups: u32,
     /// RACK.
     pub rack: Rack,
     /// `delivered`: segments delivered (ACKed or SACKed); `lost`: marked lost, ever;
@@ -163,6 +171,8 @@ impl Recovery {
             prr_delivered: 0,
             prr_out: 0,
             undo_marker: None,
+            undo_retrans: 0,
+            dsack_dups: 0,
             rack: Rack::default(),
             delivered: 0,
             lost: 0,
@@ -209,7 +219,8 @@ impl Recovery {
         });
     }
 
-    /// Segment `i` left again at `now` (`tcp_retransmit_skb`'s bookkeeping).
+    /// Segment `i` left again at `now` (`tcp_retransmit_skb`'s bookkeeping: one more
+    /// retransmission a D-SACK would have to show needless before an undo).
     pub fn mark_retransmitted(&mut self, i: usize, now: Instant) {
         let s = &mut self.rtx[i];
         if s.sacked & RETRANS == 0 {
@@ -218,6 +229,48 @@ impl Recovery {
         s.sacked |= RETRANS | EVER_RETRANS;
         s.sent = now;
         self.total_retrans += 1;
+        self.undo_retrans = self.undo_retrans.max(0) + 1;
+    }
+
+    /// `tcp_any_retrans_done`: a retransmission is in flight, or the head was ever resent.
+    pub fn any_retrans_done(&self) -> bool {
+        self.retrans_out > 0 || self.rtx.front().is_some_and(|s| s.sacked & EVER_RETRANS != 0)
+    }
+
+    /// `tcp_init_undo`: a reduction begins at `una`; the retransmissions still in flight (an
+    /// outstanding loss probe's among them) may yet come back D-SACKed.
+    pub fn init_undo(&mut self, una: SeqNum) {
+        self.undo_marker = Some(una);
+        let tlp = self.tlp_high_seq.is_some() && self.tlp_retrans;
+        self.undo_retrans = self.retrans_out as i32 + i32::from(tlp);
+        if self.undo_retrans == 0 {
+            self.undo_retrans = -1;
+        }
+    }
+
+    /// `tcp_dsack_seen` + the count in `tcp_check_dsack`: the D-SACK `[start, end)` reports
+    /// segments received twice. It is dubious (0 returned) if wider than the largest window
+    /// the peer offered or if more duplicates were reported than we ever resent; otherwise
+    /// its segments count as delivered, and one for data acknowledged before this ACK
+    /// (`prior_una`) and after `undo_marker` counts needless retransmissions down.
+    pub fn dsack_seen(&mut self, start: SeqNum, end: SeqNum, prior_una: SeqNum, mss: u32, max_window: u32) -> u32 {
+        if !start.before(end) {
+            return 0;
+        }
+        let len = end - start;
+        if len > max_window {
+            return 0;
+        }
+        let dup_segs = if len > mss { len.div_ceil(mss.max(1)) } else { 1 };
+        self.dsack_dups += dup_segs;
+        if self.dsack_dups > self.total_retrans {
+            return 0;
+        }
+        self.delivered += dup_segs;
+        if self.undo_retrans > 0 && !end.after(prior_una) && self.undo_marker.is_some_and(|m| end.after(m)) {
+            self.undo_retrans = (self.undo_retrans - dup_segs as i32).max(0);
+        }
+        dup_segs
     }
 
     /// The first lost segment not yet retransmitted (`tcp_xmit_retransmit_queue`'s walk).
@@ -247,34 +300,30 @@ impl Recovery {
         }
     }
 
-    /// `tcp_sacktag_write_queue`: tags what the SACK blocks cover. A first block below `una`
-    /// or inside the second is a D-SACK (`tcp_check_dsack`); blocks above `snd_nxt` or below
-    /// the window are ignored (`tcp_is_sackblock_valid`). Only whole segments are tagged.
-    /// Returns (segments newly SACKed, D-SACK seen, blocks discarded); `orig` is set when a
-    /// segment never sent again, up to `high_seq`, is among them (`FLAG_ORIG_SACK_ACKED`).
+    /// `tcp_sacktag_write_queue`: tags what the SACK blocks cover; with `dsack` the first
+    /// block is a D-SACK ([`dsack_in`], accepted by [`Recovery::dsack_seen`]): a part of it
+    /// below `una` is skipped, and each resent segment it covers after `undo_marker` was a
+    /// needless retransmission. Blocks above `snd_nxt` or below the window are ignored
+    /// (`tcp_is_sackblock_valid`). Only whole segments are tagged. Returns (segments newly
+    /// SACKed, blocks discarded); `orig` is set when a segment never sent again, up to
+    /// `high_seq`, is among them (`FLAG_ORIG_SACK_ACKED`).
+    #[allow(clippy::too_many_arguments)]
     pub fn sacktag(
         &mut self,
         blocks: &[(u32, u32)],
+        dsack: bool,
         una: SeqNum,
         snd_nxt: SeqNum,
         now: Instant,
         min_rtt_us: u32,
         orig: &mut bool,
-    ) -> (u32, bool, u32) {
-        let mut dsack = false;
-        if let Some(&(s0, e0)) = blocks.first() {
-            let (s0, e0) = (SeqNum(s0), SeqNum(e0));
-            if s0.before(una) {
-                dsack = true;
-            } else if let Some(&(s1, e1)) = blocks.get(1) {
-                dsack = !e0.after(SeqNum(e1)) && !s0.before(SeqNum(s1));
-            }
-        }
+    ) -> (u32, u32) {
         let mut newly = 0;
         let mut discarded = 0;
         for (n, &(start, end)) in blocks.iter().enumerate() {
             let (start, end) = (SeqNum(start), SeqNum(end));
-            if n == 0 && dsack {
+            let dup = n == 0 && dsack;
+            if dup && !end.after(una) {
                 continue;
             }
             if !start.before(end) || end.after(snd_nxt) || !end.after(una) {
@@ -287,7 +336,17 @@ impl Recovery {
                 if s.end.after(end) {
                     break;
                 }
-                if s.seq.before(start) || s.sacked & SACKED != 0 {
+                if s.seq.before(start) {
+                    continue;
+                }
+                if dup
+                    && s.sacked & (RETRANS | EVER_RETRANS) != 0
+                    && self.undo_retrans > 0
+                    && self.undo_marker.is_some_and(|m| s.end.after(m))
+                {
+                    self.undo_retrans -= 1;
+                }
+                if s.sacked & SACKED != 0 {
                     continue;
                 }
                 if s.sacked & RETRANS != 0 {
@@ -304,7 +363,7 @@ impl Recovery {
                 self.rack_advance(s.sacked, s.end, s.sent, now, min_rtt_us);
             }
         }
-        (newly, dsack, discarded)
+        (newly, discarded)
     }
 
     /// `tcp_clean_rtx_queue`: drops what `ack` covers (a segment half covered is trimmed,
@@ -337,7 +396,8 @@ impl Recovery {
             *orig |= s.sacked & (SACKED | RETRANS | EVER_RETRANS) == 0 && !s.end.after(self.high_seq);
         }
         if self.rtx.is_empty() {
-            self.sacked_out = 0;
+            // Without SACK, `sacked_out` counts duplicate ACKs: `tcp_remove_reno_sacks` takes
+            // them off next.
             self.lost_out = 0;
             self.retrans_out = 0;
         }
@@ -478,13 +538,15 @@ impl Recovery {
         self.ca_state = CaState::Loss;
     }
 
-    /// `tcp_undo_cwnd_reduction` with `unmark_loss`, the scoreboard's half: nothing is lost
-    /// after all, RACK looks again.
-    pub fn unmark_loss(&mut self) {
-        for s in self.rtx.iter_mut() {
-            s.sacked &= !LOST;
+    /// `tcp_undo_cwnd_reduction`, the scoreboard's half: with `unmark_loss` nothing is lost
+    /// after all; no undo is pending any more, and RACK looks again.
+    pub fn undo(&mut self, unmark_loss: bool) {
+        if unmark_loss {
+            for s in self.rtx.iter_mut() {
+                s.sacked &= !LOST;
+            }
+            self.lost_out = 0;
         }
-        self.lost_out = 0;
         self.undo_marker = None;
         self.rack.advanced = true;
     }
@@ -522,6 +584,19 @@ impl Recovery {
     }
 }
 
+/// `tcp_check_dsack`'s test: the first SACK block reports data received twice if it lies
+/// below the ACK's own number (`Some(true)`, TCPDSACKRecv) or within the second block
+/// (`Some(false)`, TCPDSACKOfoRecv).
+pub fn dsack_in(blocks: &[(u32, u32)], ack: SeqNum) -> Option<bool> {
+    let &(s0, e0) = blocks.first()?;
+    let (s0, e0) = (SeqNum(s0), SeqNum(e0));
+    if s0.before(ack) {
+        return Some(true);
+    }
+    let &(s1, e1) = blocks.get(1)?;
+    (!e0.after(SeqNum(e1)) && !s0.before(SeqNum(s1))).then_some(false)
+}
+
 /// `tcp_skb_sent_after`: `t1`/`seq1` left after `t2`/`seq2` (ties broken by sequence).
 fn sent_after(t1: Instant, t2: Instant, seq1: SeqNum, seq2: SeqNum) -> bool {
     t1 > t2 || (t1 == t2 && seq1.after(seq2))
@@ -545,39 +620,93 @@ mod tests {
     }
 
     #[test]
-    fn sack_blocks_tag_whole_segments_and_a_first_block_below_una_is_a_dsack() {
+    fn sack_blocks_tag_whole_segments_and_a_dsack_counts_needless_retransmissions() {
         let mut r = ten();
-        let (n, dsack, bad) = r.sacktag(&[(1001, 3001)], SeqNum(1), SeqNum(10001), at(210), 100_000, &mut false);
-        assert_eq!((n, dsack, bad), (2, false, 0));
-        assert_eq!((r.sacked_out, r.in_flight()), (2, 8));
-        // Again: nothing new. A D-SACK below snd_una, and a block beyond snd_nxt ignored.
-        assert_eq!(
-            r.sacktag(&[(1001, 3001)], SeqNum(1), SeqNum(10001), at(211), 100_000, &mut false)
-                .0,
-            0
+        let (n, bad) = r.sacktag(
+            &[(1001, 3001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(210),
+            100_000,
+            &mut false,
         );
-        let (n, dsack, bad) = r.sacktag(
+        assert_eq!((n, bad), (2, 0));
+        assert_eq!((r.sacked_out, r.in_flight()), (2, 8));
+        // Again: nothing new.
+        let again = r.sacktag(
+            &[(1001, 3001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(211),
+            100_000,
+            &mut false,
+        );
+        assert_eq!(again, (0, 0));
+        // A D-SACK lies below the ACK or inside the second block; a block beyond snd_nxt is
+        // discarded.
+        assert_eq!(dsack_in(&[(0, 1), (9001, 12001)], SeqNum(1)), Some(true));
+        assert_eq!(dsack_in(&[(1001, 2001), (1001, 3001)], SeqNum(1)), Some(false));
+        assert_eq!(dsack_in(&[(4001, 5001), (1001, 3001)], SeqNum(1)), None);
+        let dsack_and_beyond = r.sacktag(
             &[(0, 1), (9001, 12001)],
+            true,
             SeqNum(1),
             SeqNum(10001),
             at(212),
             100_000,
             &mut false,
         );
-        assert_eq!((n, dsack, bad), (0, true, 1));
+        assert_eq!(dsack_and_beyond, (0, 1));
+        // Recovery from snd_una 1 resends the head; the ACK that covers it D-SACKs it: the
+        // one retransmission was needless, an undo may go.
+        r.init_undo(SeqNum(1));
+        assert_eq!(r.undo_retrans, -1);
+        r.mark_retransmitted(0, at(300));
+        assert_eq!(r.undo_retrans, 1);
+        assert_eq!(r.dsack_seen(SeqNum(1), SeqNum(1001), SeqNum(1), 1000, 65535), 1);
+        r.sacktag(
+            &[(1, 1001)],
+            true,
+            SeqNum(1),
+            SeqNum(10001),
+            at(400),
+            100_000,
+            &mut false,
+        );
+        assert_eq!(r.undo_retrans, 0);
+        // Another D-SACK of it: more duplicates than retransmissions, dubious.
+        assert_eq!(r.dsack_seen(SeqNum(1), SeqNum(1001), SeqNum(1), 1000, 65535), 0);
     }
 
     #[test]
     fn rack_marks_lost_after_the_reordering_window_or_at_three_sacks() {
         let mut r = ten();
-        r.sacktag(&[(1001, 2001)], SeqNum(1), SeqNum(10001), at(210), 100_000, &mut false);
+        r.sacktag(
+            &[(1001, 2001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(210),
+            100_000,
+            &mut false,
+        );
         // One SACK: a quarter of the 100 ms minimum RTT to wait.
         let reo = r.rack_reo_wnd_us(100_000, 800_000);
         assert_eq!(reo, 25_000);
         assert_eq!(r.rack_detect_loss(at(210), reo), Some(Duration::from_millis(25)));
         assert_eq!(r.lost_out, 0);
         // Three SACKed: the duplicate-ACK threshold, no window: the head is lost now.
-        r.sacktag(&[(1001, 4001)], SeqNum(1), SeqNum(10001), at(230), 100_000, &mut false);
+        r.sacktag(
+            &[(1001, 4001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(230),
+            100_000,
+            &mut false,
+        );
         let reo = r.rack_reo_wnd_us(100_000, 800_000);
         assert_eq!(reo, 0);
         assert_eq!(r.rack_detect_loss(at(230), reo), None);
@@ -589,13 +718,29 @@ mod tests {
     fn prr_lets_out_one_segment_per_delivery_toward_ssthresh() {
         // prr-ss-10pkt-lost-1: 10 out, 3 SACKed, the head lost, ssthresh 7.
         let mut r = ten();
-        r.sacktag(&[(1001, 4001)], SeqNum(1), SeqNum(10001), at(230), 100_000, &mut false);
+        r.sacktag(
+            &[(1001, 4001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(230),
+            100_000,
+            &mut false,
+        );
         r.rack_detect_loss(at(230), 0);
         r.init_cwnd_reduction(SeqNum(10001), 10);
         assert_eq!(r.cwnd_reduction(7, 1, true, false), Some(7), "in flight 6, one to go");
         r.mark_retransmitted(0, at(230));
         r.prr_out += 1;
-        r.sacktag(&[(1001, 5001)], SeqNum(1), SeqNum(10001), at(240), 100_000, &mut false);
+        r.sacktag(
+            &[(1001, 5001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(240),
+            100_000,
+            &mut false,
+        );
         assert_eq!(r.cwnd_reduction(7, 1, false, false), Some(7));
     }
 
@@ -616,7 +761,15 @@ mod tests {
     #[test]
     fn a_timeout_loses_everything_not_sacked() {
         let mut r = ten();
-        r.sacktag(&[(5001, 6001)], SeqNum(1), SeqNum(10001), at(210), 100_000, &mut false);
+        r.sacktag(
+            &[(5001, 6001)],
+            false,
+            SeqNum(1),
+            SeqNum(10001),
+            at(210),
+            100_000,
+            &mut false,
+        );
         r.enter_loss(SeqNum(10001));
         assert_eq!((r.lost_out, r.in_flight(), r.ca_state), (9, 0, CaState::Loss));
         r.mark_retransmitted(r.next_to_retransmit().unwrap(), at(400));

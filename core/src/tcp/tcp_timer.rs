@@ -198,10 +198,10 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     // tcp_enter_loss: a new ssthresh unless this is a timeout again in the same loss; what
     // it was is kept for an undo (prior_ssthresh: tcp_current_ssthresh).
     let new_recovery = tcb.rec.ca_state < CaState::Recovery;
-    if tcb.rec.ca_state <= CaState::Disorder
+    let reduce = tcb.rec.ca_state <= CaState::Disorder
         || !tcb.rec.high_seq.after(tcb.snd.una)
-        || (tcb.rec.ca_state == CaState::Loss && tcb.rtt.retransmits == 0)
-    {
+        || (tcb.rec.ca_state == CaState::Loss && tcb.rtt.retransmits == 0);
+    if reduce {
         let w = tcb.cwnd;
         tcb.rec.prior_ssthresh = if tcb.rec.in_cwnd_reduction() {
             w.ssthresh
@@ -209,7 +209,6 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
             w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2))
         };
         tcb.rec.prior_cwnd = w.cwnd;
-        tcb.rec.undo_marker = Some(tcb.snd.una);
         tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
         if tcb.rtt.retransmits == 0 {
             tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
@@ -217,6 +216,9 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     }
     tcb.ca.on_loss(now.as_micros() as u32, tcb.snd.nxt.0);
     tcb.rec.enter_loss(tcb.snd.nxt);
+    if reduce {
+        tcb.rec.init_undo(tcb.snd.una);
+    }
     // F-RTO (RFC 5682 3.1 step 1): unless recovery was under way, bar a repeated timeout.
     tcb.rec.frto = frto && (new_recovery || tcb.rtt.retransmits > 0);
     cx.cancel_timer(tcb, TcpTimer::Reorder);
