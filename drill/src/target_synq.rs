@@ -300,6 +300,12 @@ impl SynqTarget {
         let blocking = !self.stack.is_nonblocking(fd).unwrap_or(true);
         let now = Self::instant(self.now);
         let result = if matches!(b.name.as_str(), "write" | "send" | "sendto") {
+            // A writer asleep in sk_stream_wait_memory wakes only when the socket turns
+            // writeable (sk_stream_write_space: POLLOUT), then writes on while there is room.
+            let writeable = self.stack.poll(fd).is_ok_and(|m| m & synq_core::consts::POLLOUT != 0);
+            if b.written > 0 && blocking && !writeable {
+                return;
+            }
             let total = int(&b.args, 2).unwrap_or(0);
             let rest = vec![0u8; (total - b.written).max(0) as usize];
             match self.stack.send(now, fd, &rest) {
@@ -552,7 +558,8 @@ impl Target for SynqTarget {
                 if let (Ok(n), Some(Arg::List(want))) = (&r, args.get(3)) {
                     let got = i32::from_ne_bytes(out) as i64;
                     if let Some(w) = want.first().and_then(Arg::int) {
-                        if w != got || *n != 4 {
+                        // An int compared as packetdrill does: the script's value in 32 bits.
+                        if w as i32 != got as i32 || *n != 4 {
                             return Err(CallError::Mismatch(format!(
                                 "getsockopt() value: expected {w}, got {got}"
                             )));

@@ -109,6 +109,8 @@ pub struct SocketOptions {
     pub linger2: i32,
     /// `TCP_CORK` (`TCP_NAGLE_CORK`): partial segments wait until uncorked.
     pub cork: bool,
+    /// `TCP_NOTSENT_LOWAT` (`tp->notsent_lowat`): 0 when unset (the sysctl's).
+    pub notsent_lowat: u32,
     /// `TCP_CONGESTION` when set (`icsk_ca_setsockopt`); otherwise the sysctl's algorithm.
     pub congestion: Option<crate::tcp::cong::CcAlgo>,
 }

@@ -115,6 +115,7 @@ impl Stack {
 
     /// `poll(2)` on a connection ([`calls::tcp_poll`]).
     pub(crate) fn tcp_poll(&self, fd: SockId) -> Result<u16, Errno> {
-        Ok(calls::tcp_poll(self.tables.sockets.get(fd)?))
+        let socket = self.tables.sockets.get(fd)?;
+        Ok(calls::tcp_poll(socket, calls::tcp_notsent_lowat(&self.sysctl, socket)))
     }
 }

@@ -554,6 +554,10 @@ impl Stack {
                 o.keepcnt = val as u8;
                 return Ok(());
             }
+            (SOL_TCP, TCP_NOTSENT_LOWAT) => {
+                o.notsent_lowat = val as u32;
+                return Ok(());
+            }
             // do_tcp_setsockopt: negative means none; at most TCP_FIN_TIMEOUT_MAX (120 s).
             (SOL_TCP, TCP_LINGER2) => {
                 o.linger2 = if val < 0 { -1 } else { val.min(120) };
@@ -608,6 +612,7 @@ impl Stack {
             (SOL_TCP, TCP_LINGER2) if o.linger2 == 0 => self.sysctl.tcp_fin_timeout,
             (SOL_TCP, TCP_LINGER2) => o.linger2,
             (SOL_TCP, TCP_CORK) => o.cork.into(),
+            (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat as i32,
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
             (SOL_IP, IP_TRANSPARENT) => o.transparent.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),

@@ -162,32 +162,87 @@ pub(crate) fn tcp_sendmsg(
         TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EAGAIN),
         _ => return Err(Errno::EPIPE),
     }
-    let sndbuf = socket.options.sndbuf as usize;
-    let Some(tcb) = socket.tcb_mut() else {
-        return Err(Errno::EPIPE);
-    };
-    let room = sndbuf.saturating_sub(tcb.snd.buf.len());
-    if room == 0 && !data.is_empty() {
-        tcb.snd.nospace = true;
+    let (sndbuf, lowat) = (socket.options.sndbuf as usize, tcp_notsent_lowat(cx.sysctl, socket));
+    let goal = tcp_xmit_size_goal(socket) as usize;
+    let mut copied = 0;
+    while copied < data.len() {
+        let Some(tcb) = socket.tcb_mut() else {
+            return Err(Errno::EPIPE);
+        };
+        let notsent = tcb.snd.unsent_from(tcb.snd.nxt);
+        let tail = tcb.snd.tail_len.min(notsent) as usize;
+        let notsent = notsent as usize;
+        let mut room = if tail > 0 { goal.saturating_sub(tail) } else { 0 };
+        if room == 0 {
+            // new_segment: sk_stream_memory_free, the one check of the send buffer.
+            if tcb.snd.buf.len() >= sndbuf || notsent >= lowat {
+                tcb.snd.nospace = true;
+                break;
+            }
+            room = goal;
+        }
+        if tcb.rec.packets_out() == 0 && cx.sysctl.tcp_slow_start_after_idle != 0 {
+            tcp_cwnd_restart(now, tcb);
+        }
+        let n = room.min(data.len() - copied);
+        tcb.snd.buf.extend(&data[copied..copied + n]);
+        tcb.snd.write_seq += n as u32;
+        tcb.snd.tail_len = (tail + n) as u32;
+        copied += n;
+        // A full skb at the head of what is unsent goes now (tcp_push_one).
+        if tail + n >= goal && copied < data.len() && tcb.snd.tail_len == tcb.snd.unsent_from(tcb.snd.nxt) {
+            tcp_push(cx, now, sk, socket, Nagle::of(socket));
+        }
+    }
+    if copied == 0 && !data.is_empty() {
         return Err(Errno::EAGAIN);
     }
-    let n = data.len().min(room);
-    if n < data.len() {
-        tcb.snd.nospace = true;
-    }
-    if n > 0 && tcb.rec.packets_out() == 0 && cx.sysctl.tcp_slow_start_after_idle != 0 {
-        tcp_cwnd_restart(now, tcb);
-    }
-    tcb.snd.buf.extend(&data[..n]);
-    tcb.snd.write_seq += n as u32;
     // tcp_push: the tail is marked for PSH unless MSG_MORE; MSG_MORE corks this push.
-    if n > 0 {
+    if let (true, Some(tcb)) = (copied > 0, socket.tcb_mut()) {
         tcb.snd.push_mark = !more;
     }
     let mut nagle = Nagle::of(socket);
     nagle.cork |= more;
     tcp_push(cx, now, sk, socket, nagle);
-    Ok(n)
+    Ok(copied)
+}
+
+/// `tcp_xmit_size_goal`: how much a write queues in one skb — the largest GSO packet
+/// (`sk_gso_max_size`: 65536 less `MAX_TCP_HEADER` + 1) bounded by half the largest window
+/// the peer offered (`tcp_bound_to_half_wnd`), in whole segments, at least one.
+pub(crate) fn tcp_xmit_size_goal(socket: &Socket) -> u32 {
+    const SK_GSO_MAX_SIZE: u32 = 65536 - (256 + 1);
+    let mss = u32::from(socket.mss_cache()).max(1);
+    let Some(tcb) = socket.tcb() else { return mss };
+    let max_window = tcb.snd.max_window;
+    let cutoff = if max_window > u32::from(crate::tcp::tcb::TCP_MSS_DEFAULT) {
+        max_window >> 1
+    } else {
+        max_window
+    };
+    let mut size = SK_GSO_MAX_SIZE;
+    if cutoff != 0 && size > cutoff {
+        size = cutoff.max(68 - 20);
+    }
+    (size / mss * mss).max(mss)
+}
+
+/// `tcp_notsent_lowat`: the socket's `TCP_NOTSENT_LOWAT`, else the sysctl's.
+pub(crate) fn tcp_notsent_lowat(sysctl: &crate::base::sysctl::Sysctl, socket: &Socket) -> usize {
+    match socket.options.notsent_lowat {
+        0 => sysctl.tcp_notsent_lowat as usize,
+        v => v as usize,
+    }
+}
+
+/// `__sk_stream_is_writeable(sk, 1)`: a waiting writer is woken (and poll says POLLOUT)
+/// once the free space is at least half what is queued, and twice the unsent bytes are
+/// below `TCP_NOTSENT_LOWAT` (`tcp_stream_memory_free` with `wake`).
+pub(crate) fn sk_stream_is_writeable(socket: &Socket, lowat: usize) -> bool {
+    let Some(tcb) = socket.tcb() else { return true };
+    let queued = tcb.snd.buf.len();
+    let free = (socket.options.sndbuf as usize).saturating_sub(queued);
+    free >= queued / 2 && 2 * (tcb.snd.unsent_from(tcb.snd.nxt) as usize) < lowat
 }
 
 /// `tcp_slow_start_after_idle_check` + `tcp_cwnd_restart` (RFC 2861): data written after
@@ -354,7 +409,7 @@ pub(crate) fn tcp_shutdown(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut 
 }
 
 /// `tcp_poll` for a connection socket.
-pub(crate) fn tcp_poll(socket: &Socket) -> u16 {
+pub(crate) fn tcp_poll(socket: &Socket, lowat: usize) -> u16 {
     let mut mask = 0;
     if socket.error.is_some() {
         mask |= POLLERR;
@@ -372,10 +427,7 @@ pub(crate) fn tcp_poll(socket: &Socket) -> u16 {
         if !tcb.rcv.buf.is_empty() {
             mask |= POLLIN | POLLRDNORM;
         }
-        // sk_stream_is_writeable: free space at least half of what is queued.
-        let queued = tcb.snd.buf.len() as u32;
-        let free = socket.options.sndbuf.saturating_sub(queued);
-        if socket.shutdown & SEND_SHUTDOWN != 0 || free >= queued / 2 {
+        if socket.shutdown & SEND_SHUTDOWN != 0 || sk_stream_is_writeable(socket, lowat) {
             mask |= POLLOUT | POLLWRNORM;
         }
     } else if socket.state == TcpState::Close {

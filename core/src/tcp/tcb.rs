@@ -129,6 +129,10 @@ pub struct SendState {
     pub buf: VecDeque<u8>,
     /// `write_seq`: the sequence number after the last byte the user wrote (our FIN's).
     pub write_seq: SeqNum,
+    /// The bytes of the write queue's tail skb (`tcp_write_queue_tail`), of which only the
+    /// unsent part is still the tail: a write fills it up to the size goal before it asks
+    /// the send buffer for a new one.
+    pub tail_len: u32,
     /// Our FIN is queued after the data (`write_seq` is its sequence number).
     pub fin_queued: bool,
     /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
@@ -289,6 +293,7 @@ impl Tcb {
                 wscale: 0,
                 buf: VecDeque::new(),
                 write_seq: snd_isn + 1,
+                tail_len: 0,
                 fin_queued: false,
                 sml: snd_isn + 1,
                 lsndtime_ms: 0,

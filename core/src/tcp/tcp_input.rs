@@ -12,7 +12,7 @@ use crate::base::seq::{before, SeqNum};
 use crate::base::time::tcp_clock_ms;
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
-use crate::tcp::calls::{arm_fin_wait2, tcp_set_state};
+use crate::tcp::calls::{arm_fin_wait2, sk_stream_is_writeable, tcp_notsent_lowat, tcp_set_state};
 use crate::tcp::cong::{AckSample, CongestionOps, Cwnd};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::initial_window::TCP_MAX_WSCALE;
@@ -963,10 +963,8 @@ fn tcp_check_space(cx: &Ctx, socket: &mut Socket) {
     if tcb.rec.in_flight() < tcb.cwnd.cwnd {
         tcp_sndbuf_expand(cx, socket);
     }
-    let sndbuf = socket.options.sndbuf;
-    if let Some(tcb) = socket.tcb_mut() {
-        let queued = tcb.snd.buf.len() as u32;
-        if sndbuf.saturating_sub(queued) >= queued / 2 {
+    if sk_stream_is_writeable(socket, tcp_notsent_lowat(cx.sysctl, socket)) {
+        if let Some(tcb) = socket.tcb_mut() {
             tcb.snd.nospace = false;
         }
     }
