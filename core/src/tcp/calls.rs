@@ -181,7 +181,7 @@ pub(crate) fn tcp_sendmsg(
             }
             room = goal;
         }
-        if tcb.rec.packets_out() == 0 && cx.sysctl.tcp_slow_start_after_idle != 0 {
+        if copied == 0 && tcb.rec.packets_out() == 0 && cx.sysctl.tcp_slow_start_after_idle != 0 {
             tcp_cwnd_restart(now, tcb);
         }
         let n = room.min(data.len() - copied);

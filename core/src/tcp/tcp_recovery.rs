@@ -610,6 +610,12 @@ mod tests {
         Instant::ZERO + Duration::from_millis(ms)
     }
 
+    /// SACK blocks (the first a D-SACK with `dsack`) on [`ten`] (snd_una 1, snd_nxt 10001)
+    /// at `ms`.
+    fn sack(r: &mut Recovery, blocks: &[(u32, u32)], dsack: bool, ms: u64) -> (u32, u32) {
+        r.sacktag(blocks, dsack, SeqNum(1), SeqNum(10001), at(ms), 100_000, &mut false)
+    }
+
     /// Ten 1000-byte segments from sequence 1, sent at 100 ms.
     fn ten() -> Recovery {
         let mut r = Recovery::new(3);
@@ -622,43 +628,18 @@ mod tests {
     #[test]
     fn sack_blocks_tag_whole_segments_and_a_dsack_counts_needless_retransmissions() {
         let mut r = ten();
-        let (n, bad) = r.sacktag(
-            &[(1001, 3001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(210),
-            100_000,
-            &mut false,
-        );
+        let (n, bad) = sack(&mut r, &[(1001, 3001)], false, 210);
         assert_eq!((n, bad), (2, 0));
         assert_eq!((r.sacked_out, r.in_flight()), (2, 8));
         // Again: nothing new.
-        let again = r.sacktag(
-            &[(1001, 3001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(211),
-            100_000,
-            &mut false,
-        );
+        let again = sack(&mut r, &[(1001, 3001)], false, 211);
         assert_eq!(again, (0, 0));
         // A D-SACK lies below the ACK or inside the second block; a block beyond snd_nxt is
         // discarded.
         assert_eq!(dsack_in(&[(0, 1), (9001, 12001)], SeqNum(1)), Some(true));
         assert_eq!(dsack_in(&[(1001, 2001), (1001, 3001)], SeqNum(1)), Some(false));
         assert_eq!(dsack_in(&[(4001, 5001), (1001, 3001)], SeqNum(1)), None);
-        let dsack_and_beyond = r.sacktag(
-            &[(0, 1), (9001, 12001)],
-            true,
-            SeqNum(1),
-            SeqNum(10001),
-            at(212),
-            100_000,
-            &mut false,
-        );
-        assert_eq!(dsack_and_beyond, (0, 1));
+        assert_eq!(sack(&mut r, &[(0, 1), (9001, 12001)], true, 212), (0, 1));
         // Recovery from snd_una 1 resends the head; the ACK that covers it D-SACKs it: the
         // one retransmission was needless, an undo may go.
         r.init_undo(SeqNum(1));
@@ -666,15 +647,7 @@ mod tests {
         r.mark_retransmitted(0, at(300));
         assert_eq!(r.undo_retrans, 1);
         assert_eq!(r.dsack_seen(SeqNum(1), SeqNum(1001), SeqNum(1), 1000, 65535), 1);
-        r.sacktag(
-            &[(1, 1001)],
-            true,
-            SeqNum(1),
-            SeqNum(10001),
-            at(400),
-            100_000,
-            &mut false,
-        );
+        sack(&mut r, &[(1, 1001)], true, 400);
         assert_eq!(r.undo_retrans, 0);
         // Another D-SACK of it: more duplicates than retransmissions, dubious.
         assert_eq!(r.dsack_seen(SeqNum(1), SeqNum(1001), SeqNum(1), 1000, 65535), 0);
@@ -683,30 +656,14 @@ mod tests {
     #[test]
     fn rack_marks_lost_after_the_reordering_window_or_at_three_sacks() {
         let mut r = ten();
-        r.sacktag(
-            &[(1001, 2001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(210),
-            100_000,
-            &mut false,
-        );
+        sack(&mut r, &[(1001, 2001)], false, 210);
         // One SACK: a quarter of the 100 ms minimum RTT to wait.
         let reo = r.rack_reo_wnd_us(100_000, 800_000);
         assert_eq!(reo, 25_000);
         assert_eq!(r.rack_detect_loss(at(210), reo), Some(Duration::from_millis(25)));
         assert_eq!(r.lost_out, 0);
         // Three SACKed: the duplicate-ACK threshold, no window: the head is lost now.
-        r.sacktag(
-            &[(1001, 4001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(230),
-            100_000,
-            &mut false,
-        );
+        sack(&mut r, &[(1001, 4001)], false, 230);
         let reo = r.rack_reo_wnd_us(100_000, 800_000);
         assert_eq!(reo, 0);
         assert_eq!(r.rack_detect_loss(at(230), reo), None);
@@ -718,29 +675,13 @@ mod tests {
     fn prr_lets_out_one_segment_per_delivery_toward_ssthresh() {
         // prr-ss-10pkt-lost-1: 10 out, 3 SACKed, the head lost, ssthresh 7.
         let mut r = ten();
-        r.sacktag(
-            &[(1001, 4001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(230),
-            100_000,
-            &mut false,
-        );
+        sack(&mut r, &[(1001, 4001)], false, 230);
         r.rack_detect_loss(at(230), 0);
         r.init_cwnd_reduction(SeqNum(10001), 10);
         assert_eq!(r.cwnd_reduction(7, 1, true, false), Some(7), "in flight 6, one to go");
         r.mark_retransmitted(0, at(230));
         r.prr_out += 1;
-        r.sacktag(
-            &[(1001, 5001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(240),
-            100_000,
-            &mut false,
-        );
+        sack(&mut r, &[(1001, 5001)], false, 240);
         assert_eq!(r.cwnd_reduction(7, 1, false, false), Some(7));
     }
 
@@ -761,15 +702,7 @@ mod tests {
     #[test]
     fn a_timeout_loses_everything_not_sacked() {
         let mut r = ten();
-        r.sacktag(
-            &[(5001, 6001)],
-            false,
-            SeqNum(1),
-            SeqNum(10001),
-            at(210),
-            100_000,
-            &mut false,
-        );
+        sack(&mut r, &[(5001, 6001)], false, 210);
         r.enter_loss(SeqNum(10001));
         assert_eq!((r.lost_out, r.in_flight(), r.ca_state), (9, 0, CaState::Loss));
         r.mark_retransmitted(r.next_to_retransmit().unwrap(), at(400));
