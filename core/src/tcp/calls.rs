@@ -255,9 +255,7 @@ fn tcp_cwnd_restart(now: Instant, tcb: &mut crate::tcp::tcb::Tcb) {
         return;
     }
     let w = tcb.cwnd;
-    if !tcb.rec.in_cwnd_reduction() {
-        tcb.cwnd.ssthresh = w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2));
-    }
+    tcb.cwnd.ssthresh = tcb.current_ssthresh();
     let restart = crate::tcp::tcb::TCP_INIT_CWND.min(w.cwnd);
     let mut cwnd = w.cwnd;
     loop {

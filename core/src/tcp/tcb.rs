@@ -353,6 +353,17 @@ impl Tcb {
 }
 
 impl Tcb {
+    /// `tcp_current_ssthresh`: during a window reduction `ssthresh`, otherwise at least
+    /// three quarters of the window (what an undo or an idle restart keeps).
+    pub fn current_ssthresh(&self) -> u32 {
+        let w = self.cwnd;
+        if self.rec.in_cwnd_reduction() {
+            w.ssthresh
+        } else {
+            w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2))
+        }
+    }
+
     /// The SYN-ACK of a simultaneous open ([`SynSent::syn_ack`]): it echoes the peer's
     /// TSval, or what a recycled TIME_WAIT handed down when the peer's SYN had none.
     pub fn simultaneous_syn_ack(

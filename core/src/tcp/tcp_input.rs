@@ -570,17 +570,10 @@ fn tcp_process_tlp_ack(cx: &mut Ctx, tcb: &mut Tcb, ack: SeqNum, flag: &AckFlags
     if !tcb.rec.tlp_retrans || flag.dsack {
         tcb.rec.tlp_high_seq = None;
     } else if ack.after(high) {
-        tcb.rec.init_cwnd_reduction(tcb.snd.nxt, tcb.cwnd.cwnd);
-        tcb.cwnd.cnt = 0;
-        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
+        tcp_init_cwnd_reduction(tcb);
         tcb.rec.ca_state = CaState::Cwr;
         tcp_end_cwnd_reduction(tcb);
-        // tcp_try_keep_open
-        tcb.rec.ca_state = if tcb.rec.left_out() > 0 || tcb.rec.retrans_out > 0 {
-            CaState::Disorder
-        } else {
-            CaState::Open
-        };
+        tcp_try_keep_open(tcb);
         cx.mib.inc(Counter::TcpExtTCPLossProbeRecovery);
     } else if !flag.una_advanced && !flag.not_dup() && !flag.data_sacked {
         tcb.rec.tlp_high_seq = None;
@@ -765,14 +758,23 @@ fn tcp_try_undo_recovery(cx: &mut Ctx, tcb: &mut Tcb, flag: &AckFlags) -> bool {
             Counter::TcpExtTCPFullUndo
         });
     }
-    if !tcb.sack_ok && tcb.snd.una == tcb.rec.high_seq {
-        if !tcb.rec.any_retrans_done() {
-            tcb.rtt.retrans_stamp = None;
-        }
+    if tcp_is_non_sack_preventing_reopen(tcb) {
         return true;
     }
     tcb.rec.ca_state = CaState::Open;
     false
+}
+
+/// `tcp_is_non_sack_preventing_reopen`: without SACK the state holds at `high_seq` until
+/// something above it is acknowledged (RFC 2582: no false fast retransmits).
+fn tcp_is_non_sack_preventing_reopen(tcb: &mut Tcb) -> bool {
+    if tcb.sack_ok || tcb.snd.una != tcb.rec.high_seq {
+        return false;
+    }
+    if !tcb.rec.any_retrans_done() {
+        tcb.rtt.retrans_stamp = None;
+    }
+    true
 }
 
 /// `tcp_try_undo_dsack`: D-SACKs showed every retransmission of the reduction needless
@@ -820,11 +822,7 @@ fn tcp_try_undo_loss(cx: &mut Ctx, tcb: &mut Tcb, flag: &AckFlags, frto_undo: bo
         cx.mib.inc(Counter::TcpExtTCPSpuriousRTOs);
     }
     tcb.rtt.retransmits = 0;
-    // tcp_is_non_sack_preventing_reopen
-    if !tcb.sack_ok && tcb.snd.una == tcb.rec.high_seq {
-        if !tcb.rec.any_retrans_done() {
-            tcb.rtt.retrans_stamp = None;
-        }
+    if tcp_is_non_sack_preventing_reopen(tcb) {
         return true;
     }
     if frto_undo || tcb.sack_ok {
@@ -879,7 +877,7 @@ pub(crate) fn tcp_identify_packet_loss(cx: &mut Ctx, now: Instant, sk: SockId, t
     }
 }
 
-/// `tcp_enter_recovery` + `tcp_init_cwnd_reduction`: fast recovery begins — counted, the
+/// `tcp_enter_recovery` + [`tcp_init_cwnd_reduction`]: fast recovery begins — counted, the
 /// undo point noted ([`Recovery::init_undo`]) with what an undo restores (`prior_ssthresh`:
 /// `tcp_current_ssthresh`), `high_seq`, `ssthresh` from the algorithm, PRR from the window
 /// now.
@@ -892,13 +890,18 @@ pub(crate) fn tcp_enter_recovery(cx: &mut Ctx, tcb: &mut Tcb) {
     tcb.rec.prior_ssthresh = 0;
     tcb.rec.init_undo(tcb.snd.una);
     if !tcb.rec.in_cwnd_reduction() {
-        let w = tcb.cwnd;
-        tcb.rec.prior_ssthresh = w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2));
-        tcb.rec.init_cwnd_reduction(tcb.snd.nxt, tcb.cwnd.cwnd);
-        tcb.cwnd.cnt = 0;
-        tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
+        tcb.rec.prior_ssthresh = tcb.current_ssthresh();
+        tcp_init_cwnd_reduction(tcb);
     }
     tcb.rec.ca_state = CaState::Recovery;
+}
+
+/// `tcp_init_cwnd_reduction`: a reduction starts — PRR from the window now, `ssthresh` from
+/// the algorithm.
+fn tcp_init_cwnd_reduction(tcb: &mut Tcb) {
+    tcb.rec.init_cwnd_reduction(tcb.snd.nxt, tcb.cwnd.cwnd);
+    tcb.cwnd.cnt = 0;
+    tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
 }
 
 /// `tcp_end_cwnd_reduction`: the window comes down to `ssthresh` when the reduction ends

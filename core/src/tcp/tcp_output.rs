@@ -13,7 +13,7 @@ use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
 use crate::tcp::tcp_input::TCP_TIMEOUT_MIN;
-use crate::tcp::tcp_recovery::CaState;
+use crate::tcp::tcp_recovery::{CaState, TxSeg};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
 /// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
@@ -354,20 +354,8 @@ pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket
             }
             sent
         } else if let Some(&last) = tcb.rec.rtx.back() {
-            let seq = last.seq.max(tcb.snd.una);
-            let data_end = if last.end.after(tcb.snd.write_seq) {
-                tcb.snd.write_seq
-            } else {
-                last.end
-            };
-            let mut flags = TcpFlags::ACK;
-            if data_end == tcb.snd.write_seq && data_end != seq && tcb.snd.push_mark {
-                flags |= TcpFlags::PSH;
-            }
-            if tcb.snd.fin_queued && last.end == tcb.snd.write_seq + 1 {
-                flags |= TcpFlags::FIN;
-            }
-            let sent = tcp_transmit(cx, now, socket, seq, data_end - seq, flags);
+            let (seq, len, flags) = resend_shape(tcb, last, tcb.snd.push_mark);
+            let sent = tcp_transmit(cx, now, socket, seq, len, flags);
             if let (true, Some(tcb)) = (sent, socket.tcb_mut()) {
                 cx.mib.inc(Counter::TcpRetransSegs);
                 let i = tcb.rec.rtx.len() - 1;
@@ -429,6 +417,26 @@ pub(crate) fn tcp_write_wakeup(cx: &mut Ctx, now: Instant, sk: SockId, socket: &
     Wakeup::Sent
 }
 
+/// A segment of the scoreboard sent again: from `snd_una` if it was partly acknowledged,
+/// its data, PSH (if `push`) when that data ends what was written, FIN if it held it.
+fn resend_shape(tcb: &Tcb, s: TxSeg, push: bool) -> (SeqNum, u32, TcpFlags) {
+    let seq = s.seq.max(tcb.snd.una);
+    let data_end = if s.end.after(tcb.snd.write_seq) {
+        tcb.snd.write_seq
+    } else {
+        s.end
+    };
+    let len = data_end - seq;
+    let mut flags = TcpFlags::ACK;
+    if push && len > 0 && data_end == tcb.snd.write_seq {
+        flags |= TcpFlags::PSH;
+    }
+    if tcb.snd.fin_queued && s.end == tcb.snd.write_seq + 1 {
+        flags |= TcpFlags::FIN;
+    }
+    (seq, len, flags)
+}
+
 /// `tcp_xmit_retransmit_queue`: sends again, oldest first, the segments marked lost and
 /// not yet resent, while the congestion window allows (`tcp_retransmit_skb`). A resent
 /// segment carries PSH only if it ends what was written, FIN if it held it; Karn's rule
@@ -441,20 +449,7 @@ pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, 
             return;
         }
         let s = tcb.rec.rtx[i];
-        let seq = s.seq.max(tcb.snd.una);
-        let data_end = if s.end.after(tcb.snd.write_seq) {
-            tcb.snd.write_seq
-        } else {
-            s.end
-        };
-        let len = data_end - seq;
-        let mut flags = TcpFlags::ACK;
-        if len > 0 && data_end == tcb.snd.write_seq {
-            flags |= TcpFlags::PSH;
-        }
-        if tcb.snd.fin_queued && s.end == tcb.snd.write_seq + 1 {
-            flags |= TcpFlags::FIN;
-        }
+        let (seq, len, flags) = resend_shape(tcb, s, true);
         let slow_start = tcb.rec.ca_state == CaState::Loss;
         if !tcp_transmit(cx, now, socket, seq, len, flags) {
             return;

@@ -202,13 +202,8 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         || !tcb.rec.high_seq.after(tcb.snd.una)
         || (tcb.rec.ca_state == CaState::Loss && tcb.rtt.retransmits == 0);
     if reduce {
-        let w = tcb.cwnd;
-        tcb.rec.prior_ssthresh = if tcb.rec.in_cwnd_reduction() {
-            w.ssthresh
-        } else {
-            w.ssthresh.max((w.cwnd >> 1) + (w.cwnd >> 2))
-        };
-        tcb.rec.prior_cwnd = w.cwnd;
+        tcb.rec.prior_ssthresh = tcb.current_ssthresh();
+        tcb.rec.prior_cwnd = tcb.cwnd.cwnd;
         tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
         if tcb.rtt.retransmits == 0 {
             tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
