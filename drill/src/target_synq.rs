@@ -28,6 +28,8 @@ pub struct SynqTarget {
     nstat_base: HashMap<String, u64>,
     /// epoll instances, by their fd (numbered after [`EPOLL_FD_BASE`]).
     epolls: Vec<Epoll>,
+    /// `--mss`: inbound segments go in as GSO packets of this size (0: none).
+    gso_size: u16,
 }
 
 /// Where the fds of epoll instances start (the stack's sockets stay far below).
@@ -99,6 +101,7 @@ impl SynqTarget {
             connect_addr: SocketAddrV4::new(config.remote_ip, config.connect_port),
             nstat_base: HashMap::new(),
             epolls: Vec::new(),
+            gso_size: 0,
         }
     }
 
@@ -398,7 +401,7 @@ impl Target for SynqTarget {
     }
 
     fn inject(&mut self, datagram: &[u8]) {
-        self.stack.receive(Self::instant(self.now), datagram);
+        self.stack.receive_gso(Self::instant(self.now), datagram, self.gso_size);
         self.wake_epolls();
         self.collect();
         self.retry();
@@ -476,6 +479,7 @@ impl Target for SynqTarget {
         self.stack = Stack::new(Self::stack_config(config));
         self.bind_addr = SocketAddrV4::new(config.local_ip, config.bind_port);
         self.connect_addr = SocketAddrV4::new(config.remote_ip, config.connect_port);
+        self.gso_size = config.mss.unwrap_or(0);
         Ok(())
     }
 

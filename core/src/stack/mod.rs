@@ -112,6 +112,7 @@ impl Stack {
                 port_perturb: Default::default(),
                 touched: Vec::new(),
                 tw_row: Default::default(),
+                rx_gso_size: 0,
             },
             tables: Tables {
                 sockets: SocketTable::default(),
@@ -181,7 +182,18 @@ impl Stack {
     /// Takes one inbound IPv4 datagram (`ip_rcv`): checked and counted by the IP layer, then
     /// handed to TCP or ICMP. Never panics, whatever the bytes.
     pub fn receive(&mut self, now: Instant, datagram: &[u8]) {
-        self.with_loopback(now, |s| s.ip_rcv(now, datagram));
+        self.receive_gso(now, datagram, 0);
+    }
+
+    /// [`Stack::receive`] for a GSO packet: one TCP datagram standing for segments of
+    /// `gso_size` bytes (a TUN device's `virtio_net_hdr`), which is what the receiver takes
+    /// as the peer's segment size (`tcp_measure_rcv_mss`).
+    pub fn receive_gso(&mut self, now: Instant, datagram: &[u8], gso_size: u16) {
+        self.with_loopback(now, |s| {
+            s.shared.rx_gso_size = gso_size;
+            s.ip_rcv(now, datagram);
+            s.shared.rx_gso_size = 0;
+        });
     }
 
     /// The descriptors whose `poll(2)` readiness the last [`Stack::receive`],

@@ -13,7 +13,7 @@ use crate::inet::socket::{SockId, SockKind, Socket, TcpState, RCV_SHUTDOWN, SEND
 use crate::tcp::ctx::{Ctx, Tables};
 use crate::tcp::tcb::{Tcb, TcpTimer};
 use crate::tcp::tcp_input::tcp_rcvbuf_grow;
-use crate::tcp::tcp_output::{send_control, tcp_push, tcp_write_xmit, Nagle};
+use crate::tcp::tcp_output::{send_control, tcp_free_window, tcp_push, tcp_write_xmit, Nagle};
 use synq_wire::TcpFlags;
 
 /// What `getsockopt(TCP_INFO)` and `SO_MEMINFO` report that synq keeps (`tcp_get_info`).
@@ -300,7 +300,9 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     buf[..from_a].copy_from_slice(&a[..from_a]);
     buf[from_a..n].copy_from_slice(&b[..n - from_a]);
     tcb.rcv.buf.drain(..n);
+    tcb.rcv.free_read();
     tcp_rcv_space_adjust(cx, now, socket);
+    let rcvbuf = socket.options.rcvbuf;
     let tcb = socket.tcb_mut().expect("queued data");
     // tcp_cleanup_rbuf: an ACK owed goes now if more than a full segment arrived since the
     // last window update (the once-per-two-segments ACK `__tcp_ack_snd_check` held back
@@ -308,7 +310,7 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     let owed = tcb.ack.pending && tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss;
     let rcv_window_now = tcb.rcv.window();
     let opened = rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
-        let new = tcb.rcv.free_window();
+        let new = tcp_free_window(tcb, rcvbuf);
         new != 0 && new >= 2 * rcv_window_now
     };
     if owed || opened {

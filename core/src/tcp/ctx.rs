@@ -63,6 +63,9 @@ pub(crate) struct Shared {
     pub touched: Vec<SockId>,
     /// When TIME_WAIT entries end.
     pub tw_row: TwDeathRow,
+    /// The GSO segment size of the datagram being received, 0 for none
+    /// ([`crate::Stack::receive_gso`]).
+    pub rx_gso_size: u16,
 }
 
 /// What a TCP handler borrows besides the socket it acts on: the knobs (read) and the

@@ -184,6 +184,33 @@ pub struct RecvState {
     pub rtt_last_tsecr: u32,
     /// `bytes_received`: payload received in order (`tcp_rcv_nxt_update`).
     pub bytes_received: u64,
+    /// `sk_rmem_alloc`, in two parts: the truesize of each skb of the receive queue, by its
+    /// end (`skbs`, freed as the reader passes it; `queue_rmem` their sum), and of the
+    /// out-of-order queue (`ofo_rmem`). See [`skb_truesize`].
+    pub skbs: VecDeque<(SeqNum, u32)>,
+    pub queue_rmem: u32,
+    pub ofo_rmem: u32,
+    /// `scaling_ratio`: the share of truesize that was payload, in 256ths
+    /// (`tcp_measure_rcv_mss`): what turns buffer space into window.
+    pub scaling_ratio: u8,
+}
+
+/// The truesize Linux charges for a received segment of `ip_len` bytes (the IP datagram) as
+/// the TUN driver builds it (`tun_alloc_skb`, measured on 6.18 with `ss`: see
+/// `docs/linux-6.18-receive-window.md`): a small datagram gets a kmalloc'ed head (the
+/// `NET_SKB_PAD` headroom and `skb_shared_info` in a power-of-two object, 576 bytes at
+/// least) and the `sk_buff`; a larger one 3712 bytes of head and the rest in pages.
+pub fn skb_truesize(ip_len: u32) -> u32 {
+    const SK_BUFF: u32 = 256;
+    const SHINFO: u32 = 320;
+    const PAD: u32 = 64;
+    if PAD + ip_len < 4096 {
+        let head = (PAD + ip_len).next_multiple_of(64) + SHINFO;
+        let obj = if head <= 576 { 576 } else { head.next_power_of_two() };
+        obj + SK_BUFF
+    } else {
+        4096 + SK_BUFF + (ip_len - (4096 - PAD - SHINFO)).next_multiple_of(4096)
+    }
 }
 
 /// The RTT estimator and the retransmission timeout it sets (`tp->srtt_us`, `icsk_rto`).
@@ -198,16 +225,17 @@ pub struct RttState {
     pub backoff: u8,
     /// `icsk_retransmits`: RTO expiries since data was last acknowledged.
     pub retransmits: u8,
-    /// `retrans_stamp`: when the segment being retransmitted was first sent.
-    pub retrans_stamp: Option<Instant>,
+    /// `retrans_stamp`: when the segment being retransmitted was first sent (fast
+    /// retransmit: first resent), `tcp_clock_ms`.
+    pub retrans_stamp: Option<u32>,
     /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
     pub timed: Option<(SeqNum, Instant)>,
     /// The smallest RTT sample, µs (`tcp_min_rtt`; `u32::MAX` before the first).
     pub min_rtt_us: u32,
     /// `icsk_probes_out`: window probes sent without an answer; `icsk_probes_tstamp`: when
-    /// the first of them fired.
+    /// the first of them fired (`tcp_clock_ms`).
     pub probes_out: u8,
-    pub probes_tstamp: Option<Instant>,
+    pub probes_tstamp: Option<u32>,
 }
 
 /// A connection's control block: the two halves, the RTT estimator, congestion control,
@@ -320,6 +348,10 @@ impl Tcb {
                 rtt_est_time: None,
                 rtt_last_tsecr: 0,
                 bytes_received: 0,
+                skbs: VecDeque::new(),
+                queue_rmem: 0,
+                ofo_rmem: 0,
+                scaling_ratio: crate::tcp::initial_window::TCP_DEFAULT_SCALING_RATIO as u8,
             },
             rtt: RttState {
                 srtt_us: 0,
@@ -405,16 +437,31 @@ impl Tcb {
     }
 
     /// `tcp_init_buffer_space` and `tcp_initialize_rcv_mss` once the handshake is done: the
-    /// receive space starts at the window or ten segments of `advmss` (our MSS less the
-    /// options every segment carries), and the first guess at the peer's segment size; the
+    /// window clamp within the buffer of `rcvbuf`, the receive space at the window or ten
+    /// segments of `advmss` (our MSS less the options every segment carries), and the first
+    /// guess at the peer's segment size; the
     /// last receive time starts here (`icsk_ack.lrcvtime` in `tcp_finish_connect` and
     /// `tcp_create_openreq_child`).
-    pub fn init_receive(&mut self, now: Instant, advmss: u32) {
+    pub fn init_receive(&mut self, now: Instant, advmss: u32, rcvbuf: u32) {
         self.snd.rcv_tstamp_ms = tcp_clock_ms(now);
         // tcp_init_transfer's tcp_init_congestion_control.
         self.ca.init(now.as_micros() as u32, self.snd.nxt.0);
         self.ack.lrcvtime_ms = tcp_clock_ms(now);
-        self.rcv.space = self.rcv.wnd.min(TCP_INIT_CWND * advmss);
+        // tcp_init_buffer_space: the clamp at most the buffer's window, one segment of it
+        // reserved (tcp_app_win).
+        let r = &mut self.rcv;
+        let maxwin = r.full_space(rcvbuf).max(0) as u32;
+        if r.window_clamp >= maxwin {
+            r.window_clamp = maxwin;
+            if maxwin > 4 * advmss {
+                r.window_clamp = maxwin.max(4 * advmss);
+            }
+        }
+        if r.window_clamp > 2 * advmss && r.window_clamp + advmss > maxwin {
+            r.window_clamp = (2 * advmss).max(maxwin.saturating_sub(advmss));
+        }
+        r.ssthresh = r.ssthresh.min(r.window_clamp);
+        r.space = r.ssthresh.min(r.wnd).min(TCP_INIT_CWND * advmss);
         self.rcv.space_seq = self.rcv.nxt;
         self.rcv.space_time = now;
         self.ack.rcv_mss = advmss
@@ -454,33 +501,68 @@ impl RecvState {
         left.max(0) as u32
     }
 
-    /// The window the free receive space allows now, before the no-shrink rule: what the
-    /// clamp leaves after the unread and the out-of-order bytes, at most `ssthresh`.
-    pub fn free_window(&self) -> u32 {
-        self.window_clamp
-            .saturating_sub((self.buf.len() + self.ofo.bytes()) as u32)
-            .min(self.ssthresh)
+    /// `sk_rmem_alloc`: the truesize of what both queues hold.
+    pub fn rmem(&self) -> u32 {
+        self.queue_rmem + self.ofo_rmem
     }
 
-    /// `__tcp_select_window` + `tcp_select_window`: the window to offer now, and that offer
-    /// recorded (`wnd`, `wup`). The free space is what the clamp leaves after the unread
-    /// bytes, at most `ssthresh`; the window never shrinks (`tcp_shrink_window` = 0) and,
-    /// scaled, is rounded up to the scale's granularity. Returns the header field.
-    pub fn select_window(&mut self) -> u16 {
-        let scale = 1u32 << self.wscale;
-        let free = self.free_window();
-        let cur = self.window();
-        let mut window = if self.wscale != 0 {
-            free.div_ceil(scale) * scale
-        } else {
-            free
-        };
-        if window < cur {
-            window = cur.div_ceil(scale) * scale;
+    /// `tcp_win_from_space`: the window `space` bytes of buffer stand for.
+    pub fn win_from_space(&self, space: i64) -> i64 {
+        (space * i64::from(self.scaling_ratio)) >> 8
+    }
+
+    /// `tcp_space`: the window the free part of a buffer of `rcvbuf` stands for (negative
+    /// once the queues hold more).
+    pub fn space(&self, rcvbuf: u32) -> i64 {
+        self.win_from_space(i64::from(rcvbuf) - i64::from(self.rmem()))
+    }
+
+    /// `tcp_full_space`: the window the whole buffer stands for.
+    pub fn full_space(&self, rcvbuf: u32) -> i64 {
+        self.win_from_space(i64::from(rcvbuf))
+    }
+
+    /// `tcp_set_window_clamp` (at least `SOCK_MIN_RCVBUF / 2`): `ssthresh` comes down with a
+    /// lower clamp, or up to the window offered with a higher one.
+    pub fn set_window_clamp(&mut self, val: u32) {
+        let new = val.max(2304);
+        if new < self.window_clamp {
+            self.ssthresh = self.ssthresh.min(new);
+        } else if new > self.window_clamp {
+            self.ssthresh = self.ssthresh.max(self.wnd.min(new));
         }
-        self.wnd = window;
-        self.wup = self.nxt;
-        (window >> self.wscale).min(u32::from(u16::MAX)) as u16
+        self.window_clamp = new;
+    }
+
+    /// An in-order skb ending at `end` joins the receive queue, charged `truesize`
+    /// (`skb_set_owner_r` in `tcp_queue_rcv`).
+    pub fn charge(&mut self, end: SeqNum, truesize: u32) {
+        self.skbs.push_back((end, truesize));
+        self.queue_rmem += truesize;
+    }
+
+    /// The reader has passed `copied_seq`: the skbs it read through are freed.
+    pub fn free_read(&mut self) {
+        let copied = self.copied_seq();
+        while let Some(&(end, truesize)) = self.skbs.front() {
+            if end.after(copied) {
+                break;
+            }
+            self.skbs.pop_front();
+            self.queue_rmem -= truesize;
+        }
+    }
+
+    /// `tcp_ofo_queue`: a run of `bytes` of the out-of-order queue's `held` is in order now,
+    /// up to `end`; its share of the queue's truesize comes along (all of it with the last).
+    pub fn ofo_to_queue(&mut self, end: SeqNum, bytes: usize, held: usize) {
+        let share = if bytes >= held {
+            self.ofo_rmem
+        } else {
+            (u64::from(self.ofo_rmem) * bytes as u64 / held.max(1) as u64) as u32
+        };
+        self.ofo_rmem -= share;
+        self.charge(end, share);
     }
 
     /// `copied_seq`: the next sequence number the reader gets.
@@ -512,15 +594,6 @@ impl RecvState {
         }
         self.rtt_est_seq = self.nxt + self.wnd;
         self.rtt_est_time = Some(now);
-    }
-
-    /// `tcp_grow_window`: an in-order data segment opens `ssthresh` by two of the peer's
-    /// segments (`rcv_mss`), up to the clamp.
-    pub fn grow_window(&mut self, rcv_mss: u32) {
-        if self.ssthresh < self.window_clamp {
-            let incr = 2 * rcv_mss.max(u32::from(TCP_MSS_DEFAULT));
-            self.ssthresh = (self.ssthresh + incr).min(self.window_clamp);
-        }
     }
 }
 
@@ -578,20 +651,5 @@ mod tests {
             Duration::from_millis(210),
             "a steady RTT keeps rttvar at rto_min"
         );
-    }
-
-    #[test]
-    fn window_never_shrinks_and_rounds_up_to_the_scale() {
-        let mut t = Tcb::new(SeqNum(0), SeqNum(1000));
-        t.rcv.window_clamp = 64240;
-        t.rcv.ssthresh = 64240;
-        t.rcv.wscale = 10;
-        assert_eq!(t.rcv.select_window(), 63);
-        assert_eq!(t.rcv.wnd, 63 * 1024);
-        t.rcv.buf.extend(std::iter::repeat_n(0, 4000));
-        t.rcv.nxt += 4000;
-        // 64240 - 4000 free, but the right edge offered before stays.
-        assert_eq!(t.rcv.select_window(), 60);
-        assert!((t.rcv.wup + t.rcv.wnd).0 >= 1000 + 63 * 1024);
     }
 }

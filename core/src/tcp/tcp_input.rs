@@ -17,11 +17,11 @@ use crate::tcp::cong::{AckSample, CongestionOps, Cwnd};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::initial_window::TCP_MAX_WSCALE;
 use crate::tcp::syn_sent::{SynSent, SynSentInput};
-use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
+use crate::tcp::tcb::{skb_truesize, Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
 use crate::tcp::tcp_connect::ConnectInit;
 use crate::tcp::tcp_output::{
-    reply_reset, send_control, tcp_push, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack, tcp_write_xmit,
-    tcp_xmit_retransmit_queue, Nagle, TCP_PINGPONG_THRESH,
+    reply_reset, send_control, tcp_free_window, tcp_push, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack,
+    tcp_write_xmit, tcp_xmit_retransmit_queue, Nagle, TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::{dsack_in, AckFlags, CaState, Rexmit};
 use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
@@ -110,6 +110,7 @@ pub(crate) fn tcp_rcv_synsent_state_process(
 /// the SYN-ACK says (window unscaled, the options both sides offered, the peer's MSS), the
 /// first RTT sample unless the SYN was resent, ESTABLISHED, and the ACK at once.
 fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynSent, seg: &TcpRepr<'_>) {
+    let rcvbuf = socket.options.rcvbuf;
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
     let user_mss = socket.options.user_mss;
     let Some(tcb) = socket.tcb_mut() else { return };
@@ -126,7 +127,7 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
         let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
         tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
     }
-    tcb.init_receive(now, tcb.advmss_less_options());
+    tcb.init_receive(now, tcb.advmss_less_options(), rcvbuf);
     tcp_set_state(&mut cx.mib, socket, TcpState::Established);
     send_control(cx, now, socket, TcpFlags::ACK);
 }
@@ -168,6 +169,7 @@ fn take_peer_syn(tcb: &mut Tcb, init: &ConnectInit, user_mss: u16, seg: &TcpRepr
 /// in Linux, our window scale stays offered even if the peer's SYN carries none (only the
 /// SYN-ACK path takes it back). The SYN's payload is discarded.
 fn tcp_simultaneous_open(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynSent, seg: &TcpRepr<'_>) {
+    let rcvbuf = socket.options.rcvbuf;
     let (saddr, sport, user_mss) = (socket.rcv_saddr, socket.sport, socket.options.user_mss);
     let Some(peer) = socket.peer else { return };
     tcp_set_state(&mut cx.mib, socket, TcpState::SynRecv);
@@ -175,7 +177,7 @@ fn tcp_simultaneous_open(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &S
     take_peer_syn(tcb, &ss.init, user_mss, seg);
     tcb.ecn_ok = ss.init.ecn && seg.flags.contains(TcpFlags::ECE | TcpFlags::CWR);
     // tcp_initialize_rcv_mss now; the receive space once established.
-    tcb.init_receive(now, tcb.advmss_less_options());
+    tcb.init_receive(now, tcb.advmss_less_options(), rcvbuf);
     let synack = tcb.simultaneous_syn_ack(ss, sport, peer.port(), tcp_clock_ms(now));
     // The SYN-ACK is timed (tcp_clean_rtx_queue's sample when the ACK comes, unless resent).
     tcb.rtt.timed = Some((ss.iss + 1, now));
@@ -188,6 +190,7 @@ fn tcp_simultaneous_open(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &S
 /// resent, else from the echoed timestamp; the window, now scaled; ESTABLISHED
 /// (`tcp_init_transfer`), and connect() sees it.
 fn tcp_simultaneous_open_done(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) {
+    let rcvbuf = socket.options.rcvbuf;
     let (rto_min, rto_max) = (cx.rto_min(), cx.rto_max());
     let Some(tcb) = socket.tcb_mut() else { return };
     let Some(ss) = tcb.syn_sent.take() else { return };
@@ -210,7 +213,7 @@ fn tcp_simultaneous_open_done(cx: &mut Ctx, now: Instant, socket: &mut Socket, s
     tcb.snd.wnd = u32::from(seg.window) << tcb.snd.wscale;
     tcb.snd.max_window = tcb.snd.max_window.max(tcb.snd.wnd);
     tcb.snd.wl1 = SeqNum(seg.seq);
-    tcb.init_receive(now, tcb.advmss_less_options());
+    tcb.init_receive(now, tcb.advmss_less_options(), rcvbuf);
     tcp_set_state(&mut cx.mib, socket, TcpState::Established);
 }
 
@@ -723,7 +726,7 @@ fn tcp_process_loss(cx: &mut Ctx, tcb: &mut Tcb, is_dupack: bool, flag: &AckFlag
 /// resent yet (except without SACK once `high_seq` is reached).
 fn tcp_packet_delayed(tcb: &Tcb, flag: &AckFlags) -> bool {
     if let Some(stamp) = tcb.rtt.retrans_stamp {
-        return flag.tsecr_ms.is_some_and(|ecr| before(ecr, tcp_clock_ms(stamp)));
+        return flag.tsecr_ms.is_some_and(|ecr| before(ecr, stamp));
     }
     tcb.sack_ok || tcb.snd.una.before(tcb.rec.high_seq)
 }
@@ -1004,7 +1007,11 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
         return Disposition::Keep;
     }
     if seq.after(tcb.rcv.nxt) {
-        tcp_data_queue_ofo(cx, tcb, seg);
+        let rcvbuf = socket.options.rcvbuf;
+        let Some(tcb) = socket.tcb_mut() else {
+            return Disposition::Keep;
+        };
+        tcp_data_queue_ofo(cx, tcb, rcvbuf, seg);
         if !seg.payload.is_empty() {
             tcp_rcvbuf_grow_ofo(cx, socket);
         }
@@ -1014,16 +1021,26 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
 }
 
 /// `tcp_data_queue_ofo`: the segment waits beyond `rcv_nxt`, is SACKed (what was held
-/// already is D-SACKed) and ACKed at once.
-fn tcp_data_queue_ofo(cx: &mut Ctx, tcb: &mut Tcb, seg: &TcpRepr<'_>) {
+/// already is D-SACKed) and ACKed at once. It measures the peer's segment size (since 6.17)
+/// and, with SACK, may open the window before it is charged to the buffer.
+fn tcp_data_queue_ofo(cx: &mut Ctx, tcb: &mut Tcb, rcvbuf: u32, seg: &TcpRepr<'_>) {
     let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
     if !seg.payload.is_empty() {
         cx.mib.inc(Counter::TcpExtTCPOFOQueue);
+        let skb = RxSkb::of(cx, seg);
+        tcp_measure_rcv_mss(tcb, rcvbuf, &skb);
+        let held = tcb.rcv.ofo.bytes();
         if let Some(d) = tcb.rcv.ofo.insert(seg.seq, seg.payload) {
             if tcb.sack_ok {
                 tcb.rcv.sack.dsack_set(d.seq, d.end);
                 cx.mib.inc(Counter::TcpExtTCPDSACKOfoSent);
             }
+        }
+        if tcb.rcv.ofo.bytes() > held {
+            if tcb.sack_ok {
+                tcp_grow_window(cx, tcb, rcvbuf, &skb);
+            }
+            tcb.rcv.ofo_rmem += skb.truesize;
         }
         if tcb.sack_ok {
             tcb.rcv.sack.new_ofo(seg.seq, data_end);
@@ -1051,8 +1068,8 @@ fn tcp_rcvbuf_grow_ofo(cx: &Ctx, socket: &mut Socket) {
 /// `tcp_rcvbuf_grow`: the reader consumed `newval` bytes in a round trip (`rcvq_space`);
 /// unless SO_RCVBUF fixed it, the buffer grows to hold twice that (DRS is a round trip late),
 /// more while the rate climbs (a sender in slow start may double it), plus the span the
-/// out-of-order queue reaches, as space for that window (twice it), up to `tcp_rmem[2]`; the
-/// window clamp follows.
+/// out-of-order queue reaches, as the buffer that window needs at the scaling ratio, up to
+/// `tcp_rmem[2]`; the window clamp follows.
 pub(crate) fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket, newval: u32) {
     let rmem_max = cx.sysctl.tcp_rmem[2].max(0) as u64;
     let (current, locked) = (socket.options.rcvbuf, socket.options.rcvbuf_locked);
@@ -1066,9 +1083,10 @@ pub(crate) fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket, newval: u32) {
     let grow = rcvwin * u64::from(newval.saturating_sub(oldval)) / u64::from(oldval);
     rcvwin += grow << 1;
     rcvwin += u64::from(tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt));
-    let rcvbuf = (rcvwin * 2).min(rmem_max) as u32;
+    // tcp_space_from_win
+    let rcvbuf = ((rcvwin << 8) / u64::from(tcb.rcv.scaling_ratio.max(1))).min(rmem_max) as u32;
     if rcvbuf > current {
-        tcb.rcv.window_clamp = tcb.rcv.window_clamp.max(rcvbuf / 2);
+        tcb.rcv.window_clamp = tcb.rcv.win_from_space(i64::from(rcvbuf)) as u32;
         socket.options.rcvbuf = rcvbuf;
     }
 }
@@ -1108,7 +1126,11 @@ fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg:
         tcb.rcv.buf.extend(data);
         tcb.rcv.nxt += data.len() as u32;
         tcb.rcv.bytes_received += data.len() as u64;
-        tcp_event_data_recv(tcb, now, data.len() as u32);
+        // tcp_queue_rcv: the whole skb is charged (synq never coalesces it into the last).
+        let skb = RxSkb::of(cx, seg);
+        let rcv_nxt = tcb.rcv.nxt;
+        tcb.rcv.charge(rcv_nxt, skb.truesize);
+        tcp_event_data_recv(cx, tcb, now, rcvbuf as u32, &skb);
         if !tcb.rcv.ofo.is_empty() {
             tcp_ofo_queue(tcb);
             if tcb.rcv.ofo.is_empty() {
@@ -1140,6 +1162,7 @@ fn tcp_fin(cx: &mut Ctx, now: Instant, socket: &mut Socket) -> Disposition {
     // Nothing can follow a FIN: the out-of-order queue and every SACK block go, a pending
     // D-SACK with them (tcp_sack_reset).
     tcb.rcv.ofo = Default::default();
+    tcb.rcv.ofo_rmem = 0;
     tcb.rcv.sack = Default::default();
     match state {
         TcpState::Established | TcpState::SynRecv => {
@@ -1173,12 +1196,14 @@ fn tcp_enter_quickack_mode(tcb: &mut Tcb, ack_now: bool) {
 /// the last window update and the user keeps up (or the window would open), in quick-ACK
 /// mode, or when one was demanded; otherwise it is delayed.
 pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
-    let Some(tcb) = socket.tcb() else { return };
+    let rcvbuf = socket.options.rcvbuf;
+    let Some(tcb) = socket.tcb_mut() else { return };
     if !tcb.ack.pending {
         return;
     }
-    let full_frame =
-        tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss && (tcb.rcv.buf.is_empty() || tcb.rcv.free_window() >= tcb.rcv.wnd);
+    // In this order: choosing the window may end quick-ACK mode.
+    let full_frame = tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss
+        && (tcb.rcv.buf.is_empty() || tcp_free_window(tcb, rcvbuf) >= tcb.rcv.wnd);
     let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < TCP_PINGPONG_THRESH;
     // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
     // first-three-then-compressed rule, spec E7).
@@ -1267,12 +1292,11 @@ fn tcp_incr_quickack(tcb: &mut Tcb) {
 
 /// `tcp_event_data_recv`: an ACK is owed; the peer's segment size is measured; the first
 /// data starts the delayed-ACK engine in quick-ACK mode, later data adapts `ato` to the
-/// gaps between arrivals (a gap over the RTO means quick ACKs again); the window may grow.
-fn tcp_event_data_recv(tcb: &mut Tcb, now: Instant, len: u32) {
+/// gaps between arrivals (a gap over the RTO means quick ACKs again); a segment of 128
+/// bytes or more may open the window.
+fn tcp_event_data_recv(cx: &Ctx, tcb: &mut Tcb, now: Instant, rcvbuf: u32, skb: &RxSkb) {
     tcb.ack.pending = true;
-    if len > tcb.ack.rcv_mss {
-        tcb.ack.rcv_mss = len.min(u32::from(tcb.advmss));
-    }
+    tcp_measure_rcv_mss(tcb, rcvbuf, skb);
     let now_ms = tcp_clock_ms(now);
     if tcb.ack.ato_ms == 0 {
         tcp_incr_quickack(tcb);
@@ -1290,7 +1314,88 @@ fn tcp_event_data_recv(tcb: &mut Tcb, now: Instant, len: u32) {
     }
     tcb.ack.lrcvtime_ms = now_ms;
     tcb.rcv.rcv_rtt_measure(now);
-    tcb.rcv.grow_window(tcb.ack.rcv_mss);
+    if skb.len >= 128 {
+        tcp_grow_window(cx, tcb, rcvbuf, skb);
+    }
+}
+
+/// A received segment as the buffer counts it: its payload (`skb->len`), the segment size
+/// it stands for (`gso_size` when the driver handed a GSO packet, else its length) and its
+/// [`skb_truesize`].
+pub(crate) struct RxSkb {
+    pub len: u32,
+    pub seg_len: u32,
+    pub truesize: u32,
+}
+
+impl RxSkb {
+    fn of(cx: &Ctx, seg: &TcpRepr<'_>) -> RxSkb {
+        let len = seg.payload.len() as u32;
+        let header = 20 + seg.header_len() as u32;
+        let gso = u32::from(cx.rx_gso_size);
+        // virtio_net_hdr_to_skb: a packet no longer than one segment is not GSO.
+        let seg_len = if gso != 0 && len + header - 40 > gso { gso } else { len };
+        RxSkb {
+            len,
+            seg_len,
+            truesize: skb_truesize(len + header),
+        }
+    }
+}
+
+/// `tcp_measure_rcv_mss`: the peer's segment size (`rcv_mss`, at most our `advmss`). When it
+/// changes, the scaling ratio is measured again — the share of the skb's truesize that is
+/// payload — and the window clamp follows what the buffer now stands for.
+fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
+    let len = skb.seg_len;
+    if len < tcb.ack.rcv_mss {
+        return;
+    }
+    if len != tcb.ack.rcv_mss {
+        let ratio = ((u64::from(skb.len) << 8) / u64::from(skb.truesize.max(1))).clamp(1, 255) as u8;
+        if ratio != tcb.rcv.scaling_ratio {
+            tcb.rcv.scaling_ratio = ratio;
+            let clamp = tcb.rcv.full_space(rcvbuf).max(0) as u32;
+            tcb.rcv.set_window_clamp(clamp);
+            tcb.rcv.space = tcb.rcv.space.min(tcb.rcv.window_clamp);
+        }
+    }
+    tcb.ack.rcv_mss = len.min(u32::from(tcb.advmss));
+}
+
+/// `tcp_grow_window`: data lets `rcv_ssthresh` open toward the clamp and the free space —
+/// by two of our segments, or twice the segment if more (`__tcp_grow_window` when the skb's
+/// overhead is large: only while the window is small against the largest buffer) — and an
+/// ACK go at once.
+fn tcp_grow_window(cx: &Ctx, tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
+    let r = &tcb.rcv;
+    let room = r.space(rcvbuf).min(i64::from(r.window_clamp)) - i64::from(r.ssthresh);
+    if room <= 0 {
+        return;
+    }
+    let advmss = tcb.advmss_less_options();
+    let len = i64::from(skb.len);
+    let incr = if r.win_from_space(i64::from(skb.truesize)) <= len {
+        2 * advmss
+    } else {
+        let mut t = r.win_from_space(i64::from(skb.truesize)) >> 1;
+        let mut w = r.win_from_space(i64::from(cx.sysctl.tcp_rmem[2].max(0))) >> 1;
+        let mut incr = 0;
+        while i64::from(r.ssthresh) <= w {
+            if t <= len {
+                incr = 2 * tcb.ack.rcv_mss;
+                break;
+            }
+            t >>= 1;
+            w >>= 1;
+        }
+        incr
+    };
+    if incr != 0 {
+        let incr = i64::from(incr).max(2 * len);
+        tcb.rcv.ssthresh += incr.min(room) as u32;
+        tcb.ack.quick |= 1;
+    }
 }
 
 /// The test behind `__tcp_oow_rate_limited`: true when an answer went out less than
@@ -1311,6 +1416,8 @@ fn tcp_ofo_queue(tcb: &mut Tcb) {
     while let Some((seq, data)) = tcb.rcv.ofo.pop_ready(tcb.rcv.nxt.0) {
         let seq = SeqNum(seq);
         let end = seq + data.len() as u32;
+        let held = tcb.rcv.ofo.bytes() + data.len();
+        tcb.rcv.ofo_to_queue(end, data.len(), held);
         if seq.before(dsack_high) && tcb.sack_ok {
             tcb.rcv.sack.dsack_extend(seq.0, end.min(dsack_high).0);
         }

@@ -259,7 +259,7 @@ pub(crate) fn syn_recv_sock(
     if let Some(rtt) = rtt {
         tcb.rtt.sample(rtt, cx.rto_min(), cx.rto_max());
     }
-    tcb.init_receive(now, u32::from(req.advmss));
+    tcb.init_receive(now, u32::from(req.advmss), child.options.rcvbuf);
     child.kind = SockKind::Conn(tcb);
     let sk = tables.sockets.insert_hidden(child);
     // __inet_inherit_port: the child holds the listener's port at its own address.

@@ -31,12 +31,12 @@ pub(crate) fn tcp_transmit(
     len: u32,
     flags: TcpFlags,
 ) -> bool {
-    let (src_port, src, peer) = (socket.sport, socket.rcv_saddr, socket.peer);
+    let (src_port, src, peer, rcvbuf) = (socket.sport, socket.rcv_saddr, socket.peer, socket.options.rcvbuf);
     let ident = socket.next_ip_id();
     let (Some(tcb), Some(peer)) = (socket.tcb_mut(), peer) else {
         return false;
     };
-    let window = tcb.rcv.select_window();
+    let window = tcp_select_window(tcb, rcvbuf);
     let options = TcpOptions {
         timestamp: tcb.tstamp_ok.then(|| Timestamp {
             tsval: tcp_clock_ms(now).wrapping_add(tcb.ts_off),
@@ -157,6 +157,62 @@ fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
         bytes = bytes.saturating_add(GSO_MAX_SIZE >> r);
     }
     ((bytes.min(GSO_MAX_SIZE) / mss64) as u32).max(u32::from(sysctl.tcp_min_tso_segs))
+}
+
+/// `__tcp_select_window`: the window the free buffer allows now (`tcp_space`, counted in
+/// truesize), at most `rcv_ssthresh`. With less than half the buffer's window free, quick-ACK
+/// mode ends (`icsk_ack.quick = 0`: the reason a segment filling half the buffer is ACKed
+/// late) and a window under a sixteenth of the buffer or a segment is offered as 0. Scaled,
+/// it is rounded up to the scale; unscaled, the window offered last stays while within a
+/// segment of the free space (no silly window updates).
+pub(crate) fn tcp_free_window(tcb: &mut Tcb, rcvbuf: u32) -> u32 {
+    let r = &tcb.rcv;
+    let mut mss = i64::from(tcb.ack.rcv_mss);
+    let mut free = r.space(rcvbuf);
+    let allowed = r.full_space(rcvbuf);
+    let full = i64::from(r.window_clamp).min(allowed);
+    if mss > full {
+        mss = full;
+        if mss <= 0 {
+            return 0;
+        }
+    }
+    let scale = 1i64 << r.wscale;
+    if free < full >> 1 {
+        tcb.ack.quick = 0;
+        free = free.div_euclid(scale) * scale;
+        if free < allowed >> 4 || free < mss {
+            return 0;
+        }
+    }
+    let r = &tcb.rcv;
+    free = free.min(i64::from(r.ssthresh));
+    if r.wscale != 0 {
+        return ((free + scale - 1) / scale * scale) as u32;
+    }
+    let window = i64::from(r.wnd);
+    let window = if window <= free - mss || window > free {
+        free / mss * mss
+    } else if mss == full && free > window + (full >> 1) {
+        free
+    } else {
+        window
+    };
+    window.max(0) as u32
+}
+
+/// `tcp_select_window`: the window to offer, never less than what is left of the last
+/// offer (`tcp_shrink_window` = 0), recorded (`rcv_wnd` at `rcv_wup`); the header field.
+pub(crate) fn tcp_select_window(tcb: &mut Tcb, rcvbuf: u32) -> u16 {
+    let cur = tcb.rcv.window();
+    let scale = 1u32 << tcb.rcv.wscale;
+    let mut window = tcp_free_window(tcb, rcvbuf);
+    if window < cur {
+        window = cur.div_ceil(scale) * scale;
+    }
+    tcb.rcv.wnd = window;
+    tcb.rcv.wup = tcb.rcv.nxt;
+    (window >> tcb.rcv.wscale).min(u32::from(u16::MAX)) as u16
 }
 
 /// `tcp_write_xmit`: sends new data, then a queued FIN, while the peer's window and the
@@ -467,7 +523,7 @@ pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, 
         }
         tcb.rtt.timed = None;
         if tcb.rtt.retrans_stamp.is_none() {
-            tcb.rtt.retrans_stamp = Some(now);
+            tcb.rtt.retrans_stamp = Some(tcp_clock_ms(now));
         }
         if i == 0 && tcb.timers[TcpTimer::Reorder].is_none() {
             let rto = tcb.rtt.rto;
@@ -599,6 +655,37 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nagle: Na
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_never_shrinks_rounds_up_to_the_scale_and_ends_quick_acks_past_half_the_buffer() {
+        use crate::tcp::tcb::skb_truesize;
+        // A buffer of 131072 bytes: a window of 65536 at the default ratio (half).
+        let mut t = Tcb::new(SeqNum(0), SeqNum(1000));
+        t.rcv.window_clamp = 64240;
+        t.rcv.ssthresh = 64240;
+        t.rcv.wscale = 10;
+        t.ack.rcv_mss = 1000;
+        assert_eq!(tcp_select_window(&mut t, 131072), 63);
+        assert_eq!(t.rcv.wnd, 63 * 1024);
+        // 4000 bytes in one skb of truesize 8448: (131072 - 8448) / 2 = 61312 free, rounded
+        // up; the right edge offered before stays.
+        t.rcv.buf.extend(std::iter::repeat_n(0, 4000));
+        t.rcv.nxt += 4000;
+        let nxt = t.rcv.nxt;
+        t.rcv.charge(nxt, skb_truesize(4040));
+        assert_eq!(tcp_select_window(&mut t, 131072), 60);
+        assert!((t.rcv.wup + t.rcv.wnd).0 >= 1000 + 63 * 1024);
+        // Less than half the buffer's window free (31312): quick-ACK mode ends, the space is
+        // rounded down to the scale.
+        t.ack.quick = 5;
+        t.rcv.charge(nxt, 60_000);
+        assert_eq!(tcp_free_window(&mut t, 131072), 30 * 1024);
+        assert_eq!(t.ack.quick, 0);
+        // Read, the buffer is free again.
+        t.rcv.buf.clear();
+        t.rcv.free_read();
+        assert_eq!(t.rcv.rmem(), 0);
+    }
 
     #[test]
     fn tcp_tso_autosize_packs_about_a_millisecond_at_the_pacing_rate() {

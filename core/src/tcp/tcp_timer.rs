@@ -169,12 +169,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     } else {
         user_timeout
     };
-    if tcb.rtt.retransmits > 0
-        && tcb
-            .rtt
-            .retrans_stamp
-            .is_some_and(|t| now.saturating_duration_since(t) >= limit)
-    {
+    if tcb.rtt.retransmits > 0 && tcb.rtt.retrans_stamp.is_some_and(|t| ms_since(now, t) >= limit) {
         socket.error = Some(Errno::ETIMEDOUT);
         cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
         return Fired::Done;
@@ -206,7 +201,8 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         tcb.rec.prior_cwnd = tcb.cwnd.cwnd;
         tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
         if tcb.rtt.retransmits == 0 {
-            tcb.rtt.retrans_stamp = Some(tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent));
+            let first = tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent);
+            tcb.rtt.retrans_stamp = Some(tcp_clock_ms(first));
         }
     }
     tcb.ca.on_loss(now.as_micros() as u32, tcb.snd.nxt.0);
@@ -227,7 +223,7 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
     // tcp_clamp_rto_to_user_timeout: never past what TCP_USER_TIMEOUT leaves.
     let mut rto = tcb.rtt.rto;
     if let (false, Some(t)) = (user_timeout.is_zero(), tcb.rtt.retrans_stamp) {
-        let left = user_timeout.saturating_sub(now.saturating_duration_since(t));
+        let left = user_timeout.saturating_sub(ms_since(now, t));
         rto = rto.min(left.max(Duration::from_millis(1)));
     }
     cx.cancel_timer(tcb, TcpTimer::LossProbe);
@@ -255,8 +251,9 @@ fn tcp_probe_timer(
     let Some(tcb) = socket.tcb_mut() else {
         return Fired::Nothing;
     };
-    let first = *tcb.rtt.probes_tstamp.get_or_insert(now);
-    let timed_out = !user_timeout.is_zero() && first != now && now.saturating_duration_since(first) >= user_timeout;
+    let now_ms = tcp_clock_ms(now);
+    let first = *tcb.rtt.probes_tstamp.get_or_insert(now_ms);
+    let timed_out = !user_timeout.is_zero() && first != now_ms && ms_since(now, first) >= user_timeout;
     if timed_out || tcb.rtt.probes_out >= max_probes {
         socket.error = Some(Errno::ETIMEDOUT);
         cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
@@ -282,7 +279,7 @@ fn tcp_probe_timer(
         (tcb.rtt.rto.max(TCP_RTO_MIN) * (1u32 << tcb.rtt.backoff.min(16))).min(rto_max)
     };
     if !user_timeout.is_zero() {
-        let left = user_timeout.saturating_sub(now.saturating_duration_since(first));
+        let left = user_timeout.saturating_sub(ms_since(now, first));
         wait = wait.min(left.max(Duration::from_millis(2)));
     }
     cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + wait);
@@ -412,6 +409,11 @@ fn tcp_delack_timer(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
     }
     cx.mib.inc(Counter::TcpExtDelayedACKs);
     send_control(cx, now, socket, TcpFlags::ACK);
+}
+
+/// The time since `stamp_ms` (`tcp_clock_ms`), as `tcp_time_stamp` differences count it.
+fn ms_since(now: Instant, stamp_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(tcp_clock_ms(now).wrapping_sub(stamp_ms)))
 }
 
 #[cfg(test)]
