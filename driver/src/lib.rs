@@ -390,11 +390,11 @@ impl Drop for TunDriver {
 
 /// The datagram of one read after its `hdr` bytes of virtio-net header (none without
 /// offloads), its checksum finished if the kernel left it partial (`NEEDS_CSUM`, as
-/// `skb_checksum_help` would); a GSO super-packet stays whole. `None` for a header that
-/// does not decode.
-fn offloaded(read: &mut [u8], hdr: usize) -> Option<&[u8]> {
+/// `skb_checksum_help` would); a GSO super-packet stays whole, with its segment size (0 for
+/// none). `None` for a header that does not decode.
+fn offloaded(read: &mut [u8], hdr: usize) -> Option<(&[u8], u16)> {
     if hdr == 0 {
-        return Some(read);
+        return Some((read, 0));
     }
     let h = tun_rs::VirtioNetHdr::decode(&read[..hdr]).ok()?;
     let d = &mut read[hdr..];
@@ -412,7 +412,8 @@ fn offloaded(read: &mut [u8], hdr: usize) -> Option<&[u8]> {
         let sum = synq_wire::fold(synq_wire::sum(&d[start..]) + partial);
         d[at..at + 2].copy_from_slice(&(!sum).to_be_bytes());
     }
-    Some(d)
+    let gso_size = if h.gso_type == 0 { 0 } else { h.gso_size };
+    Some((d, gso_size))
 }
 
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is left to the reader.
@@ -464,7 +465,7 @@ fn drive(s: &Shared) {
         loop {
             match s.device.recv(&mut raw) {
                 Ok(n) if n > hdr => {
-                    let Some(d) = offloaded(&mut raw[..n], hdr) else {
+                    let Some((d, gso_size)) = offloaded(&mut raw[..n], hdr) else {
                         continue;
                     };
                     let mut locked = s.lock();
@@ -474,7 +475,7 @@ fn drive(s: &Shared) {
                     // The device's protocol demux: synq is IPv4's handler only (an IPv6
                     // datagram would go to another handler, never to IPv4's counters).
                     if d[0] >> 4 == 4 {
-                        locked.stack.receive(s.now(), d);
+                        locked.stack.receive_gso(s.now(), d, gso_size);
                         locked.transmit(&s.device, s.epoch);
                         locked.wake_touched(None);
                     }
@@ -551,7 +552,8 @@ mod tests {
         }
         .encode(&mut buf[..HDR])
         .unwrap();
-        let d = offloaded(&mut buf, HDR).unwrap();
+        let (d, gso_size) = offloaded(&mut buf, HDR).unwrap();
+        assert_eq!(gso_size, 1448, "the segment size the receiver measures");
         assert_eq!(d.len(), IPV4_HEADER_LEN + 20 + payload.len());
         assert_eq!([d[IPV4_HEADER_LEN + 16], d[IPV4_HEADER_LEN + 17]], full);
     }
@@ -572,6 +574,6 @@ mod tests {
         assert!(offloaded(&mut buf, HDR).is_none());
         // Without offloads the datagram is the read itself.
         let mut plain = [0x45u8, 0, 0, 20];
-        assert_eq!(offloaded(&mut plain, 0).map(<[u8]>::len), Some(4));
+        assert_eq!(offloaded(&mut plain, 0).map(|(d, gso)| (d.len(), gso)), Some((4, 0)));
     }
 }
