@@ -93,6 +93,8 @@ pub const MSG_MORE: i32 = 0x8000;
 pub const TCP_DEFER_ACCEPT: i32 = 9;
 /// `TCP_USER_TIMEOUT`: ms a connection may go unacknowledged (rule C26).
 pub const TCP_USER_TIMEOUT: i32 = 18;
+/// `TCP_QUICKACK`: 0 lets ACKs wait for our reply (ping-pong), 1 sends them at once.
+pub const TCP_QUICKACK: i32 = 12;
 /// `TCP_NOTSENT_LOWAT`: unsent bytes above which the socket takes no more writes.
 pub const TCP_NOTSENT_LOWAT: i32 = 25;
 /// `TCP_INQ`: recvmsg() reports the bytes left to read (a `TCP_CM_INQ` control message).

@@ -29,12 +29,13 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
 use crate::ip::output::TxQueue;
+use crate::tcp::calls::tcp_set_quickack;
 use crate::tcp::cong::{CcAlgo, CongestionControl};
 use crate::tcp::ctx::{Ctx, Shared, Tables, Timer};
 use crate::tcp::isn::IsnSecrets;
 use crate::tcp::listener::reqsk_timer_handler;
 use crate::tcp::syncookies::SynCookies;
-use crate::tcp::tcb::TCP_MIN_MSS;
+use crate::tcp::tcb::{TCP_MIN_MSS, TCP_PINGPONG_THRESH};
 use crate::tcp::tcp_ipv4::{tcp_v4_connect, tcp_v4_err, tcp_v4_rcv};
 use crate::tcp::tcp_timer::{tcp_reset_keepalive_timer, tcp_set_keepalive};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -570,6 +571,13 @@ impl Stack {
                 o.notsent_lowat = val as u32;
                 return Ok(());
             }
+            // The ACK a nonzero value may send is Stack::setsockopt_at's.
+            (SOL_TCP, TCP_QUICKACK) => {
+                if let Some(tcb) = socket.tcb_mut() {
+                    tcb.ack.pingpong = if val == 0 { TCP_PINGPONG_THRESH } else { 0 };
+                }
+                return Ok(());
+            }
             // do_tcp_setsockopt: negative means none; at most TCP_FIN_TIMEOUT_MAX (120 s).
             (SOL_TCP, TCP_LINGER2) => {
                 o.linger2 = if val < 0 { -1 } else { val.min(120) };
@@ -625,6 +633,7 @@ impl Stack {
             (SOL_TCP, TCP_LINGER2) => o.linger2,
             (SOL_TCP, TCP_CORK) => o.cork.into(),
             (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat as i32,
+            (SOL_TCP, TCP_QUICKACK) => socket.tcb().is_none_or(|t| !t.ack.in_pingpong_mode()).into(),
             (SOL_IP, IP_FREEBIND) => o.freebind.into(),
             (SOL_IP, IP_TRANSPARENT) => o.transparent.into(),
             (SOL_IP, IP_BIND_ADDRESS_NO_PORT) => o.bind_address_no_port.into(),
@@ -875,8 +884,9 @@ impl Stack {
     }
 
     /// [`Stack::setsockopt`] at time `now`: turning TCP_NODELAY on or TCP_CORK off also
-    /// pushes what waits (`tcp_push_pending_frames` with `TCP_NAGLE_PUSH`), as Linux's
-    /// setsockopt does. Plain `setsockopt` leaves that push to the next event.
+    /// pushes what waits (`tcp_push_pending_frames` with `TCP_NAGLE_PUSH`), and TCP_QUICKACK
+    /// on sends an ACK owed, as Linux's setsockopt does. Plain `setsockopt` leaves those to
+    /// the next event.
     pub fn setsockopt_at(
         &mut self,
         now: Instant,
@@ -888,7 +898,11 @@ impl Stack {
         let sk = self.tables.sockets.resolve(fd)?;
         let was_on = self.tables.sockets.get(sk)?.options.keepalive;
         self.setsockopt(fd, level, name, value)?;
-        let on = value.len() >= 4 && i32::from_ne_bytes([value[0], value[1], value[2], value[3]]) != 0;
+        let val = match *value {
+            [a, b, c, d, ..] => i32::from_ne_bytes([a, b, c, d]),
+            _ => 0,
+        };
+        let on = val != 0;
         {
             let (mut cx, sockets) = self.ctx();
             let socket = sockets.get_mut(sk)?;
@@ -897,6 +911,7 @@ impl Stack {
                 (SOL_TCP, TCP_KEEPIDLE) if socket.options.keepalive => {
                     tcp_reset_keepalive_timer(&mut cx, now, sk, socket)
                 }
+                (SOL_TCP, TCP_QUICKACK) if on => tcp_set_quickack(&mut cx, now, socket, val),
                 _ => {}
             }
         }

@@ -11,7 +11,7 @@ use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::{SockId, SockKind, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::ctx::{Ctx, Tables};
-use crate::tcp::tcb::{Tcb, TcpTimer};
+use crate::tcp::tcb::{Tcb, TcpTimer, TCP_PINGPONG_THRESH};
 use crate::tcp::tcp_input::tcp_rcvbuf_grow;
 use crate::tcp::tcp_output::{send_control, tcp_free_window, tcp_push, tcp_write_xmit, Nagle};
 use synq_wire::TcpFlags;
@@ -302,21 +302,53 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     tcb.rcv.buf.drain(..n);
     tcb.rcv.free_read();
     tcp_rcv_space_adjust(cx, now, socket);
+    tcp_cleanup_rbuf(cx, now, socket, n, rcv_open);
+    Ok(n)
+}
+
+/// `tcp_cleanup_rbuf` after the reader took `copied` bytes: an ACK owed goes now if more
+/// than a full segment arrived since the last window update (the once-per-two-segments ACK
+/// `__tcp_ack_snd_check` held back while the reader was behind), or if the read emptied the
+/// buffer after a pushed segment (not in ping-pong, unless twice pushed); else one announcing
+/// a window that at least doubled (`rcv_open`: receiving is not shut down).
+pub(crate) fn tcp_cleanup_rbuf(cx: &mut Ctx, now: Instant, socket: &mut Socket, copied: usize, rcv_open: bool) {
     let rcvbuf = socket.options.rcvbuf;
-    let tcb = socket.tcb_mut().expect("queued data");
-    // tcp_cleanup_rbuf: an ACK owed goes now if more than a full segment arrived since the
-    // last window update (the once-per-two-segments ACK `__tcp_ack_snd_check` held back
-    // while the reader was behind); else one announcing a window that at least doubled.
-    let owed = tcb.ack.pending && tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss;
+    let Some(tcb) = socket.tcb_mut() else { return };
+    let a = tcb.ack;
+    let owed = a.pending
+        && (tcb.rcv.nxt - tcb.rcv.wup > a.rcv_mss
+            || (copied > 0 && (a.pushed2 || (a.pushed && !a.in_pingpong_mode())) && tcb.rcv.rmem() == 0));
     let rcv_window_now = tcb.rcv.window();
-    let opened = rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
+    let opened = copied > 0 && !owed && rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
         let new = tcp_free_window(tcb, rcvbuf);
         new != 0 && new >= 2 * rcv_window_now
     };
     if owed || opened {
         send_control(cx, now, socket, TcpFlags::ACK);
     }
-    Ok(n)
+}
+
+/// `__tcp_sock_set_quickack` (`TCP_QUICKACK`): 0 enters ping-pong mode (ACKs wait for our
+/// reply); anything else leaves it and sends an ACK owed now as a read would (odd values:
+/// for good; even ones go back to ping-pong after).
+pub(crate) fn tcp_set_quickack(cx: &mut Ctx, now: Instant, socket: &mut Socket, val: i32) {
+    let open = matches!(socket.state, TcpState::Established | TcpState::CloseWait);
+    let Some(tcb) = socket.tcb_mut() else { return };
+    if val == 0 {
+        tcb.ack.pingpong = TCP_PINGPONG_THRESH;
+        return;
+    }
+    tcb.ack.pingpong = 0;
+    if open && tcb.ack.pending {
+        tcb.ack.pushed = true;
+        let rcv_open = socket.shutdown & RCV_SHUTDOWN == 0;
+        tcp_cleanup_rbuf(cx, now, socket, 1, rcv_open);
+        if val & 1 == 0 {
+            if let Some(tcb) = socket.tcb_mut() {
+                tcb.ack.pingpong = TCP_PINGPONG_THRESH;
+            }
+        }
+    }
 }
 
 /// `tcp_rcv_space_adjust` (dynamic right-sizing): once a receiver round trip has passed

@@ -107,9 +107,25 @@ pub struct AckState {
     pub ato_ms: u32,
     /// When data last arrived, ms (`lrcvtime`).
     pub lrcvtime_ms: u32,
-    /// The peer's segment size as we see it (`rcv_mss`).
+    /// The peer's segment size as we see it (`rcv_mss`); the last short segment's size
+    /// (`last_seg_size`), which two in a row make the new `rcv_mss`.
     pub rcv_mss: u32,
+    pub last_seg_size: u32,
+    /// `ICSK_ACK_PUSHED`, `ICSK_ACK_PUSHED2`: a pushed or short segment is owed its ACK (one
+    /// more: two), so a read that empties the queue sends it.
+    pub pushed: bool,
+    pub pushed2: bool,
 }
+
+impl AckState {
+    /// `inet_csk_in_pingpong_mode`: ACKs wait for our reply.
+    pub fn in_pingpong_mode(&self) -> bool {
+        self.pingpong >= TCP_PINGPONG_THRESH
+    }
+}
+
+/// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
+pub const TCP_PINGPONG_THRESH: u8 = 1;
 
 /// The sending half (`tp->snd_*`, the write queue).
 #[derive(Debug, Clone, PartialEq, Eq)]

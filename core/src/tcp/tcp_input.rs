@@ -15,13 +15,15 @@ use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN}
 use crate::tcp::calls::{arm_fin_wait2, sk_stream_is_writeable, tcp_notsent_lowat, tcp_set_state};
 use crate::tcp::cong::{AckSample, CongestionOps, Cwnd};
 use crate::tcp::ctx::Ctx;
-use crate::tcp::initial_window::TCP_MAX_WSCALE;
+use crate::tcp::initial_window::{TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
 use crate::tcp::syn_sent::{SynSent, SynSentInput};
-use crate::tcp::tcb::{skb_truesize, Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT};
+use crate::tcp::tcb::{
+    skb_truesize, Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MIN_MSS, TCP_MSS_DEFAULT, TCP_PINGPONG_THRESH,
+};
 use crate::tcp::tcp_connect::ConnectInit;
 use crate::tcp::tcp_output::{
     reply_reset, send_control, tcp_free_window, tcp_push, tcp_rearm_rto, tcp_schedule_loss_probe, tcp_send_delayed_ack,
-    tcp_write_xmit, tcp_xmit_retransmit_queue, Nagle, TCP_PINGPONG_THRESH,
+    tcp_write_xmit, tcp_xmit_retransmit_queue, Nagle,
 };
 use crate::tcp::tcp_recovery::{dsack_in, AckFlags, CaState, Rexmit};
 use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
@@ -1204,7 +1206,7 @@ pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, sk: SockId, socket: 
     // In this order: choosing the window may end quick-ACK mode.
     let full_frame = tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss
         && (tcb.rcv.buf.is_empty() || tcp_free_window(tcb, rcvbuf) >= tcb.rcv.wnd);
-    let quick = tcb.ack.quick > 0 && tcb.ack.pingpong < TCP_PINGPONG_THRESH;
+    let quick = tcb.ack.quick > 0 && !tcb.ack.in_pingpong_mode();
     // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
     // first-three-then-compressed rule, spec E7).
     if full_frame || quick || tcb.ack.now || !tcb.rcv.ofo.is_empty() {
@@ -1326,29 +1328,53 @@ pub(crate) struct RxSkb {
     pub len: u32,
     pub seg_len: u32,
     pub truesize: u32,
+    /// The TCP header's length, options included, and whether it carried FIN, URG, SYN or
+    /// PSH (`TCP_REMNANT`), or PSH.
+    pub header: u32,
+    pub remnant: bool,
+    pub psh: bool,
 }
 
 impl RxSkb {
     fn of(cx: &Ctx, seg: &TcpRepr<'_>) -> RxSkb {
         let len = seg.payload.len() as u32;
-        let header = 20 + seg.header_len() as u32;
+        let header = seg.header_len() as u32;
         let gso = u32::from(cx.rx_gso_size);
         // virtio_net_hdr_to_skb: a packet no longer than one segment is not GSO.
-        let seg_len = if gso != 0 && len + header - 40 > gso { gso } else { len };
+        let seg_len = if gso != 0 && len + header - 20 > gso { gso } else { len };
+        let f = seg.flags;
         RxSkb {
             len,
             seg_len,
-            truesize: skb_truesize(len + header),
+            truesize: skb_truesize(20 + header + len),
+            header,
+            remnant: f.intersects(TcpFlags::FIN | TcpFlags::URG | TcpFlags::SYN | TcpFlags::PSH),
+            psh: f.contains(TcpFlags::PSH),
         }
     }
 }
 
 /// `tcp_measure_rcv_mss`: the peer's segment size (`rcv_mss`, at most our `advmss`). When it
 /// changes, the scaling ratio is measured again — the share of the skb's truesize that is
-/// payload — and the window clamp follows what the buffer now stands for.
+/// payload — and the window clamp follows what the buffer now stands for. A full segment with
+/// PSH, or a short one, is owed a prompt ACK (`ICSK_ACK_PUSHED`, twice `PUSHED2`), unless two
+/// short ones of one size in a row show the peer's segment size is that.
 fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
+    let lss = std::mem::take(&mut tcb.ack.last_seg_size);
     let len = skb.seg_len;
     if len < tcb.ack.rcv_mss {
+        let len = len + skb.header;
+        let min_full = u32::from(TCP_MSS_DEFAULT) + 20;
+        if len >= min_full || (len >= u32::from(TCP_MIN_MSS) + 20 && !skb.remnant) {
+            let len = len - 20 - if tcb.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
+            tcb.ack.last_seg_size = len;
+            if len == lss {
+                tcb.ack.rcv_mss = len;
+                return;
+            }
+        }
+        tcb.ack.pushed2 |= tcb.ack.pushed;
+        tcb.ack.pushed = true;
         return;
     }
     if len != tcb.ack.rcv_mss {
@@ -1361,6 +1387,7 @@ fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
         }
     }
     tcb.ack.rcv_mss = len.min(u32::from(tcb.advmss));
+    tcb.ack.pushed |= skb.psh;
 }
 
 /// `tcp_grow_window`: data lets `rcv_ssthresh` open toward the clamp and the free space —

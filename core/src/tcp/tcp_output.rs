@@ -16,9 +16,6 @@ use crate::tcp::tcp_input::TCP_TIMEOUT_MIN;
 use crate::tcp::tcp_recovery::{CaState, TxSeg};
 use synq_wire::{Ipv4Repr, TcpFlags, TcpOptions, TcpRepr, Timestamp};
 
-/// `tcp_pingpong_thresh`: interactive exchanges before ACKs wait for our reply.
-pub(crate) const TCP_PINGPONG_THRESH: u8 = 1;
-
 /// `tcp_transmit_skb`: one segment of connection `sk` with sequence number `seq`, `len`
 /// bytes of the send queue from `seq` on, and `flags` with ACK. It carries our window
 /// (`tcp_select_window`) and the timestamp option when in use. Sending an ACK settles the ACK
@@ -55,6 +52,8 @@ pub(crate) fn tcp_transmit(
     tcb.ack.quick = tcb.ack.quick.saturating_sub(1);
     tcb.ack.pending = false;
     tcb.ack.now = false;
+    tcb.ack.pushed = false;
+    tcb.ack.pushed2 = false;
     cx.cancel_timer(tcb, TcpTimer::DelAck);
     // The payload straight from the send queue; copied only where the ring wraps.
     let mut scratch = std::mem::take(&mut cx.scratch);
@@ -110,7 +109,7 @@ pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, sk: SockId, socke
     };
     let mut ato = tcb.ack.ato_ms;
     if ato > TCP_ATO_MIN_MS {
-        let mut max_ato = if tcb.ack.pingpong >= TCP_PINGPONG_THRESH {
+        let mut max_ato = if tcb.ack.in_pingpong_mode() || tcb.ack.pushed {
             TCP_DELACK_MAX_MS
         } else {
             500

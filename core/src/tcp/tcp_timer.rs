@@ -16,7 +16,6 @@ use crate::tcp::tcb::{TcpTimer, TCP_ATO_MIN_MS};
 use crate::tcp::tcp_input::{tcp_enter_recovery, TCP_TIMEOUT_MIN};
 use crate::tcp::tcp_output::{
     send_control, tcp_send_loss_probe, tcp_write_wakeup, tcp_write_xmit, tcp_xmit_retransmit_queue, Wakeup,
-    TCP_PINGPONG_THRESH,
 };
 use crate::tcp::tcp_recovery::CaState;
 use synq_wire::TcpFlags;
@@ -401,7 +400,7 @@ fn tcp_delack_timer(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
     if !tcb.ack.pending {
         return;
     }
-    if tcb.ack.pingpong < TCP_PINGPONG_THRESH {
+    if !tcb.ack.in_pingpong_mode() {
         tcb.ack.ato_ms = (tcb.ack.ato_ms << 1).min(tcb.rtt.rto.as_millis() as u32);
     } else {
         tcb.ack.pingpong = 0;
