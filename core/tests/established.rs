@@ -869,6 +869,39 @@ fn e8_cork_holds_a_partial_segment_until_uncorked_or_the_200_ms_probe() {
     assert_eq!(keys(&c.send(In::ack(1021))), [seg(1021, 1, ACK, 500)]);
 }
 
+/// `net.ipv4.tcp_mem` (`__sk_mem_raise_allocated`, `tcp_enter_memory_pressure`): the pages
+/// the connections hold. Over the second limit the stack is under pressure (counted once; the
+/// window's part is `tcp_output`'s unit test); over the third, data that would queue behind
+/// other data is dropped; all read, the pages go back and the pressure ends.
+#[test]
+fn memory_pressure_over_tcp_mem_shrinks_windows_then_drops() {
+    let mut c = Conn::new();
+    c.stack.sysctl.set("net.ipv4.tcp_mem", "1 2 3").unwrap();
+    let data = |i: u32| In {
+        seq: 1 + i * 1000,
+        payload: &[7; 1000],
+        ..In::seg()
+    };
+    // 1000 bytes cost an skb of 2304: two segments hold 2 pages, four 3.
+    for i in 0..3 {
+        c.send(data(i));
+    }
+    assert_eq!(c.stack.tcp_memory(), (2, false));
+    c.send(data(3));
+    assert_eq!(c.stack.tcp_memory(), (3, true));
+    assert_eq!(c.count(Counter::TcpExtTCPMemoryPressures), 1);
+    // 6 segments: 4 pages, over tcp_mem[2]: the next is dropped, ACKed at once.
+    c.send(data(4));
+    c.send(data(5));
+    assert_eq!(c.stack.tcp_memory().0, 4);
+    let out = c.send(data(6));
+    assert_eq!(keys(&out), [seg(1, 6001, ACK, 0)]);
+    assert_eq!(c.count(Counter::TcpExtTCPRcvQDrop), 1);
+    let mut buf = [0u8; 10_000];
+    assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(6000));
+    assert_eq!(c.stack.tcp_memory(), (0, false));
+}
+
 #[test]
 fn e9_zero_window_probes_back_off_while_answered_and_data_goes_when_it_opens() {
     let mut c = Conn::new();

@@ -448,6 +448,8 @@ impl Target for SynqTarget {
             ("tcpi_snd_mss", i64::from(i.snd_mss)),
             ("tcpi_rcv_mss", i64::from(i.rcv_mss)),
             ("tcpi_advmss", i64::from(i.advmss)),
+            ("tcpi_rcv_ssthresh", i64::from(i.rcv_ssthresh)),
+            ("tcpi_rcv_space", i64::from(i.rcv_space)),
             ("tcpi_snd_cwnd", i64::from(i.snd_cwnd)),
             ("tcpi_snd_ssthresh", i64::from(i.snd_ssthresh)),
             ("tcpi_last_data_recv", i64::from(i.last_data_recv)),

@@ -246,6 +246,10 @@ pub fn soak(seed: u64, bytes: u64, link: LinkConfig) -> Result<SoakReport, Strin
         if let Some(t) = timer {
             return Err(format!("seed {seed}: the {name} still has a timer at {t:?}"));
         }
+        let (pages, _) = sim.stack(h).tcp_memory();
+        if pages != 0 {
+            return Err(format!("seed {seed}: the {name} still holds {pages} pages of buffers"));
+        }
     }
     let stats = sim.link_stats(link);
     let retransmits = [client, server]

@@ -180,6 +180,10 @@ counters! {
     TcpExtTCPLossProbeRecovery = "TcpExtTCPLossProbeRecovery",
     /// Data dropped because the receive queue was over the buffer (`TCPRcvQDrop`).
     TcpExtTCPRcvQDrop = "TcpExtTCPRcvQDrop",
+    /// Out-of-order data dropped for want of memory (`TCPOFODrop`).
+    TcpExtTCPOFODrop = "TcpExtTCPOFODrop",
+    /// Times the stack's connections went over `tcp_mem[1]` (`TCPMemoryPressures`).
+    TcpExtTCPMemoryPressures = "TcpExtTCPMemoryPressures",
     /// SACK blocks that were invalid and ignored.
     TcpExtTCPSACKDiscard = "TcpExtTCPSACKDiscard",
     /// Datagrams the device queue dropped at its limit (local congestion; a qdisc's drops).

@@ -107,6 +107,10 @@ pub struct Sysctl {
     pub tcp_rmem: [i32; 3],
     /// `net.ipv4.tcp_wmem`: send buffer min, default, max.
     pub tcp_wmem: [i32; 3],
+    /// `net.ipv4.tcp_mem`: pages all connections may hold — below the first no pressure any
+    /// more, above the second under pressure, never above the third (what this kernel picks
+    /// on our machines).
+    pub tcp_mem: [i32; 3],
     /// `net.ipv4.tcp_rfc1337`: TIME_WAIT ignores RST (RFC 1337) when 1.
     pub tcp_rfc1337: u8,
     /// `net.ipv4.tcp_challenge_ack_limit`: challenge ACKs per second.
@@ -177,6 +181,7 @@ impl Default for Sysctl {
             tcp_max_tw_buckets: 131_072,
             tcp_rmem: [4096, 131_072, 33_554_432],
             tcp_wmem: [4096, 16384, 4_194_304],
+            tcp_mem: [287_907, 383_877, 575_814],
             tcp_rfc1337: 0,
             tcp_challenge_ack_limit: i32::MAX,
             tcp_orphan_retries: 0,
@@ -343,6 +348,7 @@ const KNOBS: &[Knob] = &[
     scalar!("net.ipv4.tcp_max_tw_buckets", tcp_max_tw_buckets, I32_MIN, I32_MAX),
     triple!("net.ipv4.tcp_rmem", tcp_rmem),
     triple!("net.ipv4.tcp_wmem", tcp_wmem),
+    triple!("net.ipv4.tcp_mem", tcp_mem),
     scalar!("net.ipv4.tcp_rfc1337", tcp_rfc1337, 0, 255),
     scalar!(
         "net.ipv4.tcp_challenge_ack_limit",

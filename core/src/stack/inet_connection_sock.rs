@@ -28,6 +28,8 @@ impl Stack {
             info.ato = t.ack.ato_ms * 1000;
             info.rcv_mss = t.ack.rcv_mss;
             info.advmss = u32::from(t.advmss);
+            info.rcv_ssthresh = t.rcv.ssthresh;
+            info.rcv_space = t.rcv.space;
             info.snd_cwnd = t.cwnd.cwnd;
             info.snd_ssthresh = t.cwnd.ssthresh;
             info.last_data_recv = tcp_clock_ms(now).wrapping_sub(t.ack.lrcvtime_ms);

@@ -114,6 +114,7 @@ impl Stack {
                 touched: Vec::new(),
                 tw_row: Default::default(),
                 rx_gso_size: 0,
+                mem: Default::default(),
             },
             tables: Tables {
                 sockets: SocketTable::default(),
@@ -166,6 +167,12 @@ impl Stack {
     /// The counters.
     pub fn mib(&self) -> &Mib {
         &self.shared.mib
+    }
+
+    /// Pages the connections hold against `net.ipv4.tcp_mem` (`tcp_memory_allocated`), and
+    /// whether the stack is under memory pressure.
+    pub fn tcp_memory(&self) -> (i64, bool) {
+        (self.shared.mem.allocated, self.shared.mem.pressure)
     }
 
     /// How the bind table names the socket behind descriptor `fd`.

@@ -11,6 +11,7 @@ use crate::inet::bind_table::Owner;
 use crate::inet::ehash::EhashEntry;
 use crate::inet::socket::{SockId, SockKind, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::ctx::{Ctx, Tables};
+use crate::tcp::sk_mem::{over_memory_limit, sk_mem_account, sk_mem_uncharge, under_memory_pressure};
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_PINGPONG_THRESH};
 use crate::tcp::tcp_input::tcp_rcvbuf_grow;
 use crate::tcp::tcp_output::{send_control, tcp_free_window, tcp_push, tcp_write_xmit, Nagle};
@@ -28,6 +29,10 @@ pub struct TcpInfo {
     pub snd_mss: u32,
     pub rcv_mss: u32,
     pub advmss: u32,
+    /// `tcpi_rcv_ssthresh`: how far the receive window may open now; `tcpi_rcv_space`: what
+    /// the reader took in the last measured round trip.
+    pub rcv_ssthresh: u32,
+    pub rcv_space: u32,
     pub snd_cwnd: u32,
     pub snd_ssthresh: u32,
     /// ms since data last arrived (or since the handshake ended).
@@ -120,11 +125,14 @@ pub(crate) fn tcp_done(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
 /// `inet_csk_destroy_sock`: a closed socket (or one that never connected) is freed with its
 /// timers, its established hash entry and its port.
 pub(crate) fn inet_csk_destroy_sock(cx: &mut Ctx, tables: &mut Tables, sk: SockId) {
-    let Ok(socket) = tables.sockets.remove(sk) else { return };
-    if let Some(tcb) = socket.tcb() {
+    let Ok(mut socket) = tables.sockets.remove(sk) else {
+        return;
+    };
+    if let Some(tcb) = socket.tcb_mut() {
         for t in tcb.timers.armed() {
             cx.timers.cancel(t);
         }
+        sk_mem_uncharge(cx, tcb);
     }
     if let Some(t) = socket.tuple() {
         tables.ehash.remove(&t, EhashEntry::Socket(sk));
@@ -175,7 +183,7 @@ pub(crate) fn tcp_sendmsg(
         let mut room = if tail > 0 { goal.saturating_sub(tail) } else { 0 };
         if room == 0 {
             // new_segment: sk_stream_memory_free, the one check of the send buffer.
-            if tcb.snd.buf.len() >= sndbuf || notsent >= lowat {
+            if tcb.snd.buf.len() >= sndbuf || notsent >= lowat || (over_memory_limit(cx) && !tcb.snd.buf.is_empty()) {
                 tcb.snd.nospace = true;
                 break;
             }
@@ -193,6 +201,9 @@ pub(crate) fn tcp_sendmsg(
         if tail + n >= goal && copied < data.len() && tcb.snd.tail_len == tcb.snd.unsent_from(tcb.snd.nxt) {
             tcp_push(cx, now, sk, socket, Nagle::of(socket));
         }
+    }
+    if let Some(tcb) = socket.tcb_mut() {
+        sk_mem_account(cx, tcb);
     }
     if copied == 0 && !data.is_empty() {
         return Err(Errno::EAGAIN);
@@ -301,6 +312,7 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     buf[from_a..n].copy_from_slice(&b[..n - from_a]);
     tcb.rcv.buf.drain(..n);
     tcb.rcv.free_read();
+    sk_mem_account(cx, tcb);
     tcp_rcv_space_adjust(cx, now, socket);
     tcp_cleanup_rbuf(cx, now, socket, n, rcv_open);
     Ok(n)
@@ -320,7 +332,7 @@ pub(crate) fn tcp_cleanup_rbuf(cx: &mut Ctx, now: Instant, socket: &mut Socket, 
             || (copied > 0 && (a.pushed2 || (a.pushed && !a.in_pingpong_mode())) && tcb.rcv.rmem() == 0));
     let rcv_window_now = tcb.rcv.window();
     let opened = copied > 0 && !owed && rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
-        let new = tcp_free_window(tcb, rcvbuf);
+        let new = tcp_free_window(tcb, rcvbuf, under_memory_pressure(cx));
         new != 0 && new >= 2 * rcv_window_now
     };
     if owed || opened {

@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     /// The GSO segment size of the datagram being received, 0 for none
     /// ([`crate::Stack::receive_gso`]).
     pub rx_gso_size: u16,
+    /// `tcp_memory_allocated`, `tcp_memory_pressure`: see [`crate::tcp::sk_mem`].
+    pub mem: crate::tcp::sk_mem::TcpMemory,
 }
 
 /// What a TCP handler borrows besides the socket it acts on: the knobs (read) and the

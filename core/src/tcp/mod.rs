@@ -11,6 +11,7 @@ pub mod isn;
 pub(crate) mod listener;
 pub mod ofo_queue;
 pub mod sack;
+pub(crate) mod sk_mem;
 pub mod syn_sent;
 pub mod syncookies;
 pub mod tcb;

@@ -110,7 +110,7 @@ pub struct AckState {
     /// The peer's segment size as we see it (`rcv_mss`); the last short segment's size
     /// (`last_seg_size`), which two in a row make the new `rcv_mss`.
     pub rcv_mss: u32,
-    pub last_seg_size: u32,
+    pub last_seg_size: u16,
     /// `ICSK_ACK_PUSHED`, `ICSK_ACK_PUSHED2`: a pushed or short segment is owed its ACK (one
     /// more: two), so a read that empties the queue sends it.
     pub pushed: bool,
@@ -192,11 +192,11 @@ pub struct RecvState {
     pub space_seq: SeqNum,
     pub space_time: Instant,
     /// `rcv_rtt_est`: the receiver's round-trip estimate, µs × 8 (0: none yet), the sequence
-    /// number whose arrival ends the running measurement and when it began; the peer's
-    /// last TSecr used (`rcv_rtt_last_tsecr`).
+    /// number whose arrival ends the running measurement and when it began (`ZERO`: none
+    /// began, as Linux's 0); the peer's last TSecr used (`rcv_rtt_last_tsecr`).
     pub rtt_est_us: u32,
     pub rtt_est_seq: SeqNum,
-    pub rtt_est_time: Option<Instant>,
+    pub rtt_est_time: Instant,
     pub rtt_last_tsecr: u32,
     /// `bytes_received`: payload received in order (`tcp_rcv_nxt_update`).
     pub bytes_received: u64,
@@ -275,6 +275,9 @@ pub struct Tcb {
     pub timers: TimerTable,
     /// `mss_cache` source: the peer's MSS clamp (`rx_opt.mss_clamp`).
     pub mss_clamp: u16,
+    /// The pages this connection holds of the stack's `tcp_memory_allocated`
+    /// ([`crate::tcp::sk_mem::sk_mem_account`]).
+    pub mem_pages: u16,
     /// Our advertised MSS (`advmss`).
     pub advmss: u16,
     /// Timestamps in use; `ts_recent` the peer's latest TSval, `ts_off` our offset.
@@ -361,7 +364,7 @@ impl Tcb {
                 space_time: Instant::ZERO,
                 rtt_est_us: 0,
                 rtt_est_seq: rcv_nxt,
-                rtt_est_time: None,
+                rtt_est_time: Instant::ZERO,
                 rtt_last_tsecr: 0,
                 bytes_received: 0,
                 skbs: VecDeque::new(),
@@ -388,6 +391,7 @@ impl Tcb {
             ack: AckState::default(),
             timers: TimerTable::default(),
             mss_clamp: TCP_MSS_DEFAULT,
+            mem_pages: 0,
             advmss: TCP_MSS_DEFAULT,
             tstamp_ok: false,
             ts_recent: 0,
@@ -601,15 +605,15 @@ impl RecvState {
     /// `tcp_rcv_rtt_measure`: without timestamps, a window's worth of data arriving measures
     /// a round trip (from when it was offered).
     pub fn rcv_rtt_measure(&mut self, now: Instant) {
-        if let Some(t) = self.rtt_est_time {
+        if self.rtt_est_time != Instant::ZERO {
             if self.nxt.before(self.rtt_est_seq) {
                 return;
             }
-            let us = now.saturating_duration_since(t).as_micros().max(1) as u32;
+            let us = now.saturating_duration_since(self.rtt_est_time).as_micros().max(1) as u32;
             self.rcv_rtt_update(us, true);
         }
         self.rtt_est_seq = self.nxt + self.wnd;
-        self.rtt_est_time = Some(now);
+        self.rtt_est_time = now;
     }
 }
 

@@ -16,6 +16,7 @@ use crate::tcp::calls::{arm_fin_wait2, sk_stream_is_writeable, tcp_notsent_lowat
 use crate::tcp::cong::{AckSample, CongestionOps, Cwnd};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::initial_window::{TCPOLEN_TSTAMP_ALIGNED, TCP_MAX_WSCALE};
+use crate::tcp::sk_mem::{above_memory_low, over_memory_limit, tcp_adjust_rcv_ssthresh, under_memory_pressure};
 use crate::tcp::syn_sent::{SynSent, SynSentInput};
 use crate::tcp::tcb::{
     skb_truesize, Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_MAX_QUICKACKS, TCP_MIN_MSS, TCP_MSS_DEFAULT, TCP_PINGPONG_THRESH,
@@ -968,7 +969,8 @@ fn tcp_check_space(cx: &Ctx, socket: &mut Socket) {
     if !tcb.snd.nospace {
         return;
     }
-    if tcb.rec.in_flight() < tcb.cwnd.cwnd {
+    // tcp_should_expand_sndbuf
+    if tcb.rec.in_flight() < tcb.cwnd.cwnd && !under_memory_pressure(cx) && !above_memory_low(cx) {
         tcp_sndbuf_expand(cx, socket);
     }
     if sk_stream_is_writeable(socket, tcp_notsent_lowat(cx.sysctl, socket)) {
@@ -1028,6 +1030,11 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
 fn tcp_data_queue_ofo(cx: &mut Ctx, tcb: &mut Tcb, rcvbuf: u32, seg: &TcpRepr<'_>) {
     let data_end = seg.seq.wrapping_add(seg.payload.len() as u32);
     if !seg.payload.is_empty() {
+        // tcp_try_rmem_schedule failing: no memory for it.
+        if over_memory_limit(cx) {
+            cx.mib.inc(Counter::TcpExtTCPOFODrop);
+            return;
+        }
         cx.mib.inc(Counter::TcpExtTCPOFOQueue);
         let skb = RxSkb::of(cx, seg);
         tcp_measure_rcv_mss(tcb, rcvbuf, &skb);
@@ -1105,10 +1112,11 @@ fn tcp_data_queue_in_order(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg:
         tcp_enter_quickack_mode(tcb, true);
         return Disposition::Keep;
     }
-    // tcp_try_rmem_schedule (the queued bytes standing for sk_rmem_alloc): over the buffer,
-    // the ACK goes at once (ICSK_ACK_NOW | ICSK_ACK_NOMEM); data joins only an empty queue
-    // (else TCPRcvQDrop), a FIN alone is taken.
-    if tcb.rcv.buf.len() + tcb.rcv.ofo.bytes() > rcvbuf {
+    // tcp_try_rmem_schedule (the queued bytes, as tcp_collapse would leave them, standing for
+    // sk_rmem_alloc): over the buffer, or the stack over tcp_mem[2], the ACK goes at once
+    // (ICSK_ACK_NOW | ICSK_ACK_NOMEM); data joins only an empty queue (else TCPRcvQDrop), a
+    // FIN alone is taken.
+    if tcb.rcv.buf.len() + tcb.rcv.ofo.bytes() > rcvbuf || over_memory_limit(cx) {
         tcb.ack.pending = true;
         tcb.ack.now = true;
         if !tcb.rcv.buf.is_empty() && !seg.payload.is_empty() {
@@ -1205,7 +1213,7 @@ pub(crate) fn tcp_ack_snd_check(cx: &mut Ctx, now: Instant, sk: SockId, socket: 
     }
     // In this order: choosing the window may end quick-ACK mode.
     let full_frame = tcb.rcv.nxt - tcb.rcv.wup > tcb.ack.rcv_mss
-        && (tcb.rcv.buf.is_empty() || tcp_free_window(tcb, rcvbuf) >= tcb.rcv.wnd);
+        && (tcb.rcv.buf.is_empty() || tcp_free_window(tcb, rcvbuf, under_memory_pressure(cx)) >= tcb.rcv.wnd);
     let quick = tcb.ack.quick > 0 && !tcb.ack.in_pingpong_mode();
     // Out-of-order data waiting: every ACK goes at once (the compact form of Linux's
     // first-three-then-compressed rule, spec E7).
@@ -1360,14 +1368,14 @@ impl RxSkb {
 /// PSH, or a short one, is owed a prompt ACK (`ICSK_ACK_PUSHED`, twice `PUSHED2`), unless two
 /// short ones of one size in a row show the peer's segment size is that.
 fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
-    let lss = std::mem::take(&mut tcb.ack.last_seg_size);
+    let lss = u32::from(std::mem::take(&mut tcb.ack.last_seg_size));
     let len = skb.seg_len;
     if len < tcb.ack.rcv_mss {
         let len = len + skb.header;
         let min_full = u32::from(TCP_MSS_DEFAULT) + 20;
         if len >= min_full || (len >= u32::from(TCP_MIN_MSS) + 20 && !skb.remnant) {
             let len = len - 20 - if tcb.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
-            tcb.ack.last_seg_size = len;
+            tcb.ack.last_seg_size = len as u16;
             if len == lss {
                 tcb.ack.rcv_mss = len;
                 return;
@@ -1393,12 +1401,15 @@ fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
 /// `tcp_grow_window`: data lets `rcv_ssthresh` open toward the clamp and the free space —
 /// by two of our segments, or twice the segment if more (`__tcp_grow_window` when the skb's
 /// overhead is large: only while the window is small against the largest buffer) — and an
-/// ACK go at once.
+/// ACK go at once; under memory pressure it closes toward four segments instead.
 fn tcp_grow_window(cx: &Ctx, tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
     let r = &tcb.rcv;
     let room = r.space(rcvbuf).min(i64::from(r.window_clamp)) - i64::from(r.ssthresh);
     if room <= 0 {
         return;
+    }
+    if under_memory_pressure(cx) {
+        return tcp_adjust_rcv_ssthresh(tcb);
     }
     let advmss = tcb.advmss_less_options();
     let len = i64::from(skb.len);

@@ -234,7 +234,8 @@ pub(crate) fn tcp_v4_connect(
     socket.shutdown = 0;
     socket.done = false;
     socket.error = None;
-    if let SockKind::Conn(old) = std::mem::replace(&mut socket.kind, SockKind::Conn(tcb)) {
+    if let SockKind::Conn(mut old) = std::mem::replace(&mut socket.kind, SockKind::Conn(tcb)) {
+        crate::tcp::sk_mem::sk_mem_uncharge(cx, &mut old);
         tables.tcb_pool.give(old);
     }
     // inet_id starts at random (get_random_u16) and the SYN carries it (rule C20).

@@ -492,6 +492,9 @@ pub(crate) fn tcp_v4_do_rcv(
     } else {
         tcp_rcv_synchronized(cx, now, sk, socket, ip, seg)
     };
+    if let Some(tcb) = socket.tcb_mut() {
+        crate::tcp::sk_mem::sk_mem_account(cx, tcb);
+    }
     match disposition {
         Disposition::Keep => {}
         Disposition::Done => tcp_done(cx, tables, sk),

@@ -11,6 +11,7 @@ use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState};
 use crate::tcp::cong::CongestionOps;
 use crate::tcp::ctx::Ctx;
+use crate::tcp::sk_mem::{tcp_adjust_rcv_ssthresh, under_memory_pressure};
 use crate::tcp::tcb::{Tcb, TcpTimer, TCP_ATO_MIN_MS, TCP_DELACK_MAX_MS};
 use crate::tcp::tcp_input::TCP_TIMEOUT_MIN;
 use crate::tcp::tcp_recovery::{CaState, TxSeg};
@@ -33,7 +34,7 @@ pub(crate) fn tcp_transmit(
     let (Some(tcb), Some(peer)) = (socket.tcb_mut(), peer) else {
         return false;
     };
-    let window = tcp_select_window(tcb, rcvbuf);
+    let window = tcp_select_window(tcb, rcvbuf, under_memory_pressure(cx));
     let options = TcpOptions {
         timestamp: tcb.tstamp_ok.then(|| Timestamp {
             tsval: tcp_clock_ms(now).wrapping_add(tcb.ts_off),
@@ -164,7 +165,7 @@ fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
 /// late) and a window under a sixteenth of the buffer or a segment is offered as 0. Scaled,
 /// it is rounded up to the scale; unscaled, the window offered last stays while within a
 /// segment of the free space (no silly window updates).
-pub(crate) fn tcp_free_window(tcb: &mut Tcb, rcvbuf: u32) -> u32 {
+pub(crate) fn tcp_free_window(tcb: &mut Tcb, rcvbuf: u32, pressure: bool) -> u32 {
     let r = &tcb.rcv;
     let mut mss = i64::from(tcb.ack.rcv_mss);
     let mut free = r.space(rcvbuf);
@@ -179,6 +180,9 @@ pub(crate) fn tcp_free_window(tcb: &mut Tcb, rcvbuf: u32) -> u32 {
     let scale = 1i64 << r.wscale;
     if free < full >> 1 {
         tcb.ack.quick = 0;
+        if pressure {
+            tcp_adjust_rcv_ssthresh(tcb);
+        }
         free = free.div_euclid(scale) * scale;
         if free < allowed >> 4 || free < mss {
             return 0;
@@ -202,10 +206,10 @@ pub(crate) fn tcp_free_window(tcb: &mut Tcb, rcvbuf: u32) -> u32 {
 
 /// `tcp_select_window`: the window to offer, never less than what is left of the last
 /// offer (`tcp_shrink_window` = 0), recorded (`rcv_wnd` at `rcv_wup`); the header field.
-pub(crate) fn tcp_select_window(tcb: &mut Tcb, rcvbuf: u32) -> u16 {
+pub(crate) fn tcp_select_window(tcb: &mut Tcb, rcvbuf: u32, pressure: bool) -> u16 {
     let cur = tcb.rcv.window();
     let scale = 1u32 << tcb.rcv.wscale;
-    let mut window = tcp_free_window(tcb, rcvbuf);
+    let mut window = tcp_free_window(tcb, rcvbuf, pressure);
     if window < cur {
         window = cur.div_ceil(scale) * scale;
     }
@@ -656,7 +660,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_never_shrinks_rounds_up_to_the_scale_and_ends_quick_acks_past_half_the_buffer() {
+    fn window_never_shrinks_rounds_up_to_the_scale_and_past_half_the_buffer_ends_quick_acks() {
         use crate::tcp::tcb::skb_truesize;
         // A buffer of 131072 bytes: a window of 65536 at the default ratio (half).
         let mut t = Tcb::new(SeqNum(0), SeqNum(1000));
@@ -664,7 +668,7 @@ mod tests {
         t.rcv.ssthresh = 64240;
         t.rcv.wscale = 10;
         t.ack.rcv_mss = 1000;
-        assert_eq!(tcp_select_window(&mut t, 131072), 63);
+        assert_eq!(tcp_select_window(&mut t, 131072, false), 63);
         assert_eq!(t.rcv.wnd, 63 * 1024);
         // 4000 bytes in one skb of truesize 8448: (131072 - 8448) / 2 = 61312 free, rounded
         // up; the right edge offered before stays.
@@ -672,14 +676,18 @@ mod tests {
         t.rcv.nxt += 4000;
         let nxt = t.rcv.nxt;
         t.rcv.charge(nxt, skb_truesize(4040));
-        assert_eq!(tcp_select_window(&mut t, 131072), 60);
+        assert_eq!(tcp_select_window(&mut t, 131072, false), 60);
         assert!((t.rcv.wup + t.rcv.wnd).0 >= 1000 + 63 * 1024);
         // Less than half the buffer's window free (31312): quick-ACK mode ends, the space is
         // rounded down to the scale.
         t.ack.quick = 5;
         t.rcv.charge(nxt, 60_000);
-        assert_eq!(tcp_free_window(&mut t, 131072), 30 * 1024);
+        assert_eq!(tcp_free_window(&mut t, 131072, false), 30 * 1024);
         assert_eq!(t.ack.quick, 0);
+        // Under memory pressure rcv_ssthresh also closes to four segments
+        // (tcp_adjust_rcv_ssthresh), and the window with it.
+        assert_eq!(tcp_free_window(&mut t, 131072, true), 3 * 1024);
+        assert_eq!(t.rcv.ssthresh, 4 * 536);
         // Read, the buffer is free again.
         t.rcv.buf.clear();
         t.rcv.free_read();
