@@ -872,7 +872,8 @@ fn e8_cork_holds_a_partial_segment_until_uncorked_or_the_200_ms_probe() {
 /// `net.ipv4.tcp_mem` (`__sk_mem_raise_allocated`, `tcp_enter_memory_pressure`): the pages
 /// the connections hold. Over the second limit the stack is under pressure (counted once; the
 /// window's part is `tcp_output`'s unit test); over the third, data that would queue behind
-/// other data is dropped; all read, the pages go back and the pressure ends.
+/// other data is dropped and a write takes no second skb; all read and acknowledged, the
+/// pages go back and the pressure ends.
 #[test]
 fn memory_pressure_over_tcp_mem_shrinks_windows_then_drops() {
     let mut c = Conn::new();
@@ -897,6 +898,17 @@ fn memory_pressure_over_tcp_mem_shrinks_windows_then_drops() {
     let out = c.send(data(6));
     assert_eq!(keys(&out), [seg(1, 6001, ACK, 0)]);
     assert_eq!(c.count(Counter::TcpExtTCPRcvQDrop), 1);
+    // A write gets its first skb (sk_forced_mem_schedule), not a second one.
+    let sent = c.stack.send(c.now, c.fd, &[1; 100_000]).unwrap();
+    assert!(sent < 100_000, "one skb of the size goal: {sent}");
+    assert_eq!(c.stack.send(c.now, c.fd, &[1; 10]), Err(Errno::EAGAIN));
+    let mut out = c.drain();
+    while let Some(end) = out.iter().filter(|s| s.len > 0).map(|s| s.seq + s.len as u32).max() {
+        out = c.send(In {
+            seq: 6001,
+            ..In::ack(end)
+        });
+    }
     let mut buf = [0u8; 10_000];
     assert_eq!(c.stack.recv(c.now, c.fd, &mut buf), Ok(6000));
     assert_eq!(c.stack.tcp_memory(), (0, false));
