@@ -29,7 +29,7 @@ use crate::inet::tuple::TupleHashBuilder;
 use crate::ip::icmp::icmp_rcv;
 use crate::ip::input::ip_rcv;
 use crate::ip::output::TxQueue;
-use crate::tcp::calls::tcp_set_quickack;
+use crate::tcp::calls::tcp_quickack_now;
 use crate::tcp::cong::{CcAlgo, CongestionControl};
 use crate::tcp::ctx::{Ctx, Shared, Tables, Timer};
 use crate::tcp::isn::IsnSecrets;
@@ -578,7 +578,8 @@ impl Stack {
                 o.notsent_lowat = val as u32;
                 return Ok(());
             }
-            // The ACK a nonzero value may send is Stack::setsockopt_at's.
+            // __tcp_sock_set_quickack: 0 enters ping-pong mode (ACKs wait for our reply),
+            // anything else leaves it; the ACK that may then go is Stack::setsockopt_at's.
             (SOL_TCP, TCP_QUICKACK) => {
                 if let Some(tcb) = socket.tcb_mut() {
                     tcb.ack.pingpong = if val == 0 { TCP_PINGPONG_THRESH } else { 0 };
@@ -918,7 +919,7 @@ impl Stack {
                 (SOL_TCP, TCP_KEEPIDLE) if socket.options.keepalive => {
                     tcp_reset_keepalive_timer(&mut cx, now, sk, socket)
                 }
-                (SOL_TCP, TCP_QUICKACK) if on => tcp_set_quickack(&mut cx, now, socket, val),
+                (SOL_TCP, TCP_QUICKACK) if on => tcp_quickack_now(&mut cx, now, socket, val),
                 _ => {}
             }
         }

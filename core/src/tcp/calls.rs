@@ -340,26 +340,20 @@ pub(crate) fn tcp_cleanup_rbuf(cx: &mut Ctx, now: Instant, socket: &mut Socket, 
     }
 }
 
-/// `__tcp_sock_set_quickack` (`TCP_QUICKACK`): 0 enters ping-pong mode (ACKs wait for our
-/// reply); anything else leaves it and sends an ACK owed now as a read would (odd values:
-/// for good; even ones go back to ping-pong after).
-pub(crate) fn tcp_set_quickack(cx: &mut Ctx, now: Instant, socket: &mut Socket, val: i32) {
+/// `__tcp_sock_set_quickack`'s ACK (`TCP_QUICKACK` nonzero, ping-pong mode already left by
+/// `Stack::setsockopt`): an ACK owed goes now as a read would send it; an even value goes
+/// back to ping-pong mode after.
+pub(crate) fn tcp_quickack_now(cx: &mut Ctx, now: Instant, socket: &mut Socket, val: i32) {
     let open = matches!(socket.state, TcpState::Established | TcpState::CloseWait);
+    let rcv_open = socket.shutdown & RCV_SHUTDOWN == 0;
     let Some(tcb) = socket.tcb_mut() else { return };
-    if val == 0 {
-        tcb.ack.pingpong = TCP_PINGPONG_THRESH;
+    if !open || !tcb.ack.pending {
         return;
     }
-    tcb.ack.pingpong = 0;
-    if open && tcb.ack.pending {
-        tcb.ack.pushed = true;
-        let rcv_open = socket.shutdown & RCV_SHUTDOWN == 0;
-        tcp_cleanup_rbuf(cx, now, socket, 1, rcv_open);
-        if val & 1 == 0 {
-            if let Some(tcb) = socket.tcb_mut() {
-                tcb.ack.pingpong = TCP_PINGPONG_THRESH;
-            }
-        }
+    tcb.ack.pushed = true;
+    tcp_cleanup_rbuf(cx, now, socket, 1, rcv_open);
+    if let (0, Some(tcb)) = (val & 1, socket.tcb_mut()) {
+        tcb.ack.pingpong = TCP_PINGPONG_THRESH;
     }
 }
 
