@@ -177,28 +177,30 @@ pub(crate) fn tcp_sendmsg(
         let Some(tcb) = socket.tcb_mut() else {
             return Err(Errno::EPIPE);
         };
-        let notsent = tcb.snd.unsent_from(tcb.snd.nxt);
-        let tail = tcb.snd.tail_len.min(notsent) as usize;
-        let notsent = notsent as usize;
-        let mut room = if tail > 0 { goal.saturating_sub(tail) } else { 0 };
-        if room == 0 {
+        let notsent = tcb.snd.unsent_from(tcb.snd.nxt) as usize;
+        let tail = tcb.snd.skbs.unsent_tail(tcb.snd.nxt) as usize;
+        let (tail, room) = if tail > 0 && tail < goal {
+            (tail, goal - tail)
+        } else {
             // new_segment: sk_stream_memory_free, the one check of the send buffer.
-            if tcb.snd.buf.len() >= sndbuf || notsent >= lowat || (over_memory_limit(cx) && !tcb.snd.buf.is_empty()) {
+            let queued = tcb.snd.wmem_queued();
+            if queued >= sndbuf || notsent >= lowat || (over_memory_limit(cx) && queued > 0) {
                 tcb.snd.nospace = true;
                 break;
             }
-            room = goal;
-        }
+            tcb.snd.skbs.entail(tcb.snd.write_seq, tcb.snd.write_seq);
+            (0, goal)
+        };
         if copied == 0 && tcb.rec.packets_out() == 0 && cx.sysctl.tcp_slow_start_after_idle != 0 {
             tcp_cwnd_restart(now, tcb);
         }
         let n = room.min(data.len() - copied);
+        tcb.snd.skbs.grow_tail(n as u32);
         tcb.snd.buf.extend(&data[copied..copied + n]);
         tcb.snd.write_seq += n as u32;
-        tcb.snd.tail_len = (tail + n) as u32;
         copied += n;
         // A full skb at the head of what is unsent goes now (tcp_push_one).
-        if tail + n >= goal && copied < data.len() && tcb.snd.tail_len == tcb.snd.unsent_from(tcb.snd.nxt) {
+        if tail + n >= goal && copied < data.len() && (tail + n) as u32 == tcb.snd.unsent_from(tcb.snd.nxt) {
             tcp_push(cx, now, sk, socket, Nagle::of(socket));
         }
     }
@@ -251,7 +253,7 @@ pub(crate) fn tcp_notsent_lowat(sysctl: &crate::base::sysctl::Sysctl, socket: &S
 /// below `TCP_NOTSENT_LOWAT` (`tcp_stream_memory_free` with `wake`).
 pub(crate) fn sk_stream_is_writeable(socket: &Socket, lowat: usize) -> bool {
     let Some(tcb) = socket.tcb() else { return true };
-    let queued = tcb.snd.buf.len();
+    let queued = tcb.snd.wmem_queued();
     let free = (socket.options.sndbuf as usize).saturating_sub(queued);
     free >= queued / 2 && 2 * (tcb.snd.unsent_from(tcb.snd.nxt) as usize) < lowat
 }
@@ -391,6 +393,11 @@ fn tcp_close_state(mib: &mut Mib, socket: &mut Socket) -> bool {
 /// `tcp_send_fin`: the FIN is queued after the data and pushed.
 fn tcp_send_fin(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket) {
     if let Some(tcb) = socket.tcb_mut() {
+        // A FIN rides on an unsent tail skb, or takes one of its own.
+        match tcb.snd.skbs.unsent_tail(tcb.snd.nxt) {
+            0 => tcb.snd.skbs.entail(tcb.snd.write_seq, tcb.snd.write_seq + 1),
+            _ => tcb.snd.skbs.grow_tail(1),
+        }
         tcb.snd.fin_queued = true;
     }
     tcp_write_xmit(cx, now, sk, socket);

@@ -22,3 +22,4 @@ pub(crate) mod tcp_minisocks;
 pub(crate) mod tcp_output;
 pub mod tcp_recovery;
 pub mod tcp_timer;
+pub mod write_queue;

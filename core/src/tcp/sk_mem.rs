@@ -23,7 +23,7 @@ pub struct TcpMemory {
 
 /// Charges `tcb` what its queues hold now, in pages, and enters or leaves memory pressure.
 pub(crate) fn sk_mem_account(cx: &mut Ctx, tcb: &mut Tcb) {
-    let bytes = u64::from(tcb.rcv.rmem()) + tcb.snd.buf.len() as u64;
+    let bytes = u64::from(tcb.rcv.rmem()) + tcb.snd.wmem_queued() as u64;
     set_pages(cx, tcb, bytes.div_ceil(4096).min(u64::from(u16::MAX)) as u16);
 }
 

@@ -14,6 +14,7 @@ use crate::tcp::ofo_queue::OfoQueue;
 use crate::tcp::sack::SackState;
 use crate::tcp::syn_sent::SynSent;
 use crate::tcp::tcp_recovery::Recovery;
+use crate::tcp::write_queue::SkbQueue;
 
 /// `TCP_MSS_DEFAULT`: the peer's MSS when its SYN has no MSS option, and the MSS a socket
 /// reports before it has a connection.
@@ -145,10 +146,10 @@ pub struct SendState {
     pub buf: VecDeque<u8>,
     /// `write_seq`: the sequence number after the last byte the user wrote (our FIN's).
     pub write_seq: SeqNum,
-    /// The bytes of the write queue's tail skb (`tcp_write_queue_tail`), of which only the
-    /// unsent part is still the tail: a write fills it up to the size goal before it asks
-    /// the send buffer for a new one.
-    pub tail_len: u32,
+    /// The skbs Linux would hold for those bytes (and the FIN): what they cost the send
+    /// buffer, and the unsent tail a write fills up to the size goal before it asks the
+    /// buffer for a new one.
+    pub skbs: SkbQueue,
     /// Our FIN is queued after the data (`write_seq` is its sequence number).
     pub fin_queued: bool,
     /// `snd_sml`: the end of the last segment shorter than the MSS that we sent (Minshall's
@@ -340,7 +341,7 @@ impl Tcb {
                 wscale: 0,
                 buf: VecDeque::new(),
                 write_seq: snd_isn + 1,
-                tail_len: 0,
+                skbs: SkbQueue::default(),
                 fin_queued: false,
                 sml: snd_isn + 1,
                 lsndtime_ms: 0,
@@ -501,6 +502,11 @@ impl SendState {
     /// Our FIN has been acknowledged.
     pub fn fin_acked(&self) -> bool {
         self.fin_queued && self.una == self.write_seq + 1
+    }
+
+    /// `sk_wmem_queued`: what the queued data costs the send buffer (see [`SkbQueue`]).
+    pub fn wmem_queued(&self) -> usize {
+        self.skbs.wmem_queued(self.buf.len(), self.una)
     }
 
     /// Bytes written and not yet sent, were `nxt` the next to send.

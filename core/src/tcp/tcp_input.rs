@@ -318,13 +318,14 @@ pub(crate) fn tcp_rcv_synchronized(
         tcp_sndbuf_expand(cx, socket);
         tcp_reset_keepalive_timer(cx, now, sk, socket);
     }
+    let mut space = false;
     match tcp_ack(cx, now, sk, socket, seg) {
         AckResult::Unsent if state == TcpState::Established => return Disposition::Keep,
         AckResult::Unsent => {
             tcp_send_challenge_ack(cx, now, socket);
             return Disposition::Keep;
         }
-        AckResult::Ok => tcp_check_space(cx, socket),
+        AckResult::Ok => space = true,
         AckResult::Old => {}
     }
     tcp_rcv_rtt_measure_ts(now, socket, seg);
@@ -379,7 +380,11 @@ pub(crate) fn tcp_rcv_synchronized(
             }
         }
     }
+    // tcp_data_snd_check: the push first, then the room it left for a waiting writer.
     tcp_write_xmit(cx, now, sk, socket);
+    if space {
+        tcp_check_space(cx, socket);
+    }
     tcp_ack_snd_check(cx, now, sk, socket);
     Disposition::Keep
 }
@@ -469,6 +474,7 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
         let data_acked = (acked as usize).min(tcb.snd.buf.len());
         tcb.snd.buf.drain(..data_acked);
         tcb.snd.una = ack;
+        tcb.snd.skbs.acked(ack, mss);
         let (pkts, were_sacked, retrans) =
             tcb.rec
                 .clean_rtx_queue(ack, now, tcb.rtt.min_rtt_us, &mut flag.orig_sack_acked);

@@ -273,10 +273,11 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         let rto = tcb.rtt.rto;
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
-    let mut packet_cap = per_packet;
+    let (mut packet_cap, mut packet_start) = (per_packet, tcb.snd.nxt);
     while let Next::Send { len, fin } = next {
         let Some(tcb) = socket.tcb() else { return };
         if in_packet == 0 {
+            packet_start = tcb.snd.nxt;
             // tcp_cwnd_test: a packet takes at most half the window (two packets in
             // flight), and what is left of it.
             let (cwnd, in_flight) = (tcb.cwnd.cwnd, tcb.rec.in_flight());
@@ -306,9 +307,16 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
             tcb.snd.sml = end;
         }
         tcp_event_new_data_sent(cx, now, sk, tcb, seq, end);
+        if packet_ends {
+            tcb.snd.skbs.sent(packet_start, end);
+        }
         sent += 1;
     }
     if let Some(tcb) = socket.tcb_mut() {
+        // A packet the device cut short is an skb as far as it went.
+        if tcb.snd.nxt.after(packet_start) {
+            tcb.snd.skbs.sent(packet_start, tcb.snd.nxt);
+        }
         let cwnd_limited = tcb.rec.in_flight() >= tcb.cwnd.cwnd;
         if sent > 0 || cwnd_limited {
             tcb.rec.cwnd_validate(tcb.snd.una, tcb.snd.nxt, cwnd_limited);
@@ -410,6 +418,7 @@ pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket
             let sent = tcp_transmit(cx, now, socket, seq, len, flags);
             if let (true, Some(tcb)) = (sent, socket.tcb_mut()) {
                 tcp_event_new_data_sent(cx, now, sk, tcb, seq, seq + len + u32::from(fin));
+                tcb.snd.skbs.sent(seq, tcb.snd.nxt);
             }
             sent
         } else if let Some(&last) = tcb.rec.rtx.back() {
@@ -472,6 +481,7 @@ pub(crate) fn tcp_write_wakeup(cx: &mut Ctx, now: Instant, sk: SockId, socket: &
     }
     if let Some(tcb) = socket.tcb_mut() {
         tcp_event_new_data_sent(cx, now, sk, tcb, seq, seq + len + u32::from(fin));
+        tcb.snd.skbs.sent(seq, tcb.snd.nxt);
     }
     Wakeup::Sent
 }
@@ -520,6 +530,8 @@ pub(crate) fn tcp_xmit_retransmit_queue(cx: &mut Ctx, now: Instant, sk: SockId, 
             Counter::TcpExtTCPFastRetrans
         });
         let Some(tcb) = socket.tcb_mut() else { return };
+        tcb.snd.skbs.split_at(seq);
+        tcb.snd.skbs.split_at(s.end);
         tcb.rec.mark_retransmitted(i, now);
         if tcb.rec.in_cwnd_reduction() {
             tcb.rec.prr_out += 1;
