@@ -81,6 +81,9 @@ pub struct Sysctl {
     pub tcp_tw_reuse_delay: u32,
     /// `net.ipv4.tcp_min_tso_segs`: the fewest segments a TSO/GSO packet is sized to.
     pub tcp_min_tso_segs: u8,
+    /// `net.ipv4.tcp_tso_win_divisor`: a packet shorter than the TSO size is not deferred
+    /// once this fraction of the window can go (`tcp_tso_should_defer`; 0: three segments).
+    pub tcp_tso_win_divisor: u8,
     /// `net.ipv4.tcp_notsent_lowat`: unsent bytes above which a socket takes no more writes
     /// (`TCP_NOTSENT_LOWAT` when the socket sets none).
     pub tcp_notsent_lowat: u32,
@@ -169,6 +172,7 @@ impl Default for Sysctl {
             tcp_tw_reuse: 2,
             tcp_tw_reuse_delay: 1000,
             tcp_min_tso_segs: 2,
+            tcp_tso_win_divisor: 3,
             tcp_notsent_lowat: u32::MAX,
             tcp_pacing_ss_ratio: 200,
             tcp_pacing_ca_ratio: 120,
@@ -336,6 +340,7 @@ const KNOBS: &[Knob] = &[
     scalar!("net.ipv4.tcp_tw_reuse", tcp_tw_reuse, 0, 2),
     scalar!("net.ipv4.tcp_tw_reuse_delay", tcp_tw_reuse_delay, 1, 60_000),
     scalar!("net.ipv4.tcp_min_tso_segs", tcp_min_tso_segs, 1, 255),
+    scalar!("net.ipv4.tcp_tso_win_divisor", tcp_tso_win_divisor, 0, 255),
     scalar!("net.ipv4.tcp_notsent_lowat", tcp_notsent_lowat, 0, 4_294_967_295),
     scalar!("net.ipv4.tcp_pacing_ss_ratio", tcp_pacing_ss_ratio, 0, 1000),
     scalar!("net.ipv4.tcp_pacing_ca_ratio", tcp_pacing_ca_ratio, 0, 1000),

@@ -201,7 +201,11 @@ pub(crate) fn tcp_sendmsg(
         copied += n;
         // A full skb at the head of what is unsent goes now (tcp_push_one).
         if tail + n >= goal && copied < data.len() && (tail + n) as u32 == tcb.snd.unsent_from(tcb.snd.nxt) {
-            tcp_push(cx, now, sk, socket, Nagle::of(socket));
+            let nagle = Nagle {
+                one: true,
+                ..Nagle::of(socket)
+            };
+            tcp_push(cx, now, sk, socket, nagle);
         }
     }
     if let Some(tcb) = socket.tcb_mut() {

@@ -240,6 +240,8 @@ pub(crate) struct Nagle {
     pub off: bool,
     pub cork: bool,
     pub push: bool,
+    /// `tcp_push_one`: a write's full skb goes without TSO deferral.
+    pub one: bool,
 }
 
 impl Nagle {
@@ -249,6 +251,7 @@ impl Nagle {
             off: socket.options.nodelay,
             cork: socket.options.cork,
             push: false,
+            one: false,
         }
     }
 }
@@ -274,6 +277,7 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
     let (mut packet_cap, mut packet_start) = (per_packet, tcb.snd.nxt);
+    let mut deferred_cwnd_limited = false;
     while let Next::Send { len, fin } = next {
         let Some(tcb) = socket.tcb() else { return };
         if in_packet == 0 {
@@ -282,6 +286,12 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
             // flight), and what is left of it.
             let (cwnd, in_flight) = (tcb.cwnd.cwnd, tcb.rec.in_flight());
             packet_cap = per_packet.min((cwnd >> 1).max(1).min(cwnd.saturating_sub(in_flight)).max(1));
+            if !nagle.one {
+                if let Some(cwnd_limited) = tcp_tso_should_defer(cx.sysctl, now, tcb, mss, packet_cap, per_packet) {
+                    deferred_cwnd_limited = cwnd_limited;
+                    break;
+                }
+            }
         }
         let seq = tcb.snd.nxt;
         let end = seq + len + u32::from(fin);
@@ -317,7 +327,7 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         if tcb.snd.nxt.after(packet_start) {
             tcb.snd.skbs.sent(packet_start, tcb.snd.nxt);
         }
-        let cwnd_limited = tcb.rec.in_flight() >= tcb.cwnd.cwnd;
+        let cwnd_limited = deferred_cwnd_limited || tcb.rec.in_flight() >= tcb.cwnd.cwnd;
         if sent > 0 || cwnd_limited {
             tcb.rec.cwnd_validate(tcb.snd.una, tcb.snd.nxt, cwnd_limited);
         }
@@ -332,6 +342,58 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
             cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
         }
     }
+}
+
+/// `tcp_tso_should_defer` (John Heffner's "TSO Nagle"): a packet of several segments that
+/// cannot go at full size (`max_segs`) waits for the next ACK instead of going short — if
+/// data left within the last millisecond, that ACK is due within min(1 ms, srtt/2), and
+/// neither a third of the window (`tcp_tso_win_divisor`) nor, before the tail, the whole skb
+/// can go. Not in recovery, nor for a FIN unless a window holds it. `Some(cwnd_limited)`
+/// when it waits.
+fn tcp_tso_should_defer(sysctl: &Sysctl, now: Instant, tcb: &Tcb, mss: u32, quota: u32, max_segs: u32) -> Option<bool> {
+    const NSEC_PER_MSEC: i64 = 1_000_000;
+    let nxt = tcb.snd.nxt;
+    let (end, is_tail) = tcb.snd.skbs.send_head(nxt, quota * mss)?;
+    let fin = tcb.snd.fin_queued && end == tcb.snd.write_seq + 1;
+    let len = (end - nxt) - u32::from(fin);
+    if len <= mss || tcb.rec.ca_state >= CaState::Recovery {
+        return None;
+    }
+    // The last write was recent: tcp_wstamp_ns, here when the newest segment left. Linux
+    // sends once more than 1 ms passed; at exactly 1 ms (a tie only virtual time makes) it
+    // sends too, as the kernel does under packetdrill, which is always a few µs late.
+    let last = tcb.rec.rtx.back()?.sent;
+    if now.as_nanos() as i64 - last.as_nanos() as i64 - NSEC_PER_MSEC >= 0 {
+        return None;
+    }
+    let cwnd = tcb.cwnd.cwnd;
+    let send_win = (tcb.snd.una + tcb.snd.wnd) - nxt;
+    let cong_win = cwnd.saturating_sub(tcb.rec.in_flight()) * mss;
+    let limit = send_win.min(cong_win);
+    if limit >= max_segs * mss || (!is_tail && limit >= len) {
+        return None;
+    }
+    let chunk_sends = match u32::from(sysctl.tcp_tso_win_divisor) {
+        0 => limit > 3 * mss,
+        d => limit >= tcb.snd.wnd.min(cwnd * mss) / d,
+    };
+    if chunk_sends {
+        return None;
+    }
+    let head = tcb.rec.rtx.front()?.sent;
+    let srtt_ns = 125 * i64::from(tcb.rtt.srtt_us);
+    let how_far_is_the_ack = head.as_nanos() as i64 + srtt_ns - now.as_nanos() as i64;
+    if how_far_is_the_ack - (srtt_ns >> 1).min(NSEC_PER_MSEC) > 0 {
+        return None;
+    }
+    if cong_win < send_win {
+        if cong_win <= len {
+            return Some(true);
+        }
+    } else if send_win <= len {
+        return Some(false);
+    }
+    (!fin).then_some(false)
 }
 
 /// `tcp_schedule_loss_probe`: with SACK, in Open or CWR, and no probe outstanding, the

@@ -124,6 +124,21 @@ impl SkbQueue {
         }
     }
 
+    /// The unsent skb at `snd_nxt` as `tcp_write_xmit` takes it, grown toward `want` bytes
+    /// from the next skb (`tcp_grow_skb`): where it then ends, and whether it is the tail.
+    pub fn send_head(&self, snd_nxt: SeqNum, want: u32) -> Option<(SeqNum, bool)> {
+        let s = self.skbs()?;
+        let i = s.after(snd_nxt);
+        let mut end = *s.ends.get(i)?;
+        let mut tail = i + 1 == s.ends.len();
+        if let (true, Some(&next)) = ((end - snd_nxt) < want, s.ends.get(i + 1)) {
+            let take = (want - (end - snd_nxt)).min(next - end);
+            end += take;
+            tail = end == next && i + 2 == s.ends.len();
+        }
+        Some((end, tail))
+    }
+
     /// `tcp_fragment`: an skb is cut at `seq` (a retransmission of part of it).
     pub fn split_at(&mut self, seq: SeqNum) {
         let Some(s) = self.0.as_mut() else { return };
@@ -195,6 +210,18 @@ mod tests {
         q.acked(SeqNum(600), 1000);
         assert!(q.is_empty());
         assert_eq!(q.wmem_queued(0, SeqNum(600)), 0);
+    }
+
+    #[test]
+    fn the_send_head_grows_from_the_next_skb_only() {
+        let mut q = SkbQueue::default();
+        q.entail(SeqNum(0), SeqNum(3000));
+        q.entail(SeqNum(3000), SeqNum(5000));
+        q.entail(SeqNum(5000), SeqNum(9000));
+        assert_eq!(q.send_head(SeqNum(0), 2000), Some((SeqNum(3000), false)));
+        assert_eq!(q.send_head(SeqNum(0), 10000), Some((SeqNum(5000), false)));
+        assert_eq!(q.send_head(SeqNum(3000), 10000), Some((SeqNum(9000), true)));
+        assert_eq!(q.send_head(SeqNum(9000), 10000), None);
     }
 
     #[test]
