@@ -77,6 +77,10 @@ struct Blocked {
     name: String,
     args: Vec<Arg>,
     written: i64,
+    /// What the socket showed when the writer last looked: its poll mask and the bytes to
+    /// read. A change is a wakeup of the socket's wait queue (`sk_data_ready`,
+    /// `sk_state_change`).
+    seen: (u16, i32),
 }
 
 impl Default for SynqTarget {
@@ -303,10 +307,14 @@ impl SynqTarget {
         let blocking = !self.stack.is_nonblocking(fd).unwrap_or(true);
         let now = Self::instant(self.now);
         let result = if matches!(b.name.as_str(), "write" | "send" | "sendto") {
-            // A writer asleep in sk_stream_wait_memory wakes only when the socket turns
-            // writeable (sk_stream_write_space: POLLOUT), then writes on while there is room.
-            let writeable = self.stack.poll(fd).is_ok_and(|m| m & synq_core::consts::POLLOUT != 0);
-            if b.written > 0 && blocking && !writeable {
+            // A writer asleep in sk_stream_wait_memory wakes when the socket turns writeable
+            // (sk_stream_write_space: POLLOUT) or on any other wakeup of the socket (data
+            // or a FIN arriving), then writes on while there is room.
+            let mask = self.stack.poll(fd).unwrap_or(0);
+            let seen = (mask, self.stack.ioctl(fd, synq_core::consts::SIOCINQ).unwrap_or(0));
+            let woken = mask & synq_core::consts::POLLOUT != 0 || seen != b.seen;
+            b.seen = seen;
+            if b.written > 0 && blocking && !woken {
                 return;
             }
             let total = int(&b.args, 2).unwrap_or(0);
@@ -418,6 +426,7 @@ impl Target for SynqTarget {
             name: name.to_string(),
             args: args.to_vec(),
             written: 0,
+            seen: (0, 0),
         });
         self.retry();
         Ok(())
