@@ -132,14 +132,9 @@ pub fn soak(seed: u64, bytes: u64, link: LinkConfig) -> Result<SoakReport, Strin
     // RFC 1337: a duplicated last ACK reaching the closed side draws a reset, which would
     // end the other side's TIME_WAIT early (Linux's default, TIME_WAIT assassination);
     // with tcp_rfc1337 = 1 TIME_WAIT ignores resets and lasts its 60 s, as checked here.
-    // At 20 % loss each way a retransmission fails 36 % of the time, and a loss episode can
-    // outlast what tcp_retries2 = 15 allows (924.6 s from its first retransmission, as
-    // Linux counts it: the run then ends in ETIMEDOUT, as Linux's would). The links are
-    // known to be that bad, so the stacks wait longer, as an administrator would set them.
     let config = |addr| {
         let mut c = StackConfig::new(addr);
         c.sysctl.tcp_rfc1337 = 1;
-        c.sysctl.tcp_retries2 = 20;
         c
     };
     let client = sim.add_stack("client", config(CLIENT));

@@ -242,8 +242,9 @@ pub struct RttState {
     pub backoff: u8,
     /// `icsk_retransmits`: RTO expiries since data was last acknowledged.
     pub retransmits: u8,
-    /// `retrans_stamp`: when the segment being retransmitted was first sent (fast
-    /// retransmit: first resent), `tcp_clock_ms`.
+    /// `retrans_stamp`: when the first retransmission of this episode went, fast or by
+    /// timeout (`tcp_retransmit_skb`: the head's timestamp once resent), `tcp_clock_ms`. The
+    /// give-up time counts from it; an ACK echoing an older TSval proves it needless.
     pub retrans_stamp: Option<u32>,
     /// A sequence number being timed and when it was sent (Karn: none across a retransmit).
     pub timed: Option<(SeqNum, Instant)>,

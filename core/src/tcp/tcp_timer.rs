@@ -199,10 +199,6 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         tcb.rec.prior_ssthresh = tcb.current_ssthresh();
         tcb.rec.prior_cwnd = tcb.cwnd.cwnd;
         tcb.cwnd.ssthresh = tcb.ca.ssthresh(&tcb.cwnd);
-        if tcb.rtt.retransmits == 0 {
-            let first = tcb.rtt.timed.map_or(now - tcb.rtt.rto, |(_, sent)| sent);
-            tcb.rtt.retrans_stamp = Some(tcp_clock_ms(first));
-        }
     }
     tcb.ca.on_loss(now.as_micros() as u32, tcb.snd.nxt.0);
     tcb.rec.enter_loss(tcb.snd.nxt);
