@@ -53,11 +53,12 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
 
 /// Folds an unfolded sum into 16 bits (end-around carry).
 #[inline]
-pub fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+pub fn fold(acc: u64) -> u16 {
+    // Four end-around carries always suffice: 64 bits to 33, 33 to 18, 18 to 17, 17 to 16.
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    ((acc & 0xffff) + (acc >> 16)) as u16
 }
 
 /// The Internet checksum of `data`: the complement of its folded ones' complement sum.
@@ -99,6 +100,30 @@ mod tests {
             acc = (acc & 0xffff) + (acc >> 16);
         }
         !(acc as u16)
+    }
+
+    #[test]
+    fn fold_is_the_end_around_carry_repeated() {
+        let slow = |mut acc: u64| {
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        };
+        for acc in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x2_ffff,
+            0xffff_ffff,
+            0x1_ffff_fffe,
+            u64::MAX,
+            0x8000_0000_0000_ffff,
+        ] {
+            assert_eq!(fold(acc), slow(acc), "{acc:#x}");
+        }
     }
 
     #[test]

@@ -41,7 +41,10 @@ impl TxQueue {
             buf.resize(len, 0);
         }
         buf.truncate(len);
-        buf[..len.min(HEADERS)].fill(0);
+        match buf.get_mut(..HEADERS) {
+            Some(headers) => headers.fill(0),
+            None => buf.fill(0),
+        }
         match fill(&mut buf) {
             Ok(()) => {
                 let to_self = buf

@@ -140,7 +140,7 @@ const GSO_MAX_SIZE: u64 = 65536;
 /// minimum RTT), at most `GSO_MAX_SIZE` bytes, at least `tcp_min_tso_segs`.
 fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
     let mss64 = u64::from(mss);
-    let in_flight = u64::from((tcb.snd.nxt - tcb.snd.una).div_ceil(mss));
+    let packets_out = u64::from(tcb.rec.packets_out());
     let ratio = if tcb.cwnd.cwnd < tcb.cwnd.ssthresh / 2 {
         sysctl.tcp_pacing_ss_ratio
     } else {
@@ -149,7 +149,7 @@ fn tcp_tso_segs(sysctl: &Sysctl, tcb: &Tcb, mss: u32) -> u32 {
     // Bytes a second: mss × (10^6 / 100 × 8) × ratio × cwnd / srtt_us (srtt kept ×8).
     let rate = match tcb.rtt.srtt_us {
         0 => u64::MAX,
-        srtt => (mss64 * 80_000 * u64::from(ratio) * u64::from(tcb.cwnd.cwnd).max(in_flight)) / u64::from(srtt),
+        srtt => (mss64 * 80_000 * u64::from(ratio) * u64::from(tcb.cwnd.cwnd).max(packets_out)) / u64::from(srtt),
     };
     let mut bytes = rate >> 10;
     let r = tcb.rtt.min_rtt_us >> sysctl.tcp_tso_rtt_log.min(31);
@@ -269,7 +269,10 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
     let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb_mut() else { return };
     let mut next = next_segment(tcb, tcb.snd.nxt, mss, nagle);
-    let per_packet = tcp_tso_segs(cx.sysctl, tcb, mss);
+    let per_packet = match next {
+        Next::Send { .. } => tcp_tso_segs(cx.sysctl, tcb, mss),
+        _ => 1,
+    };
     let mut in_packet = 0;
     let mut sent = 0;
     if next == Next::ZeroWindow && tcb.timers[TcpTimer::Retransmit].is_none() {
