@@ -64,10 +64,8 @@ const UNMODELLED_KNOBS: &[&str] = &[
     "net.ipv4.tcp_fack",
     "net.ipv4.tcp_fastopen",
     "net.ipv4.tcp_fastopen_key",
-    "net.ipv4.tcp_notsent_lowat",
     "net.ipv4.tcp_recovery",
     "net.ipv4.tcp_shrink_window",
-    "net.ipv4.tcp_tso_win_divisor",
 ];
 
 /// A blocking call in progress: retried whenever the stack's state may have changed (a
@@ -571,10 +569,10 @@ impl Target for SynqTarget {
                 let mut out = [0u8; 4];
                 let r = s.getsockopt(fd(args, 0)?, int(args, 1)? as i32, int(args, 2)? as i32, &mut out);
                 if let (Ok(n), Some(Arg::List(want))) = (&r, args.get(3)) {
-                    let got = i32::from_ne_bytes(out) as i64;
+                    let got = i32::from_ne_bytes(out);
                     if let Some(w) = want.first().and_then(Arg::int) {
                         // An int compared as packetdrill does: the script's value in 32 bits.
-                        if w as i32 != got as i32 || *n != 4 {
+                        if w as i32 != got || *n != 4 {
                             return Err(CallError::Mismatch(format!(
                                 "getsockopt() value: expected {w}, got {got}"
                             )));

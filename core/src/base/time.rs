@@ -104,6 +104,12 @@ pub fn tcp_clock_ms(now: Instant) -> u32 {
     now.as_millis() as u32
 }
 
+/// The time since `stamp_ms` (a [`tcp_clock_ms`] reading), as `tcp_time_stamp` differences
+/// count it (modulo 2^32 ms).
+pub fn ms_since(now: Instant, stamp_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(tcp_clock_ms(now).wrapping_sub(stamp_ms)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,15 +318,7 @@ impl Socket {
         let Some(t) = self.tcb() else { return TCP_MSS_DEFAULT };
         let options = if t.tstamp_ok { 12 } else { 0 };
         let mss = u32::from(t.advmss.min(t.mss_clamp) - options);
-        let cutoff = if t.snd.max_window > u32::from(TCP_MSS_DEFAULT) {
-            t.snd.max_window >> 1
-        } else {
-            t.snd.max_window
-        };
-        if cutoff != 0 && mss > cutoff {
-            return cutoff.max(u32::from(68 - 20 - options)) as u16;
-        }
-        mss as u16
+        t.snd.bound_to_half_wnd(mss, u32::from(68 - 20 - options)) as u16
     }
 
     /// An orphan (`SOCK_DEAD`): closed by the user while the connection still closes, so no

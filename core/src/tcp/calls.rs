@@ -228,19 +228,10 @@ pub(crate) fn tcp_sendmsg(
 /// (`sk_gso_max_size`: 65536 less `MAX_TCP_HEADER` + 1) bounded by half the largest window
 /// the peer offered (`tcp_bound_to_half_wnd`), in whole segments, at least one.
 pub(crate) fn tcp_xmit_size_goal(socket: &Socket) -> u32 {
-    const SK_GSO_MAX_SIZE: u32 = 65536 - (256 + 1);
+    const SK_GSO_MAX_SIZE: u32 = crate::tcp::tcp_output::GSO_MAX_SIZE as u32 - (256 + 1);
     let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb() else { return mss };
-    let max_window = tcb.snd.max_window;
-    let cutoff = if max_window > u32::from(crate::tcp::tcb::TCP_MSS_DEFAULT) {
-        max_window >> 1
-    } else {
-        max_window
-    };
-    let mut size = SK_GSO_MAX_SIZE;
-    if cutoff != 0 && size > cutoff {
-        size = cutoff.max(68 - 20);
-    }
+    let size = tcb.snd.bound_to_half_wnd(SK_GSO_MAX_SIZE, 68 - 20);
     (size / mss * mss).max(mss)
 }
 
@@ -320,24 +311,24 @@ pub(crate) fn tcp_recvmsg(cx: &mut Ctx, now: Instant, socket: &mut Socket, buf: 
     tcb.rcv.free_read();
     sk_mem_account(cx, tcb);
     tcp_rcv_space_adjust(cx, now, socket);
-    tcp_cleanup_rbuf(cx, now, socket, n, rcv_open);
+    tcp_cleanup_rbuf(cx, now, socket, rcv_open);
     Ok(n)
 }
 
-/// `tcp_cleanup_rbuf` after the reader took `copied` bytes: an ACK owed goes now if more
+/// `tcp_cleanup_rbuf` after the reader took bytes: an ACK owed goes now if more
 /// than a full segment arrived since the last window update (the once-per-two-segments ACK
 /// `__tcp_ack_snd_check` held back while the reader was behind), or if the read emptied the
 /// buffer after a pushed segment (not in ping-pong, unless twice pushed); else one announcing
 /// a window that at least doubled (`rcv_open`: receiving is not shut down).
-pub(crate) fn tcp_cleanup_rbuf(cx: &mut Ctx, now: Instant, socket: &mut Socket, copied: usize, rcv_open: bool) {
+pub(crate) fn tcp_cleanup_rbuf(cx: &mut Ctx, now: Instant, socket: &mut Socket, rcv_open: bool) {
     let rcvbuf = socket.options.rcvbuf;
     let Some(tcb) = socket.tcb_mut() else { return };
     let a = tcb.ack;
     let owed = a.pending
         && (tcb.rcv.nxt - tcb.rcv.wup > a.rcv_mss
-            || (copied > 0 && (a.pushed2 || (a.pushed && !a.in_pingpong_mode())) && tcb.rcv.rmem() == 0));
+            || ((a.pushed2 || (a.pushed && !a.in_pingpong_mode())) && tcb.rcv.rmem() == 0));
     let rcv_window_now = tcb.rcv.window();
-    let opened = copied > 0 && !owed && rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
+    let opened = !owed && rcv_open && 2 * rcv_window_now <= tcb.rcv.window_clamp && {
         let new = tcp_free_window(tcb, rcvbuf, under_memory_pressure(cx));
         new != 0 && new >= 2 * rcv_window_now
     };
@@ -357,7 +348,7 @@ pub(crate) fn tcp_quickack_now(cx: &mut Ctx, now: Instant, socket: &mut Socket, 
         return;
     }
     tcb.ack.pushed = true;
-    tcp_cleanup_rbuf(cx, now, socket, 1, rcv_open);
+    tcp_cleanup_rbuf(cx, now, socket, rcv_open);
     if let (0, Some(tcb)) = (val & 1, socket.tcb_mut()) {
         tcb.ack.pingpong = TCP_PINGPONG_THRESH;
     }

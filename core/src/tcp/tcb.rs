@@ -435,11 +435,17 @@ impl Tcb {
         ss.syn_ack(sport, dport, now_ms, self.rcv.nxt, tsecr, self.ecn_ok)
     }
 
+    /// `tcp_retrans_stamp_cleanup`: with no retransmission left in the queue, the episode's
+    /// first retransmission is forgotten.
+    pub fn retrans_stamp_cleanup(&mut self) {
+        if !self.rec.any_retrans_done() {
+            self.rtt.retrans_stamp = None;
+        }
+    }
+
     /// The round trip a segment echoing our TSval `tsecr` measures at `now`.
     pub fn rtt_from_tsecr(&self, now: Instant, tsecr: u32) -> Duration {
-        Duration::from_millis(u64::from(
-            tcp_clock_ms(now).wrapping_sub(tsecr.wrapping_sub(self.ts_off)),
-        ))
+        crate::base::time::ms_since(now, tsecr.wrapping_sub(self.ts_off))
     }
 
     /// `advmss` less the timestamp option when every segment carries it (Linux takes it off
@@ -469,16 +475,11 @@ impl Tcb {
         // tcp_init_transfer's tcp_init_congestion_control.
         self.ca.init(now.as_micros() as u32, self.snd.nxt.0);
         self.ack.lrcvtime_ms = tcp_clock_ms(now);
-        // tcp_init_buffer_space: the clamp at most the buffer's window, one segment of it
-        // reserved (tcp_app_win).
+        // tcp_init_buffer_space: the clamp at most the buffer's window (tcp_app_win 31
+        // reserves nothing), and one segment of it reserved.
         let r = &mut self.rcv;
         let maxwin = r.full_space(rcvbuf).max(0) as u32;
-        if r.window_clamp >= maxwin {
-            r.window_clamp = maxwin;
-            if maxwin > 4 * advmss {
-                r.window_clamp = maxwin.max(4 * advmss);
-            }
-        }
+        r.window_clamp = r.window_clamp.min(maxwin);
         if r.window_clamp > 2 * advmss && r.window_clamp + advmss > maxwin {
             r.window_clamp = (2 * advmss).max(maxwin.saturating_sub(advmss));
         }
@@ -503,6 +504,26 @@ impl SendState {
     /// Our FIN has been acknowledged.
     pub fn fin_acked(&self) -> bool {
         self.fin_queued && self.una == self.write_seq + 1
+    }
+
+    /// What the peer's window leaves from `seq` on (`tcp_wnd_end` − `seq`, none past it).
+    pub fn wnd_room(&self, seq: SeqNum) -> u32 {
+        (((self.una + self.wnd) - seq) as i32).max(0) as u32
+    }
+
+    /// `tcp_bound_to_half_wnd`: `size` at most half the largest window the peer offered (all
+    /// of a window under `TCP_MSS_DEFAULT`), no less than `floor`; unbounded before one.
+    pub fn bound_to_half_wnd(&self, size: u32, floor: u32) -> u32 {
+        let cutoff = if self.max_window > u32::from(TCP_MSS_DEFAULT) {
+            self.max_window >> 1
+        } else {
+            self.max_window
+        };
+        if cutoff != 0 && size > cutoff {
+            cutoff.max(floor)
+        } else {
+            size
+        }
     }
 
     /// `sk_wmem_queued`: what the queued data costs the send buffer (see [`SkbQueue`]).
@@ -536,6 +557,11 @@ impl RecvState {
     /// `tcp_win_from_space`: the window `space` bytes of buffer stand for.
     pub fn win_from_space(&self, space: i64) -> i64 {
         (space * i64::from(self.scaling_ratio)) >> 8
+    }
+
+    /// `tcp_space_from_win`: the buffer a window of `win` bytes needs.
+    pub fn space_from_win(&self, win: u64) -> u64 {
+        (win << 8) / u64::from(self.scaling_ratio.max(1))
     }
 
     /// `tcp_space`: the window the free part of a buffer of `rcvbuf` stands for (negative

@@ -9,7 +9,7 @@
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
 use crate::base::seq::{before, SeqNum};
-use crate::base::time::tcp_clock_ms;
+use crate::base::time::{ms_since, tcp_clock_ms};
 use crate::base::time::{Duration, Instant};
 use crate::inet::socket::{SockId, Socket, TcpState, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::tcp::calls::{arm_fin_wait2, sk_stream_is_writeable, tcp_notsent_lowat, tcp_set_state};
@@ -28,7 +28,7 @@ use crate::tcp::tcp_output::{
 };
 use crate::tcp::tcp_recovery::{dsack_in, AckFlags, CaState, Rexmit};
 use crate::tcp::tcp_timer::tcp_reset_keepalive_timer;
-use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr};
+use synq_wire::{Ipv4Repr, TcpFlags, TcpRepr, IPV4_HEADER_LEN, TCP_HEADER_LEN};
 
 /// `TCP_TIMEOUT_MIN`: two jiffies, how soon the SYN goes again after a bad ACK (rule C34).
 pub(crate) const TCP_TIMEOUT_MIN: Duration = Duration::from_millis(2);
@@ -127,8 +127,7 @@ fn tcp_finish_connect(cx: &mut Ctx, now: Instant, socket: &mut Socket, ss: &SynS
         tcb.rcv.window_clamp = tcb.rcv.window_clamp.min(u32::from(u16::MAX));
     }
     if ss.retransmit.retransmits == 0 {
-        let rtt = tcp_clock_ms(now).wrapping_sub(ss.retrans_stamp_ms);
-        tcb.rtt.sample(Duration::from_millis(u64::from(rtt)), rto_min, rto_max);
+        tcb.rtt.sample(ms_since(now, ss.retrans_stamp_ms), rto_min, rto_max);
     }
     tcb.init_receive(now, tcb.advmss_less_options(), rcvbuf);
     tcp_set_state(&mut cx.mib, socket, TcpState::Established);
@@ -486,8 +485,8 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
             tcb.rec.remove_reno_sacks(pkts);
         }
         // RTT: a timed sequence number now acknowledged, or the echoed timestamp.
-        let sample = match (tcb.rtt.timed, seg.options.timestamp.filter(|_| tcb.tstamp_ok)) {
-            (_, Some(ts)) if tcb.rtt.retransmits == 0 && ts.tsecr != 0 => Some(tcb.rtt_from_tsecr(now, ts.tsecr)),
+        let sample = match (tcb.rtt.timed, flag.tsecr_ms) {
+            (_, Some(echoed_ms)) if tcb.rtt.retransmits == 0 => Some(ms_since(now, echoed_ms)),
             (Some((timed, sent)), _) if !ack.before(timed) => Some(now.saturating_duration_since(sent)),
             _ => None,
         };
@@ -551,8 +550,10 @@ fn tcp_ack(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socket, seg: &Tc
     }
     // tcp_xmit_recovery: F-RTO's new data first (Nagle off); the lost segments unless it went.
     if rexmit == Rexmit::New {
-        let mut nagle = Nagle::of(socket);
-        nagle.off = true;
+        let nagle = Nagle {
+            off: true,
+            ..Nagle::of(socket)
+        };
         tcp_push(cx, now, sk, socket, nagle);
         if let Some(tcb) = socket.tcb_mut() {
             if !tcb.snd.nxt.after(tcb.rec.high_seq) {
@@ -783,9 +784,7 @@ fn tcp_is_non_sack_preventing_reopen(tcb: &mut Tcb) -> bool {
     if tcb.sack_ok || tcb.snd.una != tcb.rec.high_seq {
         return false;
     }
-    if !tcb.rec.any_retrans_done() {
-        tcb.rtt.retrans_stamp = None;
-    }
+    tcb.retrans_stamp_cleanup();
     true
 }
 
@@ -811,9 +810,7 @@ fn tcp_try_undo_partial(cx: &mut Ctx, tcb: &mut Tcb, flag: &AckFlags) -> bool {
     if tcb.rec.retrans_out > 0 {
         return true;
     }
-    if !tcb.rec.any_retrans_done() {
-        tcb.rtt.retrans_stamp = None;
-    }
+    tcb.retrans_stamp_cleanup();
     tcp_undo_cwnd_reduction(tcb, true);
     cx.mib.inc(Counter::TcpExtTCPPartialUndo);
     tcp_try_keep_open(tcb);
@@ -859,9 +856,7 @@ fn tcp_try_keep_open(tcb: &mut Tcb) {
 
 /// `tcp_try_to_open`: no loss seen — [`tcp_try_keep_open`] unless in CWR.
 fn tcp_try_to_open(tcb: &mut Tcb) {
-    if !tcb.rec.any_retrans_done() {
-        tcb.rtt.retrans_stamp = None;
-    }
+    tcb.retrans_stamp_cleanup();
     if tcb.rec.ca_state != CaState::Cwr {
         tcp_try_keep_open(tcb);
     }
@@ -993,6 +988,7 @@ fn tcp_check_space(cx: &Ctx, socket: &mut Socket) {
 /// quick ACKs; data past a zero window is dropped. A FIN in order is `tcp_fin`, one beyond
 /// waits with its data.
 fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr<'_>) -> Disposition {
+    let rcvbuf = socket.options.rcvbuf;
     let Some(tcb) = socket.tcb_mut() else {
         return Disposition::Keep;
     };
@@ -1017,10 +1013,6 @@ fn tcp_data_queue(cx: &mut Ctx, now: Instant, socket: &mut Socket, seg: &TcpRepr
         return Disposition::Keep;
     }
     if seq.after(tcb.rcv.nxt) {
-        let rcvbuf = socket.options.rcvbuf;
-        let Some(tcb) = socket.tcb_mut() else {
-            return Disposition::Keep;
-        };
         tcp_data_queue_ofo(cx, tcb, rcvbuf, seg);
         if !seg.payload.is_empty() {
             tcp_rcvbuf_grow_ofo(cx, socket);
@@ -1098,10 +1090,9 @@ pub(crate) fn tcp_rcvbuf_grow(cx: &Ctx, socket: &mut Socket, newval: u32) {
     let grow = rcvwin * u64::from(newval.saturating_sub(oldval)) / u64::from(oldval);
     rcvwin += grow << 1;
     rcvwin += u64::from(tcb.rcv.ofo.end().map_or(0, |e| SeqNum(e) - tcb.rcv.nxt));
-    // tcp_space_from_win
-    let rcvbuf = ((rcvwin << 8) / u64::from(tcb.rcv.scaling_ratio.max(1))).min(rmem_max) as u32;
+    let rcvbuf = tcb.rcv.space_from_win(rcvwin).min(rmem_max) as u32;
     if rcvbuf > current {
-        tcb.rcv.window_clamp = tcb.rcv.win_from_space(i64::from(rcvbuf)) as u32;
+        tcb.rcv.window_clamp = tcb.rcv.full_space(rcvbuf) as u32;
         socket.options.rcvbuf = rcvbuf;
     }
 }
@@ -1355,12 +1346,16 @@ impl RxSkb {
         let header = seg.header_len() as u32;
         let gso = u32::from(cx.rx_gso_size);
         // virtio_net_hdr_to_skb: a packet no longer than one segment is not GSO.
-        let seg_len = if gso != 0 && len + header - 20 > gso { gso } else { len };
+        let seg_len = if gso != 0 && len + header - TCP_HEADER_LEN as u32 > gso {
+            gso
+        } else {
+            len
+        };
         let f = seg.flags;
         RxSkb {
             len,
             seg_len,
-            truesize: skb_truesize(20 + header + len),
+            truesize: skb_truesize(IPV4_HEADER_LEN as u32 + header + len),
             header,
             remnant: f.intersects(TcpFlags::FIN | TcpFlags::URG | TcpFlags::SYN | TcpFlags::PSH),
             psh: f.contains(TcpFlags::PSH),
@@ -1378,9 +1373,10 @@ fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
     let len = skb.seg_len;
     if len < tcb.ack.rcv_mss {
         let len = len + skb.header;
-        let min_full = u32::from(TCP_MSS_DEFAULT) + 20;
-        if len >= min_full || (len >= u32::from(TCP_MIN_MSS) + 20 && !skb.remnant) {
-            let len = len - 20 - if tcb.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
+        let tcp_header = TCP_HEADER_LEN as u32;
+        let min_full = u32::from(TCP_MSS_DEFAULT) + tcp_header;
+        if len >= min_full || (len >= u32::from(TCP_MIN_MSS) + tcp_header && !skb.remnant) {
+            let len = len - tcp_header - if tcb.tstamp_ok { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
             tcb.ack.last_seg_size = len as u16;
             if len == lss {
                 tcb.ack.rcv_mss = len;
@@ -1404,6 +1400,21 @@ fn tcp_measure_rcv_mss(tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
     tcb.ack.pushed |= skb.psh;
 }
 
+/// `__tcp_grow_window`: 2 (segments of `rcv_mss`) if the window of a buffer of `tcp_rmem[2]`, halved as
+/// often as the skb's own window is, stays at least `rcv_ssthresh` until that skb window
+/// fits its payload; else 0.
+fn __tcp_grow_window(r: &crate::tcp::tcb::RecvState, skb_win: i64, len: i64, rmem_max: i32) -> u32 {
+    let (mut t, mut w) = (skb_win >> 1, r.win_from_space(i64::from(rmem_max.max(0))) >> 1);
+    while i64::from(r.ssthresh) <= w {
+        if t <= len {
+            return 2;
+        }
+        t >>= 1;
+        w >>= 1;
+    }
+    0
+}
+
 /// `tcp_grow_window`: data lets `rcv_ssthresh` open toward the clamp and the free space —
 /// by two of our segments, or twice the segment if more (`__tcp_grow_window` when the skb's
 /// overhead is large: only while the window is small against the largest buffer) — and an
@@ -1419,21 +1430,11 @@ fn tcp_grow_window(cx: &Ctx, tcb: &mut Tcb, rcvbuf: u32, skb: &RxSkb) {
     }
     let advmss = tcb.advmss_less_options();
     let len = i64::from(skb.len);
-    let incr = if r.win_from_space(i64::from(skb.truesize)) <= len {
+    let skb_win = r.win_from_space(i64::from(skb.truesize));
+    let incr = if skb_win <= len {
         2 * advmss
     } else {
-        let mut t = r.win_from_space(i64::from(skb.truesize)) >> 1;
-        let mut w = r.win_from_space(i64::from(cx.sysctl.tcp_rmem[2].max(0))) >> 1;
-        let mut incr = 0;
-        while i64::from(r.ssthresh) <= w {
-            if t <= len {
-                incr = 2 * tcb.ack.rcv_mss;
-                break;
-            }
-            t >>= 1;
-            w >>= 1;
-        }
-        incr
+        __tcp_grow_window(r, skb_win, len, cx.sysctl.tcp_rmem[2]) * tcb.ack.rcv_mss
     };
     if incr != 0 {
         let incr = i64::from(incr).max(2 * len);

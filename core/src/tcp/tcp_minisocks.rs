@@ -117,10 +117,8 @@ pub(crate) fn tcp_check_req(
     }
     // Step 10: the child, or the overflow path (L45).
     let req = tables.requests.get(id).cloned().expect("request");
-    let rtt = (req.num_retrans == 0).then(|| {
-        let sent_ms = req.snt_tsval_first.wrapping_sub(req.ts_off);
-        Duration::from_millis(u64::from(tcp_clock_ms(now).wrapping_sub(sent_ms)))
-    });
+    let rtt =
+        (req.num_retrans == 0).then(|| crate::base::time::ms_since(now, req.snt_tsval_first.wrapping_sub(req.ts_off)));
     let Some(child) = syn_recv_sock(cx, tables, now, &req, rtt) else {
         if cx.sysctl.tcp_abort_on_overflow == 0 {
             tables.requests.get_mut(id).expect("request").flags |= RequestSock::ACKED;

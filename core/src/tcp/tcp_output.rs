@@ -131,7 +131,7 @@ pub(crate) fn tcp_send_delayed_ack(cx: &mut Ctx, now: Instant, sk: SockId, socke
 }
 
 /// `GSO_LEGACY_MAX_SIZE`: the most one GSO packet holds (`sk_gso_max_size`).
-const GSO_MAX_SIZE: u64 = 65536;
+pub(crate) const GSO_MAX_SIZE: u64 = 65536;
 
 /// `tcp_update_pacing_rate` + `tcp_tso_autosize`: how many segments Linux puts in one TSO/GSO
 /// packet — about a millisecond at the pacing rate (`tcp_pacing_ss_ratio` % of cwnd × mss per
@@ -279,7 +279,7 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         let rto = tcb.rtt.rto;
         return cx.arm_timer(tcb, sk, TcpTimer::Retransmit, now + rto);
     }
-    let (mut packet_cap, mut packet_start) = (per_packet, tcb.snd.nxt);
+    let (mut packet_cap, mut packet_start) = (0, tcb.snd.nxt);
     let mut deferred_cwnd_limited = false;
     while let Next::Send { len, fin } = next {
         let Some(tcb) = socket.tcb() else { return };
@@ -311,8 +311,12 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         if fin {
             flags |= TcpFlags::FIN;
         }
-        // A segment the device queue drops is not sent: it waits (tcp_transmit_skb's error).
+        // A segment the device queue drops is not sent: it waits (tcp_transmit_skb's error);
+        // the packet it cut short is an skb as far as it went.
         if !tcp_transmit(cx, now, socket, seq, len, flags) {
+            if let (true, Some(tcb)) = (seq.after(packet_start), socket.tcb_mut()) {
+                tcb.snd.skbs.sent(packet_start, seq);
+            }
             break;
         }
         let Some(tcb) = socket.tcb_mut() else { return };
@@ -326,10 +330,6 @@ pub(crate) fn tcp_push(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Sock
         sent += 1;
     }
     if let Some(tcb) = socket.tcb_mut() {
-        // A packet the device cut short is an skb as far as it went.
-        if tcb.snd.nxt.after(packet_start) {
-            tcb.snd.skbs.sent(packet_start, tcb.snd.nxt);
-        }
         let cwnd_limited = deferred_cwnd_limited || tcb.rec.in_flight() >= tcb.cwnd.cwnd;
         if sent > 0 || cwnd_limited {
             tcb.rec.cwnd_validate(tcb.snd.una, tcb.snd.nxt, cwnd_limited);
@@ -370,7 +370,7 @@ fn tcp_tso_should_defer(sysctl: &Sysctl, now: Instant, tcb: &Tcb, mss: u32, quot
         return None;
     }
     let cwnd = tcb.cwnd.cwnd;
-    let send_win = (tcb.snd.una + tcb.snd.wnd) - nxt;
+    let send_win = tcb.snd.wnd_room(nxt);
     let cong_win = cwnd.saturating_sub(tcb.rec.in_flight()) * mss;
     let limit = send_win.min(cong_win);
     if limit >= max_segs * mss || (!is_tail && limit >= len) {
@@ -468,7 +468,7 @@ pub(crate) fn tcp_send_loss_probe(cx: &mut Ctx, now: Instant, sk: SockId, socket
         tcb.rec.tlp_retrans = false;
         let seq = tcb.snd.nxt;
         let unsent = tcb.snd.unsent_from(seq);
-        let room = (((tcb.snd.una + tcb.snd.wnd) - seq) as i32).max(0) as u32;
+        let room = tcb.snd.wnd_room(seq);
         let sent = if unsent > 0 && room >= unsent.min(mss) {
             let len = unsent.min(mss);
             let last = seq + len == tcb.snd.write_seq;
@@ -530,7 +530,7 @@ pub(crate) fn tcp_write_wakeup(cx: &mut Ctx, now: Instant, sk: SockId, socket: &
     let mss = u32::from(socket.mss_cache()).max(1);
     let Some(tcb) = socket.tcb() else { return Wakeup::Probed };
     let seq = tcb.snd.nxt;
-    let room = (((tcb.snd.una + tcb.snd.wnd) - seq) as i32).max(0) as u32;
+    let room = tcb.snd.wnd_room(seq);
     let len = tcb.snd.unsent_from(seq).min(mss).min(room);
     if len == 0 {
         let probe = tcb.snd.una - 1;
@@ -712,7 +712,7 @@ fn next_segment(tcb: &crate::tcp::tcb::Tcb, snd_nxt: SeqNum, mss: u32, nagle: Na
     if tcb.rec.in_flight() + u32::from(snd_nxt != tcb.snd.nxt) >= tcb.cwnd.cwnd {
         return Next::Wait;
     }
-    let room = (((tcb.snd.una + tcb.snd.wnd) - snd_nxt) as i32).max(0) as u32;
+    let room = tcb.snd.wnd_room(snd_nxt);
     let len = unsent.min(mss).min(room);
     if len == 0 {
         return if in_flight == 0 { Next::ZeroWindow } else { Next::Wait };

@@ -340,7 +340,7 @@ impl Recovery {
                     continue;
                 }
                 if dup
-                    && s.sacked & (RETRANS | EVER_RETRANS) != 0
+                    && s.sacked & EVER_RETRANS != 0
                     && self.undo_retrans > 0
                     && self.undo_marker.is_some_and(|m| s.end.after(m))
                 {
@@ -355,7 +355,7 @@ impl Recovery {
                 if s.sacked & LOST != 0 {
                     self.lost_out -= 1;
                 }
-                *orig |= s.sacked & (RETRANS | EVER_RETRANS) == 0 && !s.end.after(self.high_seq);
+                *orig |= s.sacked & EVER_RETRANS == 0 && !s.end.after(self.high_seq);
                 self.rtx[i].sacked = (s.sacked & !(RETRANS | LOST)) | SACKED;
                 self.sacked_out += 1;
                 self.delivered += 1;
@@ -393,7 +393,7 @@ impl Recovery {
                 self.lost_out -= 1;
             }
             retrans |= s.sacked & EVER_RETRANS != 0;
-            *orig |= s.sacked & (SACKED | RETRANS | EVER_RETRANS) == 0 && !s.end.after(self.high_seq);
+            *orig |= s.sacked & (SACKED | EVER_RETRANS) == 0 && !s.end.after(self.high_seq);
         }
         if self.rtx.is_empty() {
             // Without SACK, `sacked_out` counts duplicate ACKs: `tcp_remove_reno_sacks` takes

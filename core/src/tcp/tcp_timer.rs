@@ -4,7 +4,7 @@
 
 use crate::base::errno::Errno;
 use crate::base::mib::Counter;
-use crate::base::time::tcp_clock_ms;
+use crate::base::time::{ms_since, tcp_clock_ms};
 use crate::base::time::{Duration, Instant};
 use crate::inet::request_sock::TCP_TIMEOUT_INIT;
 use crate::inet::socket::TcpState;
@@ -118,7 +118,7 @@ fn tcp_syn_sent_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Socke
     let (Some(ss), Some(peer)) = (tcb.syn_sent.as_mut(), peer) else {
         return Fired::Nothing;
     };
-    let elapsed = Duration::from_millis(u64::from(now_ms.wrapping_sub(ss.retrans_stamp_ms)));
+    let elapsed = ms_since(now, ss.retrans_stamp_ms);
     let Some(next) = ss.retransmit.fire(elapsed, &limits, TCP_TIMEOUT_INIT) else {
         socket.error = Some(Errno::ETIMEDOUT);
         cx.mib.inc(Counter::TcpExtTCPAbortOnTimeout);
@@ -188,7 +188,6 @@ fn tcp_retransmit_timer(cx: &mut Ctx, now: Instant, sk: SockId, socket: &mut Soc
         );
     }
     cx.mib.inc(Counter::TcpExtTCPTimeouts);
-    tcb.rec.tlp_high_seq = None;
     // tcp_enter_loss: a new ssthresh unless this is a timeout again in the same loss; what
     // it was is kept for an undo (prior_ssthresh: tcp_current_ssthresh).
     let new_recovery = tcb.rec.ca_state < CaState::Recovery;
@@ -404,11 +403,6 @@ fn tcp_delack_timer(cx: &mut Ctx, now: Instant, socket: &mut Socket) {
     }
     cx.mib.inc(Counter::TcpExtDelayedACKs);
     send_control(cx, now, socket, TcpFlags::ACK);
-}
-
-/// The time since `stamp_ms` (`tcp_clock_ms`), as `tcp_time_stamp` differences count it.
-fn ms_since(now: Instant, stamp_ms: u32) -> Duration {
-    Duration::from_millis(u64::from(tcp_clock_ms(now).wrapping_sub(stamp_ms)))
 }
 
 #[cfg(test)]
